@@ -1,0 +1,49 @@
+//! The command line: one module per subcommand, each with an `Args` struct and
+//! `run(args, &Output) -> Result<ExitCode>`. Only this module prints.
+
+mod check;
+mod mine;
+mod output;
+
+pub use output::Output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// lastmile: turn a code diffusion model into last-mile repair data, and into a repairer.
+#[derive(Debug, Parser)]
+#[command(name = "lastmile", version, about, long_about = None)]
+pub struct Cli {
+    /// Print nothing but errors (no progress bars, no summaries).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Worker threads for parallel stages (default: all cores).
+    #[arg(long, short = 'j', global = true, env = "LASTMILE_THREADS")]
+    pub threads: Option<usize>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mine real corpora into clean, decontaminated, sharded Parquet.
+    Mine(mine::Args),
+    /// Strictly check snippets of a language and report the pass rate.
+    Check(check::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    }
+    let output = Output::new(cli.quiet);
+    match cli.command {
+        Command::Mine(args) => mine::run(args, &output),
+        Command::Check(args) => check::run(args, &output),
+    }
+}

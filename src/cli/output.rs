@@ -1,0 +1,40 @@
+//! Terminal output: summaries on stdout, progress bars on stderr (hidden with
+//! `--quiet` or when stderr is not a terminal).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// Where the CLI writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    quiet: bool,
+}
+
+impl Output {
+    /// Output that prints unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        Output { quiet }
+    }
+
+    /// Prints a line of results to stdout, unless quiet.
+    pub fn line(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// A byte-progress bar with a message, hidden when quiet or not on a terminal.
+    pub fn bytes_bar(&self, total: u64, message: impl Into<String>) -> ProgressBar {
+        let bar = ProgressBar::new(total);
+        if self.quiet || !std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.into());
+        bar
+    }
+}

@@ -1,0 +1,50 @@
+//! Errors of the dataset layer, each naming the file involved.
+
+use std::path::PathBuf;
+
+/// What went wrong reading or writing a dataset file.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet encoding or decoding failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or reading Arrow arrays failed.
+    #[error("{path}: {source}")]
+    Arrow {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A file does not have the expected layout.
+    #[error("{path}: {reason}")]
+    Schema {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What is missing or of the wrong type.
+        reason: String,
+    },
+}
+
+impl DatasetError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| DatasetError::Io { path, source }
+    }
+}

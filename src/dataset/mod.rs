@@ -1,0 +1,13 @@
+//! Datasets on disk: Parquet schemas, sharded writers and readers, and atomic
+//! file operations. Every stage that writes Parquet goes through here, so shards
+//! look the same everywhere: zstd, bounded row groups, `split-00000-of-0000N`.
+
+mod atomic;
+mod corpus;
+mod error;
+mod shards;
+
+pub use atomic::{replace_dir, write_file_atomic};
+pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
+pub use error::DatasetError;
+pub use shards::{list_shards, read_string_column, ShardInfo, ShardWriter, ShardWriterOptions};

@@ -1,0 +1,91 @@
+//! Bash: strict check and lexer from tree-sitter-bash.
+
+use super::token::{Token, TokenKind};
+use super::tree_sitter_support::{self, LeafClassifier};
+use super::{LangId, Language, SyntaxError, WhitespaceRule};
+use std::sync::LazyLock;
+
+static GRAMMAR: LazyLock<tree_sitter::Language> = LazyLock::new(|| tree_sitter_bash::LANGUAGE.into());
+
+const CLASSIFIER: LeafClassifier = LeafClassifier {
+    atomic: &[
+        ("string", TokenKind::String),
+        ("raw_string", TokenKind::String),
+        ("ansi_c_string", TokenKind::String),
+        ("translated_string", TokenKind::String),
+        ("heredoc_body", TokenKind::String),
+        ("comment", TokenKind::Comment),
+        ("number", TokenKind::Number),
+    ],
+    classify,
+};
+
+fn classify(kind: &str, parent: Option<&str>, text: &str) -> TokenKind {
+    let first = text.chars().next().unwrap_or(' ');
+    match kind {
+        "variable_name" | "special_variable_name" => TokenKind::Identifier,
+        "word" if parent == Some("command_name") => TokenKind::Keyword,
+        "word" if text.chars().all(|c| c.is_ascii_digit()) => TokenKind::Number,
+        "word" | "extglob_pattern" | "regex" => TokenKind::Identifier,
+        "file_descriptor" => TokenKind::Number,
+        "string_content" | "heredoc_start" | "heredoc_end" => TokenKind::String,
+        _ if first.is_ascii_alphabetic() => TokenKind::Keyword,
+        "(" | ")" | "[" | "]" | "{" | "}" | "[[" | "]]" | "((" | "))" | ";" | ";;" | "$(" | "${" | "`" | "\"" => {
+            TokenKind::Punctuation
+        }
+        _ => TokenKind::Operator,
+    }
+}
+
+/// Bash command lines and scripts.
+pub struct Bash;
+
+impl Language for Bash {
+    fn id(&self) -> LangId {
+        LangId::Bash
+    }
+
+    fn check(&self, text: &str) -> Result<(), SyntaxError> {
+        tree_sitter_support::check(&GRAMMAR, text)
+    }
+
+    fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
+        tree_sitter_support::lex(&GRAMMAR, &CLASSIFIER, text)
+    }
+
+    fn whitespace_rule(&self) -> WhitespaceRule {
+        WhitespaceRule::Collapse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_command_lines() {
+        for ok in [
+            "ps -aef",
+            "stat -t /proc/1 | awk '{print $14}'",
+            "for f in *.txt; do echo \"$f\"; done",
+            "if [ -f x ]; then rm x; fi",
+        ] {
+            assert_eq!(Bash.check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_broken_command_lines() {
+        for bad in ["echo \"unterminated", "if [ -f x ]; then rm x;", "ls | | grep a", "stat -t /proc/<pid>"] {
+            assert!(Bash.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lexes_commands_words_and_strings() {
+        let tokens = Bash.lex("grep -r \"a b\" .");
+        let kinds: Vec<_> = tokens.iter().filter(|t| t.kind != TokenKind::Whitespace).map(|t| (t.kind, t.text)).collect();
+        assert_eq!(kinds[0], (TokenKind::Keyword, "grep"));
+        assert!(kinds.contains(&(TokenKind::String, "\"a b\"")));
+    }
+}

@@ -1,0 +1,116 @@
+//! Excel formulas: a strict checker (XLParser grammar), lexer, sketch.
+//!
+//! Snippets carry their leading `=`; the EUSES corpus lacks it, so mining adds it
+//! (`prefix = "="` in `configs/corpus/excel.toml`).
+
+mod lexer;
+mod parser;
+
+use super::token::{Token, TokenKind};
+use super::{LangId, Language, SyntaxError, WhitespaceRule};
+use lexer::XlKind;
+
+/// Excel formulas.
+pub struct Excel;
+
+impl Language for Excel {
+    fn id(&self) -> LangId {
+        LangId::Excel
+    }
+
+    fn check(&self, text: &str) -> Result<(), SyntaxError> {
+        parser::parse(text, &lexer::lex(text))
+    }
+
+    fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
+        lexer::lex(text)
+            .into_iter()
+            .map(|t| {
+                let kind = match t.kind {
+                    XlKind::Whitespace => TokenKind::Whitespace,
+                    XlKind::Newline => TokenKind::Newline,
+                    XlKind::Number => TokenKind::Number,
+                    XlKind::String | XlKind::UnterminatedString => TokenKind::String,
+                    XlKind::Bool | XlKind::ErrorLiteral | XlKind::Function => TokenKind::Keyword,
+                    XlKind::Reference => TokenKind::Reference,
+                    XlKind::Name => TokenKind::Identifier,
+                    XlKind::Operator | XlKind::Colon | XlKind::Percent => TokenKind::Operator,
+                    XlKind::Comma | XlKind::Semicolon | XlKind::LParen | XlKind::RParen | XlKind::LBrace | XlKind::RBrace => {
+                        TokenKind::Punctuation
+                    }
+                    XlKind::Unknown => TokenKind::Unknown,
+                };
+                Token::new(kind, t.text)
+            })
+            .collect()
+    }
+
+    fn whitespace_rule(&self) -> WhitespaceRule {
+        WhitespaceRule::Drop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_formulas() {
+        for ok in [
+            "=SUM(A1:A10)/COUNT(A1:A10)",
+            "=IF(FALSE,NA())",
+            "=IF(B6=\"\",\"\")",
+            "=IF(A1,,0)",
+            "=B2 <=EDATE(TODAY(),-33)",
+            "=MATCH(Sheet2!C2, B:B, 0)",
+            "=SUMIF($A:$A,$F2,C:C)",
+            "=-2^2%",
+            "=SUM(1:3)",
+            "=SUM(A1:A10 B5:B15)",
+            "=SUM((A1,B2:B5))",
+            "={1,2;3,4}",
+            "=INDEX(A:A,1):B5",
+            "='My Sheet'!A1&\"x\"",
+            "=#N/A",
+            "=_xlfn.STDEV.S(A1:A3)",
+            "=Sheet1:Sheet3!A1+1",
+        ] {
+            assert_eq!(Excel.check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_broken_formulas_with_located_errors() {
+        let cases = [
+            ("=IF(FALSE,NA", 12),
+            ("=IF(D3<=5,0,G2+1))", 17),
+            ("=B2< =EDATE(TODAY(),-33)", 5),
+            ("=MATCH(Sheet2!C2&, B:B, 0)", 17),
+            ("SUM(A1)", 0),
+            ("=SUM (A1)", 5),
+            ("=\"abc", 1),
+            ("=1+", 3),
+            ("=A1:\"x\"", 4),
+            ("=", 1),
+            ("={A1}", 2),
+        ];
+        for (bad, offset) in cases {
+            let e = Excel.check(bad).expect_err(bad);
+            assert_eq!(e.offset, offset, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn sketch_removes_constants() {
+        assert_eq!(Excel.sketch("=SUM(A1:A10)/COUNT(A1:A10)"), "=SUM(:)/COUNT(:)");
+        assert_eq!(Excel.sketch("=IF(B6 = \"x\", 1.5, TRUE)"), "=IF(=,,TRUE)");
+        assert_eq!(Excel.normalize_whitespace("= SUM( A1 )"), "=SUM(A1)");
+    }
+
+    #[test]
+    fn maskable_spans_are_function_and_names() {
+        let text = "=IF(TaxRate>1,SUM(A1),0)";
+        let spans: Vec<_> = Excel.maskable_spans(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(spans, vec!["IF", "TaxRate", "SUM"]);
+    }
+}

@@ -1,0 +1,267 @@
+//! A strict recursive-descent recogniser for Excel formulas, following the
+//! XLParser grammar (Aivaloglou, Hermans et al.) and Excel's operator
+//! precedence: `:` > intersection (space) > negation > `%` > `^` > `* /` >
+//! `+ -` > `&` > comparisons. Unlike IronCalc's parser it never auto-closes a
+//! parenthesis or forgives a dangling operator.
+
+use super::lexer::{XlKind, XlToken};
+use crate::lang::SyntaxError;
+
+/// Parses a whole formula (`=` then one expression).
+pub(crate) fn parse(text: &str, tokens: &[XlToken<'_>]) -> Result<(), SyntaxError> {
+    let mut significant = Vec::with_capacity(tokens.len());
+    let mut spaced = false;
+    for token in tokens {
+        match token.kind {
+            XlKind::Whitespace | XlKind::Newline => spaced = true,
+            _ => {
+                significant.push((*token, spaced));
+                spaced = false;
+            }
+        }
+    }
+    let mut parser = Parser { text, tokens: significant, pos: 0 };
+    parser.formula()
+}
+
+struct Parser<'a, 't> {
+    text: &'a str,
+    /// Significant tokens, each with whether layout preceded it.
+    tokens: Vec<(XlToken<'t>, bool)>,
+    pos: usize,
+}
+
+type Parsed = Result<Operand, SyntaxError>;
+
+/// What an operand evaluates to, as far as the grammar cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operand {
+    /// May be a reference (so `:` and intersection apply).
+    Reference,
+    /// An integer literal, which may be one end of a row range `1:3`.
+    RowNumber,
+    /// Any other value.
+    Value,
+}
+
+impl Parser<'_, '_> {
+    fn peek(&self) -> Option<XlToken<'_>> {
+        self.tokens.get(self.pos).map(|(t, _)| *t)
+    }
+
+    fn peek_kind(&self) -> Option<XlKind> {
+        self.peek().map(|t| t.kind)
+    }
+
+    fn peek_op(&self, ops: &[&str]) -> Option<usize> {
+        match self.peek() {
+            Some(t) if t.kind == XlKind::Operator => ops.iter().position(|op| *op == t.text),
+            _ => None,
+        }
+    }
+
+    fn spaced(&self) -> bool {
+        self.tokens.get(self.pos).is_some_and(|(_, s)| *s)
+    }
+
+    fn error_here(&self, expected: &str) -> SyntaxError {
+        match self.peek() {
+            None => SyntaxError::at(self.text, self.text.len(), format!("unexpected end of formula, expected {expected}")),
+            Some(t) => {
+                let what = match t.kind {
+                    XlKind::UnterminatedString => "unterminated string".to_string(),
+                    XlKind::Unknown => format!("unrecognised `{}`", t.text),
+                    _ => format!("unexpected `{}`, expected {expected}", t.text),
+                };
+                SyntaxError::at(self.text, t.offset, what)
+            }
+        }
+    }
+
+    fn formula(&mut self) -> Result<(), SyntaxError> {
+        if self.peek_op(&["="]).is_none() {
+            return Err(self.error_here("`=` to start the formula"));
+        }
+        self.pos += 1;
+        self.expression()?;
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error_here("an operator or the end of the formula")),
+        }
+    }
+
+    fn expression(&mut self) -> Parsed {
+        self.binary_level(0)
+    }
+
+    /// Binary operator levels, loosest first; the last level is `^`.
+    fn binary_level(&mut self, level: usize) -> Parsed {
+        const LEVELS: [&[&str]; 5] = [&["=", "<>", "<", ">", "<=", ">="], &["&"], &["+", "-"], &["*", "/"], &["^"]];
+        if level == LEVELS.len() {
+            return self.postfix();
+        }
+        let mut left = self.binary_level(level + 1)?;
+        while self.peek_op(LEVELS[level]).is_some() {
+            self.pos += 1;
+            self.binary_level(level + 1)?;
+            left = Operand::Value;
+        }
+        Ok(left)
+    }
+
+    fn postfix(&mut self) -> Parsed {
+        let mut operand = self.prefix()?;
+        while self.peek_kind() == Some(XlKind::Percent) {
+            self.pos += 1;
+            operand = Operand::Value;
+        }
+        Ok(operand)
+    }
+
+    fn prefix(&mut self) -> Parsed {
+        if self.peek_op(&["-", "+", "@"]).is_some() {
+            self.pos += 1;
+            let operand = self.prefix()?;
+            return Ok(if operand == Operand::Reference { Operand::Reference } else { Operand::Value });
+        }
+        self.intersection()
+    }
+
+    /// `A1:B5 B2:C9`: whitespace between two references intersects them.
+    fn intersection(&mut self) -> Parsed {
+        let mut left = self.range()?;
+        while left == Operand::Reference
+            && self.spaced()
+            && matches!(self.peek_kind(), Some(XlKind::Reference | XlKind::Name | XlKind::Function))
+        {
+            if self.range()? != Operand::Reference {
+                return Err(SyntaxError::at(self.text, self.tokens[self.pos - 1].0.offset, "intersection of a non-reference"));
+            }
+            left = Operand::Reference;
+        }
+        Ok(left)
+    }
+
+    fn range(&mut self) -> Parsed {
+        let start = self.peek();
+        let left = self.primary()?;
+        if self.peek_kind() != Some(XlKind::Colon) {
+            return Ok(left);
+        }
+        if left == Operand::Value {
+            return Err(self.error_here("an operator (`:` needs a reference on its left)"));
+        }
+        let mut row_range = left == Operand::RowNumber;
+        while self.peek_kind() == Some(XlKind::Colon) {
+            self.pos += 1;
+            let right = self.primary()?;
+            let ok = match right {
+                Operand::Reference => !row_range,
+                Operand::RowNumber => row_range,
+                Operand::Value => false,
+            };
+            if !ok {
+                let at = self.tokens[self.pos - 1].0.offset;
+                let from = start.map_or("", |t| t.text);
+                return Err(SyntaxError::at(self.text, at, format!("invalid range starting at `{from}`")));
+            }
+            row_range = false;
+        }
+        Ok(Operand::Reference)
+    }
+
+    fn primary(&mut self) -> Parsed {
+        let Some(token) = self.peek() else { return Err(self.error_here("an operand")) };
+        match token.kind {
+            XlKind::Number => {
+                self.pos += 1;
+                let is_row = token.text.bytes().all(|b| b.is_ascii_digit()) && !token.text.starts_with('0');
+                Ok(if is_row { Operand::RowNumber } else { Operand::Value })
+            }
+            XlKind::String | XlKind::Bool | XlKind::ErrorLiteral => {
+                self.pos += 1;
+                Ok(Operand::Value)
+            }
+            XlKind::Reference | XlKind::Name => {
+                self.pos += 1;
+                Ok(Operand::Reference)
+            }
+            XlKind::Function => {
+                self.pos += 1;
+                self.arguments(token)?;
+                Ok(Operand::Reference)
+            }
+            XlKind::LParen => {
+                self.pos += 1;
+                let mut operand = self.expression()?;
+                // a union `(A1, B2:B5)`
+                while self.peek_kind() == Some(XlKind::Comma) {
+                    self.pos += 1;
+                    self.expression()?;
+                    operand = Operand::Reference;
+                }
+                self.close(XlKind::RParen, token, "`)`")?;
+                Ok(if operand == Operand::RowNumber { Operand::Value } else { operand })
+            }
+            XlKind::LBrace => {
+                self.pos += 1;
+                self.array(token)?;
+                Ok(Operand::Value)
+            }
+            _ => Err(self.error_here("an operand")),
+        }
+    }
+
+    fn close(&mut self, kind: XlKind, open: XlToken<'_>, expected: &str) -> Result<(), SyntaxError> {
+        if self.peek_kind() == Some(kind) {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut e = self.error_here(expected);
+        let opened = SyntaxError::at(self.text, open.offset, "");
+        e.message = format!("{} (to close `{}` at column {})", e.message, open.text, opened.column);
+        Err(e)
+    }
+
+    /// `NAME(` already consumed up to the name; arguments may be empty (`IF(A1,,0)`).
+    fn arguments(&mut self, function: XlToken<'_>) -> Result<(), SyntaxError> {
+        let open = self.peek().expect("the lexer only makes a function before `(`");
+        self.pos += 1;
+        if self.peek_kind() == Some(XlKind::RParen) {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if !matches!(self.peek_kind(), Some(XlKind::Comma | XlKind::RParen)) {
+                self.expression()?;
+            }
+            match self.peek_kind() {
+                Some(XlKind::Comma) => self.pos += 1,
+                _ => {
+                    let label = format!("`,` or `)` in the arguments of {}", function.text);
+                    return self.close(XlKind::RParen, open, &label);
+                }
+            }
+        }
+    }
+
+    /// `{1,2;3,4}`: rows of constants.
+    fn array(&mut self, open: XlToken<'_>) -> Result<(), SyntaxError> {
+        loop {
+            if self.peek_op(&["-", "+"]).is_some() {
+                self.pos += 1;
+                if self.peek_kind() != Some(XlKind::Number) {
+                    return Err(self.error_here("a number in the array"));
+                }
+            }
+            match self.peek_kind() {
+                Some(XlKind::Number | XlKind::String | XlKind::Bool | XlKind::ErrorLiteral) => self.pos += 1,
+                _ => return Err(self.error_here("a constant in the array")),
+            }
+            match self.peek_kind() {
+                Some(XlKind::Comma | XlKind::Semicolon) => self.pos += 1,
+                _ => return self.close(XlKind::RBrace, open, "`,`, `;` or `}` in the array"),
+            }
+        }
+    }
+}

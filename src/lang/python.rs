@@ -1,0 +1,191 @@
+//! Python: strict check with rustpython-parser (a full Python 3 grammar, which
+//! agrees with CPython's `ast.parse` where tree-sitter-python is lenient, e.g. it
+//! accepts Python 2 `print x`), and a lexer from rustpython's tokenizer.
+
+use super::token::{push_layout, Token, TokenKind};
+use super::{LangId, Language, SyntaxError, WhitespaceRule};
+use rustpython_parser::ast::Ranged;
+use rustpython_parser::{lexer, Mode, Tok};
+use std::ops::Range;
+
+/// Python 3 source.
+pub struct Python;
+
+impl Language for Python {
+    fn id(&self) -> LangId {
+        LangId::Python
+    }
+
+    fn check(&self, text: &str) -> Result<(), SyntaxError> {
+        match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
+            Ok(_) => Ok(()),
+            Err(e) => Err(SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string())),
+        }
+    }
+
+    fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
+        let mut tokens = Vec::new();
+        let mut offset = 0usize;
+        for result in lexer::lex(text, Mode::Module) {
+            let Ok((tok, range)) = result else { break };
+            let (start, end) = (u32::from(range.start()) as usize, u32::from(range.end()) as usize);
+            if start < offset || end <= start {
+                continue; // zero-width INDENT/DEDENT/EOF markers
+            }
+            push_layout_or_unknown(&mut tokens, &text[offset..start]);
+            let piece = &text[start..end];
+            match classify(&tok, piece) {
+                Some(TokenKind::Newline) => push_layout(&mut tokens, piece),
+                Some(kind) => tokens.push(Token::new(kind, piece)),
+                None => push_layout_or_unknown(&mut tokens, piece),
+            }
+            offset = end;
+        }
+        push_layout_or_unknown(&mut tokens, &text[offset..]);
+        tokens
+    }
+
+    fn whitespace_rule(&self) -> WhitespaceRule {
+        WhitespaceRule::Collapse
+    }
+
+    fn split_source(&self, text: &str, max_chars: usize) -> Result<Vec<Range<usize>>, SyntaxError> {
+        let mut units = Vec::new();
+        let mut group: Option<Range<usize>> = None;
+        for item in top_level_items(text)? {
+            match item {
+                TopLevel::Definition(range) => {
+                    units.extend(group.take());
+                    units.push(range);
+                }
+                TopLevel::Statement(range) => {
+                    group = Some(match group.take() {
+                        Some(g) if text[g.start..range.end].chars().count() <= max_chars => g.start..range.end,
+                        Some(g) => {
+                            units.push(g);
+                            range
+                        }
+                        None => range,
+                    });
+                }
+            }
+        }
+        units.extend(group);
+        Ok(units)
+    }
+}
+
+fn classify(tok: &Tok, text: &str) -> Option<TokenKind> {
+    Some(match tok {
+        Tok::Name { .. } => TokenKind::Identifier,
+        Tok::Int { .. } | Tok::Float { .. } | Tok::Complex { .. } => TokenKind::Number,
+        Tok::String { .. } => TokenKind::String,
+        Tok::Comment(_) => TokenKind::Comment,
+        Tok::Newline | Tok::NonLogicalNewline => TokenKind::Newline,
+        Tok::Indent | Tok::Dedent | Tok::EndOfFile => return None,
+        Tok::Lpar | Tok::Rpar | Tok::Lsqb | Tok::Rsqb | Tok::Lbrace | Tok::Rbrace | Tok::Colon | Tok::Comma
+        | Tok::Semi | Tok::Dot | Tok::Rarrow | Tok::Ellipsis => TokenKind::Punctuation,
+        _ if text.chars().all(|c| c.is_ascii_alphabetic()) => TokenKind::Keyword,
+        _ => TokenKind::Operator,
+    })
+}
+
+/// Layout between tokens, plus a line-continuation backslash or text after a
+/// lexical error, which stays as an unknown token.
+fn push_layout_or_unknown<'a>(tokens: &mut Vec<Token<'a>>, gap: &'a str) {
+    if gap.trim().is_empty() {
+        push_layout(tokens, gap);
+    } else {
+        let lead = gap.len() - gap.trim_start().len();
+        let trail = gap.trim_end().len();
+        push_layout(tokens, &gap[..lead]);
+        tokens.push(Token::new(TokenKind::Unknown, &gap[lead..trail]));
+        push_layout(tokens, &gap[trail..]);
+    }
+}
+
+/// How a top-level piece of a module is grouped into mined snippets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TopLevel {
+    /// A function or class definition (with its decorators).
+    Definition(Range<usize>),
+    /// Any other statement.
+    Statement(Range<usize>),
+}
+
+/// The top-level statements of a module, as byte ranges that start at the
+/// beginning of their first line, or the module's syntax error.
+pub(crate) fn top_level_items(text: &str) -> Result<Vec<TopLevel>, SyntaxError> {
+    let suite = rustpython_parser::parse_program(text, "<module>")
+        .map_err(|e| SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string()))?;
+    let items = suite
+        .iter()
+        .map(|stmt| {
+            use rustpython_parser::ast::Stmt;
+            let decorators = match stmt {
+                Stmt::FunctionDef(f) => Some(&f.decorator_list),
+                Stmt::AsyncFunctionDef(f) => Some(&f.decorator_list),
+                Stmt::ClassDef(c) => Some(&c.decorator_list),
+                _ => None,
+            };
+            let mut start = u32::from(stmt.range().start()) as usize;
+            if let Some(decorators) = decorators {
+                for d in decorators {
+                    // the decorator expression starts after its `@`
+                    start = start.min((u32::from(d.range().start()) as usize).saturating_sub(1));
+                }
+            }
+            let start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let end = u32::from(stmt.range().end()) as usize;
+            if decorators.is_some() {
+                TopLevel::Definition(start..end)
+            } else {
+                TopLevel::Statement(start..end)
+            }
+        })
+        .collect();
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_agrees_with_cpython_on_classics() {
+        assert_eq!(Python.check("def f(x):\n    return x + 1\n"), Ok(()));
+        assert!(Python.check("print 'hi'").is_err());
+        let e = Python.check("def f(:\n  pass").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(Python.check("x = (1,\n").is_err());
+        assert!(Python.check("if x:\nreturn").is_err());
+    }
+
+    #[test]
+    fn lexer_types_tokens() {
+        let tokens = Python.lex("if x == 'a': print(3)  # c\n");
+        let kinds: Vec<_> = tokens.iter().map(|t| (t.kind, t.text)).collect();
+        assert!(kinds.contains(&(TokenKind::Keyword, "if")));
+        assert!(kinds.contains(&(TokenKind::Identifier, "x")));
+        assert!(kinds.contains(&(TokenKind::Operator, "==")));
+        assert!(kinds.contains(&(TokenKind::String, "'a'")));
+        assert!(kinds.contains(&(TokenKind::Number, "3")));
+        assert!(kinds.contains(&(TokenKind::Comment, "# c")));
+    }
+
+    #[test]
+    fn split_source_groups_statements_up_to_the_limit() {
+        let src = "import os\nimport sys\n\ndef f():\n    pass\nx = 1\ny = 2\nz = 3\n";
+        let units: Vec<_> = Python.split_source(src, 12).unwrap().into_iter().map(|r| &src[r]).collect();
+        assert_eq!(units, ["import os", "import sys", "def f():\n    pass", "x = 1\ny = 2", "z = 3"]);
+    }
+
+    #[test]
+    fn top_level_items_include_decorators() {
+        let src = "import os\n\n@dec\ndef f():\n    pass\nx = 1\n";
+        let items = top_level_items(src).unwrap();
+        assert_eq!(items.len(), 3);
+        let TopLevel::Definition(r) = &items[1] else { panic!("{items:?}") };
+        assert_eq!(&src[r.clone()], "@dec\ndef f():\n    pass");
+    }
+}

@@ -1,0 +1,15 @@
+//! lastmile: a code diffusion model (CodeFusion) as a factory for last-mile
+//! repair data, and as a repairer.
+//!
+//! The crate is laid out by pipeline stage; data flows one way and each arrow is
+//! a file format on disk (see `docs/architecture.md`):
+//!
+//! ```text
+//! corpora/ --mine--> corpus Parquet --tokenizer--> tokenizer.json --pretrain--> checkpoint/
+//! checkpoint/ --rollout--> dataset Parquet --stats--> stats.json, plots
+//! checkpoint/ + broken code --repair--> candidates --eval--> results
+//! ```
+
+pub mod dataset;
+pub mod lang;
+pub mod mine;

@@ -1,0 +1,371 @@
+//! Reading raw snippets from the configured sources, in a deterministic order
+//! and in bounded chunks (a line file is never read whole; a source tree is
+//! read a few dozen files at a time).
+
+use super::config::SourceConfig;
+use super::normalize::DropReason;
+use crate::lang::Language;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Lines per chunk of a line file.
+const LINES_PER_CHUNK: usize = 8192;
+/// Files per chunk of a source tree.
+const FILES_PER_CHUNK: usize = 32;
+
+/// A problem with the input, located at `path:line`, reported and counted while
+/// the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file, as named in the report.
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
+/// A snippet as read, before normalisation and filtering.
+#[derive(Debug, Clone)]
+pub struct RawSnippet {
+    /// The text, or why it could not be read as text.
+    pub text: Result<String, DropReason>,
+    /// The file it came from, relative to the mining root.
+    pub source: String,
+    /// 1-based line (record index for JSON).
+    pub line: u32,
+}
+
+/// What a chunk of reading produced.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Snippets in source order.
+    pub snippets: Vec<RawSnippet>,
+    /// Problems met (missing files, broken JSON, unparsable source files).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source files read in this chunk.
+    pub files_read: u64,
+    /// Source files that did not parse as a whole.
+    pub files_unparsable: u64,
+    /// Bytes of input consumed.
+    pub bytes: u64,
+}
+
+/// Relative display name of `path`.
+pub(crate) fn display_path(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Total bytes of the files a source will read (for progress bars).
+pub fn source_bytes(source: &SourceConfig, root: &Path) -> u64 {
+    source_files(source, root).map(|files| files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+/// The files a source reads, sorted by path.
+fn source_files(source: &SourceConfig, root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let path = root.join(source.path());
+    let extensions: Vec<String> = match source {
+        SourceConfig::Lines { .. } => return Ok(vec![path]),
+        SourceConfig::Json { .. } => vec!["json".into()],
+        SourceConfig::SourceTree { extensions, .. } => extensions.clone(),
+        SourceConfig::Markdown { .. } => vec!["md".into()],
+    };
+    if path.is_file() {
+        return Ok(vec![path]);
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let matches = entry.path().extension().is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x.as_str())));
+        if entry.file_type().is_file() && matches {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+/// Reads one source, calling `sink` with each chunk in order.
+pub fn read_source(
+    source: &SourceConfig,
+    root: &Path,
+    lang: &dyn Language,
+    max_chars: usize,
+    sink: &mut dyn FnMut(Chunk),
+) {
+    let shown = display_path(&root.join(source.path()), root);
+    let files = match source_files(source, root) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => return sink(diagnostic_chunk(&shown, None, "no matching files")),
+        Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
+    };
+    match source {
+        SourceConfig::Lines { strip_quotes, prefix, .. } => read_lines(&files[0], root, *strip_quotes, prefix, sink),
+        SourceConfig::Json { field, .. } => {
+            for file in &files {
+                sink(read_json(file, root, field));
+            }
+        }
+        SourceConfig::SourceTree { .. } | SourceConfig::Markdown { .. } => {
+            let fences = match source {
+                SourceConfig::Markdown { fences, .. } => Some(fences.as_slice()),
+                _ => None,
+            };
+            for group in files.chunks(FILES_PER_CHUNK) {
+                let chunks: Vec<Chunk> =
+                    group.par_iter().map(|file| read_source_file(file, root, lang, max_chars, fences)).collect();
+                let mut merged = Chunk::default();
+                for chunk in chunks {
+                    merged.snippets.extend(chunk.snippets);
+                    merged.diagnostics.extend(chunk.diagnostics);
+                    merged.files_read += chunk.files_read;
+                    merged.files_unparsable += chunk.files_unparsable;
+                    merged.bytes += chunk.bytes;
+                }
+                sink(merged);
+            }
+        }
+    }
+}
+
+fn diagnostic_chunk(path: &str, line: Option<u64>, reason: &str) -> Chunk {
+    Chunk { diagnostics: vec![Diagnostic { path: path.into(), line, reason: reason.into() }], ..Chunk::default() }
+}
+
+fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: &mut dyn FnMut(Chunk)) {
+    let shown = display_path(path, root);
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
+    };
+    let mut reader = BufReader::new(file);
+    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
+    let mut line_no = 0u32;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(n) => chunk.bytes += n as u64,
+            Err(e) => {
+                chunk.diagnostics.push(Diagnostic { path: shown.clone(), line: Some(line_no as u64 + 1), reason: e.to_string() });
+                break;
+            }
+        }
+        line_no += 1;
+        let text = match std::str::from_utf8(&buf) {
+            Ok(line) => {
+                let line = line.strip_suffix('\n').unwrap_or(line);
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                let line = if strip_quotes { unquote_csv(line) } else { line.into() };
+                Ok(format!("{prefix}{line}"))
+            }
+            Err(e) => {
+                chunk.diagnostics.push(Diagnostic {
+                    path: shown.clone(),
+                    line: Some(line_no as u64),
+                    reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                });
+                Err(DropReason::InvalidUtf8)
+            }
+        };
+        chunk.snippets.push(RawSnippet { text, source: shown.clone(), line: line_no });
+        if chunk.snippets.len() == LINES_PER_CHUNK {
+            sink(std::mem::take(&mut chunk));
+        }
+    }
+    sink(chunk);
+}
+
+/// A CSV-quoted field: `"COUNTIF(A:A,"">0"")"` → `COUNTIF(A:A,">0")`. A line
+/// that is not wrapped in quotes is returned as it is.
+pub fn unquote_csv(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.len() >= 2 && line.starts_with('"') && line.ends_with('"') {
+        line[1..line.len() - 1].replace("\"\"", "\"").into()
+    } else {
+        line.into()
+    }
+}
+
+fn read_json(path: &Path, root: &Path, field: &str) -> Chunk {
+    let shown = display_path(path, root);
+    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return diagnostic_chunk(&shown, None, &e.to_string()),
+    };
+    chunk.bytes = bytes.len() as u64;
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            chunk.diagnostics.push(Diagnostic {
+                path: shown,
+                line: Some(e.line() as u64),
+                reason: format!("invalid JSON: {e}"),
+            });
+            return chunk;
+        }
+    };
+    for (index, found) in select_field(&value, field).into_iter().enumerate() {
+        match found {
+            Value::String(s) => chunk.snippets.push(RawSnippet { text: Ok(s.clone()), source: shown.clone(), line: index as u32 + 1 }),
+            other => chunk.diagnostics.push(Diagnostic {
+                path: shown.clone(),
+                line: None,
+                reason: format!("record {}: field `{field}` is {}, not a string", index + 1, json_kind(other)),
+            }),
+        }
+    }
+    chunk
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Values at a dotted field path; `*` steps into every element of an array (or
+/// value of an object). A top-level array is entered implicitly.
+pub(crate) fn select_field<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut current: Vec<&Value> = match value {
+        Value::Array(items) if !path.starts_with('*') => items.iter().collect(),
+        other => vec![other],
+    };
+    for step in path.split('.') {
+        current = current
+            .into_iter()
+            .flat_map(|v| -> Vec<&Value> {
+                match (step, v) {
+                    ("*", Value::Array(items)) => items.iter().collect(),
+                    ("*", Value::Object(map)) => map.values().collect(),
+                    (key, Value::Object(map)) => map.get(key).into_iter().collect(),
+                    _ => Vec::new(),
+                }
+            })
+            .collect();
+    }
+    current
+}
+
+fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<&[String]>) -> Chunk {
+    let shown = display_path(path, root);
+    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return diagnostic_chunk(&shown, None, &e.to_string()),
+    };
+    chunk.bytes = bytes.len() as u64;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t.replace("\r\n", "\n"),
+        Err(e) => {
+            chunk.diagnostics.push(Diagnostic {
+                path: shown.clone(),
+                line: None,
+                reason: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+            });
+            chunk.snippets.push(RawSnippet { text: Err(DropReason::InvalidUtf8), source: shown, line: 1 });
+            return chunk;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let blocks = match fences {
+        Some(fences) => fenced_blocks(text, fences),
+        None => vec![(0, text)],
+    };
+    for (first_line, block) in blocks {
+        match lang.split_source(block, max_chars) {
+            Ok(units) => {
+                for unit in units {
+                    let line = first_line + block[..unit.start].matches('\n').count() + 1;
+                    chunk.snippets.push(RawSnippet { text: Ok(block[unit].to_string()), source: shown.clone(), line: line as u32 });
+                }
+            }
+            Err(e) => {
+                chunk.files_unparsable += 1;
+                chunk.diagnostics.push(Diagnostic {
+                    path: shown.clone(),
+                    line: Some((first_line + e.line) as u64),
+                    reason: format!("does not parse, skipped: {}", e.message),
+                });
+            }
+        }
+    }
+    chunk
+}
+
+/// Fenced code blocks whose info string is one of `fences`, each with the number
+/// of lines before its first line.
+pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize, &'a str)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, bool, usize, usize)> = None; // (fence, wanted, first line, byte start)
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim();
+        match &open {
+            None => {
+                let fence: String = trimmed.chars().take_while(|&c| c == '`' || c == '~').collect();
+                if fence.len() >= 3 && fence.chars().all(|c| c == fence.chars().next().unwrap()) {
+                    let info = trimmed[fence.len()..].split_whitespace().next().unwrap_or("");
+                    let wanted = fences.iter().any(|f| f.eq_ignore_ascii_case(info));
+                    open = Some((fence, wanted, index + 1, offset + line.len()));
+                }
+            }
+            Some((fence, wanted, first, start)) => {
+                if trimmed.starts_with(fence.as_str()) && trimmed.chars().all(|c| c == fence.chars().next().unwrap()) {
+                    if *wanted {
+                        blocks.push((*first, &text[*start..offset]));
+                    }
+                    open = None;
+                }
+            }
+        }
+        offset += line.len();
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_nested_fields() {
+        let v: Value = serde_json::json!({"train": [{"Code": "a"}, {"Code": "b"}], "test": [{"Code": "c"}]});
+        let got: Vec<_> = select_field(&v, "train.*.Code").into_iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(got, ["a", "b"]);
+        let list = serde_json::json!([{"Buggy": "x"}, {"Buggy": "y"}]);
+        assert_eq!(select_field(&list, "Buggy").len(), 2);
+    }
+
+    #[test]
+    fn finds_wanted_fences_with_line_numbers() {
+        let md = "# T\n\n```powershell\nGet-Item x\n```\n\n```output\nno\n```\n~~~PowerShell\n$a = 1\n~~~\n";
+        let blocks = fenced_blocks(md, &["powershell".into()]);
+        assert_eq!(blocks, vec![(3, "Get-Item x\n"), (10, "$a = 1\n")]);
+    }
+
+    #[test]
+    fn unquotes_csv_fields() {
+        assert_eq!(unquote_csv("\"SUM(A1)\""), "SUM(A1)");
+        assert_eq!(unquote_csv("\"IF(A1=\"\"\"\",\"\"x\"\")\""), "IF(A1=\"\",\"x\")");
+        assert_eq!(unquote_csv("\"a"), "\"a");
+    }
+}
