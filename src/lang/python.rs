@@ -116,7 +116,8 @@ pub(crate) enum TopLevel {
 /// The top-level statements of a module, as byte ranges that start at the
 /// beginning of their first line, or the module's syntax error.
 pub(crate) fn top_level_items(text: &str) -> Result<Vec<TopLevel>, SyntaxError> {
-    let suite = rustpython_parser::parse_program(text, "<module>")
+    use rustpython_parser::Parse;
+    let suite = rustpython_parser::ast::Suite::parse(text, "<module>")
         .map_err(|e| SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string()))?;
     let items = suite
         .iter()

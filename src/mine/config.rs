@@ -119,6 +119,22 @@ pub struct BenchmarkSource {
     pub path: PathBuf,
     /// Field paths of the snippets (`Buggy`, `GroundTruth`, `test.*.Code`).
     pub fields: Vec<String>,
+    /// How a mined snippet is matched against these: by sketch (the rule for
+    /// repair benchmarks) or by exact normalised text (for NL-to-code test sets,
+    /// whose sketches are shared by most of a small DSL's corpus).
+    #[serde(default, rename = "match")]
+    pub match_rule: MatchRule,
+}
+
+/// How decontamination compares snippets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    /// Equal sketches (constants anonymised).
+    #[default]
+    Sketch,
+    /// Equal normalised text.
+    Exact,
 }
 
 /// Output sizes.

@@ -2,7 +2,7 @@
 //! repair-benchmark snippet (buggy or fixed) is dropped, so evaluation never
 //! measures memorisation. The same rule serves rollout later.
 
-use super::config::BenchmarkSource;
+use super::config::{BenchmarkSource, MatchRule};
 use super::normalize::normalize;
 use super::sources::select_field;
 use super::MineError;
@@ -10,10 +10,34 @@ use crate::lang::Language;
 use std::collections::HashSet;
 use std::path::Path;
 
-/// Sketches of every snippet of the given benchmarks, in the target language.
+/// The benchmark snippets a corpus must not contain.
+#[derive(Debug, Default)]
+pub struct Decontaminator {
+    sketches: HashSet<String>,
+    texts: HashSet<String>,
+}
+
+impl Decontaminator {
+    /// Whether a normalised snippet with this sketch is contaminated.
+    pub fn is_contaminated(&self, text: &str, sketch: &str) -> bool {
+        self.sketches.contains(sketch) || self.texts.contains(text)
+    }
+
+    /// Distinct sketches and texts held.
+    pub fn len(&self) -> usize {
+        self.sketches.len() + self.texts.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads every snippet of the given benchmarks, in the target language.
 /// A missing or malformed benchmark is an error: mining without it would leak.
-pub fn benchmark_sketches(sources: &[BenchmarkSource], root: &Path, lang: &dyn Language) -> Result<HashSet<String>, MineError> {
-    let mut sketches = HashSet::new();
+pub fn load_decontaminator(sources: &[BenchmarkSource], root: &Path, lang: &dyn Language) -> Result<Decontaminator, MineError> {
+    let mut held = Decontaminator::default();
     for source in sources {
         let path = root.join(&source.path);
         let files: Vec<_> = if path.is_dir() {
@@ -43,11 +67,14 @@ pub fn benchmark_sketches(sources: &[BenchmarkSource], root: &Path, lang: &dyn L
                 }
                 for text in found.into_iter().filter_map(|v| v.as_str()) {
                     if let Ok(text) = normalize(text) {
-                        sketches.insert(lang.sketch(&text));
+                        match source.match_rule {
+                            MatchRule::Sketch => held.sketches.insert(lang.sketch(&text)),
+                            MatchRule::Exact => held.texts.insert(text),
+                        };
                     }
                 }
             }
         }
     }
-    Ok(sketches)
+    Ok(held)
 }

@@ -14,8 +14,8 @@ mod report;
 mod sources;
 mod split;
 
-pub use config::{BenchmarkSource, CorpusConfig, Limits, OutputConfig, SourceConfig, SplitConfig};
-pub use decontaminate::benchmark_sketches;
+pub use config::{BenchmarkSource, CorpusConfig, Limits, MatchRule, OutputConfig, SourceConfig, SplitConfig};
+pub use decontaminate::{load_decontaminator, Decontaminator};
 pub use normalize::{normalize, DropReason};
 pub use report::{MineReport, ReasonCount};
 pub use sources::{unquote_csv, Diagnostic};
@@ -92,7 +92,7 @@ struct Checked {
     contaminated: bool,
 }
 
-fn examine(raw: RawSnippet, lang: &dyn Language, config: &CorpusConfig, contamination: &HashSet<String>) -> Candidate {
+fn examine(raw: RawSnippet, lang: &dyn Language, config: &CorpusConfig, contamination: &Decontaminator) -> Candidate {
     let outcome = raw.text.and_then(|text| normalize(&text)).and_then(|text| {
         let n = text.chars().count();
         if n < config.limits.min_chars {
@@ -105,7 +105,7 @@ fn examine(raw: RawSnippet, lang: &dyn Language, config: &CorpusConfig, contamin
         Ok(Checked {
             id: snippet_id(lang.id().name(), &text),
             syntax_error: lang.check(&text).err().map(|e| e.message),
-            contaminated: contamination.contains(&sketch),
+            contaminated: contamination.is_contaminated(&text, &sketch),
             text,
             sketch,
         })
@@ -123,7 +123,7 @@ pub fn mine(
     progress: &(dyn Fn(MineProgress) + Sync),
 ) -> Result<MineReport, MineError> {
     let lang = config.lang.language();
-    let contamination = benchmark_sketches(&config.decontaminate, root, lang)?;
+    let contamination = load_decontaminator(&config.decontaminate, root, lang)?;
     let staging = out_dir.with_file_name(format!(
         ".{}.partial",
         out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -138,7 +138,7 @@ pub fn mine(
     ];
 
     let mut report = MineReport::new(lang.id().name());
-    report.benchmark_sketches = contamination.len();
+    report.benchmark_snippets = contamination.len();
     let mut reasons = ReasonTally::default();
     let mut seen: HashSet<String> = HashSet::new();
     let bytes_total = config.sources.iter().map(|s| source_bytes(s, root)).sum();

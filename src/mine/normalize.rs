@@ -53,12 +53,12 @@ impl DropReason {
     }
 }
 
-/// Normalises a snippet: strips a byte-order mark, turns `\r\n` and `\r` into
+/// Normalises a snippet: removes byte-order marks (U+FEFF), turns `\r\n` and `\r` into
 /// `\n`, removes trailing spaces of every line and leading/trailing blank lines.
 /// Rejects control characters other than tab and newline.
 pub fn normalize(raw: &str) -> Result<String, DropReason> {
-    let raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
-    let unified = raw.replace("\r\n", "\n").replace('\r', "\n");
+    // U+FEFF is a byte-order mark at the start and an invisible no-op anywhere else
+    let unified = raw.replace('\u{feff}', "").replace("\r\n", "\n").replace('\r', "\n");
     if unified.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(DropReason::ControlChars);
     }

@@ -29,8 +29,8 @@ pub struct MineReport {
     pub sources: Vec<SourceCounts>,
     /// Most frequent syntax-error messages among dropped snippets.
     pub syntax_error_reasons: Vec<ReasonCount>,
-    /// Distinct benchmark sketches used for decontamination.
-    pub benchmark_sketches: usize,
+    /// Distinct benchmark sketches and texts used for decontamination.
+    pub benchmark_snippets: usize,
     /// The shards written, per split.
     pub shards: BTreeMap<String, Vec<ShardInfo>>,
 }

@@ -206,6 +206,10 @@ impl<'a> Lexer<'a> {
             return self.push(XlKind::Unknown, 1);
         };
         let after = &self.rest()[len..];
+        // `[1]!Name`: a name defined in an external workbook
+        if after.starts_with('!') {
+            return self.reference_after_prefix(len + 1);
+        }
         let word_len = after.find(|c: char| !is_word_char(c) || c == '$').unwrap_or(after.len());
         if word_len > 0 && after[word_len..].starts_with('!') {
             return self.reference_after_prefix(len + word_len + 1);
@@ -256,6 +260,12 @@ impl<'a> Lexer<'a> {
     /// A reference whose sheet prefix (ending in `!`) is `prefix_len` bytes long.
     fn reference_after_prefix(&mut self, prefix_len: usize) {
         let after = &self.rest()[prefix_len..];
+        // `[1]!'SGJ200,LA'`: a quoted external name (DDE-style)
+        if after.starts_with('\'') {
+            if let Some(end) = after[1..].find('\'') {
+                return self.push(XlKind::Reference, prefix_len + end + 2);
+            }
+        }
         let len = after.find(|c: char| !is_word_char(c)).unwrap_or(after.len());
         let word = &after[..len];
         let valid = is_cell(word)
@@ -319,6 +329,8 @@ mod tests {
         assert_eq!(kinds("'My Sheet'!C3")[0], (Reference, "'My Sheet'!C3"));
         assert_eq!(kinds("Metrics!E$2")[0], (Reference, "Metrics!E$2"));
         assert_eq!(kinds("[1]Sheet1!A1")[0], (Reference, "[1]Sheet1!A1"));
+        assert_eq!(kinds("[0]!LOGINTERP")[0], (Reference, "[0]!LOGINTERP"));
+        assert_eq!(kinds("[1]!'SGJ200,LA'/100")[0], (Reference, "[1]!'SGJ200,LA'"));
         assert_eq!(kinds("LOG10(2)")[0], (Function, "LOG10"));
         assert_eq!(kinds("TaxRate")[0], (Name, "TaxRate"));
         assert_eq!(kinds("#N/A")[0], (ErrorLiteral, "#N/A"));

@@ -44,8 +44,8 @@ enum Operand {
     Value,
 }
 
-impl Parser<'_, '_> {
-    fn peek(&self) -> Option<XlToken<'_>> {
+impl<'t> Parser<'_, 't> {
+    fn peek(&self) -> Option<XlToken<'t>> {
         self.tokens.get(self.pos).map(|(t, _)| *t)
     }
 
