@@ -11,5 +11,9 @@
 //! ```
 
 pub mod dataset;
+pub mod diffusion;
 pub mod lang;
 pub mod mine;
+pub mod model;
+pub mod tokenizer;
+pub mod train;

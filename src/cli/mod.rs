@@ -3,7 +3,11 @@
 
 mod check;
 mod mine;
+mod model;
 mod output;
+mod pretrain;
+mod sample;
+mod tokenizer;
 
 pub use output::Output;
 
@@ -34,6 +38,14 @@ pub enum Command {
     Mine(mine::Args),
     /// Strictly check snippets of a language and report the pass rate.
     Check(check::Args),
+    /// Train the byte-level BPE tokenizer.
+    Tokenizer(tokenizer::Args),
+    /// Inspect model configurations.
+    Model(model::Args),
+    /// Pretrain CodeFusion on a mined corpus.
+    Pretrain(pretrain::Args),
+    /// Generate snippets from a checkpoint.
+    Sample(sample::Args),
 }
 
 /// Runs the parsed command line.
@@ -45,5 +57,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Mine(args) => mine::run(args, &output),
         Command::Check(args) => check::run(args, &output),
+        Command::Tokenizer(args) => tokenizer::run(args, &output),
+        Command::Model(args) => model::run(args, &output),
+        Command::Pretrain(args) => pretrain::run(args, &output),
+        Command::Sample(args) => sample::run(args, &output),
     }
 }

@@ -37,4 +37,16 @@ impl Output {
         bar.set_message(message.into());
         bar
     }
+
+    /// A step-progress bar with a live message, hidden when quiet or not on a terminal.
+    pub fn steps_bar(&self) -> ProgressBar {
+        let bar = ProgressBar::new(0);
+        if self.quiet || !std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}").expect("valid template").progress_chars("=> "),
+        );
+        bar
+    }
 }

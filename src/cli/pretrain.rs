@@ -1,0 +1,73 @@
+//! `lastmile pretrain`: train CodeFusion on a mined corpus.
+
+use super::Output;
+use anyhow::{Context, Result};
+use clap::Parser;
+use lastmile::model::device;
+use lastmile::train::{pretrain, TrainConfig, TrainEvent};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Pretrain a CodeFusion model as configured in a `configs/train/*.toml` file.
+///
+/// Writes `OUT/metrics.jsonl` (one line per step: loss terms, lr, grad norm,
+/// embedding norm, tokens/s; held-out loss every `eval_every` steps) and
+/// `OUT/checkpoint/` (model, config, tokenizer, optimizer state, step, RNG).
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// Run config (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Continue from `OUT/checkpoint`: the loss curve continues exactly as an
+    /// uninterrupted run's would.
+    #[arg(long)]
+    resume: bool,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Override `max_steps` of the config.
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Override `time_budget_s` of the config.
+    #[arg(long)]
+    time_budget_s: Option<f64>,
+}
+
+/// Runs `lastmile pretrain`.
+pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
+    let mut config = TrainConfig::load(&args.config)?;
+    if args.max_steps.is_some() {
+        config.max_steps = args.max_steps;
+    }
+    if args.time_budget_s.is_some() {
+        config.time_budget_s = args.time_budget_s;
+    }
+    let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
+    let bar = output.steps_bar();
+    let summary = pretrain(&config, &device, args.resume, &mut |event| match event {
+        TrainEvent::Started { step, max_steps, train, valid } => {
+            bar.set_length(max_steps.unwrap_or(0) as u64);
+            bar.set_position(step as u64);
+            bar.println(format!("training on {train} snippets ({valid} held out), from step {step}"));
+        }
+        TrainEvent::Step(m) => {
+            bar.set_position(m.step as u64);
+            let valid = m.valid_loss.map(|v| format!(" valid {v:.4}")).unwrap_or_default();
+            bar.set_message(format!("loss {:.4} (ce {:.3}){valid} {:.0} tok/s", m.loss, m.ce, m.tokens_per_s));
+        }
+        TrainEvent::Checkpoint(_) => {}
+    })
+    .context("pretraining failed")?;
+    bar.finish_and_clear();
+    output.line(format!(
+        "{} steps in {:.0}s; held-out loss {} -> {}; {} train snippets ({} longer than n dropped) -> {}",
+        summary.steps,
+        summary.elapsed_s,
+        summary.initial_valid_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        summary.final_valid_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        summary.train_snippets,
+        summary.train_too_long,
+        config.checkpoint_dir().display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,10 @@
+//! Diffusion: the noise schedule, forward noising and the samplers (full,
+//! respaced, clamped; the paper's re-noising update or the DDPM posterior).
+
+mod noise;
+mod sampler;
+mod schedule;
+
+pub use noise::{q_sample, randn};
+pub use sampler::{from_tokens, generate, reverse, ChainStep, SamplerConfig, Update};
+pub use schedule::NoiseSchedule;

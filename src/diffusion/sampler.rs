@@ -1,0 +1,120 @@
+//! Reverse diffusion: from pure noise (generation) or from a noised snippet
+//! (repair, corpus-anchored rollout) down to `t = 0`, decoding every step.
+
+use super::noise::randn;
+use super::NoiseSchedule;
+use crate::model::CodeFusion;
+use candle_core::{Result, Tensor, D};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How `x_{t'}` is formed from `x0_hat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Update {
+    /// The paper's update: re-noise `x0_hat` to level `t'` with fresh noise.
+    #[default]
+    Renoise,
+    /// The DDPM posterior `q(x_{t'} | x_t, x0_hat)` with respaced coefficients.
+    Ddpm,
+}
+
+/// Sampler settings.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct SamplerConfig {
+    /// Respaced number of steps; `None` visits every timestep.
+    pub steps: Option<usize>,
+    /// Replace `x0_hat` by the embedding of its decoded tokens at every step.
+    pub clamp: bool,
+    /// The update rule.
+    pub update: Update,
+}
+
+/// One visited step of a batch of chains.
+#[derive(Debug, Clone)]
+pub struct ChainStep {
+    /// The timestep.
+    pub t: usize,
+    /// `argmax H(D(x0_hat))`, `(b, n)` token ids.
+    pub tokens: Vec<Vec<u32>>,
+}
+
+/// Runs the reverse process from `x_start` at timestep `start`, calling
+/// `on_step` with the decoded tokens of every visited step; returns the tokens
+/// of the final step (`c_0`).
+pub fn reverse(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    x_start: Tensor,
+    start: usize,
+    context: Option<&Tensor>,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<Vec<Vec<u32>>> {
+    let timesteps = schedule.timesteps(start, config.steps);
+    let b = x_start.dim(0)?;
+    let table = if config.clamp { Some(model.embedding_table()?) } else { None };
+    let mut x_t = x_start;
+    let mut last = Vec::new();
+    for (k, &t) in timesteps.iter().enumerate() {
+        let x0_hat = model.denoise(&x_t, &vec![t as u32; b], context, false)?;
+        let logits = model.logits(&model.decode(&x0_hat, context, false)?)?;
+        let ids = logits.argmax(D::Minus1)?; // (b, n)
+        let tokens = ids.to_vec2::<u32>()?;
+        on_step(&ChainStep { t, tokens: tokens.clone() });
+        last = tokens;
+        let Some(&t_next) = timesteps.get(k + 1) else { break };
+        let x0_hat = match &table {
+            Some(table) => {
+                let (bb, n) = ids.dims2()?;
+                table.index_select(&ids.flatten_all()?, 0)?.reshape((bb, n, table.dim(1)?))?
+            }
+            None => x0_hat,
+        };
+        let eps = randn(rng, x0_hat.dims(), x0_hat.device())?;
+        x_t = match config.update {
+            Update::Renoise => {
+                let abar = schedule.alpha_bar(t_next);
+                ((x0_hat * abar.sqrt())? + (eps * (1.0 - abar).sqrt())?)?
+            }
+            Update::Ddpm => {
+                let (c0, ct, var) = schedule.posterior(t, t_next);
+                (((x0_hat * c0)? + (x_t * ct)?)? + (eps * var.sqrt())?)?
+            }
+        };
+    }
+    Ok(last)
+}
+
+/// Unconditional generation: `batch` chains from `x_{T-1} ~ N(0, I)`.
+pub fn generate(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<Vec<Vec<u32>>> {
+    let cfg = model.config();
+    let x = randn(rng, &[batch, cfg.seq_len, cfg.d_model], model.device())?;
+    reverse(model, schedule, config, x, schedule.steps() - 1, None, rng, on_step)
+}
+
+/// Noise injection (repair, corpus-anchored chains): embed `tokens`, noise to
+/// level `t`, and resume the reverse process from there.
+pub fn from_tokens(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    tokens: &Tensor,
+    t: usize,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<Vec<Vec<u32>>> {
+    let x0 = model.embed(tokens)?;
+    let b = x0.dim(0)?;
+    let eps = randn(rng, x0.dims(), x0.device())?;
+    let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
+    reverse(model, schedule, config, x_t, t, None, rng, on_step)
+}

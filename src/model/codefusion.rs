@@ -1,0 +1,130 @@
+//! CodeFusion: embedding E, time embedding, denoiser N, decoder D, head H and
+//! the optional NL encoder (CodeFusion §3; `docs/model-spec.md`).
+
+use super::layers::{Block, LayerNorm, Stack};
+use super::time::TimeEmbedding;
+use super::ModelConfig;
+use candle_core::{Device, Module, Result, Tensor, D};
+use super::layers::{linear, Linear};
+use candle_nn::{embedding, Embedding, VarBuilder};
+
+/// The optional encoder of conditioned models: its own embedding, learned
+/// positions, `L_E` blocks and a final layer norm over the source tokens.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    embed: Embedding,
+    pos: Tensor,
+    blocks: Vec<Block>,
+    ln: LayerNorm,
+}
+
+impl Encoder {
+    /// Builds the encoder of `cfg` (which must have `encoder_layers > 0`).
+    pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let len = cfg.encoder_seq_len.unwrap_or(cfg.seq_len);
+        Ok(Encoder {
+            embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
+            pos: vb.get_with_hints((len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?,
+            blocks: (0..cfg.encoder_layers)
+                .map(|i| Block::new(cfg, false, vb.pp(format!("blocks.{i}"))))
+                .collect::<Result<Vec<_>>>()?,
+            ln: LayerNorm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("ln"))?,
+        })
+    }
+
+    /// `source: (b, m)` token ids → `(b, m, d)`.
+    pub fn forward_t(&self, source: &Tensor, train: bool) -> Result<Tensor> {
+        let mut xs = self.embed.forward(source)?.broadcast_add(&self.pos)?;
+        for block in &self.blocks {
+            xs = block.forward_t(&xs, None, train)?;
+        }
+        self.ln.forward_t(&xs, train)
+    }
+}
+
+/// The CodeFusion model.
+#[derive(Debug, Clone)]
+pub struct CodeFusion {
+    config: ModelConfig,
+    embed: Embedding,
+    time: TimeEmbedding,
+    denoiser: Stack,
+    denoiser_out: Linear,
+    decoder: Stack,
+    head: Linear,
+    encoder: Option<Encoder>,
+}
+
+impl CodeFusion {
+    /// Builds the model; parameter names under `vb` are the checkpoint keys.
+    pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let cross = config.encoder_layers > 0;
+        Ok(CodeFusion {
+            embed: embedding(config.vocab_size, config.d_model, vb.pp("embed"))?,
+            time: TimeEmbedding::new(config, vb.pp("time"))?,
+            denoiser: Stack::new(config, config.denoiser_layers, cross, vb.pp("denoiser"))?,
+            denoiser_out: linear(config.d_model, config.d_model, vb.pp("denoiser_out"))?,
+            decoder: Stack::new(config, config.decoder_layers, cross, vb.pp("decoder"))?,
+            head: linear(config.d_model, config.vocab_size, vb.pp("head"))?,
+            encoder: if cross { Some(Encoder::new(config, vb.pp("encoder"))?) } else { None },
+            config: config.clone(),
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.embed.embeddings().device()
+    }
+
+    fn scale_rows(&self, xs: &Tensor) -> Result<Tensor> {
+        match self.config.embed_norm {
+            Some(norm) => {
+                let norms = (xs.sqr()?.sum_keepdim(D::Minus1)? + 1e-12)?.sqrt()?;
+                xs.broadcast_div(&norms)? * norm
+            }
+            None => Ok(xs.clone()),
+        }
+    }
+
+    /// `x0 = E(c)`: `tokens: (b, n)` u32 → `(b, n, d)`.
+    pub fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
+        self.scale_rows(&self.embed.forward(tokens)?)
+    }
+
+    /// The whole embedding table `(V, d)`, as `embed` would give each row.
+    pub fn embedding_table(&self) -> Result<Tensor> {
+        self.scale_rows(self.embed.embeddings())
+    }
+
+    /// Encodes a conditioning source `(b, m)`; `None` for unconditioned models.
+    pub fn encode(&self, source: &Tensor, train: bool) -> Result<Option<Tensor>> {
+        self.encoder.as_ref().map(|e| e.forward_t(source, train)).transpose()
+    }
+
+    /// `x0_hat = N(x_t, t)`: `x_t: (b, n, d)`, one timestep per example.
+    pub fn denoise(&self, x_t: &Tensor, t: &[u32], context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let time = self.time.forward(t, x_t.device())?; // (b, d)
+        let xs = self.denoiser.forward_t(x_t, Some(&time), context, train)?;
+        self.denoiser_out.forward(&xs)
+    }
+
+    /// `D(x0_hat)`: `(b, n, d) -> (b, n, d)`.
+    pub fn decode(&self, x0_hat: &Tensor, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.decoder.forward_t(x0_hat, None, context, train)
+    }
+
+    /// `H(D(x0_hat))`: `(b, n, d) -> (b, n, V)` logits.
+    pub fn logits(&self, decoded: &Tensor) -> Result<Tensor> {
+        self.head.forward(decoded)
+    }
+
+    /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.
+    pub fn decode_tokens(&self, x0_hat: &Tensor, context: Option<&Tensor>) -> Result<Vec<Vec<u32>>> {
+        self.logits(&self.decode(x0_hat, context, false)?)?.argmax(D::Minus1)?.to_vec2::<u32>()
+    }
+}

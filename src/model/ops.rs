@@ -1,0 +1,65 @@
+//! The costly operations, each in one place so that a fused kernel with its own
+//! backward pass can replace it: layer norm, softmax, GELU, attention.
+//!
+//! candle's fused `ops::layer_norm` and `ops::softmax_last_dim` have no backward
+//! pass, so every function here takes `train`: `true` composes differentiable
+//! primitives, `false` takes the fused inference path.
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// Layer norm over the last dimension.
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64, train: bool) -> Result<Tensor> {
+    if !train && xs.is_contiguous() && xs.dtype() == DType::F32 {
+        return candle_nn::ops::layer_norm(xs, weight, bias, eps as f32);
+    }
+    let hidden = xs.dim(D::Minus1)? as f64;
+    let mean = (xs.sum_keepdim(D::Minus1)? / hidden)?;
+    let centered = xs.broadcast_sub(&mean)?;
+    let var = (centered.sqr()?.sum_keepdim(D::Minus1)? / hidden)?;
+    let normed = centered.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
+}
+
+/// Softmax over the last dimension.
+pub fn softmax(xs: &Tensor, train: bool) -> Result<Tensor> {
+    if !train {
+        return candle_nn::ops::softmax_last_dim(xs);
+    }
+    let max = xs.max_keepdim(D::Minus1)?.detach();
+    let exp = xs.broadcast_sub(&max)?.exp()?;
+    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
+/// GELU (exact, erf-based, as PyTorch's default `nn.GELU`).
+pub fn gelu(xs: &Tensor) -> Result<Tensor> {
+    xs.gelu_erf()
+}
+
+/// Scaled dot-product attention, `q, k, v: (b, h, n, d_head)` → `(b, h, n, d_head)`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, train: bool) -> Result<Tensor> {
+    let d_head = q.dim(D::Minus1)? as f64;
+    let scores = (q.matmul(&k.t()?)? / d_head.sqrt())?; // (b, h, n, m)
+    softmax(&scores, train)?.matmul(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn fused_and_differentiable_paths_agree() {
+        let dev = Device::Cpu;
+        let xs = Tensor::randn(0f32, 3., (2, 5, 8), &dev).unwrap();
+        let w = Tensor::randn(1f32, 0.1, 8, &dev).unwrap();
+        let b = Tensor::randn(0f32, 0.1, 8, &dev).unwrap();
+        let fused = layer_norm(&xs, &w, &b, 1e-5, false).unwrap();
+        let plain = layer_norm(&xs, &w, &b, 1e-5, true).unwrap();
+        let diff = (fused - plain).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "{diff}");
+        let fused = softmax(&xs, false).unwrap();
+        let plain = softmax(&xs, true).unwrap();
+        let diff = (fused - plain).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{diff}");
+    }
+}

@@ -1,0 +1,93 @@
+//! Checkpoints: `model.safetensors`, `config.json`, `tokenizer.json`,
+//! `optimizer.safetensors` and `state.json` (step, RNG state, elapsed time),
+//! written to a staging directory that atomically replaces the previous one.
+
+use super::TrainError;
+use crate::dataset::{replace_dir, write_file_atomic};
+use crate::model::ModelConfig;
+use crate::tokenizer::CodeTokenizer;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// File names inside a checkpoint directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The model configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// The tokenizer.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// AdamW moments.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Step, RNG and timing.
+pub const STATE_FILE: &str = "state.json";
+
+/// Training state that is not a tensor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// The training RNG, exactly where it stopped.
+    pub rng: ChaCha8Rng,
+    /// Training seconds so far (over all resumed runs).
+    pub elapsed_s: f64,
+    /// Last held-out loss, if evaluated.
+    pub valid_loss: Option<f32>,
+}
+
+/// Writes a complete checkpoint to `dir`.
+pub fn save(
+    dir: &Path,
+    vars: &VarMap,
+    config: &ModelConfig,
+    tokenizer: &CodeTokenizer,
+    optimizer: HashMap<String, Tensor>,
+    state: &TrainState,
+) -> Result<(), TrainError> {
+    let staging = dir.with_file_name(format!(
+        ".{}.partial",
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+    vars.save(staging.join(MODEL_FILE)).map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
+    candle_core::safetensors::save(&optimizer, staging.join(OPTIMIZER_FILE))
+        .map_err(|e| TrainError::candle(staging.join(OPTIMIZER_FILE), e))?;
+    write_file_atomic(&staging.join(CONFIG_FILE), &serde_json::to_vec_pretty(config).expect("config serialises"))?;
+    write_file_atomic(&staging.join(STATE_FILE), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
+    tokenizer.save(&staging.join(TOKENIZER_FILE))?;
+    replace_dir(&staging, dir)?;
+    Ok(())
+}
+
+/// Reads the model config of a checkpoint.
+pub fn load_config(dir: &Path) -> Result<ModelConfig, TrainError> {
+    ModelConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| TrainError::Config { path: dir.join(CONFIG_FILE), reason })
+}
+
+/// Loads weights into `vars` (which must hold the same names and shapes).
+pub fn load_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
+    vars.load(dir.join(MODEL_FILE)).map_err(|e| TrainError::candle(dir.join(MODEL_FILE), e))
+}
+
+/// Reads optimizer moments and the training state.
+pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, TrainState), TrainError> {
+    let moments = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), device)
+        .map_err(|e| TrainError::candle(dir.join(OPTIMIZER_FILE), e))?;
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let state = serde_json::from_str(&text).map_err(|e| TrainError::Config { path, reason: e.to_string() })?;
+    Ok((moments, state))
+}
+
+/// sha256 of a checkpoint's weights file, recorded in datasets made with it.
+pub fn weights_sha256(dir: &Path) -> Result<String, TrainError> {
+    use sha2::{Digest, Sha256};
+    let path = dir.join(MODEL_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
