@@ -15,5 +15,6 @@ pub mod diffusion;
 pub mod lang;
 pub mod mine;
 pub mod model;
+pub mod stats;
 pub mod tokenizer;
 pub mod train;

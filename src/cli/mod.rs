@@ -2,6 +2,7 @@
 //! `run(args, &Output) -> Result<ExitCode>`. Only this module prints.
 
 mod check;
+mod eval;
 mod mine;
 mod model;
 mod output;
@@ -46,6 +47,8 @@ pub enum Command {
     Pretrain(pretrain::Args),
     /// Generate snippets from a checkpoint.
     Sample(sample::Args),
+    /// Evaluate trained models.
+    Eval(eval::Args),
 }
 
 /// Runs the parsed command line.
@@ -61,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(args) => model::run(args, &output),
         Command::Pretrain(args) => pretrain::run(args, &output),
         Command::Sample(args) => sample::run(args, &output),
+        Command::Eval(args) => eval::run(args, &output),
     }
 }

@@ -4,7 +4,8 @@ use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::model::device;
-use lastmile::train::{pretrain, TrainConfig, TrainEvent};
+use lastmile::stats::plot::{line_chart, LineChart, Series};
+use lastmile::train::{pretrain, StepMetrics, TrainConfig, TrainEvent};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,6 +60,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     })
     .context("pretraining failed")?;
     bar.finish_and_clear();
+    plot_losses(&config)?;
     output.line(format!(
         "{} steps in {:.0}s; held-out loss {} -> {}; {} train snippets ({} longer than n dropped) -> {}",
         summary.steps,
@@ -70,4 +72,36 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         config.checkpoint_dir().display()
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `OUT/loss.png`: training loss (moving mean over 25 steps) and held-out loss.
+fn plot_losses(config: &TrainConfig) -> Result<()> {
+    let text = std::fs::read_to_string(config.metrics_path())?;
+    let metrics: Vec<StepMetrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let window = 25;
+    let train: Vec<(f64, f64)> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let from = i.saturating_sub(window - 1);
+            let mean = metrics[from..=i].iter().map(|m| m.loss as f64).sum::<f64>() / (i - from + 1) as f64;
+            (m.step as f64, mean)
+        })
+        .collect();
+    let valid: Vec<(f64, f64)> = metrics.iter().filter_map(|m| m.valid_loss.map(|v| (m.step as f64, v as f64))).collect();
+    if train.is_empty() {
+        return Ok(());
+    }
+    let chart = LineChart {
+        title: "pretraining loss (mse x0 + mse decoded + ce)",
+        x_label: "step",
+        y_label: "loss",
+        series: vec![
+            Series { label: format!("train (mean of {window} steps)"), points: train },
+            Series { label: "held-out".into(), points: valid },
+        ],
+        y_range: None,
+    };
+    line_chart(&chart, &config.out.join("loss.png"))?;
+    Ok(())
 }

@@ -40,7 +40,7 @@ pub struct Args {
     /// Check each sample with this language's strict checker and report the pass rate.
     #[arg(long)]
     lang: Option<LangId>,
-    /// Write JSONL (`{"text", "valid"}`) here instead of printing snippets.
+    /// Write JSONL (`{"text", "valid", "substantive"}`) here instead of printing snippets.
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
@@ -69,19 +69,28 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     bar.finish_and_clear();
     let checker = args.lang.map(|l| l.language());
     let valid: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.check(t).is_ok())).collect();
+    let substantive: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.is_substantive(t))).collect();
     match &args.out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
-            for (text, valid) in texts.iter().zip(&valid) {
-                writeln!(file, "{}", serde_json::json!({ "text": text, "valid": valid }))?;
+            for ((text, valid), substantive) in texts.iter().zip(&valid).zip(&substantive) {
+                writeln!(file, "{}", serde_json::json!({ "text": text, "valid": valid, "substantive": substantive }))?;
             }
         }
         None => texts.iter().for_each(|t| output.line(t)),
     }
     if checker.is_some() {
         let passed = valid.iter().filter(|v| **v == Some(true)).count();
+        let good = valid.iter().zip(&substantive).filter(|(v, s)| **v == Some(true) && **s == Some(true)).count();
         let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
-        output.line(format!("{passed}/{} pass the strict check, {distinct} distinct", texts.len()));
+        let pct = |k: usize| 100.0 * k as f64 / texts.len().max(1) as f64;
+        output.line(format!(
+            "{passed}/{} ({:.1}%) pass the strict check; {good} ({:.1}%) pass and are substantive; {distinct} ({:.1}%) distinct",
+            texts.len(),
+            pct(passed),
+            pct(good),
+            pct(distinct)
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -176,6 +176,13 @@ pub trait Language: Send + Sync {
         Ok(vec![0..text.len()])
     }
 
+    /// Whether a snippet says something: for Excel, a function call or a cell
+    /// reference (a bare number or string parses but is no formula worth
+    /// generating); by default, any non-blank snippet.
+    fn is_substantive(&self, text: &str) -> bool {
+        !text.trim().is_empty()
+    }
+
     /// Byte ranges of identifiers and keywords/function names: the positions the
     /// CPD objective noises.
     fn maskable_spans(&self, text: &str) -> Vec<Range<usize>> {

@@ -4,11 +4,13 @@
 
 pub mod checkpoint;
 mod data;
+mod diagnostics;
 mod loss;
 mod optimizer;
 
 pub use checkpoint::TrainState;
 pub use data::TokenizedSplit;
+pub use diagnostics::{accuracy_by_t, AccuracyByT, LevelAccuracy};
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};
 pub use optimizer::{AdamW, AdamWParams};
 

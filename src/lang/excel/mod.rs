@@ -48,6 +48,10 @@ impl Language for Excel {
     fn whitespace_rule(&self) -> WhitespaceRule {
         WhitespaceRule::Drop
     }
+
+    fn is_substantive(&self, text: &str) -> bool {
+        lexer::lex(text).iter().any(|t| matches!(t.kind, XlKind::Function | XlKind::Reference))
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +109,12 @@ mod tests {
         assert_eq!(Excel.sketch("=SUM(A1:A10)/COUNT(A1:A10)"), "=SUM(:)/COUNT(:)");
         assert_eq!(Excel.sketch("=IF(B6 = \"x\", 1.5, TRUE)"), "=IF(=,,TRUE)");
         assert_eq!(Excel.normalize_whitespace("= SUM( A1 )"), "=SUM(A1)");
+    }
+
+    #[test]
+    fn substantive_formulas_call_a_function_or_reference_a_cell() {
+        assert!(Excel.is_substantive("=SUM(1,2)") && Excel.is_substantive("=A1+1"));
+        assert!(!Excel.is_substantive("=1010") && !Excel.is_substantive("=\"x\"&\"y\""));
     }
 
     #[test]

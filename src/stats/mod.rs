@@ -1,0 +1,3 @@
+//! Statistics and plots of what the pipeline produces.
+
+pub mod plot;
