@@ -20,6 +20,7 @@ test:
 ## bench: throughput benchmarks in the release-like bench profile
 bench:
 	$(CARGO) bench --locked --bench mining
+	$(CARGO) bench --locked --bench model_step
 
 clean:
 	rm -rf outputs

@@ -15,8 +15,9 @@ use serde::Serialize;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-/// Sizes of shards and row groups.
-#[derive(Debug, Clone, Copy)]
+/// Sizes of shards and row groups (the `[output]` table of configs).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShardWriterOptions {
     /// Rows per shard file.
     pub shard_rows: usize,

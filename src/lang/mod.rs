@@ -268,6 +268,32 @@ mod tests {
         assert!("cobol".parse::<LangId>().unwrap_err().contains("excel"));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Every lexer round-trips any text, valid or not, code-like or not.
+        #[test]
+        fn lexers_round_trip(text in "(\\PC|[ \t\n\"'=()\\[\\]{}$#:;,.!&|<>%@`-]){0,60}") {
+            for id in LangId::ALL {
+                let tokens = id.language().lex(&text);
+                let joined: String = tokens.iter().map(|t| t.text).collect();
+                prop_assert_eq!(&joined, &text, "{}", id);
+                prop_assert!(tokens.iter().all(|t| !t.text.is_empty()), "{}: empty token", id);
+            }
+        }
+
+        /// Sketches and whitespace normalisation never panic and are stable.
+        #[test]
+        fn sketch_is_idempotent_on_excel(text in "=[A-Z]{1,3}\\(([A-Z][0-9]{1,2}|[0-9]{1,3}|\"[a-z ]{0,5}\")(, ?[A-Z][0-9])?\\)") {
+            let excel = LangId::Excel.language();
+            let once = excel.normalize_whitespace(&text);
+            prop_assert_eq!(excel.normalize_whitespace(&once), once.clone());
+            prop_assert!(excel.check(&once).is_ok(), "{}", once);
+        }
+    }
+
     #[test]
     fn collapse_rule_keeps_indentation_and_drops_blank_lines() {
         let py = LangId::Python.language();

@@ -1,5 +1,6 @@
 //! Mining configuration: `configs/corpus/<lang>.toml`.
 
+use crate::dataset::ShardWriterOptions;
 use crate::lang::LangId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub struct CorpusConfig {
     pub decontaminate: Vec<BenchmarkSource>,
     /// Shard and row-group sizes.
     #[serde(default)]
-    pub output: OutputConfig,
+    pub output: ShardWriterOptions,
 }
 
 /// One source of raw snippets.
@@ -135,22 +136,6 @@ pub enum MatchRule {
     Sketch,
     /// Equal normalised text.
     Exact,
-}
-
-/// Output sizes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputConfig {
-    /// Rows per shard file.
-    pub shard_rows: usize,
-    /// Rows per Parquet row group.
-    pub row_group_rows: usize,
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        OutputConfig { shard_rows: 100_000, row_group_rows: 16_384 }
-    }
 }
 
 impl CorpusConfig {

@@ -14,14 +14,14 @@ mod report;
 mod sources;
 mod split;
 
-pub use config::{BenchmarkSource, CorpusConfig, Limits, MatchRule, OutputConfig, SourceConfig, SplitConfig};
+pub use config::{BenchmarkSource, CorpusConfig, Limits, MatchRule, SourceConfig, SplitConfig};
 pub use decontaminate::{load_decontaminator, Decontaminator};
 pub use normalize::{normalize, DropReason};
 pub use report::{MineReport, ReasonCount};
 pub use sources::{unquote_csv, Diagnostic};
 pub use split::{assign_split, snippet_id, Split};
 
-use crate::dataset::{corpus_schema, replace_dir, write_file_atomic, CorpusRecord, DatasetError, ShardWriter, ShardWriterOptions};
+use crate::dataset::{corpus_schema, replace_dir, write_file_atomic, CorpusRecord, DatasetError, ShardWriter};
 use crate::lang::Language;
 use rayon::prelude::*;
 use report::{ReasonTally, SourceCounts};
@@ -131,7 +131,7 @@ pub fn mine(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|source| MineError::Io { path: staging.clone(), source })?;
     }
-    let options = ShardWriterOptions { shard_rows: config.output.shard_rows, row_group_rows: config.output.row_group_rows };
+    let options = config.output;
     let mut writers = [
         (Split::Train, ShardWriter::new(&staging, "train", corpus_schema(), options)?, Vec::new()),
         (Split::Valid, ShardWriter::new(&staging, "valid", corpus_schema(), options)?, Vec::new()),

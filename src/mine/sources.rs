@@ -199,14 +199,24 @@ pub fn unquote_csv(line: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn read_json(path: &Path, root: &Path, field: &str) -> Chunk {
+/// Reads a whole source file: its display name, a chunk that counts it, and
+/// its bytes; or a chunk that reports why it could not be read.
+fn read_whole(path: &Path, root: &Path) -> Result<(String, Chunk, Vec<u8>), Chunk> {
     let shown = display_path(path, root);
-    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return diagnostic_chunk(&shown, None, &e.to_string()),
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let chunk = Chunk { files_read: 1, bytes: bytes.len() as u64, ..Chunk::default() };
+            Ok((shown, chunk, bytes))
+        }
+        Err(e) => Err(diagnostic_chunk(&shown, None, &e.to_string())),
+    }
+}
+
+fn read_json(path: &Path, root: &Path, field: &str) -> Chunk {
+    let (shown, mut chunk, bytes) = match read_whole(path, root) {
+        Ok(read) => read,
+        Err(failed) => return failed,
     };
-    chunk.bytes = bytes.len() as u64;
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -266,13 +276,10 @@ pub(crate) fn select_field<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
 }
 
 fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<&[String]>) -> Chunk {
-    let shown = display_path(path, root);
-    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return diagnostic_chunk(&shown, None, &e.to_string()),
+    let (shown, mut chunk, bytes) = match read_whole(path, root) {
+        Ok(read) => read,
+        Err(failed) => return failed,
     };
-    chunk.bytes = bytes.len() as u64;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t.replace("\r\n", "\n"),
         Err(e) => {

@@ -553,7 +553,7 @@ mod tests {
             let (index, analytic) = grad.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap();
             let original = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let h = 1e-2f32;
-            let mut probe = |delta: f32| {
+            let probe = |delta: f32| {
                 let mut values = original.clone();
                 values[index] += delta;
                 var.set(&Tensor::from_vec(values, var.dims(), &Device::Cpu).unwrap()).unwrap();
