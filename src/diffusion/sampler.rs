@@ -61,9 +61,9 @@ pub fn reverse(
         let x0_hat = model.denoise(&x_t, &vec![t as u32; b], context, false)?;
         let logits = model.logits(&model.decode(&x0_hat, context, false)?)?;
         let ids = logits.argmax(D::Minus1)?; // (b, n)
-        let tokens = ids.to_vec2::<u32>()?;
-        on_step(&ChainStep { t, tokens: tokens.clone() });
-        last = tokens;
+        let step = ChainStep { t, tokens: ids.to_vec2::<u32>()? };
+        on_step(&step);
+        last = step.tokens;
         let Some(&t_next) = timesteps.get(k + 1) else { break };
         let x0_hat = match &table {
             Some(table) => {

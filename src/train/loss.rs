@@ -16,8 +16,6 @@ pub struct LossTerms {
     pub mse_decoded: f32,
     /// Token cross-entropy of `H(D(x0_hat))`.
     pub ce: f32,
-    /// Fraction of positions whose argmax is the true token.
-    pub accuracy: f32,
 }
 
 /// Mean cross-entropy of `logits: (m, V)` against `targets: (m)`, built from
@@ -55,12 +53,10 @@ pub fn diffusion_loss(
     let flat_logits = logits.reshape((b * n, v))?;
     let flat_targets = tokens.flatten_all()?;
     let ce = cross_entropy(&flat_logits, &flat_targets)?;
-    let accuracy = flat_logits.argmax(D::Minus1)?.eq(&flat_targets)?.to_dtype(candle_core::DType::F32)?.mean_all()?;
     Ok(LossTerms {
         mse_x0: mse_x0.to_scalar()?,
         mse_decoded: mse_decoded.to_scalar()?,
         ce: ce.to_scalar()?,
-        accuracy: accuracy.to_scalar()?,
         total: ((mse_x0 + mse_decoded)? + ce)?,
     })
 }
