@@ -5,11 +5,18 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run mine test bench check-toolchain clean
+.PHONY: run run-python mine test bench check-toolchain clean
 
-## run: the main job (for now: mine every corpus with the default configs)
-run: mine
+## run: the nightly build on the embedded default (Excel): mine -> tokenizer ->
+## pretrain -> rollout (20K pairs) -> stats; stages are cached, a rerun redoes only what changed
+run:
+	$(LASTMILE) pipeline run pipelines/excel-nightly.toml
 
+## run-python: the same pipeline for Python
+run-python:
+	$(LASTMILE) pipeline run pipelines/python-nightly.toml
+
+## mine: mine every corpus with the default configs
 mine:
 	$(LASTMILE) mine
 
@@ -21,6 +28,7 @@ test:
 bench:
 	$(CARGO) bench --locked --bench mining
 	$(CARGO) bench --locked --bench model_step
+	$(CARGO) bench --locked --bench rollout
 
 clean:
 	rm -rf outputs

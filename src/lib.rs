@@ -15,6 +15,8 @@ pub mod diffusion;
 pub mod lang;
 pub mod mine;
 pub mod model;
+pub mod pipeline;
+pub mod rollout;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;

@@ -6,8 +6,11 @@ mod eval;
 mod mine;
 mod model;
 mod output;
+mod pipeline;
 mod pretrain;
+mod rollout;
 mod sample;
+mod stats;
 mod tokenizer;
 
 pub use output::Output;
@@ -47,6 +50,12 @@ pub enum Command {
     Pretrain(pretrain::Args),
     /// Generate snippets from a checkpoint.
     Sample(sample::Args),
+    /// Roll out chains from a checkpoint into a repair-pair dataset.
+    Rollout(rollout::Args),
+    /// Statistics and plots of a repair-pair dataset.
+    Stats(stats::Args),
+    /// Run a pipeline file (stages cached by config and input hashes).
+    Pipeline(pipeline::Args),
     /// Evaluate trained models.
     Eval(eval::Args),
 }
@@ -57,13 +66,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
     let output = Output::new(cli.quiet);
-    match cli.command {
-        Command::Mine(args) => mine::run(args, &output),
-        Command::Check(args) => check::run(args, &output),
-        Command::Tokenizer(args) => tokenizer::run(args, &output),
-        Command::Model(args) => model::run(args, &output),
-        Command::Pretrain(args) => pretrain::run(args, &output),
-        Command::Sample(args) => sample::run(args, &output),
-        Command::Eval(args) => eval::run(args, &output),
+    dispatch(cli.command, &output)
+}
+
+/// Runs one subcommand (also used by `pipeline run` for its stages).
+fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Mine(args) => mine::run(args, output),
+        Command::Check(args) => check::run(args, output),
+        Command::Tokenizer(args) => tokenizer::run(args, output),
+        Command::Model(args) => model::run(args, output),
+        Command::Pretrain(args) => pretrain::run(args, output),
+        Command::Sample(args) => sample::run(args, output),
+        Command::Eval(args) => eval::run(args, output),
+        Command::Rollout(args) => rollout::run(args, output),
+        Command::Stats(args) => stats::run(args, output),
+        Command::Pipeline(args) => pipeline::run(args, output),
     }
 }

@@ -5,9 +5,13 @@
 mod atomic;
 mod corpus;
 mod error;
+mod manifest;
+mod pairs;
 mod shards;
 
 pub use atomic::{replace_dir, write_file_atomic};
 pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
 pub use error::DatasetError;
-pub use shards::{list_shards, read_string_column, ShardInfo, ShardWriter, ShardWriterOptions};
+pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
+pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
+pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};

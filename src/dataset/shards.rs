@@ -58,11 +58,7 @@ impl ShardWriter {
     }
 
     fn properties(&self) -> WriterProperties {
-        WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
-            .set_max_row_group_row_count(Some(self.options.row_group_rows))
-            .set_created_by(format!("lastmile {}", env!("CARGO_PKG_VERSION")))
-            .build()
+        writer_properties(self.options)
     }
 
     /// Appends a batch, starting new shards as they fill up.
@@ -119,6 +115,28 @@ impl ShardWriter {
         }
         Ok(infos)
     }
+}
+
+/// The Parquet settings of every file lastmile writes: zstd level 3, bounded
+/// row groups, and a `created_by` naming lastmile.
+fn writer_properties(options: ShardWriterOptions) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+        .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+        .set_created_by(format!("lastmile {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Writes one batch as a single Parquet file, atomically (temporary file in
+/// the same directory, then rename): used for work-unit files that must be
+/// either complete or absent.
+pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch, options: ShardWriterOptions) -> Result<(), DatasetError> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(options)))
+        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    writer.write(batch).map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    writer.close().map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    super::write_file_atomic(path, &bytes)
 }
 
 /// The shard files of `split` in `dir`, in order.

@@ -20,7 +20,8 @@ pub enum Update {
 }
 
 /// Sampler settings.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SamplerConfig {
     /// Respaced number of steps; `None` visits every timestep.
     pub steps: Option<usize>,

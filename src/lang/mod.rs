@@ -9,6 +9,7 @@
 
 mod bash;
 mod cf;
+pub mod edit;
 mod excel;
 mod powershell;
 mod python;

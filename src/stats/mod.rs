@@ -1,3 +1,330 @@
-//! Statistics and plots of what the pipeline produces.
+//! Statistics and plots of what the pipeline produces: per language and per
+//! noise bucket, the localization, diversity and complexity of repair pairs,
+//! the fraction of broken snippets that fail the syntax check, and the chain
+//! trends of the repair paper's Figure 2. Works on any Parquet with `broken`
+//! and `fixed` columns, so other generators can be compared.
 
+pub mod measure;
 pub mod plot;
+mod report;
+
+pub use report::{write_report, ReportFiles};
+
+use crate::lang::LangId;
+use measure::{distinct_n, mean_pairwise_similarity, measure, Distribution, PairMeasure};
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong computing statistics.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// Polars could not read or aggregate the input.
+    #[error("{path}: {source}")]
+    Polars {
+        /// The input.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: PolarsError,
+    },
+    /// The input lacks something needed.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// Writing a report file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Drawing a plot failed.
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
+}
+
+/// One pair as read from any Parquet input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRow {
+    /// Language, when the input has a `lang` column.
+    pub lang: Option<String>,
+    /// The broken side.
+    pub broken: String,
+    /// The fixed side.
+    pub fixed: String,
+    /// `t / (T - 1)`, when the input has a `t_frac` column.
+    pub t_frac: Option<f32>,
+}
+
+/// The Parquet files of an input: a dataset directory (its `data/*.parquet`),
+/// a directory of Parquet files, or one file.
+pub fn input_files(path: &Path) -> Result<Vec<PathBuf>, StatsError> {
+    let dir = if path.join("data").is_dir() { path.join("data") } else { path.to_path_buf() };
+    if dir.is_file() {
+        return Ok(vec![dir]);
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|source| StatsError::Io { path: dir.clone(), source })?;
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(StatsError::Input { path: dir, reason: "no .parquet files".into() });
+    }
+    Ok(files)
+}
+
+fn polars_error(path: &Path) -> impl FnOnce(PolarsError) -> StatsError + '_ {
+    move |source| StatsError::Polars { path: path.to_path_buf(), source }
+}
+
+fn scan(files: &[PathBuf]) -> PolarsResult<LazyFrame> {
+    let paths: Vec<PlRefPath> = files.iter().map(|p| PlRefPath::new(p.to_string_lossy().as_ref())).collect();
+    LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
+}
+
+/// Reads the pairs of an input with polars (`broken`, `fixed`, and `lang`,
+/// `t_frac` where present).
+pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
+    let files = input_files(path)?;
+    let err = polars_error(path);
+    let frame = scan(&files).and_then(|lf| lf.collect());
+    let frame = frame.map_err(err)?;
+    let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+    for needed in ["broken", "fixed"] {
+        if !names.iter().any(|n| n == needed) {
+            return Err(StatsError::Input { path: path.to_path_buf(), reason: format!("no `{needed}` column (columns: {})", names.join(", ")) });
+        }
+    }
+    let strings = |name: &str| -> Result<Vec<Option<String>>, StatsError> {
+        let column = frame.column(name).map_err(polars_error(path))?;
+        let column = column.cast(&DataType::String).map_err(polars_error(path))?;
+        let chunked = column.str().map_err(polars_error(path))?;
+        Ok(chunked.iter().map(|v| v.map(str::to_string)).collect())
+    };
+    let broken = strings("broken")?;
+    let fixed = strings("fixed")?;
+    let lang = if names.iter().any(|n| n == "lang") { Some(strings("lang")?) } else { None };
+    let t_frac: Option<Vec<Option<f32>>> = if names.iter().any(|n| n == "t_frac") {
+        let column = frame.column("t_frac").map_err(polars_error(path))?;
+        let column = column.cast(&DataType::Float32).map_err(polars_error(path))?;
+        Some(column.f32().map_err(polars_error(path))?.iter().collect())
+    } else {
+        None
+    };
+    Ok((0..frame.height())
+        .map(|i| PairRow {
+            lang: lang.as_ref().and_then(|l| l[i].clone()),
+            broken: broken[i].clone().unwrap_or_default(),
+            fixed: fixed[i].clone().unwrap_or_default(),
+            t_frac: t_frac.as_ref().and_then(|t| t[i]),
+        })
+        .collect())
+}
+
+/// Statistics of one group of pairs.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStats {
+    /// Pairs in the group.
+    pub pairs: usize,
+    /// Token edit distance (complexity).
+    pub token_edit_distance: Distribution,
+    /// Mean localization over pairs with two or more edits (tokens).
+    pub localization: Option<f64>,
+    /// Mean first-to-last edit span (tokens).
+    pub span: f64,
+    /// Fraction of broken snippets failing the strict syntax check.
+    pub broken_invalid: f64,
+    /// Distinct-n for n = 1..4 over broken snippets.
+    pub distinct_n: [f64; 4],
+    /// Mean pairwise n-gram Jaccard similarity for n = 1..4 over a sample.
+    pub pairwise_similarity: [Option<f64>; 4],
+    /// Size of that sample.
+    pub similarity_sample: usize,
+}
+
+/// Pairs sampled (evenly strided) for the quadratic pairwise similarity.
+pub const SIMILARITY_SAMPLE: usize = 200;
+
+fn group_stats(measures: &[&PairMeasure]) -> GroupStats {
+    let n = measures.len();
+    let edits: Vec<usize> = measures.iter().map(|m| m.token_edit_distance).collect();
+    let localized: Vec<f64> = measures.iter().filter_map(|m| m.localization).collect();
+    let sequences: Vec<&[String]> = measures.iter().map(|m| m.broken_tokens.as_slice()).collect();
+    let stride = n.div_ceil(SIMILARITY_SAMPLE).max(1);
+    let sample: Vec<&[String]> = sequences.iter().step_by(stride).copied().collect();
+    GroupStats {
+        pairs: n,
+        token_edit_distance: Distribution::of(&edits),
+        localization: (!localized.is_empty()).then(|| localized.iter().sum::<f64>() / localized.len() as f64),
+        span: measures.iter().map(|m| m.span as f64).sum::<f64>() / n.max(1) as f64,
+        broken_invalid: measures.iter().filter(|m| m.broken_invalid).count() as f64 / n.max(1) as f64,
+        distinct_n: [1, 2, 3, 4].map(|k| distinct_n(&sequences, k)),
+        pairwise_similarity: [1, 2, 3, 4].map(|k| mean_pairwise_similarity(&sample, k)),
+        similarity_sample: sample.len(),
+    }
+}
+
+/// One noise bucket of a language.
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketStats {
+    /// Lower end of `t / (T - 1)`.
+    pub t_lo: f64,
+    /// Upper end.
+    pub t_hi: f64,
+    /// The statistics.
+    pub stats: GroupStats,
+}
+
+/// Statistics of one language.
+#[derive(Debug, Clone, Serialize)]
+pub struct LangStats {
+    /// Language name.
+    pub lang: String,
+    /// Over all its pairs.
+    pub overall: GroupStats,
+    /// Per noise bucket (empty when the input has no `t_frac`).
+    pub by_t: Vec<BucketStats>,
+}
+
+/// Mean per-step change of chains in one noise bucket (the repair paper's Figure 2).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainTrend {
+    /// `unconditional` or `anchored`.
+    pub source: String,
+    /// Lower end of the `t / (T - 1)` bucket.
+    pub t_lo: f64,
+    /// Steps in the bucket.
+    pub steps: u64,
+    /// Mean tokens changed per step.
+    pub tokens_changed: f64,
+    /// Mean distance between the first and last changed token.
+    pub change_span: f64,
+    /// Largest such distance.
+    pub max_change_span: u64,
+}
+
+/// Everything `lastmile stats` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetStats {
+    /// The input.
+    pub input: String,
+    /// Pairs read.
+    pub pairs: usize,
+    /// Per language.
+    pub languages: Vec<LangStats>,
+    /// Chain trends, when the input is a dataset with `chains.parquet`.
+    pub chain_trends: Option<Vec<ChainTrend>>,
+}
+
+/// Noise buckets of width 0.1.
+pub const T_BUCKETS: usize = 10;
+
+/// Computes the statistics of `pairs`; `default_lang` serves rows without a
+/// `lang` (an input from another generator).
+pub fn compute(input: &Path, pairs: &[PairRow], default_lang: Option<LangId>) -> Result<DatasetStats, StatsError> {
+    let mut langs: Vec<LangId> = Vec::with_capacity(pairs.len());
+    for row in pairs {
+        let lang = match (&row.lang, default_lang) {
+            (Some(name), _) => name.parse::<LangId>().map_err(|reason| StatsError::Input { path: input.to_path_buf(), reason })?,
+            (None, Some(lang)) => lang,
+            (None, None) => {
+                return Err(StatsError::Input { path: input.to_path_buf(), reason: "no `lang` column: pass the language (--lang)".into() })
+            }
+        };
+        langs.push(lang);
+    }
+    let measures: Vec<PairMeasure> =
+        pairs.par_iter().zip(&langs).map(|(row, lang)| measure(lang.language(), &row.broken, &row.fixed)).collect();
+    let mut by_lang: BTreeMap<LangId, Vec<usize>> = BTreeMap::new();
+    for (i, lang) in langs.iter().enumerate() {
+        by_lang.entry(*lang).or_default().push(i);
+    }
+    let languages = by_lang
+        .into_iter()
+        .map(|(lang, rows)| {
+            let all: Vec<&PairMeasure> = rows.iter().map(|&i| &measures[i]).collect();
+            let mut buckets: Vec<Vec<&PairMeasure>> = vec![Vec::new(); T_BUCKETS];
+            for &i in &rows {
+                if let Some(t) = pairs[i].t_frac {
+                    buckets[((t.clamp(0.0, 1.0) * T_BUCKETS as f32) as usize).min(T_BUCKETS - 1)].push(&measures[i]);
+                }
+            }
+            let by_t = buckets
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(k, b)| BucketStats {
+                    t_lo: k as f64 / T_BUCKETS as f64,
+                    t_hi: (k + 1) as f64 / T_BUCKETS as f64,
+                    stats: group_stats(b),
+                })
+                .collect();
+            LangStats { lang: lang.name().to_string(), overall: group_stats(&all), by_t }
+        })
+        .collect();
+    Ok(DatasetStats { input: input.display().to_string(), pairs: pairs.len(), languages, chain_trends: None })
+}
+
+/// Buckets of the chain trends.
+pub const TREND_BUCKETS: i32 = 20;
+
+/// Aggregates a chain log (`chains.parquet`) with polars: per source and
+/// `t` bucket, mean tokens changed and change span of steps after the first.
+pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
+    let bucket = (col("t_frac").cast(DataType::Float64) * lit(f64::from(TREND_BUCKETS))).cast(DataType::Int32);
+    let bucket = when(bucket.clone().gt(lit(TREND_BUCKETS - 1))).then(lit(TREND_BUCKETS - 1)).otherwise(bucket);
+    let frame = scan(&[path.to_path_buf()])
+        .map(|lf| {
+            lf.filter(col("step").gt(lit(0u32)))
+                .with_column(bucket.alias("bucket"))
+                .group_by([col("source"), col("bucket")])
+                .agg([
+                    len().alias("steps"),
+                    col("tokens_changed").cast(DataType::Float64).mean().alias("tokens_changed"),
+                    col("change_span").cast(DataType::Float64).mean().alias("change_span"),
+                    col("change_span").cast(DataType::UInt64).max().alias("max_change_span"),
+                ])
+                .sort(["source", "bucket"], SortMultipleOptions::default())
+        })
+        .and_then(|lf| lf.collect())
+        .map_err(polars_error(path))?;
+    let get = |name: &str| frame.column(name).map_err(polars_error(path));
+    let source = get("source")?.str().map_err(polars_error(path))?.clone();
+    let bucket = get("bucket")?.i32().map_err(polars_error(path))?.clone();
+    let steps = get("steps")?.cast(&DataType::UInt64).map_err(polars_error(path))?;
+    let steps = steps.u64().map_err(polars_error(path))?.clone();
+    let changed = get("tokens_changed")?.f64().map_err(polars_error(path))?.clone();
+    let span = get("change_span")?.f64().map_err(polars_error(path))?.clone();
+    let max_span = get("max_change_span")?.u64().map_err(polars_error(path))?.clone();
+    Ok((0..frame.height())
+        .map(|i| ChainTrend {
+            source: source.get(i).unwrap_or_default().to_string(),
+            t_lo: f64::from(bucket.get(i).unwrap_or(0)) / f64::from(TREND_BUCKETS),
+            steps: steps.get(i).unwrap_or(0),
+            tokens_changed: changed.get(i).unwrap_or(0.0),
+            change_span: span.get(i).unwrap_or(0.0),
+            max_change_span: max_span.get(i).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Reads and measures an input: pairs, and chain trends when `chains.parquet`
+/// sits next to `data/`.
+pub fn dataset_stats(input: &Path, default_lang: Option<LangId>) -> Result<DatasetStats, StatsError> {
+    let pairs = load_pairs(input)?;
+    let mut stats = compute(input, &pairs, default_lang)?;
+    let chains = input.join("chains.parquet");
+    if chains.is_file() {
+        stats.chain_trends = Some(chain_trends(&chains)?);
+    }
+    Ok(stats)
+}

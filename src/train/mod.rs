@@ -8,7 +8,7 @@ mod diagnostics;
 mod loss;
 mod optimizer;
 
-pub use checkpoint::TrainState;
+pub use checkpoint::{weights_sha256, TrainState};
 pub use data::TokenizedSplit;
 pub use diagnostics::{accuracy_by_t, AccuracyByT, LevelAccuracy};
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};

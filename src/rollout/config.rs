@@ -1,0 +1,271 @@
+//! The rollout configuration (`configs/rollout/*.toml`).
+
+use super::RolloutError;
+use crate::dataset::ShardWriterOptions;
+use crate::diffusion::SamplerConfig;
+use crate::lang::LangId;
+use crate::mine::BenchmarkSource;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything a rollout needs; serialised into the dataset's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// Checkpoint directory (`model.safetensors`, `config.json`, `tokenizer.json`).
+    pub checkpoint: PathBuf,
+    /// Language of the checkpoint's snippets: its checker filters the pairs.
+    pub lang: LangId,
+    /// Dataset directory to write (`data/`, `manifest.json`, `README.md`, `chains.parquet`).
+    pub out: PathBuf,
+    /// Seed of all randomness (noise, anchors, t0, pair selection).
+    #[serde(default)]
+    pub seed: u64,
+    /// Stop once this many pairs are kept (after global deduplication).
+    #[serde(default = "default_target")]
+    pub target_pairs: usize,
+    /// The chain budget: stop after this many chains even if the target is not met.
+    #[serde(default = "default_max_chains")]
+    pub max_chains: usize,
+    /// Chains per work unit: the granularity of ranks, resumption and stopping.
+    #[serde(default = "default_unit")]
+    pub chains_per_unit: usize,
+    /// Chains denoised together.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Fraction of pairs (by a salted hash of `fixed`) in the `valid` split.
+    #[serde(default = "default_valid_fraction")]
+    pub valid_fraction: f64,
+    /// Which intermediates of a chain become pairs.
+    #[serde(default)]
+    pub selection: Selection,
+    /// Sampler: respaced steps, clamping, update rule.
+    #[serde(default = "default_sampler")]
+    pub sampler: SamplerConfig,
+    /// Where chains start; one is drawn per batch by weight.
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceConfig>,
+    /// Pair filters.
+    #[serde(default)]
+    pub filter: FilterConfig,
+    /// Benchmarks no pair may match (the mining rule: sketch or exact text).
+    #[serde(default)]
+    pub decontaminate: Vec<BenchmarkSource>,
+    /// Shard and row-group sizes.
+    #[serde(default = "default_output")]
+    pub output: ShardWriterOptions,
+}
+
+fn default_target() -> usize {
+    20_000
+}
+fn default_max_chains() -> usize {
+    200_000
+}
+fn default_unit() -> usize {
+    256
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_valid_fraction() -> f64 {
+    0.02
+}
+fn default_sampler() -> SamplerConfig {
+    SamplerConfig { steps: Some(50), clamp: false, update: crate::diffusion::Update::Ddpm }
+}
+fn default_output() -> ShardWriterOptions {
+    ShardWriterOptions { shard_rows: 50_000, row_group_rows: 8_192 }
+}
+
+/// Which decoded intermediates of a chain are paired with its fixed side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// One step per chain, uniformly at random (the repair paper).
+    Uniform,
+    /// Every distinct intermediate text of the chain.
+    #[default]
+    AllDistinct,
+}
+
+/// Where a chain starts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// From pure noise at `T - 1`; the fixed side is the chain's own `c_0` (the paper).
+    Unconditional {
+        /// Relative weight of this source.
+        #[serde(default = "one")]
+        weight: f64,
+    },
+    /// From a real corpus snippet noised to `t0`; the fixed side is that snippet.
+    Anchored {
+        /// Relative weight of this source.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Mined corpus directory; its `train` split supplies the anchors.
+        corpus: PathBuf,
+        /// Range of `t0` as fractions of `T - 1`, drawn uniformly per batch.
+        t0: [f64; 2],
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl SourceConfig {
+    /// The weight of this source.
+    pub fn weight(&self) -> f64 {
+        match self {
+            SourceConfig::Unconditional { weight } | SourceConfig::Anchored { weight, .. } => *weight,
+        }
+    }
+
+    /// `unconditional` or `anchored`, as in the `source` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceConfig::Unconditional { .. } => "unconditional",
+            SourceConfig::Anchored { .. } => "anchored",
+        }
+    }
+}
+
+/// What the broken side's syntax check must say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokenRule {
+    /// Keep either.
+    #[default]
+    Any,
+    /// Keep only broken snippets that fail the check (syntax-repair data).
+    Invalid,
+    /// Keep only broken snippets that pass the check (semantic-repair data).
+    Valid,
+}
+
+/// Pair filters; each drop is counted in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterConfig {
+    /// Smallest token edit distance kept.
+    pub min_token_edits: usize,
+    /// Largest token edit distance kept (BIFI: 4).
+    pub max_token_edits: usize,
+    /// Requirement on the broken side's syntax check.
+    pub broken: BrokenRule,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig { min_token_edits: 1, max_token_edits: 4, broken: BrokenRule::Any }
+    }
+}
+
+impl RolloutConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, RolloutError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RolloutError::io(path, e))?;
+        let config: RolloutConfig =
+            toml::from_str(&text).map_err(|e| RolloutError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        config.validate().map_err(|reason| RolloutError::Config { path: path.to_path_buf(), reason })?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sources.is_empty() {
+            return Err("at least one [[source]] is needed".into());
+        }
+        if self.sources.iter().any(|s| !(s.weight() >= 0.0 && s.weight().is_finite()))
+            || self.sources.iter().map(SourceConfig::weight).sum::<f64>() <= 0.0
+        {
+            return Err("source weights must be finite, non-negative and not all zero".into());
+        }
+        for source in &self.sources {
+            if let SourceConfig::Anchored { t0: [lo, hi], .. } = source {
+                if !(0.0..=1.0).contains(lo) || !(0.0..=1.0).contains(hi) || lo > hi {
+                    return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
+                }
+            }
+        }
+        if self.chains_per_unit == 0 || self.batch_size == 0 || self.max_chains == 0 {
+            return Err("chains_per_unit, batch_size and max_chains must be positive".into());
+        }
+        if self.filter.min_token_edits > self.filter.max_token_edits {
+            return Err("filter.min_token_edits exceeds filter.max_token_edits".into());
+        }
+        if !(0.0..1.0).contains(&self.valid_fraction) {
+            return Err("valid_fraction must be in [0, 1)".into());
+        }
+        if self.output.shard_rows == 0 || self.output.row_group_rows == 0 {
+            return Err("output.shard_rows and output.row_group_rows must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Number of work units the chain budget allows.
+    pub fn total_units(&self) -> usize {
+        self.max_chains.div_ceil(self.chains_per_unit)
+    }
+
+    /// The settings that decide a unit's content (not the target, the budget or
+    /// the output sizes): units computed under an equal key can be reused.
+    pub fn unit_key(&self, checkpoint_sha256: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let relevant = serde_json::json!({
+            "checkpoint": checkpoint_sha256,
+            "lang": self.lang,
+            "seed": self.seed,
+            "chains_per_unit": self.chains_per_unit,
+            "batch_size": self.batch_size,
+            "selection": self.selection,
+            "sampler": self.sampler,
+            "sources": self.sources,
+            "filter": self.filter,
+            "decontaminate": self.decontaminate,
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        hex::encode(Sha256::digest(relevant.to_string().as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config_and_rejects_nonsense() {
+        let text = r#"
+            checkpoint = "ck"
+            lang = "excel"
+            out = "o"
+            [[source]]
+            kind = "anchored"
+            corpus = "c"
+            t0 = [0.1, 0.5]
+            weight = 3
+            [[source]]
+            kind = "unconditional"
+            [filter]
+            max_token_edits = 6
+            broken = "invalid"
+        "#;
+        let config: RolloutConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.sources.len(), 2);
+        assert_eq!(config.filter, FilterConfig { min_token_edits: 1, max_token_edits: 6, broken: BrokenRule::Invalid });
+        assert_eq!(config.sampler.steps, Some(50));
+        assert_eq!(config.total_units(), 200_000 / 256 + 1);
+
+        let mut bad = config.clone();
+        bad.sources = vec![SourceConfig::Anchored { weight: 1.0, corpus: "c".into(), t0: [0.6, 0.2] }];
+        assert!(bad.validate().unwrap_err().contains("t0"));
+        assert!(toml::from_str::<RolloutConfig>(&text.replace("t0 =", "t00 =")).is_err());
+        assert_ne!(config.unit_key("a"), config.unit_key("b"));
+        let mut bigger = config.clone();
+        bigger.target_pairs = 1;
+        assert_eq!(config.unit_key("a"), bigger.unit_key("a"));
+    }
+}

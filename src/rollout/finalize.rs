@@ -1,0 +1,151 @@
+//! Finalizing: the complete prefix of units becomes the dataset directory
+//! (`data/` shards, `chains.parquet`, `manifest.json`, `README.md`), written to
+//! a staging directory that atomically replaces the old dataset.
+
+use super::units::collect_prefix;
+use super::{FilterCounts, Rollout, RolloutError};
+use crate::dataset::{
+    dataset_card, file_sha256, pair_schema, read_chain_steps, replace_dir, write_file_atomic, write_parquet_atomic,
+    ChainStepRecord, Manifest, ManifestFile, PairRecord, ShardWriter,
+};
+use crate::mine::{assign_split, Split};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// What the finalized dataset holds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FinalSummary {
+    /// Rows per split.
+    pub rows: BTreeMap<String, usize>,
+    /// Units whose pairs were used.
+    pub units: usize,
+    /// Chains in those units.
+    pub chains: usize,
+    /// Filter counts summed over those units.
+    pub counts: FilterCounts,
+    /// Pairs dropped as duplicates of a pair in an earlier unit.
+    pub cross_unit_duplicates: usize,
+    /// Pairs of the last unit beyond the target.
+    pub beyond_target: usize,
+}
+
+impl Rollout<'_> {
+    /// Writes the dataset from the complete prefix of units.
+    pub fn finalize(&self) -> Result<FinalSummary, RolloutError> {
+        let config = self.config;
+        let total = config.total_units();
+        let (pairs, used, cross_unit_duplicates) = collect_prefix(&self.units, total, config.target_pairs)?;
+        let mut summary = FinalSummary { units: used, cross_unit_duplicates, ..FinalSummary::default() };
+        let mut log: Vec<ChainStepRecord> = Vec::new();
+        for u in 0..used {
+            let marker = self.units.read_marker(u)?.expect("collect_prefix checked every used unit");
+            summary.chains += marker.chains;
+            summary.counts += marker.counts;
+            log.extend(read_chain_steps(&self.units.chains(u))?);
+        }
+        summary.beyond_target = (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
+
+        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+        let staging = self.out.with_file_name(format!(".{name}.partial"));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| RolloutError::io(&staging, e))?;
+        }
+        let data = staging.join("data");
+        let split_seed = format!("lastmile-rollout-{}", config.seed);
+        let (valid, train): (Vec<&PairRecord>, Vec<&PairRecord>) =
+            pairs.iter().partition(|p| assign_split(&p.fixed, &split_seed, config.valid_fraction) == Split::Valid);
+        let mut files = Vec::new();
+        for (split, rows) in [("train", &train), ("valid", &valid)] {
+            if rows.is_empty() && split == "valid" {
+                continue;
+            }
+            let mut writer = ShardWriter::new(&data, split, pair_schema(), config.output)?;
+            for chunk in rows.chunks(config.output.row_group_rows) {
+                let owned: Vec<PairRecord> = chunk.iter().map(|p| (*p).clone()).collect();
+                writer.write(&PairRecord::to_batch(&owned))?;
+            }
+            for shard in writer.finish()? {
+                let path = format!("data/{}", shard.file);
+                let (sha256, bytes) = file_sha256(&staging.join(&path))?;
+                files.push(ManifestFile { path, split: split.to_string(), rows: shard.rows, bytes, sha256 });
+            }
+            summary.rows.insert(split.to_string(), rows.len());
+        }
+        write_parquet_atomic(&staging.join("chains.parquet"), &ChainStepRecord::to_batch(&log), config.output)?;
+
+        let manifest = Manifest {
+            name: name.clone(),
+            lastmile_version: env!("CARGO_PKG_VERSION").to_string(),
+            lang: config.lang.name().to_string(),
+            rows: summary.rows.clone(),
+            files,
+            seed: config.seed,
+            checkpoint: self.checkpoint.clone(),
+            config: serde_json::to_value(config).expect("config serialises"),
+            report: serde_json::to_value(&summary).expect("summary serialises"),
+        };
+        write_file_atomic(&staging.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))?;
+        let title = format!("{name}: {} repair pairs from diffusion chains", config.lang);
+        let card = dataset_card(&manifest, &pair_schema(), &title, &card_body(&manifest, &summary, &pairs));
+        write_file_atomic(&staging.join("README.md"), card.as_bytes())?;
+        replace_dir(&staging, &self.out)?;
+        Ok(summary)
+    }
+}
+
+fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) -> String {
+    let mut out = String::new();
+    let total = pairs.len().max(1) as f64;
+    let _ = writeln!(
+        out,
+        "(broken, fixed) {} pairs made by [lastmile](https://github.com/) from the decoded intermediate steps of \
+         reverse-diffusion chains of a CodeFusion checkpoint (sha256 `{}`), seed {}.\n",
+        manifest.lang,
+        &manifest.checkpoint[..manifest.checkpoint.len().min(16)],
+        manifest.seed
+    );
+    out.push_str("## Loading\n\n```python\nfrom datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={\"train\": \"data/train-*.parquet\"})\n\nimport polars as pl\ndf = pl.read_parquet(\"data/*.parquet\")\n```\n\n");
+    out.push_str("## Statistics\n\n| | value |\n|---|---|\n");
+    for (split, rows) in &summary.rows {
+        let _ = writeln!(out, "| rows ({split}) | {rows} |");
+    }
+    let mut by_source: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in pairs {
+        *by_source.entry(p.source.as_str()).or_default() += 1;
+    }
+    for (source, n) in by_source {
+        let _ = writeln!(out, "| source `{source}` | {n} ({:.1}%) |", 100.0 * n as f64 / total);
+    }
+    let mean = |f: fn(&PairRecord) -> f64| pairs.iter().map(f).sum::<f64>() / total;
+    let _ = writeln!(out, "| mean token edit distance | {:.2} |", mean(|p| f64::from(p.token_edit_distance)));
+    let _ = writeln!(out, "| mean char edit distance | {:.2} |", mean(|p| f64::from(p.char_edit_distance)));
+    let _ = writeln!(out, "| broken fails the syntax check | {:.1}% |", 100.0 * mean(|p| f64::from(u8::from(!p.broken_valid))));
+    let _ = writeln!(out, "| mean t / (T-1) | {:.3} |", mean(|p| f64::from(p.t_frac)));
+    let _ = writeln!(out, "| chains run | {} |", summary.chains);
+    let c = &summary.counts;
+    out.push_str("\n## Filters\n\n| candidates | fixed invalid | unchanged | edit distance | broken rule | duplicate | contaminated | cross-unit duplicate | beyond target | kept |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        c.candidates,
+        c.fixed_invalid,
+        c.unchanged,
+        c.edit_distance,
+        c.broken_rule,
+        c.duplicate,
+        c.contaminated,
+        summary.cross_unit_duplicates,
+        summary.beyond_target,
+        pairs.len()
+    );
+    out.push_str("\n## Examples\n\n| broken | fixed | t | edits |\n|---|---|---|---|\n");
+    let mut examples: Vec<&PairRecord> = pairs.iter().collect();
+    examples.sort_by(|a, b| a.id.cmp(&b.id));
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', "⏎");
+    for p in examples.into_iter().take(10) {
+        let _ = writeln!(out, "| `{}` | `{}` | {} | {} |", cell(&p.broken), cell(&p.fixed), p.t, p.token_edit_distance);
+    }
+    out.push_str("\n`chains.parquet` (outside `data/`) logs every visited chain step: tokens changed, change span, length.\n");
+    out
+}

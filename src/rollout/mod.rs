@@ -1,0 +1,345 @@
+//! Rollout: reverse-diffusion chains from a checkpoint, every visited step
+//! decoded, (c_t, c_0) pairs filtered and written as a sharded Parquet dataset.
+//!
+//! Work is cut into deterministic units of chains (see [`units`]); any number
+//! of ranks compute them, a crash loses at most the unit in flight, and the
+//! final dataset (the first `target_pairs` globally distinct pairs in unit
+//! order) is byte-identical however the work was split or interrupted.
+
+mod chain;
+mod config;
+mod filter;
+mod finalize;
+pub mod units;
+
+pub use chain::{run_batch, Chain, DecodedStep, Start};
+pub use config::{BrokenRule, FilterConfig, RolloutConfig, Selection, SourceConfig};
+pub use filter::{Accepted, FilterCounts, PairFilter, Rejection};
+pub use finalize::FinalSummary;
+pub use units::{Rank, Timing, UnitDir, UnitMarker};
+
+use crate::dataset::{read_corpus_split, write_parquet_atomic, ChainStepRecord, DatasetError, PairRecord};
+use crate::diffusion::NoiseSchedule;
+use crate::mine::{load_decontaminator, Decontaminator, MineError};
+use crate::model::CodeFusion;
+use crate::tokenizer::{CodeTokenizer, TokenizerError};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What can go wrong in a rollout.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration (or a file it names) is invalid.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing Parquet failed.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// Loading the decontamination benchmarks failed.
+    #[error(transparent)]
+    Mine(#[from] MineError),
+    /// Tokenising or decoding failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The model failed.
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    /// Rank or world size is invalid.
+    #[error("rank: {0}")]
+    Rank(String),
+    /// Finalizing before the needed units exist.
+    #[error("incomplete rollout: {0}")]
+    Incomplete(String),
+}
+
+impl RolloutError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RolloutError::Io { path: path.into(), source }
+    }
+}
+
+/// Progress of a rank, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum RolloutEvent {
+    /// Units of another configuration or checkpoint were found and removed.
+    StaleUnitsRemoved,
+    /// A unit was already complete (a resumed run).
+    UnitSkipped {
+        /// Unit index.
+        unit: usize,
+    },
+    /// A unit finished.
+    UnitDone {
+        /// Its marker.
+        marker: UnitMarker,
+        /// Globally distinct pairs in the complete prefix of units.
+        prefix_pairs: usize,
+    },
+    /// Rank 0 waits for other ranks.
+    Waiting {
+        /// Pairs in the complete prefix.
+        prefix_pairs: usize,
+    },
+}
+
+/// What a rank did.
+#[derive(Debug, Clone, Default)]
+pub struct RankSummary {
+    /// Units computed by this process.
+    pub computed: usize,
+    /// Units found complete and skipped.
+    pub skipped: usize,
+    /// Chains this process ran.
+    pub chains: usize,
+    /// Filter counts of the units this process computed.
+    pub counts: FilterCounts,
+    /// Where this process's time went.
+    pub timing: Timing,
+    /// Set when this process finalized the dataset.
+    pub finalized: Option<FinalSummary>,
+}
+
+/// Real snippets anchored chains start from, shuffled by the seed.
+struct AnchorPool {
+    texts: Vec<String>,
+    ids: Vec<Vec<u32>>,
+}
+
+/// A rollout of one configuration with a loaded checkpoint.
+pub struct Rollout<'a> {
+    config: &'a RolloutConfig,
+    model: &'a CodeFusion,
+    tokenizer: &'a CodeTokenizer,
+    checkpoint: String,
+    schedule: NoiseSchedule,
+    anchors: Vec<Option<AnchorPool>>,
+    decontaminator: Decontaminator,
+    out: PathBuf,
+    units: UnitDir,
+}
+
+impl<'a> Rollout<'a> {
+    /// Prepares a rollout: loads anchor corpora and decontamination benchmarks
+    /// (paths relative to `root`). `checkpoint_sha256` identifies the weights.
+    pub fn new(
+        config: &'a RolloutConfig,
+        model: &'a CodeFusion,
+        tokenizer: &'a CodeTokenizer,
+        checkpoint_sha256: &str,
+        root: &Path,
+    ) -> Result<Self, RolloutError> {
+        config.validate().map_err(|reason| RolloutError::Config { path: "rollout config".into(), reason })?;
+        let n = model.config().seq_len;
+        let mut anchors = Vec::new();
+        for source in &config.sources {
+            anchors.push(match source {
+                SourceConfig::Unconditional { .. } => None,
+                SourceConfig::Anchored { corpus, .. } => {
+                    let dir = root.join(corpus);
+                    let records = read_corpus_split(&dir, "train")?;
+                    let mut pool = Vec::new();
+                    for record in records {
+                        if let Some(ids) = tokenizer.encode_fixed(&record.text, n)? {
+                            pool.push((record.text, ids));
+                        }
+                    }
+                    if pool.is_empty() {
+                        return Err(RolloutError::Config {
+                            path: dir,
+                            reason: format!("no train snippet fits the model length {n}; mine the corpus first"),
+                        });
+                    }
+                    pool.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+                    let (texts, ids) = pool.into_iter().unzip();
+                    Some(AnchorPool { texts, ids })
+                }
+            });
+        }
+        let decontaminator = load_decontaminator(&config.decontaminate, root, config.lang.language())?;
+        Ok(Rollout {
+            config,
+            model,
+            tokenizer,
+            checkpoint: checkpoint_sha256.to_string(),
+            schedule: NoiseSchedule::sqrt(model.config().diffusion_steps),
+            anchors,
+            decontaminator,
+            out: root.join(&config.out),
+            units: UnitDir::for_dataset(&root.join(&config.out)),
+        })
+    }
+
+    /// Computes unit `u` and writes its files and marker.
+    pub fn run_unit(&self, u: usize, rank: usize) -> Result<UnitMarker, RolloutError> {
+        let config = self.config;
+        let lang = config.lang.language();
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(u as u64 + 1);
+        let mut filter = PairFilter::new(lang, config.filter, &self.decontaminator);
+        let mut timing = Timing::default();
+        let (mut pairs, mut log) = (Vec::new(), Vec::new());
+        let t_max = self.schedule.steps() - 1;
+        let first = u * config.chains_per_unit;
+        let last = ((u + 1) * config.chains_per_unit).min(config.max_chains);
+        let total_weight: f64 = config.sources.iter().map(SourceConfig::weight).sum();
+        for batch_start in (first..last).step_by(config.batch_size) {
+            let b = config.batch_size.min(last - batch_start);
+            let mut draw = rng.random::<f64>() * total_weight;
+            let which = config.sources.iter().position(|s| {
+                draw -= s.weight();
+                draw < 0.0
+            });
+            let which = which.unwrap_or(config.sources.len() - 1);
+            let source = &config.sources[which];
+            let clock = Instant::now();
+            let chains = match (&self.anchors[which], source) {
+                (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
+                    let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
+                    let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
+                    let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
+                    let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
+                    let t0 = ((frac * t_max as f64).round() as usize).clamp(1, t_max);
+                    let start = Start::Anchors { texts: &texts, ids: &ids, t0 };
+                    run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, &mut rng)?
+                }
+                _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, &mut rng)?,
+            };
+            timing.denoise_s += clock.elapsed().as_secs_f64();
+            for chain in chains {
+                let clock = Instant::now();
+                let texts = chain.decode(self.tokenizer)?;
+                timing.decode_s += clock.elapsed().as_secs_f64();
+                let clock = Instant::now();
+                let (fixed, candidates) = match &chain.anchor {
+                    Some(anchor) => (anchor.clone(), texts.len()),
+                    None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
+                };
+                let fixed_valid = lang.check(&fixed).is_ok();
+                let picked: Vec<usize> = match config.selection {
+                    Selection::Uniform if candidates > 0 => vec![rng.random_range(0..candidates)],
+                    Selection::Uniform => vec![],
+                    Selection::AllDistinct => {
+                        let mut seen = std::collections::HashSet::new();
+                        (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
+                    }
+                };
+                for k in picked {
+                    let broken = &texts[k];
+                    if let Ok(accepted) = filter.check(broken, &fixed, fixed_valid) {
+                        let t = chain.steps[k].t;
+                        pairs.push(PairRecord {
+                            id: pair_id(config.lang.name(), broken, &fixed),
+                            lang: config.lang.name().to_string(),
+                            broken: broken.clone(),
+                            fixed: fixed.clone(),
+                            t: t as u32,
+                            t_frac: t as f32 / t_max.max(1) as f32,
+                            token_edit_distance: accepted.token_edit_distance as u32,
+                            char_edit_distance: accepted.char_edit_distance as u32,
+                            broken_valid: accepted.broken_valid,
+                            fixed_valid,
+                            source: source.name().to_string(),
+                            chain_id: chain.chain_id,
+                            seed: config.seed,
+                            checkpoint: self.checkpoint.clone(),
+                        });
+                    }
+                }
+                log.extend(chain.log(self.schedule.steps(), source.name()));
+                timing.filter_s += clock.elapsed().as_secs_f64();
+            }
+        }
+        write_parquet_atomic(&self.units.pairs(u), &PairRecord::to_batch(&pairs), config.output)?;
+        write_parquet_atomic(&self.units.chains(u), &ChainStepRecord::to_batch(&log), config.output)?;
+        let marker = UnitMarker { unit: u, chains: last - first, counts: filter.counts, timing, rank };
+        self.units.write_marker(&marker)?;
+        Ok(marker)
+    }
+
+    /// Runs this rank's units until the target or the budget is reached; rank 0
+    /// then waits (at most `wait`) for the other ranks and finalizes.
+    pub fn run_rank(&self, rank: Rank, wait: Duration, progress: &mut dyn FnMut(RolloutEvent)) -> Result<RankSummary, RolloutError> {
+        let config = self.config;
+        if self.units.prepare(&config.unit_key(&self.checkpoint))? {
+            progress(RolloutEvent::StaleUnitsRemoved);
+        }
+        let total = config.total_units();
+        let mut prefix = units::Prefix::new();
+        let mut summary = RankSummary::default();
+        for u in rank.units(total) {
+            if prefix.advance(&self.units, total, config.target_pairs)? {
+                break;
+            }
+            if self.units.read_marker(u)?.is_some() {
+                summary.skipped += 1;
+                progress(RolloutEvent::UnitSkipped { unit: u });
+                continue;
+            }
+            let marker = self.run_unit(u, rank.rank)?;
+            summary.computed += 1;
+            summary.chains += marker.chains;
+            summary.counts += marker.counts;
+            summary.timing += marker.timing;
+            prefix.advance(&self.units, total, config.target_pairs)?;
+            progress(RolloutEvent::UnitDone { marker, prefix_pairs: prefix.kept });
+        }
+        if rank.rank != 0 {
+            return Ok(summary);
+        }
+        let waited = Instant::now();
+        while !prefix.complete(total, config.target_pairs) {
+            if waited.elapsed() > wait {
+                return Err(RolloutError::Incomplete(format!(
+                    "waited {:.0} s for the other ranks; units from {} on are missing. Rerun them, then `lastmile rollout --finalize`",
+                    wait.as_secs_f64(),
+                    prefix.next
+                )));
+            }
+            progress(RolloutEvent::Waiting { prefix_pairs: prefix.kept });
+            std::thread::sleep(Duration::from_millis(500));
+            prefix.advance(&self.units, total, config.target_pairs)?;
+        }
+        summary.finalized = Some(self.finalize()?);
+        Ok(summary)
+    }
+
+    /// Sums the timing of every complete unit (for reports and benchmarks).
+    pub fn unit_timing(&self) -> Result<(Timing, usize), RolloutError> {
+        let mut timing = Timing::default();
+        let mut chains = 0;
+        for u in 0..self.config.total_units() {
+            match self.units.read_marker(u)? {
+                Some(marker) => {
+                    timing += marker.timing;
+                    chains += marker.chains;
+                }
+                None => break,
+            }
+        }
+        Ok((timing, chains))
+    }
+}
+
+/// The id of a pair: language and 16 hex digits of sha256(broken, NUL, fixed).
+pub fn pair_id(lang: &str, broken: &str, fixed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(broken).chain_update([0u8]).chain_update(fixed).finalize();
+    format!("{lang}-{}", hex::encode(&digest[..8]))
+}

@@ -1,0 +1,162 @@
+//! Writing statistics: `stats.json`, `stats.md` and PNG plots.
+
+use super::plot::{line_chart, LineChart, Series};
+use super::{DatasetStats, GroupStats, StatsError};
+use crate::dataset::write_file_atomic;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// The files a report consists of.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    /// `stats.json`.
+    pub json: PathBuf,
+    /// `stats.md`.
+    pub markdown: PathBuf,
+    /// The PNG plots.
+    pub plots: Vec<PathBuf>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.3}"))
+}
+
+fn group_row(label: &str, g: &GroupStats) -> String {
+    let d = &g.token_edit_distance;
+    format!(
+        "| {label} | {} | {:.2} | {} | {} | {} | {} | {:.1}% | {:.3} / {:.3} / {:.3} / {:.3} | {} / {} / {} / {} |",
+        g.pairs,
+        d.mean,
+        d.median,
+        d.p90,
+        opt(g.localization),
+        format_args!("{:.2}", g.span),
+        100.0 * g.broken_invalid,
+        g.distinct_n[0],
+        g.distinct_n[1],
+        g.distinct_n[2],
+        g.distinct_n[3],
+        opt(g.pairwise_similarity[0]),
+        opt(g.pairwise_similarity[1]),
+        opt(g.pairwise_similarity[2]),
+        opt(g.pairwise_similarity[3]),
+    )
+}
+
+/// The Markdown summary.
+pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
+    let mut out = format!("# Statistics of `{}`\n\n{} pairs.\n\n", stats.input, stats.pairs);
+    out.push_str(
+        "Tokens are the language's lexer tokens after whitespace normalisation. *Edits*: token edit distance \
+         (mean, median, p90). *Loc.*: mean distance between edited positions (pairs with 2+ edits). *Span*: \
+         first to last edit. *Invalid*: broken side fails the strict syntax check. *distinct-n* (n = 1..4) over \
+         broken snippets; *similarity-n*: mean pairwise n-gram Jaccard similarity of a sample of broken snippets \
+         (lower = more diverse).\n\n",
+    );
+    let header = "| group | pairs | edits | median | p90 | loc. | span | invalid | distinct-1/2/3/4 | similarity-1/2/3/4 |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    for lang in &stats.languages {
+        let _ = writeln!(out, "## {}\n", lang.lang);
+        out.push_str(header);
+        out.push_str(&group_row("all", &lang.overall));
+        out.push('\n');
+        for b in &lang.by_t {
+            out.push_str(&group_row(&format!("t ∈ [{:.1}, {:.1})", b.t_lo, b.t_hi), &b.stats));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    if let Some(trends) = &stats.chain_trends {
+        out.push_str("## Chain trends (Figure 2 of the repair paper)\n\nPer reverse step, by noise level: tokens whose decoding changed, and the distance between the first and last changed token.\n\n| source | t from | steps | tokens changed | change span | max span |\n|---|---|---|---|---|---|\n");
+        for t in trends {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {} | {:.2} | {:.2} | {} |",
+                t.source, t.t_lo, t.steps, t.tokens_changed, t.change_span, t.max_change_span
+            );
+        }
+        out.push('\n');
+    }
+    for plot in plots {
+        let name = plot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = writeln!(out, "![{name}]({name})");
+    }
+    out
+}
+
+/// Writes `stats.json`, `stats.md` and the plots into `dir`.
+pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, StatsError> {
+    std::fs::create_dir_all(dir).map_err(|source| StatsError::Io { path: dir.to_path_buf(), source })?;
+    let mut plots = Vec::new();
+
+    let histogram: Vec<Series> = stats
+        .languages
+        .iter()
+        .map(|l| {
+            let total = l.overall.pairs.max(1) as f64;
+            let points = l.overall.token_edit_distance.histogram.iter().enumerate().map(|(k, &c)| (k as f64, c as f64 / total)).collect();
+            Series { label: l.lang.clone(), points }
+        })
+        .collect();
+    let mut draw = |name: &str, chart: LineChart<'_>| -> Result<(), StatsError> {
+        if chart.series.iter().all(|s| s.points.is_empty()) {
+            return Ok(());
+        }
+        let path = dir.join(name);
+        line_chart(&chart, &path)?;
+        plots.push(path);
+        Ok(())
+    };
+    draw(
+        "edit_distance.png",
+        LineChart { title: "Complexity: token edit distance", x_label: "token edits", y_label: "fraction of pairs", series: histogram, y_range: None },
+    )?;
+    let by_t = |f: fn(&GroupStats) -> Option<f64>, suffix: &str| -> Vec<Series> {
+        stats
+            .languages
+            .iter()
+            .map(|l| Series {
+                label: format!("{}{suffix}", l.lang),
+                points: l.by_t.iter().filter_map(|b| f(&b.stats).map(|v| ((b.t_lo + b.t_hi) / 2.0, v))).collect(),
+            })
+            .collect()
+    };
+    let mut edits = by_t(|g| Some(g.token_edit_distance.mean), " edits");
+    edits.extend(by_t(|g| g.localization, " localization"));
+    draw("by_t_edits.png", LineChart { title: "Edits and localization vs noise level", x_label: "t / T", y_label: "tokens", series: edits, y_range: None })?;
+    draw(
+        "by_t_invalid.png",
+        LineChart {
+            title: "Broken snippets failing the syntax check vs noise level",
+            x_label: "t / T",
+            y_label: "fraction",
+            series: by_t(|g| Some(g.broken_invalid), ""),
+            y_range: Some((0.0, 1.0)),
+        },
+    )?;
+    let diversity: Vec<Series> = stats
+        .languages
+        .iter()
+        .map(|l| Series { label: l.lang.clone(), points: (0..4).map(|k| ((k + 1) as f64, l.overall.distinct_n[k])).collect() })
+        .collect();
+    draw("diversity.png", LineChart { title: "Diversity: distinct n-grams of broken snippets", x_label: "n", y_label: "distinct-n", series: diversity, y_range: Some((0.0, 1.0)) })?;
+    if let Some(trends) = &stats.chain_trends {
+        let mut sources: Vec<&str> = trends.iter().map(|t| t.source.as_str()).collect();
+        sources.dedup();
+        let mut series = Vec::new();
+        for source in sources {
+            let of = |f: fn(&super::ChainTrend) -> f64| -> Vec<(f64, f64)> {
+                trends.iter().filter(|t| t.source == source).map(|t| (t.t_lo + 0.5 / f64::from(super::TREND_BUCKETS), f(t))).collect()
+            };
+            series.push(Series { label: format!("{source}: tokens changed"), points: of(|t| t.tokens_changed) });
+            series.push(Series { label: format!("{source}: change span"), points: of(|t| t.change_span) });
+        }
+        draw("chain_trends.png", LineChart { title: "Chain trends per reverse step", x_label: "t / T", y_label: "tokens", series, y_range: None })?;
+    }
+
+    let json = dir.join("stats.json");
+    write_file_atomic(&json, &serde_json::to_vec_pretty(stats).expect("stats serialise"))
+        .map_err(|e| StatsError::Input { path: json.clone(), reason: e.to_string() })?;
+    let md = dir.join("stats.md");
+    write_file_atomic(&md, markdown(stats, &plots).as_bytes()).map_err(|e| StatsError::Input { path: md.clone(), reason: e.to_string() })?;
+    Ok(ReportFiles { json, markdown: md, plots })
+}

@@ -1,0 +1,70 @@
+//! Rollout throughput for `tiny` (Excel, n = 32) on this machine: kept pairs
+//! per second and the time split between denoising, decoding and filtering,
+//! with the settings of `configs/rollout/excel-nightly.toml`, and the projected
+//! time for its 20,000 pairs. Uses the nightly checkpoint when `make run` made
+//! one (`outputs/nightly/excel/run/checkpoint`); else a freshly initialised
+//! model (same cost per step, fewer kept pairs) and a tokenizer trained here.
+//! Needs the mined Excel corpus (`make mine`). Run with `make bench`.
+
+use candle_core::Device;
+use lastmile::dataset::read_corpus_split;
+use lastmile::model::ModelConfig;
+use lastmile::rollout::{Rollout, RolloutConfig};
+use lastmile::tokenizer::CodeTokenizer;
+use lastmile::train::{init_model, load_checkpoint, weights_sha256};
+use std::path::Path;
+use std::time::Instant;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = RolloutConfig::load(&root.join("configs/rollout/excel-nightly.toml")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    config.out = scratch.path().join("bench-dataset");
+    let units = 3;
+    config.max_chains = units * config.chains_per_unit;
+    config.target_pairs = usize::MAX;
+    let checkpoint = root.join(&config.checkpoint);
+    let (model, tokenizer, sha, what) = if checkpoint.join("model.safetensors").exists() {
+        let (model, _vars, tokenizer) = load_checkpoint(&checkpoint, &Device::Cpu).unwrap();
+        let sha = weights_sha256(&checkpoint).unwrap();
+        (model, tokenizer, sha, "nightly checkpoint")
+    } else {
+        let corpus = read_corpus_split(&root.join("outputs/corpus/excel"), "train").expect("run `make mine` first");
+        let texts: Vec<String> = corpus.into_iter().map(|r| r.text).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 4096).unwrap();
+        let model_config = ModelConfig::load(&root.join("configs/model/tiny-excel.toml")).unwrap();
+        let (model, _vars) = init_model(&model_config, &Device::Cpu, 0).unwrap();
+        (model, tokenizer, "random-init".to_string(), "random initialisation")
+    };
+    let rollout = Rollout::new(&config, &model, &tokenizer, &sha, root).unwrap();
+    let clock = Instant::now();
+    let (mut kept, mut candidates, mut chains) = (0u64, 0u64, 0usize);
+    let mut timing = lastmile::rollout::Timing::default();
+    for u in 0..units {
+        let marker = rollout.run_unit(u, 0).unwrap();
+        kept += marker.counts.kept;
+        candidates += marker.counts.candidates;
+        chains += marker.chains;
+        timing += marker.timing;
+    }
+    let wall = clock.elapsed().as_secs_f64();
+    let busy = timing.denoise_s + timing.decode_s + timing.filter_s;
+    let rate = kept as f64 / wall;
+    println!(
+        "rollout, tiny-excel ({what}), {} threads: {chains} chains of {} steps, batch {}",
+        rayon::current_num_threads(),
+        config.sampler.steps.unwrap_or(1200),
+        config.batch_size
+    );
+    println!("  {wall:.1} s wall; {candidates} candidates, {kept} kept: {rate:.1} pairs/s, {:.1} chains/s", chains as f64 / wall);
+    println!(
+        "  split: denoise {:.1} s ({:.1}%), decode {:.2} s ({:.1}%), filter {:.2} s ({:.1}%)",
+        timing.denoise_s,
+        100.0 * timing.denoise_s / busy,
+        timing.decode_s,
+        100.0 * timing.decode_s / busy,
+        timing.filter_s,
+        100.0 * timing.filter_s / busy
+    );
+    println!("  projected for 20,000 pairs: {:.1} min (target: <= 15)", 20_000.0 / rate.max(1e-9) / 60.0);
+}

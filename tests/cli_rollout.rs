@@ -1,0 +1,244 @@
+//! End to end on a temp dir: a pipeline file mines a slice of the real Excel
+//! corpus, trains a tokenizer, pretrains a small model for a few steps, rolls
+//! out a dataset and computes its statistics; then the dataset is proven
+//! independent of how the work was split (one rank, two concurrent ranks, a
+//! run killed with SIGKILL and resumed), and stages are proven cached.
+
+use assert_cmd::Command;
+use lastmile::dataset::{list_shards, pair_schema, read_pairs, Manifest};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn lastmile(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("lastmile").unwrap();
+    cmd.current_dir(dir);
+    cmd
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+const PIPELINE: &str = r#"
+name = "t"
+[[stage]]
+name = "mine"
+args = ["mine", "--config", "excel.toml"]
+inputs = ["excel.toml", "formulas.txt"]
+outputs = ["outputs/corpus/excel"]
+[[stage]]
+name = "tokenizer"
+args = ["tokenizer", "train", "--corpus", "outputs/corpus/excel", "--vocab-size", "400", "--out", "tok/tokenizer.json"]
+inputs = ["outputs/corpus/excel"]
+outputs = ["tok/tokenizer.json"]
+[[stage]]
+name = "pretrain"
+args = ["pretrain", "--config", "train.toml", "--resume"]
+inputs = ["train.toml", "model.toml", "outputs/corpus/excel", "tok/tokenizer.json"]
+outputs = ["run"]
+[[stage]]
+name = "rollout"
+args = ["rollout", "--config", "rollout.toml"]
+inputs = ["rollout.toml", "run", "outputs/corpus/excel"]
+outputs = ["ds"]
+[[stage]]
+name = "stats"
+args = ["stats", "ds"]
+inputs = ["ds"]
+outputs = ["ds/stats/stats.json"]
+"#;
+
+const ROLLOUT: &str = r#"
+checkpoint = "run/checkpoint"
+lang = "excel"
+out = "ds"
+seed = 3
+target_pairs = 100000
+max_chains = 80
+chains_per_unit = 16
+batch_size = 8
+valid_fraction = 0.2
+[sampler]
+steps = 8
+update = "ddpm"
+[[source]]
+kind = "anchored"
+weight = 3
+corpus = "outputs/corpus/excel"
+t0 = [0.02, 0.3]
+[[source]]
+kind = "unconditional"
+[filter]
+min_token_edits = 1
+max_token_edits = 40
+[[decontaminate]]
+path = "bench.json"
+fields = ["Buggy", "GroundTruth"]
+[output]
+shard_rows = 40
+row_group_rows = 16
+"#;
+
+fn setup(root: &Path) {
+    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
+    let lines: String = euses.lines().take(3000).map(|l| format!("{l}\n")).collect();
+    fs::write(root.join("formulas.txt"), lines).unwrap();
+    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
+    fs::write(
+        root.join("excel.toml"),
+        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
+    )
+    .unwrap();
+    fs::write(root.join("model.toml"), "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n").unwrap();
+    fs::write(
+        root.join("train.toml"),
+        "model = \"model.toml\"\ncorpus = \"outputs/corpus/excel\"\ntokenizer = \"tok/tokenizer.json\"\nout = \"run\"\nbatch_size = 8\nmax_steps = 3\neval_every = 3\neval_batches = 1\ncheckpoint_every = 3\n",
+    )
+    .unwrap();
+    fs::write(root.join("rollout.toml"), ROLLOUT).unwrap();
+    fs::write(root.join("pipeline.toml"), PIPELINE).unwrap();
+}
+
+/// Every file of a dataset directory except the stats report, by relative path.
+fn dataset_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && !e.path().starts_with(dir.join("stats")))
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn assert_same_dataset(a: &[(PathBuf, Vec<u8>)], b: &Path, what: &str) {
+    let b = dataset_files(b);
+    let names = |f: &[(PathBuf, Vec<u8>)]| f.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(&b), "{what}: file lists differ");
+    for ((path, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{what}: {} differs", path.display());
+    }
+}
+
+fn remove_units(root: &Path) {
+    fs::remove_dir_all(root.join(".ds.units")).unwrap();
+    fs::remove_dir_all(root.join("ds")).unwrap();
+}
+
+#[test]
+fn pipeline_rollout_stats_ranks_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    setup(root);
+
+    // The pipeline runs every stage, then caches all of them.
+    let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));
+    for stage in ["mine", "tokenizer", "pretrain", "rollout", "stats"] {
+        assert!(out.contains(&format!("[{stage}] done")), "{stage}: {out}");
+    }
+    let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));
+    assert_eq!(out.matches("cached").count(), 5, "{out}");
+
+    // The dataset: layout, schema, manifest checksums, card, filters.
+    let ds = root.join("ds");
+    let data: Vec<_> = fs::read_dir(ds.join("data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(data.iter().all(|f| f.ends_with(".parquet") && f.contains("-of-")), "{data:?}");
+    let manifest = Manifest::load(&ds).unwrap();
+    let mut rows = 0;
+    for file in &manifest.files {
+        let path = ds.join(&file.path);
+        let pairs = read_pairs(&path).unwrap();
+        assert_eq!(pairs.len(), file.rows);
+        rows += pairs.len();
+        let meta = parquet::file::reader::SerializedFileReader::new(fs::File::open(&path).unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        let schema = parquet::arrow::parquet_to_arrow_schema(meta.metadata().file_metadata().schema_descr(), None).unwrap();
+        assert_eq!(schema.fields(), pair_schema().fields(), "{}", file.path);
+        for pair in &pairs {
+            assert!(pair.token_edit_distance >= 1 && pair.token_edit_distance <= 40);
+            assert!(pair.fixed_valid && pair.broken != pair.fixed);
+            assert_eq!(pair.seed, 3);
+            assert_eq!(pair.checkpoint, manifest.checkpoint);
+        }
+        let (sha, bytes) = lastmile::dataset::file_sha256(&path).unwrap();
+        assert_eq!((sha, bytes), (file.sha256.clone(), file.bytes));
+    }
+    assert!(rows > 20, "only {rows} pairs");
+    assert!(manifest.files.len() >= 2, "shards of 40 rows: {:?}", manifest.files);
+    assert!(list_shards(&ds.join("data"), "train").unwrap().len() >= 2);
+    assert_eq!(manifest.report["chains"], 80, "budget of 80 chains spent");
+    let card = fs::read_to_string(ds.join("README.md")).unwrap();
+    assert!(card.starts_with("---\n") && card.contains("split: train") && card.contains("## Filters"));
+    assert!(ds.join("chains.parquet").exists());
+    let stats: serde_json::Value = serde_json::from_str(&fs::read_to_string(ds.join("stats/stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["pairs"], rows);
+    assert!(stats["chain_trends"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(ds.join("stats/edit_distance.png").exists() && ds.join("stats/stats.md").exists());
+    let solo = dataset_files(&ds);
+
+    // Same seed, same bytes: a second uninterrupted run from scratch.
+    remove_units(root);
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "rollout.toml"]));
+    assert_same_dataset(&solo, &ds, "rerun");
+
+    // Two ranks in two concurrent processes.
+    remove_units(root);
+    let bin = assert_cmd::cargo::cargo_bin("lastmile");
+    let mut rank1 = std::process::Command::new(&bin)
+        .current_dir(root)
+        .args(["-q", "rollout", "--config", "rollout.toml"])
+        .env("RANK", "1")
+        .env("WORLD_SIZE", "2")
+        .spawn()
+        .unwrap();
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "rollout.toml", "--rank", "0", "--world-size", "2"]));
+    assert!(rank1.wait().unwrap().success());
+    let markers: Vec<serde_json::Value> = (0..5)
+        .map(|u| serde_json::from_str(&fs::read_to_string(root.join(format!(".ds.units/unit-{u:06}.done.json"))).unwrap()).unwrap())
+        .collect();
+    assert!(markers.iter().any(|m| m["rank"] == 1) && markers.iter().any(|m| m["rank"] == 0));
+    assert_same_dataset(&solo, &ds, "two ranks");
+
+    // Killed with SIGKILL after its first unit, then resumed.
+    remove_units(root);
+    let mut child = std::process::Command::new(&bin).current_dir(root).args(["-q", "rollout", "--config", "rollout.toml"]).spawn().unwrap();
+    let started = Instant::now();
+    while !root.join(".ds.units/unit-000000.done.json").exists() && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!root.join("ds").exists(), "killed before finalizing");
+    let out = stdout(lastmile(root).args(["rollout", "--config", "rollout.toml"]));
+    assert!(out.contains("skipped"), "{out}");
+    assert_same_dataset(&solo, &ds, "killed and resumed");
+
+    // A target below the budget stops early and cuts at exactly the target.
+    let out = stdout(lastmile(root).args(["rollout", "--config", "rollout.toml", "--target-pairs", "7", "--out", "small"]));
+    let manifest = Manifest::load(&root.join("small")).unwrap();
+    assert_eq!(manifest.rows.values().sum::<usize>(), 7, "{out}");
+
+    // Editing the rollout config reruns rollout and stats only.
+    fs::write(root.join("rollout.toml"), ROLLOUT.replace("seed = 3", "seed = 4")).unwrap();
+    let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));
+    assert_eq!(out.matches("cached").count(), 3, "{out}");
+    assert!(out.contains("[rollout] done") && out.contains("[stats] done"), "{out}");
+
+    // Stats of a foreign Parquet with only broken/fixed columns.
+    let foreign = root.join("foreign.parquet");
+    {
+        use arrow::array::{RecordBatch, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![Field::new("broken", DataType::Utf8, false), Field::new("fixed", DataType::Utf8, false)]));
+        let broken = StringArray::from(vec!["=SUM(A1", "=A1+", "=MAX(B1:B9"]);
+        let fixed = StringArray::from(vec!["=SUM(A1)", "=A1+1", "=MAX(B1:B9)"]);
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(broken), Arc::new(fixed)]).unwrap();
+        lastmile::dataset::write_parquet_atomic(&foreign, &batch, Default::default()).unwrap();
+    }
+    let fail = lastmile(root).args(["stats", "foreign.parquet"]).assert().failure();
+    assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("--lang"));
+    let out = stdout(lastmile(root).args(["stats", "foreign.parquet", "--lang", "excel", "--out", "fstats"]));
+    assert!(out.contains("excel: 3 pairs") && out.contains("broken invalid 100.0%"), "{out}");
+}
