@@ -16,6 +16,7 @@ pub mod lang;
 pub mod mine;
 pub mod model;
 pub mod pipeline;
+pub mod repair;
 pub mod rollout;
 pub mod stats;
 pub mod tokenizer;

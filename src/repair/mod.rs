@@ -1,0 +1,156 @@
+//! Repair by noise injection: embed the broken snippet, noise it to level `t`,
+//! resume the reverse process, decode. Candidates come from several levels and
+//! noise samples, batched across snippets; pooling picks one.
+
+pub mod baseline;
+mod pool;
+
+pub use pool::{any_correct, choose, Candidate, Pooling};
+
+use crate::diffusion::{from_tokens, NoiseSchedule, SamplerConfig, Update};
+use crate::lang::edit::token_edit_distance;
+use crate::lang::Language;
+use crate::model::CodeFusion;
+use crate::tokenizer::{CodeTokenizer, TokenizerError};
+use candle_core::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong repairing a batch (a per-item problem is an [`ItemError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// The model failed.
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    /// Tokenising or decoding failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+}
+
+/// Why one input got no candidates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+pub enum ItemError {
+    /// The input does not fit the model.
+    #[error("input is {tokens} tokens with <eos>; the model takes at most {max}")]
+    TooLong {
+        /// Its length in tokens, `<eos>` included.
+        tokens: usize,
+        /// The model length `n`.
+        max: usize,
+    },
+}
+
+/// Noise levels, samples and sampler of a repair run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepairConfig {
+    /// Noise levels as fractions of `T - 1`.
+    pub levels: Vec<f64>,
+    /// Noise samples per level.
+    pub samples: usize,
+    /// The reverse process.
+    pub sampler: SamplerConfig,
+    /// Chains denoised together.
+    pub batch_size: usize,
+    /// Seed of the noise.
+    pub seed: u64,
+}
+
+impl Default for RepairConfig {
+    fn default() -> Self {
+        RepairConfig {
+            levels: (1..=9).map(|k| k as f64 / 10.0).collect(),
+            samples: 1,
+            sampler: SamplerConfig { steps: Some(50), clamp: false, update: Update::Ddpm },
+            batch_size: 64,
+            seed: 0,
+        }
+    }
+}
+
+/// A loaded model ready to repair snippets of one language.
+pub struct Repairer<'a> {
+    model: &'a CodeFusion,
+    tokenizer: &'a CodeTokenizer,
+    lang: &'a dyn Language,
+    schedule: NoiseSchedule,
+}
+
+impl<'a> Repairer<'a> {
+    /// A repairer for `lang` with a loaded checkpoint.
+    pub fn new(model: &'a CodeFusion, tokenizer: &'a CodeTokenizer, lang: &'a dyn Language) -> Self {
+        Repairer { model, tokenizer, lang, schedule: NoiseSchedule::sqrt(model.config().diffusion_steps) }
+    }
+
+    /// All candidates for every input (in level, then sample order), or why
+    /// an input has none. Chains of one level are batched across inputs.
+    pub fn repair(&self, inputs: &[String], config: &RepairConfig) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
+        let n = self.model.config().seq_len;
+        let mut encoded: Vec<Result<Vec<u32>, ItemError>> = Vec::with_capacity(inputs.len());
+        for text in inputs {
+            encoded.push(match self.tokenizer.encode_fixed(text, n)? {
+                Some(ids) => Ok(ids),
+                None => Err(ItemError::TooLong { tokens: self.tokenizer.encode(text)?.len() + 1, max: n }),
+            });
+        }
+        let mut out: Vec<Result<Vec<Candidate>, ItemError>> =
+            encoded.iter().map(|e| e.as_ref().map(|_| Vec::new()).map_err(Clone::clone)).collect();
+        let jobs: Vec<(usize, usize)> =
+            (0..inputs.len()).filter(|&i| encoded[i].is_ok()).flat_map(|i| (0..config.samples).map(move |s| (i, s))).collect();
+        let t_max = self.schedule.steps() - 1;
+        for (li, &level) in config.levels.iter().enumerate() {
+            let t = ((level * t_max as f64).round() as usize).clamp(1, t_max);
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+            rng.set_stream(li as u64);
+            for chunk in jobs.chunks(config.batch_size.max(1)) {
+                let flat: Vec<u32> =
+                    chunk.iter().flat_map(|&(i, _)| encoded[i].as_ref().expect("jobs hold encodable inputs").iter().copied()).collect();
+                let tokens = Tensor::from_vec(flat, (chunk.len(), n), self.model.device())?;
+                let finals = from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?;
+                for (&(i, sample), ids) in chunk.iter().zip(finals) {
+                    let text = self.tokenizer.decode_snippet(&ids)?;
+                    let candidate = Candidate {
+                        level,
+                        sample,
+                        valid: self.lang.check(&text).is_ok(),
+                        token_edit_distance: token_edit_distance(self.lang, &inputs[i], &text),
+                        text,
+                    };
+                    if let Ok(list) = &mut out[i] {
+                        list.push(candidate);
+                    }
+                }
+            }
+        }
+        for list in out.iter_mut().flatten() {
+            list.sort_by(|a, b| a.level.total_cmp(&b.level).then(a.sample.cmp(&b.sample)));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::LangId;
+    use crate::model::ModelConfig;
+
+    #[test]
+    fn every_level_and_sample_gives_a_candidate_and_long_inputs_an_error() {
+        let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
+        let config = ModelConfig { vocab_size: 300, seq_len: 16, d_model: 16, n_heads: 2, denoiser_layers: 1, decoder_layers: 1, ..ModelConfig::tiny() };
+        let (model, _vars) = crate::train::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let excel = LangId::Excel.language();
+        let repairer = Repairer::new(&model, &tokenizer, excel);
+        let long = format!("={}", vec!["A1"; 40].join("+"));
+        let inputs = vec!["=SUM(A1:B4".to_string(), long, "=A1+".to_string()];
+        let repair = RepairConfig { levels: vec![0.1, 0.5], samples: 3, batch_size: 4, sampler: SamplerConfig { steps: Some(5), ..Default::default() }, seed: 1 };
+        let out = repairer.repair(&inputs, &repair).unwrap();
+        assert_eq!(out[0].as_ref().unwrap().len(), 6);
+        assert!(matches!(out[1], Err(ItemError::TooLong { max: 16, .. })));
+        let third = out[2].as_ref().unwrap();
+        assert_eq!(third.iter().map(|c| (c.level, c.sample)).collect::<Vec<_>>()[..3], [(0.1, 0), (0.1, 1), (0.1, 2)]);
+        assert_eq!(repairer.repair(&inputs, &repair).unwrap(), out, "same seed, same candidates");
+    }
+}
