@@ -241,4 +241,26 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("--lang"));
     let out = stdout(lastmile(root).args(["stats", "foreign.parquet", "--lang", "excel", "--out", "fstats"]));
     assert!(out.contains("excel: 3 pairs") && out.contains("broken invalid 100.0%"), "{out}");
+
+    // Repair: every benchmark item gets levels x samples candidates and both
+    // baselines, or a per-item error; bad input files are located.
+    stdout(lastmile(root).args([
+        "repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--input", "bench.json", "--levels", "0.1,0.5", "-k", "2", "--steps", "4",
+        "--out", "rep.jsonl",
+    ]));
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(root.join("rep.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 200);
+    for line in &lines {
+        match line["candidates"].as_array() {
+            Some(c) => assert_eq!(c.len(), 4, "{line}"),
+            None => assert!(line["error"].as_str().unwrap().contains("tokens"), "{line}"),
+        }
+        assert!(line["baselines"]["rule_based"].is_string());
+    }
+    let out = stdout(lastmile(root).args(["repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--steps", "4", "=SUM(A1:A3"]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    fs::write(root.join("bad.jsonl"), "{\"broken\": \"=A1\"}\n{oops\n").unwrap();
+    let fail = lastmile(root).args(["repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--input", "bad.jsonl"]).assert().failure();
+    assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("bad.jsonl:2"));
 }

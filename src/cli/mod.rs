@@ -8,6 +8,7 @@ mod model;
 mod output;
 mod pipeline;
 mod pretrain;
+mod repair;
 mod rollout;
 mod sample;
 mod stats;
@@ -54,6 +55,8 @@ pub enum Command {
     Rollout(rollout::Args),
     /// Statistics and plots of a repair-pair dataset.
     Stats(stats::Args),
+    /// Repair broken snippets by noise injection.
+    Repair(repair::Args),
     /// Run a pipeline file (stages cached by config and input hashes).
     Pipeline(pipeline::Args),
     /// Evaluate trained models.
@@ -81,6 +84,7 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args, output),
         Command::Rollout(args) => rollout::run(args, output),
         Command::Stats(args) => stats::run(args, output),
+        Command::Repair(args) => repair::run(args, output),
         Command::Pipeline(args) => pipeline::run(args, output),
     }
 }
