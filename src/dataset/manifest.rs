@@ -110,7 +110,8 @@ pub fn dataset_card(manifest: &Manifest, schema: &SchemaRef, title: &str, body: 
     out.push_str("  splits:\n");
     for (split, hf_split) in [("train", "train"), ("valid", "validation")] {
         if let Some(rows) = manifest.rows.get(split) {
-            let _ = writeln!(out, "  - name: {hf_split}\n    num_examples: {rows}");
+            let bytes: u64 = manifest.files.iter().filter(|f| f.split == split).map(|f| f.bytes).sum();
+            let _ = writeln!(out, "  - name: {hf_split}\n    num_bytes: {bytes}\n    num_examples: {rows}");
         }
     }
     out.push_str("---\n\n");

@@ -268,4 +268,17 @@ mod tests {
         bigger.target_pairs = 1;
         assert_eq!(config.unit_key("a"), bigger.unit_key("a"));
     }
+
+    #[test]
+    fn shipped_rollout_configs_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/rollout");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let config = RolloutConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.target_pairs, 20_000, "{}", path.display());
+            n += 1;
+        }
+        assert!(n >= 2);
+    }
 }
