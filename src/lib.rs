@@ -12,6 +12,7 @@
 
 pub mod dataset;
 pub mod diffusion;
+pub mod eval;
 pub mod lang;
 pub mod mine;
 pub mod model;

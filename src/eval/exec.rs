@@ -1,0 +1,248 @@
+//! Execution match for Excel formulas with a real formula engine (IronCalc):
+//! candidate and ground truth are evaluated in workbooks whose referenced cells
+//! hold deterministic values of several types (numbers, text, blanks,
+//! booleans), over several fillings; equal results on every filling is a match.
+//! A candidate that fails the strict syntax check never matches.
+//!
+//! Referenced cells come from the Excel lexer's reference tokens: single cells,
+//! `A1:B9` rectangles, whole columns (`C:C`, rows 1..=40 filled) and whole rows
+//! (`3:3`, columns A..=J filled), on the formula's sheet or on a named sheet.
+//! Formulas referencing other workbooks (`[1]Sheet!A1`) or defined names
+//! cannot be executed; for them execution match falls back to exact match of
+//! the whitespace-normalised text (counted separately by the harness).
+
+use crate::lang::{LangId, TokenKind};
+use ironcalc_base::cell::CellValue;
+use ironcalc_base::Model;
+use std::collections::BTreeSet;
+
+/// Number of fillings each pair is evaluated under.
+pub const FILLINGS: u64 = 4;
+const WHOLE_COLUMN_ROWS: i32 = 40;
+const WHOLE_ROW_COLUMNS: i32 = 10;
+const MAX_CELLS: usize = 4_000;
+/// Where the formula under test is written: the last cell of the sheet.
+const FORMULA_CELL: (i32, i32) = (1_048_576, 16_384);
+
+/// A referenced cell: sheet name (`None` = the formula's sheet), row, column.
+type CellRef = (Option<String>, i32, i32);
+
+/// One end of a reference.
+#[derive(Debug, Clone, PartialEq)]
+enum End {
+    Cell(i32, i32),
+    Column(i32),
+    Row(i32),
+}
+
+fn column_number(letters: &str) -> Option<i32> {
+    if letters.is_empty() || letters.len() > 3 {
+        return None;
+    }
+    let mut n = 0i32;
+    for c in letters.chars() {
+        n = n * 26 + (c.to_ascii_uppercase() as i32 - 'A' as i32 + 1);
+    }
+    (n <= 16_384).then_some(n)
+}
+
+/// Splits `Sheet!A$1` into sheet and reference end; `None` for what cannot be executed.
+fn parse_end(text: &str) -> Option<(Option<String>, End)> {
+    if text.starts_with('[') {
+        return None; // another workbook
+    }
+    let (sheet, cell) = match text.rfind('!') {
+        Some(i) => (Some(text[..i].trim_matches('\'').replace("''", "'")), &text[i + 1..]),
+        None => (None, text),
+    };
+    let cell = cell.replace('$', "");
+    let letters: String = cell.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let digits = &cell[letters.len()..];
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let end = match (letters.is_empty(), digits.is_empty()) {
+        (false, false) => End::Cell(digits.parse().ok().filter(|r| (1..=1_048_576).contains(r))?, column_number(&letters)?),
+        (false, true) => End::Column(column_number(&letters)?),
+        (true, false) => End::Row(digits.parse().ok().filter(|r| (1..=1_048_576).contains(r))?),
+        (true, true) => return None,
+    };
+    Some((sheet, end))
+}
+
+/// The cells a formula reads, or `None` when it cannot be executed here.
+fn referenced_cells(formula: &str) -> Option<BTreeSet<CellRef>> {
+    let tokens = LangId::Excel.language().lex(formula);
+    let significant: Vec<_> = tokens.iter().filter(|t| t.kind != TokenKind::Whitespace).collect();
+    let mut cells = BTreeSet::new();
+    let mut i = 0;
+    while i < significant.len() {
+        let token = significant[i];
+        if token.kind != TokenKind::Reference {
+            i += 1;
+            continue;
+        }
+        let (sheet, first) = parse_end(token.text)?;
+        let range_end = match (significant.get(i + 1), significant.get(i + 2)) {
+            (Some(colon), Some(next)) if colon.text == ":" && next.kind == TokenKind::Reference => Some(parse_end(next.text)?.1),
+            _ => None,
+        };
+        let (rows, cols) = match (&first, &range_end) {
+            (End::Cell(r, c), None) => ((*r, *r), (*c, *c)),
+            (End::Cell(r1, c1), Some(End::Cell(r2, c2))) => ((*r1.min(r2), *r1.max(r2)), (*c1.min(c2), *c1.max(c2))),
+            (End::Column(c1), Some(End::Column(c2))) => ((1, WHOLE_COLUMN_ROWS), (*c1.min(c2), *c1.max(c2))),
+            (End::Row(r1), Some(End::Row(r2))) => ((*r1.min(r2), *r1.max(r2)), (1, WHOLE_ROW_COLUMNS)),
+            _ => return None,
+        };
+        if ((rows.1 - rows.0 + 1) as usize).saturating_mul((cols.1 - cols.0 + 1) as usize) > MAX_CELLS {
+            return None;
+        }
+        for r in rows.0..=rows.1 {
+            for c in cols.0..=cols.1 {
+                cells.insert((sheet.clone(), r, c));
+            }
+        }
+        if cells.len() > MAX_CELLS {
+            return None;
+        }
+        i += if range_end.is_some() { 3 } else { 1 };
+    }
+    Some(cells)
+}
+
+/// A deterministic value for a cell under filling `k`, as typed into Excel
+/// (empty = blank).
+fn fill_value(cell: &CellRef, k: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(cell.0.as_deref().unwrap_or(""))
+        .chain_update(cell.1.to_le_bytes())
+        .chain_update(cell.2.to_le_bytes())
+        .chain_update(k.to_le_bytes())
+        .finalize();
+    let h = u64::from_le_bytes(digest[..8].try_into().expect("32 bytes"));
+    const WORDS: [&str; 6] = ["apple", "Total", "x", "North", "yes", "n/a"];
+    match (k, h % 10) {
+        (0, _) => (h % 20 + 1).to_string(),
+        (1, _) => format!("{}", ((h % 4001) as f64 - 2000.0) / 8.0),
+        (2, 0..=6) => ((h >> 8) % 100).to_string(),
+        (2, 7..=8) => WORDS[((h >> 8) % 6) as usize].to_string(),
+        (2, _) => String::new(),
+        (_, 0..=4) => format!("{}", ((h >> 8) % 1000) as f64 / 10.0),
+        (_, 5..=6) => if (h >> 8) % 2 == 0 { "TRUE" } else { "FALSE" }.to_string(),
+        (_, 7..=8) => String::new(),
+        _ => WORDS[((h >> 8) % 6) as usize].to_string(),
+    }
+}
+
+/// The value of `formula` in a workbook filled by `cells` and filling `k`.
+fn evaluate(formula: &str, cells: &BTreeSet<CellRef>, k: u64) -> Result<CellValue, String> {
+    let mut model = Model::new_empty("eval", "en", "UTC", "en")?;
+    let mut sheets: Vec<String> = vec!["Sheet1".to_string()];
+    for (sheet, _, _) in cells {
+        if let Some(name) = sheet {
+            if !sheets.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                model.add_sheet(name)?;
+                sheets.push(name.clone());
+            }
+        }
+    }
+    for cell in cells {
+        let value = fill_value(cell, k);
+        if value.is_empty() {
+            continue;
+        }
+        let index = match &cell.0 {
+            None => 0,
+            Some(name) => sheets.iter().position(|s| s.eq_ignore_ascii_case(name)).expect("added above") as u32,
+        };
+        model.set_user_input(index, cell.1, cell.2, value)?;
+    }
+    model.set_user_input(0, FORMULA_CELL.0, FORMULA_CELL.1, formula.to_string())?;
+    model.evaluate();
+    model.get_cell_value_by_index(0, FORMULA_CELL.0, FORMULA_CELL.1)
+}
+
+fn same_value(a: &CellValue, b: &CellValue) -> bool {
+    match (a, b) {
+        (CellValue::Number(x), CellValue::Number(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+/// The outcome of comparing a candidate with the ground truth by execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecMatch {
+    /// Equal values under every filling.
+    Match,
+    /// Different values under some filling, or the candidate is invalid.
+    Mismatch,
+    /// A formula references other workbooks, defined names, or too many cells:
+    /// the whitespace-normalised texts were compared instead.
+    TextFallback(bool),
+}
+
+impl ExecMatch {
+    /// Whether it counts as a match.
+    pub fn is_match(self) -> bool {
+        matches!(self, ExecMatch::Match | ExecMatch::TextFallback(true))
+    }
+}
+
+/// Execution match of an Excel `candidate` against `truth` (see the module docs).
+pub fn exec_match(candidate: &str, truth: &str) -> ExecMatch {
+    let excel = LangId::Excel.language();
+    if excel.check(candidate).is_err() {
+        return ExecMatch::Mismatch;
+    }
+    let (Some(a), Some(b)) = (referenced_cells(candidate), referenced_cells(truth)) else {
+        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
+    };
+    let cells: BTreeSet<CellRef> = a.union(&b).cloned().collect();
+    if cells.contains(&(None, FORMULA_CELL.0, FORMULA_CELL.1)) {
+        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
+    }
+    for k in 0..FILLINGS {
+        match (evaluate(candidate, &cells, k), evaluate(truth, &cells, k)) {
+            (Ok(x), Ok(y)) if same_value(&x, &y) => {}
+            (Ok(_), Ok(_)) => return ExecMatch::Mismatch,
+            _ => return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth)),
+        }
+    }
+    ExecMatch::Match
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_formulas_match_and_different_ranges_do_not() {
+        assert_eq!(exec_match("=SUM(A1:A10)/COUNT(A1:A10)", "=AVERAGE(A1:A10)"), ExecMatch::Match);
+        assert_eq!(exec_match("=AVERAGE(A1:A9)", "=AVERAGE(A1:A10)"), ExecMatch::Mismatch);
+        assert_eq!(exec_match("=A1+B1", "=B1+A1"), ExecMatch::Match);
+        assert_eq!(exec_match("=A1*2", "=A1+A1"), ExecMatch::Match);
+        assert_eq!(exec_match("=A1-B1", "=B1-A1"), ExecMatch::Mismatch);
+        assert_eq!(exec_match("=SUM(Data!B2:B5)", "=Data!B2+Data!B3+Data!B4+Data!B5"), ExecMatch::Match);
+        assert_eq!(exec_match("=SUM(C:C)", "=SUM(C1:C40)"), ExecMatch::Match, "whole columns are filled in rows 1..=40");
+        assert_eq!(exec_match("=IF(A1>5,\"big\",\"small\")", "=IF(A1<=5,\"small\",\"big\")"), ExecMatch::Match);
+        // text in a cell: SUM ignores it, + does not
+        assert_eq!(exec_match("=SUM(A1,B1)", "=A1+B1"), ExecMatch::Mismatch);
+    }
+
+    #[test]
+    fn invalid_candidates_never_match_and_external_references_fall_back() {
+        assert_eq!(exec_match("=SUM(A1:A10", "=SUM(A1:A10)"), ExecMatch::Mismatch);
+        assert_eq!(exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A1"), ExecMatch::TextFallback(true));
+        assert!(!exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A2").is_match());
+    }
+
+    #[test]
+    fn references_are_collected() {
+        let cells = referenced_cells("=SUM($A$1:B2)+'My Sheet'!C3").unwrap();
+        assert_eq!(cells.len(), 5);
+        assert!(cells.contains(&(Some("My Sheet".into()), 3, 3)));
+        assert!(referenced_cells("=SUM(A:A)").unwrap().len() == 40);
+        assert!(referenced_cells("=SUM(A1:XFD1048576)").is_none());
+    }
+}
