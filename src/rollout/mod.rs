@@ -319,22 +319,6 @@ impl<'a> Rollout<'a> {
         summary.finalized = Some(self.finalize()?);
         Ok(summary)
     }
-
-    /// Sums the timing of every complete unit (for reports and benchmarks).
-    pub fn unit_timing(&self) -> Result<(Timing, usize), RolloutError> {
-        let mut timing = Timing::default();
-        let mut chains = 0;
-        for u in 0..self.config.total_units() {
-            match self.units.read_marker(u)? {
-                Some(marker) => {
-                    timing += marker.timing;
-                    chains += marker.chains;
-                }
-                None => break,
-            }
-        }
-        Ok((timing, chains))
-    }
 }
 
 /// The id of a pair: language and 16 hex digits of sha256(broken, NUL, fixed).
