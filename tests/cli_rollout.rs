@@ -263,4 +263,20 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     fs::write(root.join("bad.jsonl"), "{\"broken\": \"=A1\"}\n{oops\n").unwrap();
     let fail = lastmile(root).args(["repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--input", "bad.jsonl"]).assert().failure();
     assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("bad.jsonl:2"));
+
+    // The evaluation harness scores every method and writes its report.
+    let out = stdout(lastmile(root).args([
+        "eval", "repair", "--bench", "bench.json", "--checkpoint", "run/checkpoint", "--lang", "excel", "--levels", "0.1,0.5", "-k", "2",
+        "--steps", "4", "--limit", "12", "--out", "eval",
+    ]));
+    for method in ["identity", "rule_based", "best", "vote", "guided", "any"] {
+        assert!(out.contains(&format!("| {method} |")), "{method}: {out}");
+    }
+    let results: serde_json::Value = serde_json::from_str(&fs::read_to_string(root.join("eval/results.json")).unwrap()).unwrap();
+    assert_eq!(results["report"]["items"], 12);
+    let rule = results["report"]["methods"]["rule_based"]["exec"].as_f64().unwrap();
+    let any = &results["report"]["methods"]["any"];
+    assert!(rule > 0.0, "the rule-based fixer repairs some real benchmark formulas");
+    assert!(any["exec"].as_f64().unwrap() >= results["report"]["methods"]["guided"]["exec"].as_f64().unwrap());
+    assert!(root.join("eval/results.md").exists() && root.join("eval/exec_by_level.png").exists());
 }
