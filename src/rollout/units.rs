@@ -113,12 +113,26 @@ impl UnitDir {
 
     /// Makes sure the directory holds units of `key`; units of another key
     /// (other checkpoint, seed, sampler, filters) are removed. Returns whether
-    /// old units were removed.
+    /// old units were removed. Ranks starting together serialise on a lock
+    /// file next to the directory, so only the first removes and the others
+    /// see the new key.
     pub fn prepare(&self, key: &str) -> Result<bool, RolloutError> {
+        let lock_path = self.dir.with_extension("lock");
+        if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| RolloutError::io(parent, e))?;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| RolloutError::io(&lock_path, e))?;
+        lock.lock().map_err(|e| RolloutError::io(&lock_path, e))?;
         let key_path = self.dir.join("key");
         let stale = match std::fs::read_to_string(&key_path) {
             Ok(existing) => existing.trim() != key,
-            Err(_) => self.dir.exists(),
+            // no key: nothing was computed yet (the key is written before any unit)
+            Err(_) => false,
         };
         if stale {
             std::fs::remove_dir_all(&self.dir).map_err(|e| RolloutError::io(&self.dir, e))?;
@@ -127,6 +141,7 @@ impl UnitDir {
         if !key_path.exists() {
             write_file_atomic(&key_path, key.as_bytes())?;
         }
+        drop(lock); // unlocks
         Ok(stale)
     }
 
