@@ -1,8 +1,9 @@
 //! The mined corpus: one row per snippet.
 
-use super::shards::{list_shards, read_batches, string_array};
+use super::columns::{strings, u32s, Columns};
+use super::shards::{list_shards, read_batches};
 use super::DatasetError;
-use arrow::array::{Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -42,57 +43,31 @@ pub fn corpus_schema() -> SchemaRef {
 impl CorpusRecord {
     /// Packs records into one batch of [`corpus_schema`].
     pub fn to_batch(records: &[CorpusRecord]) -> RecordBatch {
-        let strings = |f: fn(&CorpusRecord) -> &str| -> Arc<dyn Array> {
-            Arc::new(records.iter().map(|r| Some(f(r))).collect::<StringArray>())
-        };
-        let numbers = |f: fn(&CorpusRecord) -> u32| -> Arc<dyn Array> {
-            Arc::new(records.iter().map(|r| Some(f(r))).collect::<UInt32Array>())
-        };
         RecordBatch::try_new(
             corpus_schema(),
             vec![
-                strings(|r| &r.id),
-                strings(|r| &r.lang),
-                strings(|r| &r.text),
-                strings(|r| &r.source),
-                numbers(|r| r.source_line),
-                numbers(|r| r.n_chars),
-                strings(|r| &r.sketch),
+                strings(records, |r| &r.id),
+                strings(records, |r| &r.lang),
+                strings(records, |r| &r.text),
+                strings(records, |r| &r.source),
+                u32s(records, |r| r.source_line),
+                u32s(records, |r| r.n_chars),
+                strings(records, |r| &r.sketch),
             ],
         )
         .expect("columns match corpus_schema by construction")
     }
 
     fn from_batch(batch: &RecordBatch, path: &Path) -> Result<Vec<CorpusRecord>, DatasetError> {
-        let column = |name: &str| {
-            batch.column_by_name(name).cloned().ok_or_else(|| DatasetError::Schema {
-                path: path.to_path_buf(),
-                reason: format!("no column `{name}`"),
-            })
-        };
-        let (id, lang, text, source, line, n_chars, sketch) = (
-            column("id")?,
-            column("lang")?,
-            column("text")?,
-            column("source")?,
-            column("source_line")?,
-            column("n_chars")?,
-            column("sketch")?,
-        );
-        let uint = |array: &Arc<dyn Array>, name: &str| {
-            array.as_any().downcast_ref::<UInt32Array>().cloned().ok_or_else(|| DatasetError::Schema {
-                path: path.to_path_buf(),
-                reason: format!("column `{name}` is not uint32"),
-            })
-        };
+        let c = Columns { batch, path };
         let (id, lang, text, source, sketch) = (
-            string_array(id.as_ref(), path, "id")?,
-            string_array(lang.as_ref(), path, "lang")?,
-            string_array(text.as_ref(), path, "text")?,
-            string_array(source.as_ref(), path, "source")?,
-            string_array(sketch.as_ref(), path, "sketch")?,
+            c.get::<StringArray>("id")?,
+            c.get::<StringArray>("lang")?,
+            c.get::<StringArray>("text")?,
+            c.get::<StringArray>("source")?,
+            c.get::<StringArray>("sketch")?,
         );
-        let (line, n_chars) = (uint(&line, "source_line")?, uint(&n_chars, "n_chars")?);
+        let (line, n_chars) = (c.get::<UInt32Array>("source_line")?, c.get::<UInt32Array>("n_chars")?);
         Ok((0..batch.num_rows())
             .map(|i| CorpusRecord {
                 id: id.value(i).to_string(),

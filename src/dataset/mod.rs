@@ -3,6 +3,7 @@
 //! look the same everywhere: zstd, bounded row groups, `split-00000-of-0000N`.
 
 mod atomic;
+mod columns;
 mod corpus;
 mod error;
 mod manifest;

@@ -1,9 +1,10 @@
 //! Repair pairs (the product) and chain logs: explicit Arrow schemas, record
 //! structs, and conversion both ways.
 
+use super::columns::{bools, f32s, strings, u32s, u64s, Columns};
 use super::shards::read_batches;
 use super::DatasetError;
-use arrow::array::{Array, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,41 +62,6 @@ pub fn pair_schema() -> SchemaRef {
         Field::new("seed", DataType::UInt64, false),
         Field::new("checkpoint", DataType::Utf8, false),
     ]))
-}
-
-fn strings<R>(records: &[R], f: impl Fn(&R) -> &str) -> Arc<dyn Array> {
-    Arc::new(records.iter().map(|r| Some(f(r))).collect::<StringArray>())
-}
-fn u32s<R>(records: &[R], f: impl Fn(&R) -> u32) -> Arc<dyn Array> {
-    Arc::new(records.iter().map(|r| Some(f(r))).collect::<UInt32Array>())
-}
-fn u64s<R>(records: &[R], f: impl Fn(&R) -> u64) -> Arc<dyn Array> {
-    Arc::new(records.iter().map(|r| Some(f(r))).collect::<UInt64Array>())
-}
-fn f32s<R>(records: &[R], f: impl Fn(&R) -> f32) -> Arc<dyn Array> {
-    Arc::new(records.iter().map(|r| Some(f(r))).collect::<Float32Array>())
-}
-fn bools<R>(records: &[R], f: impl Fn(&R) -> bool) -> Arc<dyn Array> {
-    Arc::new(records.iter().map(|r| Some(f(r))).collect::<BooleanArray>())
-}
-
-/// Typed access to the columns of one batch, with errors naming the file.
-struct Columns<'a> {
-    batch: &'a RecordBatch,
-    path: &'a Path,
-}
-
-impl<'a> Columns<'a> {
-    fn get<T: 'static>(&self, name: &str) -> Result<&'a T, DatasetError> {
-        let array = self.batch.column_by_name(name).ok_or_else(|| DatasetError::Schema {
-            path: self.path.to_path_buf(),
-            reason: format!("no column `{name}`"),
-        })?;
-        array.as_any().downcast_ref::<T>().ok_or_else(|| DatasetError::Schema {
-            path: self.path.to_path_buf(),
-            reason: format!("column `{name}` has type {}", array.data_type()),
-        })
-    }
 }
 
 impl PairRecord {
