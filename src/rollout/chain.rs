@@ -3,7 +3,7 @@
 use crate::dataset::ChainStepRecord;
 use crate::diffusion::{from_tokens, generate, NoiseSchedule, SamplerConfig};
 use crate::model::CodeFusion;
-use crate::tokenizer::{CodeTokenizer, TokenizerError, EOS, PAD};
+use crate::tokenizer::{snippet_ids, CodeTokenizer, TokenizerError};
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
@@ -25,11 +25,6 @@ pub struct Chain {
     pub anchor: Option<String>,
     /// Every visited step.
     pub steps: Vec<DecodedStep>,
-}
-
-fn cut(ids: &[u32]) -> Vec<u32> {
-    let end = ids.iter().position(|&id| id == EOS || id == PAD).unwrap_or(ids.len());
-    ids[..end].to_vec()
 }
 
 /// Where a batch of chains starts.
@@ -60,7 +55,7 @@ pub fn run_batch(
     let mut steps: Vec<Vec<DecodedStep>> = vec![Vec::new(); batch];
     let mut record = |step: &crate::diffusion::ChainStep| {
         for (chain, ids) in steps.iter_mut().zip(&step.tokens) {
-            chain.push(DecodedStep { t: step.t, ids: cut(ids) });
+            chain.push(DecodedStep { t: step.t, ids: snippet_ids(ids).to_vec() });
         }
     };
     let anchors = match start {
@@ -150,9 +145,10 @@ mod tests {
     }
 
     #[test]
-    fn cut_stops_at_eos_or_pad() {
-        assert_eq!(cut(&[7, 8, EOS, 9]), vec![7, 8]);
-        assert_eq!(cut(&[7, PAD, 9]), vec![7]);
-        assert_eq!(cut(&[7, 8]), vec![7, 8]);
+    fn snippet_ids_stop_at_eos_or_pad() {
+        use crate::tokenizer::{EOS, PAD};
+        assert_eq!(snippet_ids(&[7, 8, EOS, 9]), [7, 8]);
+        assert_eq!(snippet_ids(&[7, PAD, 9]), [7]);
+        assert_eq!(snippet_ids(&[7, 8]), [7, 8]);
     }
 }

@@ -2,7 +2,7 @@
 //! dropped for exactly one counted reason, checked in a fixed order.
 
 use super::config::{BrokenRule, FilterConfig};
-use crate::lang::edit::{char_edit_distance, edit_tokens, levenshtein};
+use crate::lang::edit::{char_edit_distance, token_edit_distance};
 use crate::lang::Language;
 use crate::mine::Decontaminator;
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,7 @@ impl<'a> PairFilter<'a> {
         if lang.normalize_whitespace(broken) == lang.normalize_whitespace(fixed) {
             return Err(Rejection::Unchanged);
         }
-        let token_edit_distance = levenshtein(&edit_tokens(lang, broken), &edit_tokens(lang, fixed));
+        let token_edit_distance = token_edit_distance(lang, broken, fixed);
         if !(self.config.min_token_edits..=self.config.max_token_edits).contains(&token_edit_distance) {
             return Err(Rejection::EditDistance);
         }

@@ -50,6 +50,9 @@ pub enum StatsError {
     /// Drawing a plot failed.
     #[error(transparent)]
     Plot(#[from] plot::PlotError),
+    /// Writing a report file failed.
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
 }
 
 /// One pair as read from any Parquet input.

@@ -154,9 +154,8 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
     }
 
     let json = dir.join("stats.json");
-    write_file_atomic(&json, &serde_json::to_vec_pretty(stats).expect("stats serialise"))
-        .map_err(|e| StatsError::Input { path: json.clone(), reason: e.to_string() })?;
+    write_file_atomic(&json, &serde_json::to_vec_pretty(stats).expect("stats serialise"))?;
     let md = dir.join("stats.md");
-    write_file_atomic(&md, markdown(stats, &plots).as_bytes()).map_err(|e| StatsError::Input { path: md.clone(), reason: e.to_string() })?;
+    write_file_atomic(&md, markdown(stats, &plots).as_bytes())?;
     Ok(ReportFiles { json, markdown: md, plots })
 }

@@ -193,9 +193,14 @@ impl CodeTokenizer {
 
     /// Decodes ids up to (not including) the first `<eos>` or `<pad>`.
     pub fn decode_snippet(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        let end = ids.iter().position(|&id| id == EOS || id == PAD).unwrap_or(ids.len());
-        self.inner.decode(&ids[..end], true).map_err(wrap("decoding"))
+        self.inner.decode(snippet_ids(ids), true).map_err(wrap("decoding"))
     }
+}
+
+/// The ids of the snippet itself: everything before the first `<eos>` or `<pad>`.
+pub fn snippet_ids(ids: &[u32]) -> &[u32] {
+    let end = ids.iter().position(|&id| id == EOS || id == PAD).unwrap_or(ids.len());
+    &ids[..end]
 }
 
 #[cfg(test)]

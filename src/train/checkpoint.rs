@@ -86,8 +86,5 @@ pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<Strin
 
 /// sha256 of a checkpoint's weights file, recorded in datasets made with it.
 pub fn weights_sha256(dir: &Path) -> Result<String, TrainError> {
-    use sha2::{Digest, Sha256};
-    let path = dir.join(MODEL_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    Ok(crate::dataset::file_sha256(&dir.join(MODEL_FILE))?.0)
 }
