@@ -27,14 +27,19 @@ enum Command {
     /// Repair a benchmark (JSON list of `{Buggy, GroundTruth}`) and score every
     /// method — identity and rule-based baselines, each noise level, best,
     /// vote, guided, the `any` oracle — by exact, sketch and (Excel) execution
-    /// match, with pass@1/3/5. Writes `results.json`, `results.md` and
-    /// `exec_by_level.png` (the repair paper's Figure 5).
+    /// match, BIFI for Python, with pass@1/3/5. The benchmark is a JSON list
+    /// of `{Buggy, GroundTruth}` or PyDex files (one, or a directory). Writes
+    /// `results.json`, `results.md` (Tables 1 and 3, published numbers in the
+    /// same table), `by_level.png` (Figure 5) and `repair_levels.png` (Figure 6).
     Repair(RepairArgs),
+    /// Put several `eval repair` runs side by side: Table 1 (methods × language,
+    /// published numbers as extra rows) and Table 3 (pass@k), as Markdown.
+    Summary(SummaryArgs),
 }
 
 #[derive(Debug, Parser)]
 struct RepairArgs {
-    /// The benchmark file.
+    /// The benchmark file or directory.
     #[arg(long)]
     bench: PathBuf,
     /// Checkpoint directory.
@@ -49,9 +54,8 @@ struct RepairArgs {
     /// Noise samples per level (pass@k needs k samples).
     #[arg(long, short = 'k', default_value_t = 5)]
     samples: usize,
-    /// Respaced reverse steps.
-    #[arg(long, default_value_t = 50)]
-    steps: usize,
+    #[command(flatten)]
+    sampler: super::repair::SamplerArgs,
     /// Chains denoised together.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -69,79 +73,82 @@ struct RepairArgs {
     device: String,
 }
 
-/// Reads a benchmark: a JSON list of objects with `Buggy` and `GroundTruth`.
-fn read_bench(path: &std::path::Path) -> Result<Vec<lastmile::eval::BenchItem>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let items: Vec<serde_json::Value> =
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a JSON list", path.display()))?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let field = |name: &str| {
-                item.get(name).and_then(|v| v.as_str()).map(|s| s.trim().to_string()).with_context(|| {
-                    format!("{}: item {i} has no string field `{name}`", path.display())
-                })
-            };
-            Ok(lastmile::eval::BenchItem { broken: field("Buggy")?, truth: field("GroundTruth")? })
-        })
-        .collect()
-}
-
 fn run_repair(args: RepairArgs, output: &Output) -> Result<ExitCode> {
-    use lastmile::eval::evaluate;
+    use lastmile::eval::report::{figures, markdown, EvalRun};
+    use lastmile::eval::{evaluate, load_bench};
     use lastmile::repair::{RepairConfig, Repairer};
-    let mut items = read_bench(&args.bench)?;
+    let mut items = load_bench(&args.bench)?;
     if let Some(limit) = args.limit {
         items.truncate(limit);
     }
     let device = device(&args.device)?;
-    let (model, _vars, tokenizer) = load_checkpoint(&args.checkpoint, &device)?;
+    let (model, _vars, tokenizer) =
+        load_checkpoint(&args.checkpoint, &device).with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
     let lang = args.lang.language();
     let config = RepairConfig {
         levels: args.levels.clone(),
         samples: args.samples.max(1),
-        sampler: lastmile::diffusion::SamplerConfig { steps: Some(args.steps), clamp: false, update: lastmile::diffusion::Update::Ddpm },
+        sampler: args.sampler.config(),
         batch_size: args.batch_size,
         seed: args.seed,
     };
     let inputs: Vec<String> = items.iter().map(|i| i.broken.clone()).collect();
+    let bar = output.steps_bar();
+    bar.set_message("batches of chains");
     let clock = std::time::Instant::now();
-    let results = Repairer::new(&model, &tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
+    let results = Repairer::new(&model, &tokenizer, lang)
+        .repair_with_progress(&inputs, &config, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .context("repair failed")?;
     let seconds = clock.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let repairs = results.iter().filter(|r| r.is_ok()).count() * config.levels.len() * config.samples;
     let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
     // Execution match exists for Excel formulas; other languages compare exactly.
     let excel_exec = |a: &str, b: &str| lastmile::eval::exec_match(a, b).is_match();
     let exec: Option<&dyn Fn(&str, &str) -> bool> = (args.lang == lastmile::lang::LangId::Excel).then_some(&excel_exec as _);
     let report = evaluate(lang, &items, &candidates, exec);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let json = serde_json::json!({ "bench": args.bench, "checkpoint": args.checkpoint, "config": config, "seconds": seconds, "report": report });
-    write_file_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json)?)?;
-    let mut md = format!(
-        "# Repair on `{}` ({} items, {} skipped as too long)\n\nLevels {:?}, k = {}, {} reverse steps; {:.1} s ({:.2} repairs/s per level).\n\n| method | exact | sketch | exec |\n|---|---:|---:|---:|\n",
-        args.bench.display(),
-        report.items,
-        report.skipped,
-        config.levels,
-        config.samples,
-        args.steps,
+    let run = EvalRun {
+        bench: args.bench.clone(),
+        checkpoint: args.checkpoint.clone(),
+        config,
         seconds,
-        (items.len() * config.levels.len() * config.samples) as f64 / seconds.max(1e-9) / config.levels.len() as f64,
-    );
-    for (name, r) in &report.methods {
-        md.push_str(&format!("| {name} | {:.1}% | {:.1}% | {:.1}% |\n", 100.0 * r.exact, 100.0 * r.sketch, 100.0 * r.exec));
-    }
-    md.push_str(&format!("\nbest level {:.2}; pass@1 {:.1}%, pass@3 {:.1}%, pass@5 {:.1}% (exec, at the best level)\n", report.best_level, 100.0 * report.pass_at[&1], 100.0 * report.pass_at[&3], 100.0 * report.pass_at[&5]));
-    write_file_atomic(&args.out.join("results.md"), md.as_bytes())?;
-    let chart = LineChart {
-        title: "execution match vs noise level",
-        x_label: "t / T",
-        y_label: "exec match",
-        series: vec![Series { label: "first sample".into(), points: report.by_level.iter().map(|(l, r)| (*l, r.exec)).collect() }],
-        y_range: Some((0.0, 1.0)),
+        repairs_per_s: repairs as f64 / seconds.max(1e-9),
+        report,
     };
-    if !report.by_level.is_empty() {
-        line_chart(&chart, &args.out.join("exec_by_level.png"))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    write_file_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&run)?)?;
+    let md = markdown(&run);
+    write_file_atomic(&args.out.join("results.md"), md.as_bytes())?;
+    figures(&run, &args.out)?;
+    output.line(md);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Parser)]
+struct SummaryArgs {
+    /// `results.json` files of `eval repair` runs, in column order.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Write the Markdown here as well as to stdout.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+fn run_summary(args: SummaryArgs, output: &Output) -> Result<ExitCode> {
+    let runs = args
+        .results
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a results.json of `lastmile eval repair`", path.display()))
+        })
+        .collect::<Result<Vec<lastmile::eval::report::EvalRun>>>()?;
+    let md = lastmile::eval::report::summary(&runs);
+    if let Some(out) = &args.out {
+        write_file_atomic(out, md.as_bytes())?;
     }
     output.line(md);
     Ok(ExitCode::SUCCESS)
@@ -177,6 +184,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let args = match args.command {
         Command::Denoiser(args) => args,
         Command::Repair(args) => return run_repair(args, output),
+        Command::Summary(args) => return run_summary(args, output),
     };
     let device = device(&args.device)?;
     let (model, _vars, tokenizer) = load_checkpoint(&args.checkpoint, &device)?;
@@ -200,6 +208,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             Series { label: "chance (majority token)".into(), points: vec![(0.0, result.chance_snippet_accuracy), ((steps - 1) as f64, result.chance_snippet_accuracy)] },
         ],
         y_range: Some((0.0, 1.02)),
+        markers: Vec::new(),
     };
     line_chart(&chart, &args.out.join("accuracy_by_t.png"))?;
     for level in &result.levels {

@@ -36,6 +36,9 @@ struct RunArgs {
     /// Print the stages and whether each would run, and stop.
     #[arg(long)]
     dry_run: bool,
+    /// Stop after this stage (e.g. `--until pretrain` to train without rolling out).
+    #[arg(long, value_name = "STAGE")]
+    until: Option<String>,
 }
 
 /// Runs `lastmile pipeline`.
@@ -46,7 +49,17 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let state = pipeline.state_dir(root);
     let mut produced: HashMap<PathBuf, String> = HashMap::new();
     let started = Instant::now();
-    for stage in &pipeline.stages {
+    for name in args.force.iter().chain(&args.until).filter(|n| *n != "all") {
+        if !pipeline.stages.iter().any(|s| &s.name == name) {
+            let known: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+            bail!("{} has no stage `{name}` (stages: {})", args.file.display(), known.join(", "));
+        }
+    }
+    let last = match &args.until {
+        Some(until) => pipeline.stages.iter().position(|s| &s.name == until).unwrap_or(0),
+        None => pipeline.stages.len() - 1,
+    };
+    for stage in &pipeline.stages[..=last] {
         let key = stage_key(stage, root, &produced).with_context(|| format!("hashing the inputs of stage `{}`", stage.name))?;
         let forced = args.force.iter().any(|f| f == "all" || f == &stage.name);
         let fresh = !forced && is_fresh(stage, &key, root, &state);

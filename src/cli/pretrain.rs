@@ -101,6 +101,7 @@ fn plot_losses(config: &TrainConfig) -> Result<()> {
             Series { label: "held-out".into(), points: valid },
         ],
         y_range: None,
+        markers: Vec::new(),
     };
     line_chart(&chart, &config.out.join("loss.png"))?;
     Ok(())

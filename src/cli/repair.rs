@@ -3,8 +3,8 @@
 use super::Output;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use lastmile::dataset::read_string_column;
-use lastmile::diffusion::Update;
+use lastmile::dataset::{read_string_column, write_repairs, RepairRow};
+use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::lang::LangId;
 use lastmile::model::device;
 use lastmile::repair::{baseline, choose, Pooling, RepairConfig, Repairer};
@@ -39,19 +39,17 @@ pub struct Args {
     /// Pooling: `vote`, `guided`, or `best:<level>`.
     #[arg(long, default_value = "guided", value_parser = parse_pooling)]
     pooling: Pooling,
-    /// Respaced reverse steps from the start level.
-    #[arg(long, default_value_t = 50)]
-    steps: usize,
-    /// Update rule of the reverse process.
-    #[arg(long, value_enum, default_value_t = Update::Ddpm)]
-    update: Update,
+    #[command(flatten)]
+    sampler: SamplerArgs,
     /// Chains denoised together.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write JSONL here (input, chosen, candidates, baselines, error per line).
+    /// Write the results here: JSONL (input, chosen, candidates, baselines, error
+    /// per line), or Parquet when the name ends in `.parquet` (one row per
+    /// candidate, the chosen one flagged).
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
@@ -102,6 +100,31 @@ fn read_inputs(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The reverse process of a repair: how many steps from each noise level.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SamplerArgs {
+    /// Respaced reverse steps from each start level (the same for every level).
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Instead of --steps: visit every STRIDE-th timestep, so a low noise level
+    /// takes fewer steps than a high one (level 0.1 with stride 60: 3 steps).
+    #[arg(long, conflicts_with = "steps")]
+    stride: Option<usize>,
+    /// Update rule of the reverse process.
+    #[arg(long, value_enum, default_value_t = Update::Ddpm)]
+    update: Update,
+}
+
+impl SamplerArgs {
+    /// The sampler these flags describe.
+    pub fn config(&self) -> SamplerConfig {
+        match self.stride {
+            Some(stride) => SamplerConfig { steps: None, stride: Some(stride.max(1)), clamp: false, update: self.update },
+            None => SamplerConfig { steps: Some(self.steps), stride: None, clamp: false, update: self.update },
+        }
+    }
+}
+
 /// Runs `lastmile repair`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let inputs = match (&args.snippet, &args.input) {
@@ -121,25 +144,49 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let config = RepairConfig {
         levels: args.levels.clone(),
         samples: args.samples.max(1),
-        sampler: lastmile::diffusion::SamplerConfig { steps: Some(args.steps), clamp: false, update: args.update },
+        sampler: args.sampler.config(),
         batch_size: args.batch_size,
         seed: args.seed,
     };
     let results = Repairer::new(&model, &tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
-    let mut file = match &args.out {
-        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
-        None => None,
+    let parquet = args.out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
+    let mut jsonl = match &args.out {
+        Some(path) if !parquet => {
+            Some(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
+        }
+        _ => None,
     };
+    let mut rows: Vec<RepairRow> = Vec::new();
     let mut failed = 0;
-    for (input, result) in inputs.iter().zip(&results) {
+    for (index, (input, result)) in inputs.iter().zip(&results).enumerate() {
         let (chosen, candidates, error) = match result {
-            Ok(candidates) => (choose(candidates, lang, args.pooling).map(|c| c.text.clone()), Some(candidates), None),
+            Ok(candidates) => (choose(candidates, lang, args.pooling), Some(candidates), None),
             Err(e) => {
                 failed += 1;
                 (None, None, Some(e.to_string()))
             }
         };
-        match &mut file {
+        if parquet {
+            let row = |c: Option<&lastmile::repair::Candidate>| RepairRow {
+                input_index: index as u32,
+                broken: input.clone(),
+                level: c.map(|c| c.level as f32),
+                sample: c.map(|c| c.sample as u32),
+                candidate: c.map(|c| c.text.clone()),
+                valid: c.map(|c| c.valid),
+                token_edit_distance: c.map(|c| c.token_edit_distance as u32),
+                // candidates are unique by (level, sample)
+                chosen: c.zip(chosen).is_some_and(|(c, ch)| (c.level, c.sample) == (ch.level, ch.sample)),
+                error: error.clone(),
+            };
+            match candidates {
+                Some(list) if !list.is_empty() => rows.extend(list.iter().map(|c| row(Some(c)))),
+                _ => rows.push(row(None)),
+            }
+            continue;
+        }
+        let chosen = chosen.map(|c| c.text.clone());
+        match &mut jsonl {
             Some(f) => writeln!(
                 f,
                 "{}",
@@ -158,6 +205,12 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
                 (None, None) => output.line(""),
             },
         }
+    }
+    if let (true, Some(path)) = (parquet, &args.out) {
+        write_repairs(path, &rows)?;
+    }
+    if let Some(mut f) = jsonl {
+        f.flush().context("writing the JSONL output")?;
     }
     if failed > 0 {
         eprintln!("{failed} of {} inputs could not be repaired (see the errors)", inputs.len());

@@ -53,7 +53,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let device = device(&args.device)?;
     let (model, _vars, tokenizer) = load_checkpoint(&args.checkpoint, &device)?;
     let schedule = NoiseSchedule::sqrt(model.config().diffusion_steps);
-    let config = SamplerConfig { steps: args.steps, clamp: args.clamp, update: args.update };
+    let config = SamplerConfig { steps: args.steps, stride: None, clamp: args.clamp, update: args.update };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let bar = output.steps_bar();
     bar.set_length(args.n as u64);

@@ -8,6 +8,7 @@ mod corpus;
 mod error;
 mod manifest;
 mod pairs;
+mod repairs;
 mod shards;
 
 pub use atomic::{replace_dir, write_file_atomic};
@@ -15,4 +16,5 @@ pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
 pub use error::DatasetError;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
 pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
+pub use repairs::{repair_schema, write_repairs, RepairRow};
 pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};

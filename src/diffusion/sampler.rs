@@ -25,10 +25,26 @@ pub enum Update {
 pub struct SamplerConfig {
     /// Respaced number of steps; `None` visits every timestep.
     pub steps: Option<usize>,
+    /// Instead of `steps`: visit every `stride`-th timestep, so that a chain
+    /// started at a low noise level (repair, corpus-anchored rollout) takes
+    /// proportionally fewer steps than one started at `T - 1`.
+    pub stride: Option<usize>,
     /// Replace `x0_hat` by the embedding of its decoded tokens at every step.
     pub clamp: bool,
     /// The update rule.
     pub update: Update,
+}
+
+impl SamplerConfig {
+    /// The timesteps visited from `start` down to 0: with a `stride`,
+    /// `start / stride + 1` of them evenly spread (always `start` and 0), else
+    /// those of [`NoiseSchedule::timesteps`] with `steps`.
+    pub fn timesteps(&self, schedule: &NoiseSchedule, start: usize) -> Vec<usize> {
+        match self.stride {
+            Some(stride) if stride > 0 => schedule.timesteps(start, Some(start / stride + 1)),
+            _ => schedule.timesteps(start, self.steps),
+        }
+    }
 }
 
 /// One visited step of a batch of chains.
@@ -53,7 +69,7 @@ pub fn reverse(
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
-    let timesteps = schedule.timesteps(start, config.steps);
+    let timesteps = config.timesteps(schedule, start);
     let b = x_start.dim(0)?;
     let table = if config.clamp { Some(model.embedding_table()?) } else { None };
     let mut x_t = x_start;
@@ -118,4 +134,20 @@ pub fn from_tokens(
     let eps = randn(rng, x0.dims(), x0.device())?;
     let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
     reverse(model, schedule, config, x_t, t, None, rng, on_step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stride_makes_chain_length_proportional_to_the_start() {
+        let schedule = NoiseSchedule::sqrt(1200);
+        let config = SamplerConfig { stride: Some(60), ..Default::default() };
+        assert_eq!(config.timesteps(&schedule, 1199).len(), 20);
+        assert_eq!(config.timesteps(&schedule, 420), (0..=7).rev().map(|k| k * 60).collect::<Vec<_>>());
+        assert_eq!(config.timesteps(&schedule, 24), vec![24], "below one stride: a single step");
+        let steps = SamplerConfig { steps: Some(20), ..Default::default() };
+        assert_eq!(steps.timesteps(&schedule, 420).len(), 20, "steps: every chain the same length");
+    }
 }

@@ -2,22 +2,31 @@
 //! sketch, execution) of every method — the identity and rule-based baselines,
 //! each single noise level (`best` picks the best level globally), `vote`,
 //! `guided`, and the `any` oracle — plus pass@k over the noise samples.
+//!
+//! Each language has a *headline* metric, the one its published numbers use
+//! and by which `best` and pass@k are chosen: execution match for Excel (a
+//! formula engine), the BIFI metric for Python (parses, and fewer than 5
+//! token edits from the input), exact match for the others (no engine here;
+//! exec falls back to exact).
 
-use crate::lang::Language;
+use crate::lang::edit::{char_edit_distance, token_edit_distance};
+use crate::lang::{LangId, Language};
 use crate::repair::{baseline, choose, Candidate, Pooling};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One benchmark item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchItem {
+    /// Where it comes from: `<file stem>/<index>`.
+    pub id: String,
     /// The broken snippet.
     pub broken: String,
     /// The correct version.
     pub truth: String,
 }
 
-/// Whether a repair matches the truth, three ways.
+/// Whether a repair matches the truth, four ways.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Metrics {
     /// Equal after the language's whitespace normalisation.
@@ -26,10 +35,60 @@ pub struct Metrics {
     pub sketch: bool,
     /// Equal results in the formula engine (Excel), else `exact`.
     pub exec: bool,
+    /// The BIFI metric: the repair passes the strict check and is fewer than
+    /// [`BIFI_MAX_EDITS`] token edits from the broken input (no truth needed).
+    pub bifi: bool,
 }
 
-/// The metrics of `repair` against `truth`; `exec` compares by execution.
-pub fn metrics(lang: &dyn Language, repair: &str, truth: &str, exec: Option<&dyn Fn(&str, &str) -> bool>) -> Metrics {
+/// BIFI's bound: a repair counts when its token edit distance to the input is below this.
+pub const BIFI_MAX_EDITS: usize = 5;
+
+/// The metric each language's published numbers use (see the module header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Headline {
+    /// Execution match (Excel; exact match where there is no engine).
+    Exec,
+    /// The BIFI metric (Python).
+    Bifi,
+}
+
+impl Headline {
+    /// The headline metric of a language.
+    pub fn of(lang: LangId) -> Headline {
+        match lang {
+            LangId::Python => Headline::Bifi,
+            _ => Headline::Exec,
+        }
+    }
+
+    /// Its value in `metrics`.
+    pub fn get(self, metrics: &Metrics) -> bool {
+        match self {
+            Headline::Exec => metrics.exec,
+            Headline::Bifi => metrics.bifi,
+        }
+    }
+
+    /// Its value in `rates`.
+    pub fn rate(self, rates: &Rates) -> f64 {
+        match self {
+            Headline::Exec => rates.exec,
+            Headline::Bifi => rates.bifi,
+        }
+    }
+
+    /// Its column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Headline::Exec => "exec",
+            Headline::Bifi => "bifi",
+        }
+    }
+}
+
+/// The metrics of `repair` of `broken` against `truth`; `exec` compares by execution.
+pub fn metrics(lang: &dyn Language, broken: &str, repair: &str, truth: &str, exec: Option<&dyn Fn(&str, &str) -> bool>) -> Metrics {
     let exact = lang.normalize_whitespace(repair) == lang.normalize_whitespace(truth);
     let valid = lang.check(repair).is_ok();
     Metrics {
@@ -39,11 +98,12 @@ pub fn metrics(lang: &dyn Language, repair: &str, truth: &str, exec: Option<&dyn
             Some(f) => valid && f(repair, truth),
             None => exact,
         },
+        bifi: valid && token_edit_distance(lang, broken, repair) < BIFI_MAX_EDITS,
     }
 }
 
 /// Rates of the three metrics over items.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     /// Items.
     pub n: usize,
@@ -53,19 +113,37 @@ pub struct Rates {
     pub sketch: f64,
     /// Fraction exec.
     pub exec: f64,
+    /// Fraction passing the BIFI metric.
+    pub bifi: f64,
 }
 
 impl Rates {
     fn of(metrics: &[Metrics]) -> Rates {
         let n = metrics.len().max(1) as f64;
         let rate = |f: fn(&Metrics) -> bool| metrics.iter().filter(|m| f(m)).count() as f64 / n;
-        Rates { n: metrics.len(), exact: rate(|m| m.exact), sketch: rate(|m| m.sketch), exec: rate(|m| m.exec) }
+        Rates { n: metrics.len(), exact: rate(|m| m.exact), sketch: rate(|m| m.sketch), exec: rate(|m| m.exec), bifi: rate(|m| m.bifi) }
     }
 }
 
+/// What the diffusion repairer did on one item: the paper's Figure 6.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    /// The item's id.
+    pub id: String,
+    /// Character edit distance of the human fix over the longer side's length.
+    pub fix_distance: f64,
+    /// Lowest and highest noise level with a candidate correct by the headline
+    /// metric (`None`: no level repaired it, or the item was too long).
+    pub repaired_levels: Option<(f64, f64)>,
+}
+
 /// The aggregated result of one benchmark.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// The language.
+    pub lang: LangId,
+    /// The metric `best` and pass@k are chosen by.
+    pub headline: Headline,
     /// Items evaluated.
     pub items: usize,
     /// Items the model could not take (too long); they count as failures.
@@ -74,10 +152,12 @@ pub struct EvalReport {
     pub methods: BTreeMap<String, Rates>,
     /// Rates at each single noise level (first sample): the paper's Figure 5.
     pub by_level: Vec<(f64, Rates)>,
-    /// The level `best` uses (highest exec rate).
+    /// The level `best` uses (highest headline rate; ties go to the lower level).
     pub best_level: f64,
-    /// pass@k for k = 1, 3, 5 (any of the first k samples, at the best level, by exec).
+    /// pass@k for k = 1, 3, 5 (any of the first k samples at the best level, by the headline metric).
     pub pass_at: BTreeMap<usize, f64>,
+    /// Per item, in benchmark order.
+    pub per_item: Vec<ItemResult>,
 }
 
 /// Evaluates candidate lists (from [`crate::repair::Repairer::repair`], `None`
@@ -88,7 +168,8 @@ pub fn evaluate(
     candidates: &[Option<Vec<Candidate>>],
     exec: Option<&dyn Fn(&str, &str) -> bool>,
 ) -> EvalReport {
-    let m = |repair: &str, truth: &str| metrics(lang, repair, truth, exec);
+    let headline = Headline::of(lang.id());
+    let mut per_item = Vec::with_capacity(items.len());
     let mut methods: BTreeMap<String, Vec<Metrics>> = BTreeMap::new();
     let mut levels: Vec<f64> = candidates.iter().flatten().flatten().map(|c| c.level).collect();
     levels.sort_by(f64::total_cmp);
@@ -96,19 +177,28 @@ pub fn evaluate(
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
     let mut per_sample: Vec<Vec<Vec<Metrics>>> = vec![Vec::new(); levels.len()]; // level -> item -> samples
     for (item, cands) in items.iter().zip(candidates) {
-        methods.entry("identity".into()).or_default().push(m(&baseline::identity(&item.broken), &item.truth));
-        methods.entry("rule_based".into()).or_default().push(m(&baseline::rule_based(lang, &item.broken), &item.truth));
+        let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, exec);
+        methods.entry("identity".into()).or_default().push(m(&baseline::identity(&item.broken)));
+        methods.entry("rule_based".into()).or_default().push(m(&baseline::rule_based(lang, &item.broken)));
         let cands = cands.as_deref().unwrap_or(&[]);
-        let scored: Vec<Metrics> = cands.iter().map(|c| m(&c.text, &item.truth)).collect();
+        let scored: Vec<Metrics> = cands.iter().map(|c| m(&c.text)).collect();
         for pooling in [("vote", Pooling::Vote), ("guided", Pooling::Guided)] {
-            let chosen = choose(cands, lang, pooling.1).map(|c| m(&c.text, &item.truth)).unwrap_or_default();
+            let chosen = choose(cands, lang, pooling.1).map(|c| m(&c.text)).unwrap_or_default();
             methods.entry(pooling.0.into()).or_default().push(chosen);
         }
         let any = Metrics {
             exact: scored.iter().any(|s| s.exact),
             sketch: scored.iter().any(|s| s.sketch),
             exec: scored.iter().any(|s| s.exec),
+            bifi: scored.iter().any(|s| s.bifi),
         };
+        let repaired: Vec<f64> = cands.iter().zip(&scored).filter(|(_, s)| headline.get(s)).map(|(c, _)| c.level).collect();
+        let longer = item.broken.chars().count().max(item.truth.chars().count()).max(1);
+        per_item.push(ItemResult {
+            id: item.id.clone(),
+            fix_distance: char_edit_distance(&item.broken, &item.truth) as f64 / longer as f64,
+            repaired_levels: repaired.iter().copied().reduce(f64::min).zip(repaired.iter().copied().reduce(f64::max)),
+        });
         methods.entry("any".into()).or_default().push(any);
         for (li, level) in levels.iter().enumerate() {
             let at: Vec<Metrics> = cands.iter().zip(&scored).filter(|(c, _)| c.level == *level).map(|(_, s)| *s).collect();
@@ -117,7 +207,10 @@ pub fn evaluate(
         }
     }
     let by_level: Vec<(f64, Rates)> = levels.iter().zip(&per_level).map(|(l, ms)| (*l, Rates::of(ms))).collect();
-    let best = by_level.iter().enumerate().max_by(|a, b| a.1 .1.exec.total_cmp(&b.1 .1.exec).then(b.0.cmp(&a.0)));
+    let best = by_level
+        .iter()
+        .enumerate()
+        .max_by(|a, b| headline.rate(&a.1 .1).total_cmp(&headline.rate(&b.1 .1)).then(b.0.cmp(&a.0)));
     let (best_index, best_level) = best.map(|(i, (l, _))| (i, *l)).unwrap_or((0, 0.0));
     let mut report_methods: BTreeMap<String, Rates> = methods.iter().map(|(k, v)| (k.clone(), Rates::of(v))).collect();
     if let Some(ms) = per_level.get(best_index) {
@@ -127,11 +220,21 @@ pub fn evaluate(
         .into_iter()
         .map(|k| {
             let samples = per_sample.get(best_index).map(Vec::as_slice).unwrap_or(&[]);
-            let passed = samples.iter().filter(|s| s.iter().take(k).any(|m| m.exec)).count();
+            let passed = samples.iter().filter(|s| s.iter().take(k).any(|m| headline.get(m))).count();
             (k, passed as f64 / items.len().max(1) as f64)
         })
         .collect();
-    EvalReport { items: items.len(), skipped: candidates.iter().filter(|c| c.is_none()).count(), methods: report_methods, by_level, best_level, pass_at }
+    EvalReport {
+        lang: lang.id(),
+        headline,
+        items: items.len(),
+        skipped: candidates.iter().filter(|c| c.is_none()).count(),
+        methods: report_methods,
+        by_level,
+        best_level,
+        pass_at,
+        per_item,
+    }
 }
 
 #[cfg(test)]
@@ -143,8 +246,8 @@ mod tests {
     fn methods_and_levels_on_crafted_candidates() {
         let excel = LangId::Excel.language();
         let items = vec![
-            BenchItem { broken: "=SUM(A1:A3".into(), truth: "=SUM(A1:A3)".into() },
-            BenchItem { broken: "=A1+".into(), truth: "=A1+1".into() },
+            BenchItem { id: "t/0".into(), broken: "=SUM(A1:A3".into(), truth: "=SUM(A1:A3)".into() },
+            BenchItem { id: "t/1".into(), broken: "=A1+".into(), truth: "=A1+1".into() },
         ];
         let c = |level: f64, sample: usize, text: &str| Candidate { level, sample, text: text.into(), valid: excel.check(text).is_ok(), token_edit_distance: 1 };
         let candidates = vec![
@@ -160,5 +263,28 @@ mod tests {
         assert_eq!(report.by_level.len(), 2);
         assert_eq!(report.pass_at[&1], 0.5);
         assert_eq!(report.pass_at[&3], 1.0);
+        assert_eq!(report.headline, Headline::Exec);
+        assert_eq!(report.per_item[0].repaired_levels, Some((0.1, 0.1)));
+        assert_eq!(report.per_item[1].repaired_levels, Some((0.1, 0.5)), "sample 1 at 0.1, sample 0 at 0.5");
+        assert!((report.per_item[0].fix_distance - 1.0 / 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn python_is_scored_by_the_bifi_metric() {
+        let python = LangId::Python.language();
+        let broken = "def f(x)\n    return x";
+        let items = vec![BenchItem { id: "p/0".into(), broken: broken.into(), truth: "def f(x):\n    return x + 1".into() }];
+        let c = |level: f64, text: &str| Candidate { level, sample: 0, text: text.into(), valid: python.check(text).is_ok(), token_edit_distance: 1 };
+        // a plausible fix that is not the human one passes BIFI but not exact;
+        // a parsing rewrite far from the input passes neither
+        let candidates = vec![Some(vec![c(0.1, "def f(x):\n    return x"), c(0.3, "y = [1, 2, 3, 4, 5, 6]")])];
+        let report = evaluate(python, &items, &candidates, None);
+        assert_eq!(report.headline, Headline::Bifi);
+        assert_eq!(report.by_level[0].1.bifi, 1.0);
+        assert_eq!(report.by_level[0].1.exact, 0.0);
+        assert_eq!(report.by_level[1].1.bifi, 0.0, "valid, but more than 4 token edits away");
+        assert_eq!(report.best_level, 0.1);
+        assert_eq!(report.pass_at[&1], 1.0);
+        assert_eq!(report.methods["identity"].bifi, 0.0, "the input itself does not parse");
     }
 }

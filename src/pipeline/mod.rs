@@ -219,9 +219,16 @@ mod tests {
     #[test]
     fn shipped_pipelines_parse() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for name in ["excel-nightly", "python-nightly"] {
-            let p = Pipeline::load(&root.join(format!("pipelines/{name}.toml"))).unwrap();
-            assert!(p.stages.len() >= 5, "{name}");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(root.join("pipelines")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let p = Pipeline::load(&path).unwrap();
+                assert!(p.stages.len() >= 5, "{}", path.display());
+                names.push(p.name);
+            }
         }
+        names.sort();
+        assert_eq!(names, ["excel-nightly", "powershell-nightly", "python-nightly"]);
     }
 }

@@ -72,7 +72,7 @@ fn default_valid_fraction() -> f64 {
     0.02
 }
 fn default_sampler() -> SamplerConfig {
-    SamplerConfig { steps: Some(50), clamp: false, update: crate::diffusion::Update::Ddpm }
+    SamplerConfig { steps: Some(50), stride: None, clamp: false, update: crate::diffusion::Update::Ddpm }
 }
 fn default_output() -> ShardWriterOptions {
     ShardWriterOptions { shard_rows: 50_000, row_group_rows: 8_192 }
@@ -189,6 +189,12 @@ impl RolloutConfig {
                     return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
                 }
             }
+        }
+        if self.sampler.steps.is_some() && self.sampler.stride.is_some() {
+            return Err("sampler.steps and sampler.stride exclude each other".into());
+        }
+        if self.sampler.stride == Some(0) || self.sampler.steps == Some(0) {
+            return Err("sampler.steps and sampler.stride must be positive".into());
         }
         if self.chains_per_unit == 0 || self.batch_size == 0 || self.max_chains == 0 {
             return Err("chains_per_unit, batch_size and max_chains must be positive".into());

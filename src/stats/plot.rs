@@ -28,6 +28,8 @@ pub struct LineChart<'a> {
     pub series: Vec<Series>,
     /// Fixed y range (else fitted to the data).
     pub y_range: Option<(f64, f64)>,
+    /// Series drawn as unconnected points (scatter plots, marked values).
+    pub markers: Vec<Series>,
 }
 
 /// Errors drawing a chart.
@@ -47,7 +49,7 @@ pub fn line_chart(chart: &LineChart<'_>, path: &Path) -> Result<(), PlotError> {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
     let fail = |reason: String| PlotError { path: path.display().to_string(), reason };
-    let points = chart.series.iter().flat_map(|s| s.points.iter());
+    let points = chart.series.iter().chain(&chart.markers).flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in points {
         x0 = x0.min(x);
@@ -84,6 +86,13 @@ pub fn line_chart(chart: &LineChart<'_>, path: &Path) -> Result<(), PlotError> {
             .label(series.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
+    for (i, series) in chart.markers.iter().enumerate() {
+        let color = Palette99::pick(chart.series.len() + i).mix(0.8);
+        ctx.draw_series(series.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| fail(e.to_string()))?
+            .label(series.label.clone())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
@@ -108,6 +117,7 @@ mod tests {
             y_label: "loss",
             series: vec![Series { label: "train".into(), points: (0..50).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect() }],
             y_range: None,
+            markers: Vec::new(),
         };
         line_chart(&chart, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();

@@ -108,7 +108,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
     };
     draw(
         "edit_distance.png",
-        LineChart { title: "Complexity: token edit distance", x_label: "token edits", y_label: "fraction of pairs", series: histogram, y_range: None },
+        LineChart { title: "Complexity: token edit distance", x_label: "token edits", y_label: "fraction of pairs", series: histogram, y_range: None, markers: Vec::new() },
     )?;
     let by_t = |f: fn(&GroupStats) -> Option<f64>, suffix: &str| -> Vec<Series> {
         stats
@@ -122,7 +122,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
     };
     let mut edits = by_t(|g| Some(g.token_edit_distance.mean), " edits");
     edits.extend(by_t(|g| g.localization, " localization"));
-    draw("by_t_edits.png", LineChart { title: "Edits and localization vs noise level", x_label: "t / T", y_label: "tokens", series: edits, y_range: None })?;
+    draw("by_t_edits.png", LineChart { title: "Edits and localization vs noise level", x_label: "t / T", y_label: "tokens", series: edits, y_range: None, markers: Vec::new() })?;
     draw(
         "by_t_invalid.png",
         LineChart {
@@ -131,6 +131,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
             y_label: "fraction",
             series: by_t(|g| Some(g.broken_invalid), ""),
             y_range: Some((0.0, 1.0)),
+            markers: Vec::new(),
         },
     )?;
     let diversity: Vec<Series> = stats
@@ -138,7 +139,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
         .iter()
         .map(|l| Series { label: l.lang.clone(), points: (0..4).map(|k| ((k + 1) as f64, l.overall.distinct_n[k])).collect() })
         .collect();
-    draw("diversity.png", LineChart { title: "Diversity: distinct n-grams of broken snippets", x_label: "n", y_label: "distinct-n", series: diversity, y_range: Some((0.0, 1.0)) })?;
+    draw("diversity.png", LineChart { title: "Diversity: distinct n-grams of broken snippets", x_label: "n", y_label: "distinct-n", series: diversity, y_range: Some((0.0, 1.0)), markers: Vec::new() })?;
     if let Some(trends) = &stats.chain_trends {
         let mut sources: Vec<&str> = trends.iter().map(|t| t.source.as_str()).collect();
         sources.dedup();
@@ -150,7 +151,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
             series.push(Series { label: format!("{source}: tokens changed"), points: of(|t| t.tokens_changed) });
             series.push(Series { label: format!("{source}: change span"), points: of(|t| t.change_span) });
         }
-        draw("chain_trends.png", LineChart { title: "Chain trends per reverse step", x_label: "t / T", y_label: "tokens", series, y_range: None })?;
+        draw("chain_trends.png", LineChart { title: "Chain trends per reverse step", x_label: "t / T", y_label: "tokens", series, y_range: None, markers: Vec::new() })?;
     }
 
     let json = dir.join("stats.json");

@@ -1,0 +1,150 @@
+//! Reading the repair benchmarks of `corpora/benchmarks/`: the LastMile JSON
+//! lists of `{Buggy, GroundTruth}` (Excel, PowerShell) and the PyDex
+//! assignment files (`submission: [{syntax_incorrect, semantics_correct}]`),
+//! one file or a directory of them.
+
+use super::BenchItem;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Errors reading a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not one of the known benchmark shapes.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the item index where there is one.
+        reason: String,
+    },
+}
+
+/// Reads every item of a benchmark file, or of every `.json` file of a
+/// directory (sorted by name, so item order is stable).
+pub fn load_bench(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
+    let io = |source| BenchError::Io { path: path.to_path_buf(), source };
+    if !path.is_dir() {
+        return load_file(path);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    if files.is_empty() {
+        return Err(BenchError::Format { path: path.to_path_buf(), reason: "directory holds no .json benchmark files".into() });
+    }
+    let mut items = Vec::new();
+    for file in files {
+        items.extend(load_file(&file)?);
+    }
+    Ok(items)
+}
+
+fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
+    let bytes = std::fs::read(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+    let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format(format!("invalid JSON: {e}")))?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let field = |item: &Value, i: usize, name: &str| {
+        item.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format(format!("item {i} has no string field `{name}`")))
+    };
+    match &value {
+        // LastMile.Repair: [{Buggy, GroundTruth}, ...]
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                Ok(BenchItem {
+                    id: format!("{stem}/{i}"),
+                    broken: field(item, i, "Buggy")?.trim().to_string(),
+                    truth: field(item, i, "GroundTruth")?.trim().to_string(),
+                })
+            })
+            .collect(),
+        // PyDex: {submission: [{syntax_incorrect, semantics_correct}], ...}
+        Value::Object(map) if map.contains_key("submission") => {
+            let list = map["submission"].as_array().ok_or_else(|| format("`submission` is not a list".into()))?;
+            list.iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    Ok(BenchItem {
+                        id: format!("{stem}/{i}"),
+                        broken: strip_pymacer_header(&field(item, i, "syntax_incorrect")?),
+                        truth: strip_pymacer_header(&field(item, i, "semantics_correct")?),
+                    })
+                })
+                .collect()
+        }
+        _ => Err(format("expected a list of {Buggy, GroundTruth} or a PyDex object with `submission`".into())),
+    }
+}
+
+/// Drops the PyMacer logging lines (`# compile-errors:… #`, `# compile-result:… #`,
+/// `# save-event:… #`) that the collection tool wrote at the top of every
+/// submission: they are not the student's code, and both sides carry them.
+/// Trailing whitespace of the whole program goes too.
+pub fn strip_pymacer_header(program: &str) -> String {
+    let is_log = |line: &str| {
+        let line = line.trim_end();
+        line.ends_with('#') && ["# compile-errors:", "# compile-result:", "# save-event:"].iter().any(|p| line.starts_with(p))
+    };
+    let kept: Vec<&str> = program.lines().skip_while(|l| is_log(l)).collect();
+    kept.join("\n").trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpora() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks")
+    }
+
+    #[test]
+    fn reads_the_three_real_benchmarks() {
+        let excel = load_bench(&corpora().join("repair/excel.json")).unwrap();
+        assert_eq!(excel.len(), 200);
+        assert!(excel.iter().all(|i| i.broken.starts_with('=') || !i.broken.is_empty()));
+        assert_eq!(load_bench(&corpora().join("repair/powershell.json")).unwrap().len(), 150);
+        let pydex = load_bench(&corpora().join("pydex")).unwrap();
+        assert!(pydex.len() >= 200, "{} PyDex items", pydex.len());
+        assert!(pydex.iter().all(|i| !i.broken.contains("# compile-result:")), "PyMacer log lines are stripped");
+        assert_eq!(pydex[0].id, "2865_syntaxincorrect_correct_pair/0");
+        // the point of the benchmark: the broken side does not parse, the truth does
+        let python = crate::lang::LangId::Python.language();
+        let broken_invalid = pydex.iter().filter(|i| python.check(&i.broken).is_err()).count();
+        let truth_valid = pydex.iter().filter(|i| python.check(&i.truth).is_ok()).count();
+        assert!(broken_invalid * 10 >= pydex.len() * 9, "{broken_invalid}/{} broken sides fail", pydex.len());
+        assert!(truth_valid * 10 >= pydex.len() * 9, "{truth_valid}/{} truths parse", pydex.len());
+    }
+
+    #[test]
+    fn header_lines_are_stripped_only_at_the_top() {
+        let program = "# compile-errors:success: Compilation Successful #\n# save-event:compile #\nx = 1\n# save-event:compile #\n";
+        assert_eq!(strip_pymacer_header(program), "x = 1\n# save-event:compile #");
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        std::fs::write(&path, r#"[{"Buggy": "=A1+"}]"#).unwrap();
+        let err = load_bench(&path).unwrap_err().to_string();
+        assert!(err.contains("b.json") && err.contains("item 0") && err.contains("GroundTruth"), "{err}");
+        std::fs::write(&path, "{").unwrap();
+        assert!(load_bench(&path).unwrap_err().to_string().contains("invalid JSON"));
+        assert!(load_bench(dir.path()).is_err(), "a directory of broken files fails too");
+    }
+}
