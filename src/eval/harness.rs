@@ -154,7 +154,8 @@ pub struct EvalReport {
     pub by_level: Vec<(f64, Rates)>,
     /// The level `best` uses (highest headline rate; ties go to the lower level).
     pub best_level: f64,
-    /// pass@k for k = 1, 3, 5 (any of the first k samples at the best level, by the headline metric).
+    /// pass@k for k = 1, 3, 5 (any of the first k samples at the best level, by
+    /// the headline metric); only the k that the number of samples allows.
     pub pass_at: BTreeMap<usize, f64>,
     /// Per item, in benchmark order.
     pub per_item: Vec<ItemResult>,
@@ -216,8 +217,11 @@ pub fn evaluate(
     if let Some(ms) = per_level.get(best_index) {
         report_methods.insert("best".into(), Rates::of(ms));
     }
+    // pass@k needs k samples per level: larger k are left out, not faked
+    let samples = candidates.iter().flatten().flatten().map(|c| c.sample + 1).max().unwrap_or(0);
     let pass_at = [1usize, 3, 5]
         .into_iter()
+        .filter(|&k| k <= samples.max(1))
         .map(|k| {
             let samples = per_sample.get(best_index).map(Vec::as_slice).unwrap_or(&[]);
             let passed = samples.iter().filter(|s| s.iter().take(k).any(|m| headline.get(m))).count();
@@ -251,7 +255,7 @@ mod tests {
         ];
         let c = |level: f64, sample: usize, text: &str| Candidate { level, sample, text: text.into(), valid: excel.check(text).is_ok(), token_edit_distance: 1 };
         let candidates = vec![
-            Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.5, 0, "=MAX(A1:A3)")]),
+            Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.1, 2, "=SUM(A1:A5)"), c(0.5, 0, "=MAX(A1:A3)")]),
             Some(vec![c(0.1, 0, "=A1+2"), c(0.1, 1, "=A1+1"), c(0.5, 0, "=A1+1")]),
         ];
         let report = evaluate(excel, &items, &candidates, None);
@@ -263,6 +267,7 @@ mod tests {
         assert_eq!(report.by_level.len(), 2);
         assert_eq!(report.pass_at[&1], 0.5);
         assert_eq!(report.pass_at[&3], 1.0);
+        assert_eq!(report.pass_at.keys().copied().collect::<Vec<_>>(), [1, 3], "three samples drawn: no pass@5");
         assert_eq!(report.headline, Headline::Exec);
         assert_eq!(report.per_item[0].repaired_levels, Some((0.1, 0.1)));
         assert_eq!(report.per_item[1].repaired_levels, Some((0.1, 0.5)), "sample 1 at 0.1, sample 0 at 0.5");
