@@ -5,16 +5,32 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run run-python mine test bench check-toolchain clean
+.PHONY: run run-python run-powershell eval mine test bench check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> tokenizer ->
 ## pretrain -> rollout (20K pairs) -> stats; stages are cached, a rerun redoes only what changed
 run:
 	$(LASTMILE) pipeline run pipelines/excel-nightly.toml
 
-## run-python: the same pipeline for Python
+## run-python, run-powershell: the same pipeline for Python and PowerShell
 run-python:
 	$(LASTMILE) pipeline run pipelines/python-nightly.toml
+run-powershell:
+	$(LASTMILE) pipeline run pipelines/powershell-nightly.toml
+
+## eval: the repair benchmarks with the nightly checkpoints (needs `make run` and
+## the pretrain stages of the other two: `lastmile pipeline run ... --until pretrain`),
+## then Table 1/3 across languages in outputs/eval/summary.md (docs/results.md)
+EVAL = $(LASTMILE) eval repair --stride 60
+eval:
+	$(EVAL) --bench corpora/benchmarks/repair/excel.json --lang excel -k 5 \
+	  --checkpoint outputs/nightly/excel/run/checkpoint --out outputs/eval/excel-nightly
+	$(EVAL) --bench corpora/benchmarks/pydex --lang python --levels 0.1,0.2,0.3,0.5,0.7 -k 3 \
+	  --checkpoint outputs/nightly/python/run/checkpoint --out outputs/eval/python-nightly
+	$(EVAL) --bench corpora/benchmarks/repair/powershell.json --lang powershell --levels 0.1,0.2,0.3,0.5,0.7 -k 3 \
+	  --checkpoint outputs/nightly/powershell/run/checkpoint --out outputs/eval/powershell-nightly
+	$(LASTMILE) eval summary outputs/eval/excel-nightly/results.json outputs/eval/python-nightly/results.json \
+	  outputs/eval/powershell-nightly/results.json --out outputs/eval/summary.md
 
 ## mine: mine every corpus with the default configs
 mine:
@@ -29,6 +45,7 @@ bench:
 	$(CARGO) bench --locked --bench mining
 	$(CARGO) bench --locked --bench model_step
 	$(CARGO) bench --locked --bench rollout
+	$(CARGO) bench --locked --bench repair
 
 clean:
 	rm -rf outputs

@@ -268,6 +268,12 @@ mod tests {
         let mut bad = config.clone();
         bad.sources = vec![SourceConfig::Anchored { weight: 1.0, corpus: "c".into(), t0: [0.6, 0.2] }];
         assert!(bad.validate().unwrap_err().contains("t0"));
+        let mut both = config.clone();
+        both.sampler.stride = Some(60);
+        assert!(both.validate().unwrap_err().contains("exclude"), "steps and stride together");
+        both.sampler.steps = None;
+        both.validate().unwrap();
+        assert_ne!(config.unit_key("a"), both.unit_key("a"), "the sampler is part of the unit key");
         assert!(toml::from_str::<RolloutConfig>(&text.replace("t0 =", "t00 =")).is_err());
         assert_ne!(config.unit_key("a"), config.unit_key("b"));
         let mut bigger = config.clone();
@@ -285,6 +291,6 @@ mod tests {
             assert_eq!(config.target_pairs, 20_000, "{}", path.display());
             n += 1;
         }
-        assert!(n >= 2);
+        assert!(n >= 3);
     }
 }

@@ -222,6 +222,7 @@ impl<'a> Rollout<'a> {
                 _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, &mut rng)?,
             };
             timing.denoise_s += clock.elapsed().as_secs_f64();
+            timing.chain_steps += chains.iter().map(|c| c.steps.len() as u64).sum::<u64>();
             for chain in chains {
                 let clock = Instant::now();
                 let texts = chain.decode(self.tokenizer)?;

@@ -59,7 +59,7 @@ impl Rank {
     }
 }
 
-/// Seconds spent per phase of a unit.
+/// Seconds spent per phase of a unit, and the denoising work done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Reverse diffusion (denoiser, decoder, head, argmax).
@@ -68,6 +68,11 @@ pub struct Timing {
     pub decode_s: f64,
     /// Syntax checks, edit distances, dedupe, decontamination.
     pub filter_s: f64,
+    /// Reverse steps over all chains (one chain at one timestep = 1): the
+    /// work, so that kept pairs per step compares sampler settings
+    /// independently of the machine.
+    #[serde(default)]
+    pub chain_steps: u64,
 }
 
 impl std::ops::AddAssign for Timing {
@@ -75,6 +80,7 @@ impl std::ops::AddAssign for Timing {
         self.denoise_s += o.denoise_s;
         self.decode_s += o.decode_s;
         self.filter_s += o.filter_s;
+        self.chain_steps += o.chain_steps;
     }
 }
 

@@ -50,13 +50,22 @@ fn main() {
     let wall = clock.elapsed().as_secs_f64();
     let busy = timing.denoise_s + timing.decode_s + timing.filter_s;
     let rate = kept as f64 / wall;
+    let sampler = match (config.sampler.stride, config.sampler.steps) {
+        (Some(stride), _) => format!("every {stride}th timestep"),
+        (None, Some(steps)) => format!("{steps} steps"),
+        (None, None) => "every timestep".into(),
+    };
     println!(
-        "rollout, tiny-excel ({what}), {} threads: {chains} chains of {} steps, batch {}",
+        "rollout, tiny-excel ({what}), {} threads: {chains} chains ({sampler}, batch {}), {} chain-steps",
         rayon::current_num_threads(),
-        config.sampler.steps.unwrap_or(1200),
-        config.batch_size
+        config.batch_size,
+        timing.chain_steps
     );
-    println!("  {wall:.1} s wall; {candidates} candidates, {kept} kept: {rate:.1} pairs/s, {:.1} chains/s", chains as f64 / wall);
+    println!(
+        "  {wall:.1} s wall; {candidates} candidates, {kept} kept: {rate:.1} pairs/s, {:.1} chains/s, {:.3} kept pairs per chain-step",
+        chains as f64 / wall,
+        kept as f64 / timing.chain_steps.max(1) as f64
+    );
     println!(
         "  split: denoise {:.1} s ({:.1}%), decode {:.2} s ({:.1}%), filter {:.2} s ({:.1}%)",
         timing.denoise_s,
