@@ -24,7 +24,7 @@ enum Command {
     /// (`H(D(N(x_t, t)))` against the clean snippet, t = 0, 100, ..., T-1).
     /// Writes `accuracy_by_t.json` and `accuracy_by_t.png`.
     Denoiser(DenoiserArgs),
-    /// Repair a benchmark (JSON list of `{Buggy, GroundTruth}`) and score every
+    /// Repair a benchmark and score every
     /// method — identity and rule-based baselines, each noise level, best,
     /// vote, guided, the `any` oracle — by exact, sketch and (Excel) execution
     /// match, BIFI for Python, with pass@1/3/5. The benchmark is a JSON list
@@ -106,7 +106,8 @@ fn run_repair(args: RepairArgs, output: &Output) -> Result<ExitCode> {
     bar.finish_and_clear();
     let repairs = results.iter().filter(|r| r.is_ok()).count() * config.levels.len() * config.samples;
     let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
-    // Execution match exists for Excel formulas; other languages compare exactly.
+    // Execution match exists for Excel formulas; elsewhere exec is exact match
+    // (and Python's headline metric is BIFI's, which needs no engine).
     let excel_exec = |a: &str, b: &str| lastmile::eval::exec_match(a, b).is_match();
     let exec: Option<&dyn Fn(&str, &str) -> bool> = (args.lang == lastmile::lang::LangId::Excel).then_some(&excel_exec as _);
     let report = evaluate(lang, &items, &candidates, exec);

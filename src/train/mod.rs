@@ -113,7 +113,7 @@ pub struct TrainConfig {
     /// Stop after this many seconds of training (over resumed runs too).
     #[serde(default)]
     pub time_budget_s: Option<f64>,
-    /// Held-out loss every this many steps.
+    /// Held-out loss every this many steps (and at `max_steps`).
     #[serde(default = "default_eval_every")]
     pub eval_every: usize,
     /// Held-out batches per evaluation.
@@ -379,7 +379,9 @@ pub fn pretrain(
             .embedding_table()
             .and_then(|e| e.sqr()?.sum_keepdim(1)?.sqrt()?.mean_all()?.to_scalar::<f32>())
             .map_err(candle)?;
-        let valid_loss = if state.step % config.eval_every == 0 { Some(eval(&model)?) } else { None };
+        // every `eval_every` steps, and at the last step so a run reports its final held-out loss
+        let last_step = config.max_steps == Some(state.step);
+        let valid_loss = if state.step % config.eval_every == 0 || last_step { Some(eval(&model)?) } else { None };
         if valid_loss.is_some() {
             state.valid_loss = valid_loss;
         }
