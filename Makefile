@@ -25,9 +25,9 @@ EVAL = $(LASTMILE) eval repair --stride 60
 eval:
 	$(EVAL) --bench corpora/benchmarks/repair/excel.json --lang excel -k 5 \
 	  --checkpoint outputs/nightly/excel/run/checkpoint --out outputs/eval/excel-nightly
-	$(EVAL) --bench corpora/benchmarks/pydex --lang python --levels 0.1,0.2,0.3,0.5,0.7 -k 3 \
+	$(EVAL) --bench corpora/benchmarks/pydex --lang python --levels 0.1,0.2,0.3 -k 5 \
 	  --checkpoint outputs/nightly/python/run/checkpoint --out outputs/eval/python-nightly
-	$(EVAL) --bench corpora/benchmarks/repair/powershell.json --lang powershell --levels 0.1,0.2,0.3,0.5,0.7 -k 3 \
+	$(EVAL) --bench corpora/benchmarks/repair/powershell.json --lang powershell --levels 0.1,0.2,0.3 -k 5 \
 	  --checkpoint outputs/nightly/powershell/run/checkpoint --out outputs/eval/powershell-nightly
 	$(LASTMILE) eval summary outputs/eval/excel-nightly/results.json outputs/eval/python-nightly/results.json \
 	  outputs/eval/powershell-nightly/results.json --out outputs/eval/summary.md
