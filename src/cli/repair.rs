@@ -175,8 +175,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
                 candidate: c.map(|c| c.text.clone()),
                 valid: c.map(|c| c.valid),
                 token_edit_distance: c.map(|c| c.token_edit_distance as u32),
-                // candidates are unique by (level, sample)
-                chosen: c.zip(chosen).is_some_and(|(c, ch)| (c.level, c.sample) == (ch.level, ch.sample)),
+                chosen: c.zip(chosen).is_some_and(|(c, ch)| std::ptr::eq(c, ch)),
                 error: error.clone(),
             };
             match candidates {

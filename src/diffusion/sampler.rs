@@ -45,6 +45,15 @@ impl SamplerConfig {
             _ => schedule.timesteps(start, self.steps),
         }
     }
+
+    /// How the timesteps are chosen, in words, for reports.
+    pub fn describe(&self) -> String {
+        match (self.stride, self.steps) {
+            (Some(stride), _) if stride > 0 => format!("every {stride}th timestep"),
+            (_, Some(steps)) => format!("{steps} respaced steps"),
+            _ => "every timestep".into(),
+        }
+    }
 }
 
 /// One visited step of a batch of chains.
@@ -149,5 +158,6 @@ mod tests {
         assert_eq!(config.timesteps(&schedule, 24), vec![24], "below one stride: a single step");
         let steps = SamplerConfig { steps: Some(20), ..Default::default() };
         assert_eq!(steps.timesteps(&schedule, 420).len(), 20, "steps: every chain the same length");
+        assert_eq!((config.describe(), steps.describe()), ("every 60th timestep".into(), "20 respaced steps".into()));
     }
 }

@@ -184,7 +184,11 @@ pub fn evaluate(
         let cands = cands.as_deref().unwrap_or(&[]);
         let scored: Vec<Metrics> = cands.iter().map(|c| m(&c.text)).collect();
         for pooling in [("vote", Pooling::Vote), ("guided", Pooling::Guided)] {
-            let chosen = choose(cands, lang, pooling.1).map(|c| m(&c.text)).unwrap_or_default();
+            // the chosen candidate was scored above: look it up, do not re-run the engine
+            let chosen = choose(cands, lang, pooling.1)
+                .and_then(|c| cands.iter().position(|x| std::ptr::eq(x, c)))
+                .map(|i| scored[i])
+                .unwrap_or_default();
             methods.entry(pooling.0.into()).or_default().push(chosen);
         }
         let any = Metrics {

@@ -53,11 +53,7 @@ fn pass_at(report: &EvalReport, k: usize) -> String {
 pub fn markdown(run: &EvalRun) -> String {
     let r = &run.report;
     let mut md = String::new();
-    let sampler = match (run.config.sampler.stride, run.config.sampler.steps) {
-        (Some(stride), _) => format!("every {stride}th timestep"),
-        (None, Some(steps)) => format!("{steps} respaced steps"),
-        (None, None) => "every timestep".into(),
-    };
+    let sampler = run.config.sampler.describe();
     let _ = writeln!(md, "# Repair: `{}` ({})\n", run.bench.display(), r.lang.name());
     let _ = writeln!(
         md,

@@ -50,11 +50,7 @@ fn main() {
     let wall = clock.elapsed().as_secs_f64();
     let busy = timing.denoise_s + timing.decode_s + timing.filter_s;
     let rate = kept as f64 / wall;
-    let sampler = match (config.sampler.stride, config.sampler.steps) {
-        (Some(stride), _) => format!("every {stride}th timestep"),
-        (None, Some(steps)) => format!("{steps} steps"),
-        (None, None) => "every timestep".into(),
-    };
+    let sampler = config.sampler.describe();
     println!(
         "rollout, tiny-excel ({what}), {} threads: {chains} chains ({sampler}, batch {}), {} chain-steps",
         rayon::current_num_threads(),
