@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 mod cli;
 
+/// mimalloc instead of the system allocator: a training step allocates and frees
+/// hundreds of multi-megabyte tensors, and glibc returns each one to the kernel
+/// (`munmap`) only to fault fresh zeroed pages in on the next; `tiny` trains ~25%
+/// faster with mimalloc keeping them (`cargo bench --bench model_step`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

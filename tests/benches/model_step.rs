@@ -12,6 +12,9 @@ use rand::{Rng, SeedableRng};
 use std::process::Command;
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -67,7 +70,12 @@ fn main() {
     let reps = 5;
     println!("CodeFusion step times, batch 32, {threads} threads, median of {reps}");
     println!("{:<6} {:>14} {:>14} {:>14} {:>14} {:>9} {:>9}", "config", "rust train s", "torch train s", "rust sample s", "torch sample s", "train x", "sample x");
+    // `cargo bench --bench model_step -- tiny` times one preset; no argument, all.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     for (preset, config) in [("tiny", ModelConfig::tiny()), ("small", ModelConfig::small())] {
+        if !only.is_empty() && !only.iter().any(|o| o == preset) {
+            continue;
+        }
         let (train, sample) = rust_step_times(&config, 32, reps);
         match torch_step_times(preset, threads) {
             Some((torch_train, torch_sample, version)) => println!(
