@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run run-python run-powershell eval mine test bench check-toolchain clean
+.PHONY: run run-python run-powershell eval mine test bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> tokenizer ->
 ## pretrain -> rollout (20K pairs) -> stats; stages are cached, a rerun redoes only what changed
@@ -35,6 +35,12 @@ eval:
 ## mine: mine every corpus with the default configs
 mine:
 	$(LASTMILE) mine
+
+## grammar: regenerate the vendored PowerShell parser from its patched grammar.js
+GRAMMAR_DIR := src/lang/grammars/tree-sitter-powershell
+grammar:
+	$(CARGO) install tree-sitter-cli --version 0.26.13 --locked --no-default-features --root outputs/tools
+	cd $(GRAMMAR_DIR) && $(CURDIR)/outputs/tools/bin/tree-sitter generate
 
 ## test: the whole test suite (unit, calibration, end-to-end CLI)
 test:

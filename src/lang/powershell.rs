@@ -1,12 +1,21 @@
-//! PowerShell: strict check and lexer from tree-sitter-powershell.
+//! PowerShell: strict check and lexer from tree-sitter-powershell, vendored
+//! and patched in `grammars/tree-sitter-powershell/` (what was changed and why:
+//! its README).
 
 use super::token::{Token, TokenKind};
 use super::tree_sitter_support::{self, LeafClassifier};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
-static GRAMMAR: LazyLock<tree_sitter::Language> =
-    LazyLock::new(|| tree_sitter_powershell::LANGUAGE.into());
+extern "C" {
+    /// Built by `build.rs` from the vendored grammar's `parser.c` and `scanner.c`.
+    fn tree_sitter_powershell() -> *const ();
+}
+
+/// The patched grammar, as tree-sitter-powershell's Rust binding exposes it.
+const LANGUAGE: tree_sitter_language::LanguageFn = unsafe { tree_sitter_language::LanguageFn::from_raw(tree_sitter_powershell) };
+
+static GRAMMAR: LazyLock<tree_sitter::Language> = LazyLock::new(|| LANGUAGE.into());
 
 const CLASSIFIER: LeafClassifier = LeafClassifier {
     atomic: &[
@@ -139,9 +148,44 @@ mod tests {
         }
     }
 
+    /// Each construct the vendored grammar's patch adds (its README), from the
+    /// PowerShell repair benchmark's ground truths that upstream rejected.
+    #[test]
+    fn accepts_what_the_patched_grammar_adds() {
+        for ok in [
+            // quoted parts and backtick escapes inside a native-command argument
+            "wevtutil sl security /ca:'O:BAG:SYD:(A;;0xf0005;;;SY)'",
+            "& $tool merge /Source=$a`;$b /Output=x.dcvr",
+            "Psexec.exe \\\\10.10.10.10 net stop spooler `&`& sc config spooler",
+            "sftpc.exe user@ftp.domain.com -cmd=\"ls `\"somefile.txt`\"\"",
+            // bare text right after a value, braced variables inside it
+            "hg log -r ${From}`:${To} --style fileList",
+            // a parenthesized argument right after bare text
+            "tf.exe workspace /collection:http://(server):8080/tfs",
+            // a method call with an index as an argument
+            "Expand-Archive -Path $p -DestinationPath \"$p\".split('.')[0]",
+            // an argument array mixing strings and bare words
+            "Get-ADGroup -Properties \"msDS-ReplValueMetaData\",whencreated,groupscope",
+            // a script that is only a param block, with attributes
+            "[CmdletBinding()] Param( [Parameter(Mandatory=$false)] [switch]$file )",
+            "param (\n    [Parameter(Mandatory = $true)][string]$Id\n)",
+            // a function body on the param block's line, then a statement
+            "Function Trainee-Admin { param($groups) write-host $groups } $groups = 1",
+        ] {
+            assert_eq!(PowerShell.check(ok), Ok(()), "{ok}");
+        }
+    }
+
     #[test]
     fn rejects_broken_commands() {
-        for bad in ["Get-Item | ", "if ($x) { Write-Host 1", "$x = (1 + "] {
+        for bad in [
+            "Get-Item | ",
+            "if ($x) { Write-Host 1",
+            "$x = (1 + ",
+            // an unterminated quote inside a bare argument is an unterminated string
+            "start /b x.exe %USERNAME% %FILENAME%\"",
+            "findstr /C:\\foo\" ~\\cache.xml",
+        ] {
             assert!(PowerShell.check(bad).is_err(), "{bad}");
         }
     }
