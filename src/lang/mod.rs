@@ -13,6 +13,7 @@ pub mod edit;
 mod excel;
 mod powershell;
 mod python;
+mod python_targets;
 mod token;
 mod tree_sitter_support;
 

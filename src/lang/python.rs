@@ -2,6 +2,7 @@
 //! agrees with CPython's `ast.parse` where tree-sitter-python is lenient, e.g. it
 //! accepts Python 2 `print x`), and a lexer from rustpython's tokenizer.
 
+use super::python_targets;
 use super::token::{push_layout, Token, TokenKind};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use rustpython_parser::ast::Ranged;
@@ -18,7 +19,10 @@ impl Language for Python {
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
         match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
-            Ok(_) => Ok(()),
+            Ok(module) => match python_targets::first_invalid_target(module) {
+                None => Ok(()),
+                Some((range, message)) => Err(SyntaxError::at(text, u32::from(range.start()) as usize, message.to_string())),
+            },
             Err(e) => Err(SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string())),
         }
     }
