@@ -13,7 +13,8 @@ use std::process::ExitCode;
 ///
 /// Writes `OUT/metrics.jsonl` (one line per step: loss terms, lr, grad norm,
 /// embedding norm, tokens/s; held-out loss every `eval_every` steps) and
-/// `OUT/checkpoint/` (model, config, tokenizer, optimizer state, step, RNG).
+/// `OUT/checkpoint/` (model, config, tokenizer, optimizer state, step, RNG, and
+/// with `ema_decay` the moving average of the weights that sampling uses).
 #[derive(Debug, Parser)]
 pub struct Args {
     /// Run config (TOML).

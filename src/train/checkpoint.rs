@@ -1,5 +1,6 @@
 //! Checkpoints: `model.safetensors`, `config.json`, `tokenizer.json`,
-//! `optimizer.safetensors` and `state.json` (step, RNG state, elapsed time),
+//! `optimizer.safetensors`, `ema.safetensors` (when the run averages its
+//! weights) and `state.json` (step, RNG state, elapsed time),
 //! written to a staging directory that atomically replaces the previous one.
 
 use super::TrainError;
@@ -21,6 +22,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// AdamW moments.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The moving average of the weights, when the run keeps one.
+pub const EMA_FILE: &str = "ema.safetensors";
 /// Step, RNG and timing.
 pub const STATE_FILE: &str = "state.json";
 
@@ -44,6 +47,7 @@ pub fn save(
     config: &ModelConfig,
     tokenizer: &CodeTokenizer,
     optimizer: HashMap<String, Tensor>,
+    ema: Option<HashMap<String, Tensor>>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
     let staging = dir.with_file_name(format!(
@@ -57,6 +61,9 @@ pub fn save(
     vars.save(staging.join(MODEL_FILE)).map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
     candle_core::safetensors::save(&optimizer, staging.join(OPTIMIZER_FILE))
         .map_err(|e| TrainError::candle(staging.join(OPTIMIZER_FILE), e))?;
+    if let Some(ema) = ema {
+        candle_core::safetensors::save(&ema, staging.join(EMA_FILE)).map_err(|e| TrainError::candle(staging.join(EMA_FILE), e))?;
+    }
     write_file_atomic(&staging.join(CONFIG_FILE), &serde_json::to_vec_pretty(config).expect("config serialises"))?;
     write_file_atomic(&staging.join(STATE_FILE), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
     tokenizer.save(&staging.join(TOKENIZER_FILE))?;
@@ -74,6 +81,29 @@ pub fn load_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
     vars.load(dir.join(MODEL_FILE)).map_err(|e| TrainError::candle(dir.join(MODEL_FILE), e))
 }
 
+/// The weights file that inference uses: the moving average when the run kept
+/// one, the raw training weights otherwise.
+pub fn inference_weights_file(dir: &Path) -> std::path::PathBuf {
+    let ema = dir.join(EMA_FILE);
+    if ema.exists() {
+        ema
+    } else {
+        dir.join(MODEL_FILE)
+    }
+}
+
+/// Loads the inference weights ([`inference_weights_file`]) into `vars`.
+pub fn load_inference_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
+    let path = inference_weights_file(dir);
+    vars.load(&path).map_err(|e| TrainError::candle(path, e))
+}
+
+/// Reads the moving average of a checkpoint.
+pub fn load_ema(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, TrainError> {
+    let path = dir.join(EMA_FILE);
+    candle_core::safetensors::load(&path, device).map_err(|e| TrainError::candle(path, e))
+}
+
 /// Reads optimizer moments and the training state.
 pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, TrainState), TrainError> {
     let moments = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), device)
@@ -84,7 +114,8 @@ pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<Strin
     Ok((moments, state))
 }
 
-/// sha256 of a checkpoint's weights file, recorded in datasets made with it.
+/// sha256 of the weights a checkpoint samples with ([`inference_weights_file`]),
+/// recorded in datasets made with it.
 pub fn weights_sha256(dir: &Path) -> Result<String, TrainError> {
-    Ok(crate::dataset::file_sha256(&dir.join(MODEL_FILE))?.0)
+    Ok(crate::dataset::file_sha256(&inference_weights_file(dir))?.0)
 }

@@ -5,12 +5,14 @@
 pub mod checkpoint;
 mod data;
 mod diagnostics;
+mod ema;
 mod loss;
 mod optimizer;
 
 pub use checkpoint::{weights_sha256, TrainState};
 pub use data::TokenizedSplit;
 pub use diagnostics::{accuracy_by_t, AccuracyByT, LevelAccuracy};
+pub use ema::Ema;
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};
 pub use optimizer::{AdamW, AdamWParams};
 
@@ -104,6 +106,18 @@ pub struct TrainConfig {
     /// Linear warm-up steps.
     #[serde(default)]
     pub warmup_steps: usize,
+    /// Cosine decay of the learning rate from the end of warm-up to this step,
+    /// down to `lr * lr_min_ratio`, constant after it; unset keeps the peak rate
+    /// (the spec). Steps, not seconds, so that a run is reproducible.
+    #[serde(default)]
+    pub lr_decay_steps: Option<usize>,
+    /// The learning rate at the end of the decay, relative to `lr`.
+    #[serde(default = "default_lr_min_ratio")]
+    pub lr_min_ratio: f64,
+    /// Keep an exponential moving average of the weights with this decay (e.g.
+    /// 0.999); checkpoints then hold it as `ema.safetensors` and sampling uses it.
+    #[serde(default)]
+    pub ema_decay: Option<f64>,
     /// Global gradient-norm clip.
     #[serde(default = "default_clip")]
     pub grad_clip: Option<f64>,
@@ -130,6 +144,9 @@ pub struct TrainConfig {
 fn default_lr() -> f64 {
     5e-4
 }
+fn default_lr_min_ratio() -> f64 {
+    0.1
+}
 fn default_clip() -> Option<f64> {
     Some(1.0)
 }
@@ -152,6 +169,9 @@ impl TrainConfig {
         if config.batch_size == 0 || config.eval_every == 0 || config.checkpoint_every == 0 {
             return Err(TrainError::Config { path: path.to_path_buf(), reason: "sizes and intervals must be positive".into() });
         }
+        if !(0.0..=1.0).contains(&config.lr_min_ratio) || config.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d)) {
+            return Err(TrainError::Config { path: path.to_path_buf(), reason: "lr_min_ratio must be in [0, 1] and ema_decay in [0, 1)".into() });
+        }
         if config.max_steps.is_none() && config.time_budget_s.is_none() {
             return Err(TrainError::Config { path: path.to_path_buf(), reason: "set max_steps and/or time_budget_s".into() });
         }
@@ -168,12 +188,16 @@ impl TrainConfig {
         self.out.join("metrics.jsonl")
     }
 
-    fn lr_at(&self, step: usize) -> f64 {
+    /// The learning rate of optimiser step `step` (0-based): linear warm-up, then
+    /// the peak rate or, with `lr_decay_steps`, a cosine down to `lr * lr_min_ratio`.
+    pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup_steps {
-            self.lr * (step + 1) as f64 / self.warmup_steps as f64
-        } else {
-            self.lr
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
         }
+        let Some(end) = self.lr_decay_steps.filter(|&end| end > self.warmup_steps) else { return self.lr };
+        let progress = ((step - self.warmup_steps) as f64 / (end - self.warmup_steps) as f64).min(1.0);
+        let floor = self.lr * self.lr_min_ratio;
+        floor + (self.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 }
 
@@ -264,7 +288,7 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(CodeFusion, VarMa
     let mut vars = VarMap::new();
     let model = CodeFusion::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device))
         .map_err(|e| TrainError::candle(dir, e))?;
-    checkpoint::load_weights(dir, &mut vars)?;
+    checkpoint::load_inference_weights(dir, &mut vars)?;
     let tokenizer = CodeTokenizer::load(&dir.join(checkpoint::TOKENIZER_FILE))?;
     Ok((model, vars, tokenizer))
 }
@@ -329,6 +353,10 @@ pub fn pretrain(
     let (model, mut vars) = init_model(&model_config, device, config.seed).map_err(|e| TrainError::candle(&config.out, e))?;
     let mut optimizer = AdamW::new(vars.data().lock().expect("no poisoned lock").clone(), AdamWParams::default())
         .map_err(|e| TrainError::candle(&config.out, e))?;
+    let mut ema = match config.ema_decay {
+        Some(decay) => Some(Ema::new(&vars.data().lock().expect("no poisoned lock"), decay).map_err(|e| TrainError::candle(&config.out, e))?),
+        None => None,
+    };
     let ckpt_dir = config.checkpoint_dir();
     let metrics_path = config.metrics_path();
     let mut state = TrainState { step: 0, rng: ChaCha8Rng::seed_from_u64(config.seed), elapsed_s: 0.0, valid_loss: None };
@@ -336,6 +364,10 @@ pub fn pretrain(
         checkpoint::load_weights(&ckpt_dir, &mut vars)?;
         let (moments, saved) = checkpoint::load_training_state(&ckpt_dir, device)?;
         optimizer.load_state(&moments, saved.step).map_err(|e| TrainError::candle(&ckpt_dir, e))?;
+        if let Some(ema) = ema.as_mut() {
+            let averages = checkpoint::load_ema(&ckpt_dir, device)?;
+            ema.load_state(&averages).map_err(|e| TrainError::candle(&ckpt_dir, e))?;
+        }
         state = saved;
         truncate_metrics(&metrics_path, state.step)?;
     } else {
@@ -375,6 +407,9 @@ pub fn pretrain(
         let lr = config.lr_at(state.step);
         let grad_norm = optimizer.step(&grads, lr, config.grad_clip).map_err(candle)?;
         state.step += 1;
+        if let Some(ema) = ema.as_mut() {
+            ema.update(state.step).map_err(candle)?;
+        }
         let embed_norm = model
             .embedding_table()
             .and_then(|e| e.sqr()?.sum_keepdim(1)?.sqrt()?.mean_all()?.to_scalar::<f32>())
@@ -403,12 +438,12 @@ pub fn pretrain(
         on_event(TrainEvent::Step(&metrics));
         if state.step % config.checkpoint_every == 0 {
             state.elapsed_s = elapsed_before + run_started.elapsed().as_secs_f64();
-            checkpoint::save(&ckpt_dir, &vars, &model_config, &tokenizer, optimizer.state(), &state)?;
+            checkpoint::save(&ckpt_dir, &vars, &model_config, &tokenizer, optimizer.state(), ema.as_ref().map(Ema::state), &state)?;
             on_event(TrainEvent::Checkpoint(state.step));
         }
     }
     state.elapsed_s = elapsed_before + run_started.elapsed().as_secs_f64();
-    checkpoint::save(&ckpt_dir, &vars, &model_config, &tokenizer, optimizer.state(), &state)?;
+    checkpoint::save(&ckpt_dir, &vars, &model_config, &tokenizer, optimizer.state(), ema.as_ref().map(Ema::state), &state)?;
     on_event(TrainEvent::Checkpoint(state.step));
     Ok(TrainSummary {
         steps: state.step,
@@ -500,6 +535,9 @@ mod tests {
             batch_size: 8,
             lr: 1e-3,
             warmup_steps: 2,
+            lr_decay_steps: Some(5),
+            lr_min_ratio: 0.1,
+            ema_decay: Some(0.9),
             grad_clip: Some(1.0),
             max_steps: Some(6),
             time_budget_s: None,
@@ -630,5 +668,38 @@ mod tests {
             let diff = (var.as_tensor() - b[name].as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
             assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
         }
+        // both weight files, raw and averaged, are the same tensors; inference reads the average
+        assert_eq!(checkpoint::inference_weights_file(&config.checkpoint_dir()), config.checkpoint_dir().join(checkpoint::EMA_FILE));
+        for file in [checkpoint::MODEL_FILE, checkpoint::EMA_FILE] {
+            let load = |dir: PathBuf| candle_core::safetensors::load(dir.join(file), &Device::Cpu).unwrap();
+            let (a, b) = (load(config.checkpoint_dir()), load(interrupted.checkpoint_dir()));
+            assert_eq!(a.len(), b.len());
+            for (name, tensor) in &a {
+                let diff = (tensor - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
+                assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{file}: {name}");
+            }
+        }
+        let raw = candle_core::safetensors::load(config.checkpoint_dir().join(checkpoint::MODEL_FILE), &Device::Cpu).unwrap();
+        let ema = candle_core::safetensors::load(config.checkpoint_dir().join(checkpoint::EMA_FILE), &Device::Cpu).unwrap();
+        let moved = (&raw["head.weight"] - &ema["head.weight"]).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(moved.to_scalar::<f32>().unwrap() > 0.0, "the average lags the raw weights");
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_follows_a_cosine_to_its_floor() {
+        let (_dir, mut config) = workspace();
+        config.lr = 1.0;
+        config.warmup_steps = 10;
+        config.lr_decay_steps = Some(110);
+        config.lr_min_ratio = 0.1;
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(config.lr_at(0), 0.1) && close(config.lr_at(9), 1.0));
+        assert!(close(config.lr_at(10), 1.0));
+        assert!(close(config.lr_at(60), 0.55), "half-way: the mean of peak and floor");
+        assert!(close(config.lr_at(110), 0.1) && close(config.lr_at(5000), 0.1));
+        let rates: Vec<f64> = (10..=110).map(|s| config.lr_at(s)).collect();
+        assert!(rates.windows(2).all(|w| w[1] <= w[0]), "decays monotonically");
+        config.lr_decay_steps = None;
+        assert!(close(config.lr_at(5000), 1.0), "the spec's constant rate");
     }
 }
