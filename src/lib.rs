@@ -10,6 +10,7 @@
 //! checkpoint/ + broken code --repair--> candidates --eval--> results
 //! ```
 
+pub mod alloc;
 pub mod dataset;
 pub mod diffusion;
 pub mod eval;

@@ -3,6 +3,7 @@
 
 mod codefusion;
 mod config;
+pub mod fused;
 mod layers;
 pub mod ops;
 mod time;

@@ -2,9 +2,11 @@
 //! backward pass can replace it: layer norm, softmax, GELU, attention.
 //!
 //! candle's fused `ops::layer_norm` and `ops::softmax_last_dim` have no backward
-//! pass, so every function here takes `train`: `true` composes differentiable
-//! primitives, `false` takes the fused inference path.
+//! pass, so every function here takes `train`: `true` takes a differentiable
+//! path (our own fused CPU kernels of [`super::fused`], which carry a backward
+//! pass, or composed primitives on other devices), `false` the inference path.
 
+use super::fused;
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer norm over the last dimension.
@@ -12,6 +14,14 @@ pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64, train: 
     if !train && xs.is_contiguous() && xs.dtype() == DType::F32 {
         return candle_nn::ops::layer_norm(xs, weight, bias, eps as f32);
     }
+    if fused::applies(xs) {
+        return fused::layer_norm(xs, weight, bias, eps);
+    }
+    layer_norm_composed(xs, weight, bias, eps)
+}
+
+/// Layer norm composed of differentiable primitives (any device and dtype).
+pub(crate) fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     let hidden = xs.dim(D::Minus1)? as f64;
     let mean = (xs.sum_keepdim(D::Minus1)? / hidden)?;
     let centered = xs.broadcast_sub(&mean)?;
@@ -25,6 +35,14 @@ pub fn softmax(xs: &Tensor, train: bool) -> Result<Tensor> {
     if !train {
         return candle_nn::ops::softmax_last_dim(xs);
     }
+    if fused::applies(xs) {
+        return fused::softmax(xs);
+    }
+    softmax_composed(xs)
+}
+
+/// Softmax composed of differentiable primitives (any device and dtype).
+pub(crate) fn softmax_composed(xs: &Tensor) -> Result<Tensor> {
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let exp = xs.broadcast_sub(&max)?.exp()?;
     exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
@@ -32,6 +50,9 @@ pub fn softmax(xs: &Tensor, train: bool) -> Result<Tensor> {
 
 /// GELU (exact, erf-based, as PyTorch's default `nn.GELU`).
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
+    if fused::applies(xs) {
+        return fused::gelu(xs);
+    }
     xs.gelu_erf()
 }
 

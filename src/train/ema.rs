@@ -37,6 +37,17 @@ impl Ema {
     pub fn update(&mut self, step: usize) -> Result<()> {
         let decay = self.decay_at(step);
         for (_, var, average) in &mut self.shadow {
+            if crate::model::fused::applies(average) {
+                // one pass instead of three tensor ops (and their allocations)
+                let (d, one_minus) = (decay as f32, (1.0 - decay) as f32);
+                let folded = crate::model::fused::with_data(average, "ema", |a| {
+                    crate::model::fused::with_data(var.as_tensor(), "ema", |w| {
+                        Ok(a.iter().zip(w).map(|(a, w)| a * d + w * one_minus).collect::<Vec<f32>>())
+                    })
+                })?;
+                *average = Tensor::from_vec(folded, average.shape(), average.device())?;
+                continue;
+            }
             // detached: an op on a variable records its inputs for backprop, so
             // without it every average would keep all earlier ones alive
             *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?.detach();

@@ -19,8 +19,12 @@ pub struct LossTerms {
 }
 
 /// Mean cross-entropy of `logits: (m, V)` against `targets: (m)`, built from
-/// differentiable ops (candle's `log_softmax` composes primitives).
+/// differentiable ops: the fused CPU kernel, or candle's `log_softmax` (which
+/// composes primitives) elsewhere.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if crate::model::fused::applies(logits) {
+        return crate::model::fused::cross_entropy(logits, targets);
+    }
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?; // (m, 1)
     picked.mean_all()?.neg()

@@ -66,6 +66,7 @@ fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> 
 }
 
 fn main() {
+    lastmile::alloc::keep_freed_memory();
     let threads = rayon::current_num_threads();
     let reps = 5;
     println!("CodeFusion step times, batch 32, {threads} threads, median of {reps}");

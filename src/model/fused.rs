@@ -1,0 +1,397 @@
+//! Fused CPU kernels with their own backward passes: layer norm, softmax, GELU
+//! and token cross-entropy.
+//!
+//! Composed from candle primitives, each of these is 5-20 tensor ops forward and
+//! as many again backward, every one a full pass over memory and a fresh
+//! allocation; on the 2-core CPU that was about half of a training step, the
+//! matmuls the other half. Here each is one pass forward and one backward, split
+//! over rows with rayon. They run for contiguous `f32` tensors on the CPU;
+//! [`super::ops`] falls back to the composed path everywhere else (CUDA, other
+//! dtypes), and the tests check both paths give the same values and gradients.
+
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Rows handed to one rayon task: enough work per task to amortise the spawn.
+const ROWS_PER_TASK: usize = 64;
+
+/// The contiguous `f32` data of a CPU storage, or an error naming `op`.
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{op}: the input must be contiguous"),
+    }
+}
+
+/// Runs `f` on the contiguous `f32` data of a CPU tensor (copying it first when
+/// it is strided).
+pub(crate) fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let xs = xs.contiguous()?;
+    let (storage, layout) = xs.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(slice(cpu, layout, op)?),
+        _ => bail!("{op}: the fused kernel runs on the CPU only"),
+    }
+}
+
+/// Whether the fused kernels apply to `xs`.
+pub fn applies(xs: &Tensor) -> bool {
+    xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+}
+
+/// Mean and reciprocal standard deviation of one row.
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let d = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / d;
+    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / d;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Layer norm over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`.
+struct LayerNormOp {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xs_l: &Layout,
+        w: &CpuStorage,
+        w_l: &Layout,
+        b: &CpuStorage,
+        b_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (slice(xs, xs_l, self.name())?, slice(w, w_l, self.name())?, slice(b, b_l, self.name())?);
+        let d = w.len();
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
+            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
+                let (mean, rstd) = row_stats(row, self.eps);
+                for i in 0..d {
+                    out[i] = (row[i] - mean) * rstd * w[i] + b[i];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), xs_l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        xs: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = w.elem_count();
+        let (gx, gw, gb) = with_data(xs, self.name(), |x| {
+            with_data(w, self.name(), |w| {
+                with_data(grad, self.name(), |g| {
+                    let mut gx = vec![0f32; x.len()];
+                    // per task: (d(loss)/dw, d(loss)/db) over its rows, summed after
+                    let partial: Vec<(Vec<f32>, Vec<f32>)> = gx
+                        .par_chunks_mut(d * ROWS_PER_TASK)
+                        .zip(x.par_chunks(d * ROWS_PER_TASK).zip(g.par_chunks(d * ROWS_PER_TASK)))
+                        .map(|(gx, (x, g))| {
+                            let (mut gw, mut gb) = (vec![0f32; d], vec![0f32; d]);
+                            for (gx, (row, g)) in gx.chunks_mut(d).zip(x.chunks(d).zip(g.chunks(d))) {
+                                let (mean, rstd) = row_stats(row, self.eps);
+                                // sums of g*w and g*w*xhat over the row
+                                let (mut sum_gw, mut sum_gw_xhat) = (0f32, 0f32);
+                                for i in 0..d {
+                                    let xhat = (row[i] - mean) * rstd;
+                                    let gwi = g[i] * w[i];
+                                    sum_gw += gwi;
+                                    sum_gw_xhat += gwi * xhat;
+                                    gw[i] += g[i] * xhat;
+                                    gb[i] += g[i];
+                                }
+                                let (mean_gw, mean_gw_xhat) = (sum_gw / d as f32, sum_gw_xhat / d as f32);
+                                for i in 0..d {
+                                    let xhat = (row[i] - mean) * rstd;
+                                    gx[i] = rstd * (g[i] * w[i] - mean_gw - xhat * mean_gw_xhat);
+                                }
+                            }
+                            (gw, gb)
+                        })
+                        .collect();
+                    let (mut gw, mut gb) = (vec![0f32; d], vec![0f32; d]);
+                    for (pw, pb) in partial {
+                        gw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+                        gb.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+                    }
+                    Ok((gx, gw, gb))
+                })
+            })
+        })?;
+        let dev = xs.device();
+        Ok((
+            Some(Tensor::from_vec(gx, xs.shape(), dev)?),
+            Some(Tensor::from_vec(gw, d, dev)?),
+            Some(Tensor::from_vec(gb, d, dev)?),
+        ))
+    }
+}
+
+/// Fused layer norm of `xs: (.., d)` with `weight, bias: (d)`.
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNormOp { eps: eps as f32 })
+}
+
+/// Softmax over the last dimension.
+struct SoftmaxOp;
+
+impl CustomOp1 for SoftmaxOp {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(xs, layout, self.name())?;
+        let d = layout.dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
+            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = (v - max).exp();
+                    sum += *o;
+                }
+                out.iter_mut().for_each(|o| *o /= sum);
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _xs: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let d = res.dims().last().copied().unwrap_or(1).max(1);
+        let gx = with_data(res, self.name(), |y| {
+            with_data(grad, self.name(), |g| {
+                let mut gx = vec![0f32; y.len()];
+                gx.par_chunks_mut(d * ROWS_PER_TASK)
+                    .zip(y.par_chunks(d * ROWS_PER_TASK).zip(g.par_chunks(d * ROWS_PER_TASK)))
+                    .for_each(|(gx, (y, g))| {
+                        for (gx, (y, g)) in gx.chunks_mut(d).zip(y.chunks(d).zip(g.chunks(d))) {
+                            let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                            for i in 0..d {
+                                gx[i] = y[i] * (g[i] - dot);
+                            }
+                        }
+                    });
+                Ok(gx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(gx, res.shape(), res.device())?))
+    }
+}
+
+/// Fused softmax of `xs` over its last dimension.
+pub fn softmax(xs: &Tensor) -> Result<Tensor> {
+    xs.contiguous()?.apply_op1(SoftmaxOp)
+}
+
+/// `sqrt(2)` and `1 / sqrt(2 pi)`.
+const SQRT_2: f32 = std::f32::consts::SQRT_2;
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// Exact (erf) GELU.
+struct GeluOp;
+
+impl CustomOp1 for GeluOp {
+    fn name(&self) -> &'static str {
+        "fused-gelu"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(xs, layout, self.name())?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(4096).zip(x.par_chunks(4096)).for_each(|(out, x)| {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = 0.5 * v * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let gx = with_data(xs, self.name(), |x| {
+            with_data(grad, self.name(), |g| {
+                let mut gx = vec![0f32; x.len()];
+                gx.par_chunks_mut(4096).zip(x.par_chunks(4096).zip(g.par_chunks(4096))).for_each(|(gx, (x, g))| {
+                    for i in 0..gx.len() {
+                        let v = x[i];
+                        let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
+                        let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
+                        gx[i] = g[i] * (cdf + v * pdf);
+                    }
+                });
+                Ok(gx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(gx, xs.shape(), xs.device())?))
+    }
+}
+
+/// Fused exact GELU.
+pub fn gelu(xs: &Tensor) -> Result<Tensor> {
+    xs.contiguous()?.apply_op1(GeluOp)
+}
+
+/// Mean token cross-entropy of `logits: (m, V)` against `targets: (m)` (u32).
+struct CrossEntropyOp;
+
+impl CrossEntropyOp {
+    /// `log(sum(exp(row)))`, stably.
+    fn log_sum_exp(row: &[f32]) -> f32 {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
+    }
+}
+
+impl CustomOp2 for CrossEntropyOp {
+    fn name(&self) -> &'static str {
+        "fused-cross-entropy"
+    }
+
+    fn cpu_fwd(&self, logits: &CpuStorage, l1: &Layout, targets: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(logits, l1, self.name())?;
+        let Some((start, end)) = l2.contiguous_offsets() else { bail!("{}: the targets must be contiguous", self.name()) };
+        let t = &targets.as_slice::<u32>()?[start..end];
+        let v = l1.dims().last().copied().unwrap_or(1).max(1);
+        if t.len() * v != x.len() {
+            bail!("{}: {} targets for logits of shape {:?}", self.name(), t.len(), l1.dims());
+        }
+        if let Some(&bad) = t.iter().find(|&&t| t as usize >= v) {
+            bail!("{}: target {bad} is outside the vocabulary of {v}", self.name());
+        }
+        // per-task sums collected in order and added sequentially: rayon's own
+        // `sum` reduces in an order that depends on scheduling, and the same seed
+        // must give the same bytes
+        let partial: Vec<f64> = x
+            .par_chunks(v * ROWS_PER_TASK)
+            .zip(t.par_chunks(ROWS_PER_TASK))
+            .map(|(x, t)| x.chunks(v).zip(t).map(|(row, &t)| (Self::log_sum_exp(row) - row[t as usize]) as f64).sum::<f64>())
+            .collect();
+        let total: f64 = partial.iter().sum();
+        Ok((CpuStorage::F32(vec![(total / t.len().max(1) as f64) as f32]), Shape::from(())))
+    }
+
+    fn bwd(&self, logits: &Tensor, targets: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let v = logits.dims().last().copied().unwrap_or(1).max(1);
+        let targets = targets.flatten_all()?.to_vec1::<u32>()?;
+        let scale = grad.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0] / targets.len().max(1) as f32;
+        let gx = with_data(logits, self.name(), |x| {
+            let mut gx = vec![0f32; x.len()];
+            gx.par_chunks_mut(v * ROWS_PER_TASK)
+                .zip(x.par_chunks(v * ROWS_PER_TASK).zip(targets.par_chunks(ROWS_PER_TASK)))
+                .for_each(|(gx, (x, t))| {
+                    for ((gx, row), &t) in gx.chunks_mut(v).zip(x.chunks(v)).zip(t) {
+                        let lse = Self::log_sum_exp(row);
+                        for (g, &x) in gx.iter_mut().zip(row) {
+                            *g = (x - lse).exp() * scale;
+                        }
+                        gx[t as usize] -= scale;
+                    }
+                });
+            Ok(gx)
+        })?;
+        Ok((Some(Tensor::from_vec(gx, logits.shape(), logits.device())?), None))
+    }
+}
+
+/// Fused mean cross-entropy of `logits: (m, V)` against `targets: (m)` u32.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropyOp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var, D};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// `(value, gradient)` of `sum(f(x) * probe)` for a fixed random probe, so
+    /// that the gradient of every output element is exercised.
+    fn value_and_grad(x: &Var, probe: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+        let ys = f(x.as_tensor());
+        let loss = (&ys * probe).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        (ys, grads.get(x).unwrap().clone())
+    }
+
+    #[test]
+    fn layer_norm_matches_the_composed_version_and_its_gradients() {
+        let dev = Device::Cpu;
+        // 150 rows: more than one rayon task, and a ragged last one
+        let x = Var::from_tensor(&Tensor::randn(0.5f32, 2.0, (3, 50, 24), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(1f32, 0.3, 24, &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 24, &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (3, 50, 24), &dev).unwrap();
+        let run = |fused: bool| {
+            let ys = if fused {
+                layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
+            } else {
+                super::super::ops::layer_norm_composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
+            };
+            let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, grads.get(&x).unwrap().clone(), grads.get(&w).unwrap().clone(), grads.get(&b).unwrap().clone())
+        };
+        let (fy, fx, fw, fb) = run(true);
+        let (cy, cx, cw, cb) = run(false);
+        assert!(max_diff(&fy, &cy) < 1e-4);
+        assert!(max_diff(&fx, &cx) < 1e-3, "dx {}", max_diff(&fx, &cx));
+        assert!(max_diff(&fw, &cw) < 1e-3, "dw {}", max_diff(&fw, &cw));
+        assert!(max_diff(&fb, &cb) < 1e-3, "db {}", max_diff(&fb, &cb));
+    }
+
+    #[test]
+    fn softmax_matches_the_composed_version_and_its_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 3.0, (2, 3, 70, 9), &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (2, 3, 70, 9), &dev).unwrap();
+        let (fy, fg) = value_and_grad(&x, &probe, |x| softmax(x).unwrap());
+        let (cy, cg) = value_and_grad(&x, &probe, |x| super::super::ops::softmax_composed(x).unwrap());
+        assert!(max_diff(&fy, &cy) < 1e-6);
+        assert!(max_diff(&fg, &cg) < 1e-5, "{}", max_diff(&fg, &cg));
+    }
+
+    #[test]
+    fn gelu_matches_candle_and_its_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 3.0, (5, 1000), &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (5, 1000), &dev).unwrap();
+        let (fy, fg) = value_and_grad(&x, &probe, |x| gelu(x).unwrap());
+        let (cy, cg) = value_and_grad(&x, &probe, |x| x.gelu_erf().unwrap());
+        assert!(max_diff(&fy, &cy) < 1e-5);
+        assert!(max_diff(&fg, &cg) < 1e-4, "{}", max_diff(&fg, &cg));
+    }
+
+    #[test]
+    fn cross_entropy_matches_log_softmax_and_its_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 4.0, (130, 37), &dev).unwrap()).unwrap();
+        let targets = Tensor::from_vec((0..130u32).map(|i| (i * 7) % 37).collect::<Vec<_>>(), 130, &dev).unwrap();
+        let composed = |x: &Tensor| {
+            let log_probs = candle_nn::ops::log_softmax(x, D::Minus1).unwrap();
+            log_probs.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().mean_all().unwrap().neg().unwrap()
+        };
+        let scale = Tensor::new(2.5f32, &dev).unwrap();
+        let (fy, fg) = value_and_grad(&x, &scale, |x| cross_entropy(x, &targets).unwrap());
+        let (cy, cg) = value_and_grad(&x, &scale, composed);
+        assert!(max_diff(&fy, &cy) < 1e-4, "{} vs {}", fy, cy);
+        assert!(max_diff(&fg, &cg) < 1e-5, "{}", max_diff(&fg, &cg));
+        // a target outside the vocabulary is an error, not a panic
+        let bad = Tensor::from_vec(vec![37u32; 130], 130, &dev).unwrap();
+        assert!(cross_entropy(x.as_tensor(), &bad).is_err());
+    }
+}
