@@ -1,5 +1,5 @@
-//! Fused CPU kernels with their own backward passes: layer norm, softmax, GELU
-//! and token cross-entropy.
+//! Fused CPU kernels with their own backward passes: layer norm, softmax, GELU,
+//! a linear layer's bias add and token cross-entropy.
 //!
 //! Composed from candle primitives, each of these is 5-20 tensor ops forward and
 //! as many again backward, every one a full pass over memory and a fresh
@@ -244,6 +244,63 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     xs.contiguous()?.apply_op1(GeluOp)
 }
 
+/// `xs + bias` for `xs: (rows, d)` and `bias: (d)`, the epilogue of a linear layer.
+/// candle's broadcast add is fast forward, but its backward sums the gradient over
+/// rows with a strided single-threaded reduction; here it is a parallel column sum.
+struct AddBiasOp;
+
+impl CustomOp2 for AddBiasOp {
+    fn name(&self) -> &'static str {
+        "fused-add-bias"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, l1: &Layout, bias: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, b) = (slice(xs, l1, self.name())?, slice(bias, l2, self.name())?);
+        let d = b.len().max(1);
+        if x.len() % d != 0 || l1.dims().last() != Some(&b.len()) {
+            bail!("{}: bias of {} for input of shape {:?}", self.name(), b.len(), l1.dims());
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
+            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
+                for i in 0..d {
+                    out[i] = row[i] + b[i];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(&self, _xs: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = bias.elem_count().max(1);
+        let gb = with_data(grad, self.name(), |g| {
+            // per-task column sums, collected in order and added sequentially so
+            // the result does not depend on scheduling
+            let partial: Vec<Vec<f32>> = g
+                .par_chunks(d * ROWS_PER_TASK * 4)
+                .map(|g| {
+                    let mut sums = vec![0f32; d];
+                    for row in g.chunks(d) {
+                        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                    }
+                    sums
+                })
+                .collect();
+            let mut gb = vec![0f32; d];
+            for p in partial {
+                gb.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+            }
+            Ok(gb)
+        })?;
+        Ok((Some(grad.clone()), Some(Tensor::from_vec(gb, bias.shape(), bias.device())?)))
+    }
+}
+
+/// Fused `xs + bias` over the last dimension of `xs`.
+pub fn add_bias(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    xs.contiguous()?.apply_op2(&bias.contiguous()?, AddBiasOp)
+}
+
 /// Mean token cross-entropy of `logits: (m, V)` against `targets: (m)` (u32).
 struct CrossEntropyOp;
 
@@ -374,6 +431,24 @@ mod tests {
         let (cy, cg) = value_and_grad(&x, &probe, |x| x.gelu_erf().unwrap());
         assert!(max_diff(&fy, &cy) < 1e-5);
         assert!(max_diff(&fg, &cg) < 1e-4, "{}", max_diff(&fg, &cg));
+    }
+
+    #[test]
+    fn add_bias_matches_broadcast_add_and_its_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (333, 40), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 40, &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (333, 40), &dev).unwrap();
+        let run = |fused: bool| {
+            let ys = if fused { add_bias(x.as_tensor(), b.as_tensor()).unwrap() } else { x.broadcast_add(&b).unwrap() };
+            let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, grads.get(&x).unwrap().clone(), grads.get(&b).unwrap().clone())
+        };
+        let (fy, fx, fb) = run(true);
+        let (cy, cx, cb) = run(false);
+        assert!(max_diff(&fy, &cy) == 0.0);
+        assert!(max_diff(&fx, &cx) == 0.0);
+        assert!(max_diff(&fb, &cb) < 1e-4, "{}", max_diff(&fb, &cb));
     }
 
     #[test]

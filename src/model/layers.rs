@@ -27,7 +27,8 @@ impl Module for Linear {
         let dims = xs.dims().to_vec();
         let in_dim = *dims.last().expect("at least one dimension");
         let rows = xs.elem_count() / in_dim;
-        let ys = xs.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?; // (rows, out)
+        let ys = xs.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?; // (rows, out)
+        let ys = if super::fused::applies(&ys) { super::fused::add_bias(&ys, &self.bias)? } else { ys.broadcast_add(&self.bias)? };
         let mut out_dims = dims;
         *out_dims.last_mut().expect("at least one dimension") = ys.dim(1)?;
         ys.reshape(out_dims)
