@@ -15,6 +15,9 @@ use rayon::prelude::*;
 /// Rows handed to one rayon task: enough work per task to amortise the spawn.
 const ROWS_PER_TASK: usize = 64;
 
+/// The row length element-wise kernels split their input into.
+const ELEMENTWISE_ROW: usize = 1024;
+
 /// The contiguous `f32` data of a CPU storage, or an error naming `op`.
 fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
@@ -38,6 +41,32 @@ pub(crate) fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Resu
 /// Whether the fused kernels apply to `xs`.
 pub fn applies(xs: &Tensor) -> bool {
     xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+}
+
+/// `f(row, out_row)` over the rows of length `d` of `x`, in parallel: the shape of
+/// every forward pass here.
+fn map_rows(x: &[f32], d: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
+        for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
+            f(row, out);
+        }
+    });
+    out
+}
+
+/// `f(a_row, b_row, out_row)` over the rows of length `d` of `a` and `b`, in
+/// parallel: the shape of the element-wise backward passes.
+fn map_rows2(a: &[f32], b: &[f32], d: usize, f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(d * ROWS_PER_TASK)
+        .zip(a.par_chunks(d * ROWS_PER_TASK).zip(b.par_chunks(d * ROWS_PER_TASK)))
+        .for_each(|(out, (a, b))| {
+            for (out, (a, b)) in out.chunks_mut(d).zip(a.chunks(d).zip(b.chunks(d))) {
+                f(a, b, out);
+            }
+        });
+    out
 }
 
 /// Mean and reciprocal standard deviation of one row.
@@ -68,14 +97,10 @@ impl CustomOp3 for LayerNormOp {
         b_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (slice(xs, xs_l, self.name())?, slice(w, w_l, self.name())?, slice(b, b_l, self.name())?);
-        let d = w.len();
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
-            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
-                let (mean, rstd) = row_stats(row, self.eps);
-                for i in 0..d {
-                    out[i] = (row[i] - mean) * rstd * w[i] + b[i];
-                }
+        let out = map_rows(x, w.len(), |row, out| {
+            let (mean, rstd) = row_stats(row, self.eps);
+            for i in 0..row.len() {
+                out[i] = (row[i] - mean) * rstd * w[i] + b[i];
             }
         });
         Ok((CpuStorage::F32(out), xs_l.shape().clone()))
@@ -155,17 +180,14 @@ impl CustomOp1 for SoftmaxOp {
     fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, layout, self.name())?;
         let d = layout.dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
-            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = (v - max).exp();
-                    sum += *o;
-                }
-                out.iter_mut().for_each(|o| *o /= sum);
+        let out = map_rows(x, d, |row, out| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = (v - max).exp();
+                sum += *o;
             }
+            out.iter_mut().for_each(|o| *o /= sum);
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -174,18 +196,12 @@ impl CustomOp1 for SoftmaxOp {
         let d = res.dims().last().copied().unwrap_or(1).max(1);
         let gx = with_data(res, self.name(), |y| {
             with_data(grad, self.name(), |g| {
-                let mut gx = vec![0f32; y.len()];
-                gx.par_chunks_mut(d * ROWS_PER_TASK)
-                    .zip(y.par_chunks(d * ROWS_PER_TASK).zip(g.par_chunks(d * ROWS_PER_TASK)))
-                    .for_each(|(gx, (y, g))| {
-                        for (gx, (y, g)) in gx.chunks_mut(d).zip(y.chunks(d).zip(g.chunks(d))) {
-                            let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                            for i in 0..d {
-                                gx[i] = y[i] * (g[i] - dot);
-                            }
-                        }
-                    });
-                Ok(gx)
+                Ok(map_rows2(y, g, d, |y, g, gx| {
+                    let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                    for i in 0..y.len() {
+                        gx[i] = y[i] * (g[i] - dot);
+                    }
+                }))
             })
         })?;
         Ok(Some(Tensor::from_vec(gx, res.shape(), res.device())?))
@@ -211,8 +227,8 @@ impl CustomOp1 for GeluOp {
 
     fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, layout, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(4096).zip(x.par_chunks(4096)).for_each(|(out, x)| {
+        // element-wise: any row length will do
+        let out = map_rows(x, ELEMENTWISE_ROW, |x, out| {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = 0.5 * v * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
             }
@@ -223,16 +239,14 @@ impl CustomOp1 for GeluOp {
     fn bwd(&self, xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let gx = with_data(xs, self.name(), |x| {
             with_data(grad, self.name(), |g| {
-                let mut gx = vec![0f32; x.len()];
-                gx.par_chunks_mut(4096).zip(x.par_chunks(4096).zip(g.par_chunks(4096))).for_each(|(gx, (x, g))| {
-                    for i in 0..gx.len() {
+                Ok(map_rows2(x, g, ELEMENTWISE_ROW, |x, g, gx| {
+                    for i in 0..x.len() {
                         let v = x[i];
                         let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
                         let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
                         gx[i] = g[i] * (cdf + v * pdf);
                     }
-                });
-                Ok(gx)
+                }))
             })
         })?;
         Ok(Some(Tensor::from_vec(gx, xs.shape(), xs.device())?))
@@ -260,12 +274,9 @@ impl CustomOp2 for AddBiasOp {
         if x.len() % d != 0 || l1.dims().last() != Some(&b.len()) {
             bail!("{}: bias of {} for input of shape {:?}", self.name(), b.len(), l1.dims());
         }
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(d * ROWS_PER_TASK).zip(x.par_chunks(d * ROWS_PER_TASK)).for_each(|(out, x)| {
-            for (out, row) in out.chunks_mut(d).zip(x.chunks(d)) {
-                for i in 0..d {
-                    out[i] = row[i] + b[i];
-                }
+        let out = map_rows(x, d, |row, out| {
+            for i in 0..d {
+                out[i] = row[i] + b[i];
             }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
