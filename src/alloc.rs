@@ -44,9 +44,10 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
             return; // the user's setting wins, by design
         }
+        // SAFETY: as in `keep_freed_memory`
         let before = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
         assert!(keep_freed_memory(), "option {PURGE_DELAY} holds {before}");
-        // SAFETY: as in `keep_freed_memory`
+        // SAFETY: as above
         assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, -1);
         assert!(!keep_freed_memory(), "a second call finds the option already changed and leaves it");
     }

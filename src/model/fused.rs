@@ -69,6 +69,17 @@ fn map_rows2(a: &[f32], b: &[f32], d: usize, f: impl Fn(&[f32], &[f32], &mut [f3
     out
 }
 
+/// The element-wise sum of rows of length `d` (per-task partial sums, or the rows
+/// of one task), added in order: rayon's own reductions combine in an order that depends on scheduling,
+/// and the same seed must give the same bytes.
+fn sum_in_order<P: AsRef<[f32]>>(partials: impl IntoIterator<Item = P>, d: usize) -> Vec<f32> {
+    let mut total = vec![0f32; d];
+    for partial in partials {
+        total.iter_mut().zip(partial.as_ref()).for_each(|(a, b)| *a += b);
+    }
+    total
+}
+
 /// Mean and reciprocal standard deviation of one row.
 fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
     let d = row.len() as f32;
@@ -146,12 +157,8 @@ impl CustomOp3 for LayerNormOp {
                             (gw, gb)
                         })
                         .collect();
-                    let (mut gw, mut gb) = (vec![0f32; d], vec![0f32; d]);
-                    for (pw, pb) in partial {
-                        gw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-                        gb.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
-                    }
-                    Ok((gx, gw, gb))
+                    let (pw, pb): (Vec<_>, Vec<_>) = partial.into_iter().unzip();
+                    Ok((gx, sum_in_order(pw, d), sum_in_order(pb, d)))
                 })
             })
         })?;
@@ -271,7 +278,7 @@ impl CustomOp2 for AddBiasOp {
     fn cpu_fwd(&self, xs: &CpuStorage, l1: &Layout, bias: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, b) = (slice(xs, l1, self.name())?, slice(bias, l2, self.name())?);
         let d = b.len().max(1);
-        if x.len() % d != 0 || l1.dims().last() != Some(&b.len()) {
+        if l1.dims().last() != Some(&b.len()) {
             bail!("{}: bias of {} for input of shape {:?}", self.name(), b.len(), l1.dims());
         }
         let out = map_rows(x, d, |row, out| {
@@ -285,23 +292,12 @@ impl CustomOp2 for AddBiasOp {
     fn bwd(&self, _xs: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let d = bias.elem_count().max(1);
         let gb = with_data(grad, self.name(), |g| {
-            // per-task column sums, collected in order and added sequentially so
-            // the result does not depend on scheduling
+            // per-task column sums
             let partial: Vec<Vec<f32>> = g
                 .par_chunks(d * ROWS_PER_TASK * 4)
-                .map(|g| {
-                    let mut sums = vec![0f32; d];
-                    for row in g.chunks(d) {
-                        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
-                    }
-                    sums
-                })
+                .map(|g| sum_in_order(g.chunks(d), d))
                 .collect();
-            let mut gb = vec![0f32; d];
-            for p in partial {
-                gb.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-            }
-            Ok(gb)
+            Ok(sum_in_order(partial, d))
         })?;
         Ok((Some(grad.clone()), Some(Tensor::from_vec(gb, bias.shape(), bias.device())?)))
     }
