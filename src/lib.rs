@@ -11,6 +11,7 @@
 //! ```
 
 pub mod alloc;
+pub mod checkpoint;
 pub mod dataset;
 pub mod diffusion;
 pub mod eval;
@@ -18,6 +19,7 @@ pub mod lang;
 pub mod mine;
 pub mod model;
 pub mod pipeline;
+pub mod plot;
 pub mod repair;
 pub mod rollout;
 pub mod stats;

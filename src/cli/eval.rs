@@ -4,10 +4,8 @@ use super::Output;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lastmile::dataset::write_file_atomic;
-use lastmile::diffusion::NoiseSchedule;
-use lastmile::model::device;
-use lastmile::stats::plot::{line_chart, LineChart, Series};
-use lastmile::train::{accuracy_by_t, load_checkpoint, TokenizedSplit};
+use lastmile::eval::{accuracy_by_t, accuracy_chart};
+use lastmile::train::TokenizedSplit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,9 +40,8 @@ struct RepairArgs {
     /// The benchmark file or directory.
     #[arg(long)]
     bench: PathBuf,
-    /// Checkpoint directory.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Language of the benchmark.
     #[arg(long)]
     lang: lastmile::lang::LangId,
@@ -68,9 +65,6 @@ struct RepairArgs {
     /// Output directory.
     #[arg(long, short)]
     out: PathBuf,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 fn run_repair(args: RepairArgs, output: &Output) -> Result<ExitCode> {
@@ -81,9 +75,8 @@ fn run_repair(args: RepairArgs, output: &Output) -> Result<ExitCode> {
     if let Some(limit) = args.limit {
         items.truncate(limit);
     }
-    let device = device(&args.device)?;
-    let (model, _vars, tokenizer) =
-        load_checkpoint(&args.checkpoint, &device).with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
+    let loaded = args.model.load()?;
+    let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
     let config = RepairConfig {
         levels: args.levels.clone(),
@@ -91,29 +84,36 @@ fn run_repair(args: RepairArgs, output: &Output) -> Result<ExitCode> {
         sampler: args.sampler.config(),
         batch_size: args.batch_size,
         seed: args.seed,
+        localise: args.sampler.localise(),
     };
     let inputs: Vec<String> = items.iter().map(|i| i.broken.clone()).collect();
-    let bar = output.steps_bar();
-    bar.set_message("batches of chains");
+    let repairer = Repairer::new(model, tokenizer, lang);
     let clock = std::time::Instant::now();
-    let results = Repairer::new(&model, &tokenizer, lang)
-        .repair_with_progress(&inputs, &config, &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })
-        .context("repair failed")?;
+    let mut repairs = 0;
+    // the paper's method, then (with --localise) error-localised repair as its own rows
+    let mut reports = Vec::new();
+    for localise in [None, config.localise.clone()].into_iter().take(if config.localise.is_some() { 2 } else { 1 }) {
+        let config = RepairConfig { localise, ..config.clone() };
+        let bar = output.steps_bar();
+        bar.set_message(if config.localise.is_some() { "batches of localised chains" } else { "batches of chains" });
+        let results = repairer
+            .repair_with_progress(&inputs, &config, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .context("repair failed")?;
+        bar.finish_and_clear();
+        repairs += results.iter().flatten().map(Vec::len).sum::<usize>();
+        let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
+        // exec by the language's engine where it has one (Excel), else exact
+        reports.push(evaluate(lang, &items, &candidates, true));
+    }
     let seconds = clock.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    let repairs = results.iter().filter(|r| r.is_ok()).count() * config.levels.len() * config.samples;
-    let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
-    // Execution match exists for Excel formulas; elsewhere exec is exact match
-    // (and Python's headline metric is BIFI's, which needs no engine).
-    let excel_exec = |a: &str, b: &str| lastmile::eval::exec_match(a, b).is_match();
-    let exec: Option<&dyn Fn(&str, &str) -> bool> = (args.lang == lastmile::lang::LangId::Excel).then_some(&excel_exec as _);
-    let report = evaluate(lang, &items, &candidates, exec);
+    let mut report = reports.remove(0);
+    report.localised = reports.pop().map(Box::new);
     let run = EvalRun {
         bench: args.bench.clone(),
-        checkpoint: args.checkpoint.clone(),
+        checkpoint: args.model.checkpoint.clone(),
         config,
         seconds,
         repairs_per_s: repairs as f64 / seconds.max(1e-9),
@@ -157,9 +157,8 @@ fn run_summary(args: SummaryArgs, output: &Output) -> Result<ExitCode> {
 
 #[derive(Debug, Parser)]
 struct DenoiserArgs {
-    /// Checkpoint directory.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Mined corpus directory; its `valid` split is used.
     #[arg(long)]
     corpus: PathBuf,
@@ -172,12 +171,12 @@ struct DenoiserArgs {
     /// Distance between evaluated timesteps (T-1 is always included).
     #[arg(long, default_value_t = 100)]
     every: usize,
+    /// Evaluate exactly these timesteps instead (e.g. `--t 0,50,100,200`).
+    #[arg(long, value_delimiter = ',')]
+    t: Vec<usize>,
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 /// Runs `lastmile eval`.
@@ -187,33 +186,32 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         Command::Repair(args) => return run_repair(args, output),
         Command::Summary(args) => return run_summary(args, output),
     };
-    let device = device(&args.device)?;
-    let (model, _vars, tokenizer) = load_checkpoint(&args.checkpoint, &device)?;
+    let loaded = args.model.load()?;
+    let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
     let steps = model.config().diffusion_steps;
-    let schedule = NoiseSchedule::sqrt(steps);
-    let valid = TokenizedSplit::load(&args.corpus, "valid", &tokenizer, model.config().seq_len)?;
+    let valid = TokenizedSplit::load(&args.corpus, "valid", tokenizer, model.config().seq_len)?;
     let mut ts: Vec<usize> = (0..steps).step_by(args.every.max(1)).collect();
     if ts.last() != Some(&(steps - 1)) {
         ts.push(steps - 1);
     }
-    let result = accuracy_by_t(&model, &schedule, &valid, &ts, args.examples, 64, args.seed).context("evaluating")?;
+    if !args.t.is_empty() {
+        ts = args.t.iter().map(|&t| t.min(steps - 1)).collect();
+    }
+    let result = accuracy_by_t(model, schedule, &valid.rows, &ts, args.examples, 64, args.seed).context("evaluating")?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     write_file_atomic(&args.out.join("accuracy_by_t.json"), &serde_json::to_vec_pretty(&result)?)?;
-    let chart = LineChart {
-        title: "denoiser token accuracy per noise level",
-        x_label: "t",
-        y_label: "accuracy",
-        series: vec![
-            Series { label: "snippet positions".into(), points: result.levels.iter().map(|l| (l.t as f64, l.snippet_accuracy)).collect() },
-            Series { label: "all positions".into(), points: result.levels.iter().map(|l| (l.t as f64, l.all_accuracy)).collect() },
-            Series { label: "chance (majority token)".into(), points: vec![(0.0, result.chance_snippet_accuracy), ((steps - 1) as f64, result.chance_snippet_accuracy)] },
-        ],
-        y_range: Some((0.0, 1.02)),
-        markers: Vec::new(),
-    };
-    line_chart(&chart, &args.out.join("accuracy_by_t.png"))?;
+    accuracy_chart(&result, steps, &args.out.join("accuracy_by_t.png"))?;
     for level in &result.levels {
-        output.line(format!("t={:>5}  snippet {:>6.2}%  all {:>6.2}%", level.t, 100.0 * level.snippet_accuracy, 100.0 * level.all_accuracy));
+        output.line(format!(
+            "t={:>5}  snippet {:>6.2}%  all {:>6.2}%  frequent {:>6.2}%  rare {:>6.2}%  round(x_t) {:>6.2}%  round(D) {:>6.2}%",
+            level.t,
+            100.0 * level.snippet_accuracy,
+            100.0 * level.all_accuracy,
+            100.0 * level.frequent_accuracy,
+            100.0 * level.rare_accuracy,
+            100.0 * level.round_input_accuracy,
+            100.0 * level.round_decoded_accuracy
+        ));
     }
     output.line(format!("chance {:.2}% over {} snippets -> {}", 100.0 * result.chance_snippet_accuracy, result.examples, args.out.display()));
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod mine;
 mod model;
+mod model_args;
 mod output;
 mod pipeline;
 mod pretrain;

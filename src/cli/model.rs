@@ -1,4 +1,5 @@
-//! `lastmile model info`: sizes and parameter counts of model configs.
+//! `lastmile model info`: sizes and parameter counts of model configs;
+//! `lastmile model export`: a checkpoint's inference files to a model directory.
 
 use super::Output;
 use anyhow::{Context, Result};
@@ -22,6 +23,17 @@ enum Command {
         /// Config files.
         configs: Vec<PathBuf>,
     },
+    /// Copy a training checkpoint's inference files (config, tokenizer, the
+    /// averaged weights as `model.safetensors`) to a model directory such as
+    /// `models/excel`, keeping the files already there (its model card).
+    Export {
+        /// Training checkpoint directory.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Model directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn millions(n: usize) -> String {
@@ -30,7 +42,15 @@ fn millions(n: usize) -> String {
 
 /// Runs `lastmile model`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let Command::Info { mut configs } = args.command;
+    let mut configs = match args.command {
+        Command::Info { configs } => configs,
+        Command::Export { checkpoint, out } => {
+            lastmile::checkpoint::export_inference(&checkpoint, &out)
+                .with_context(|| format!("exporting {} to {}", checkpoint.display(), out.display()))?;
+            output.line(format!("{} -> {}", checkpoint.display(), out.display()));
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     if configs.is_empty() {
         configs = std::fs::read_dir("configs/model")
             .context("listing configs/model")?

@@ -4,7 +4,7 @@ use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::model::device;
-use lastmile::stats::plot::{line_chart, LineChart, Series};
+use lastmile::plot::{line_chart, LineChart, Series};
 use lastmile::train::{pretrain, StepMetrics, TrainConfig, TrainEvent};
 use std::path::PathBuf;
 use std::process::ExitCode;

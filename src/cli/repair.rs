@@ -6,9 +6,7 @@ use clap::Parser;
 use lastmile::dataset::{read_string_column, write_repairs, RepairRow};
 use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::lang::LangId;
-use lastmile::model::device;
 use lastmile::repair::{baseline, choose, Pooling, RepairConfig, Repairer};
-use lastmile::train::load_checkpoint;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,9 +22,8 @@ pub struct Args {
     /// `broken` (or `text`) field, or Parquet with a `broken` column.
     #[arg(long, short)]
     input: Option<PathBuf>,
-    /// Checkpoint directory.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Language of the snippets (its checker drives `guided` pooling).
     #[arg(long)]
     lang: LangId,
@@ -52,9 +49,6 @@ pub struct Args {
     /// candidate, the chosen one flagged).
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 fn parse_pooling(s: &str) -> Result<Pooling, String> {
@@ -113,15 +107,35 @@ pub struct SamplerArgs {
     /// Update rule of the reverse process.
     #[arg(long, value_enum, default_value_t = Update::Ddpm)]
     update: Update,
+    /// Replace `x0_hat` by the embedding of its decoded tokens at every step.
+    #[arg(long)]
+    clamp: bool,
+    /// Error-localised repair: noise only a window around the strict checker's
+    /// error (RADIUS positions each side, with INSERTS free slots for missing
+    /// tokens), keep the rest of the input clean. One variant per pair of
+    /// --radii and --inserts, pooled with the levels and samples.
+    #[arg(long)]
+    localise: bool,
+    /// Window radii of --localise.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3", requires = "localise")]
+    radii: Vec<usize>,
+    /// Free slots inserted at the error by --localise.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2", requires = "localise")]
+    inserts: Vec<usize>,
 }
 
 impl SamplerArgs {
     /// The sampler these flags describe.
     pub fn config(&self) -> SamplerConfig {
         match self.stride {
-            Some(stride) => SamplerConfig { steps: None, stride: Some(stride.max(1)), clamp: false, update: self.update },
-            None => SamplerConfig { steps: Some(self.steps), stride: None, clamp: false, update: self.update },
+            Some(stride) => SamplerConfig { steps: None, stride: Some(stride.max(1)), clamp: self.clamp, update: self.update },
+            None => SamplerConfig { steps: Some(self.steps), stride: None, clamp: self.clamp, update: self.update },
         }
+    }
+
+    /// The error-localised variants, when `--localise` is given.
+    pub fn localise(&self) -> Option<lastmile::repair::Localise> {
+        self.localise.then(|| lastmile::repair::Localise { radii: self.radii.clone(), inserts: self.inserts.clone() })
     }
 }
 
@@ -137,9 +151,8 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         }
         (Some(_), Some(_)) => bail!("give a snippet or --input, not both"),
     };
-    let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
-    let (model, _vars, tokenizer) =
-        load_checkpoint(&args.checkpoint, &device).with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
+    let loaded = args.model.load()?;
+    let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
     let config = RepairConfig {
         levels: args.levels.clone(),
@@ -147,8 +160,9 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         sampler: args.sampler.config(),
         batch_size: args.batch_size,
         seed: args.seed,
+        localise: args.sampler.localise(),
     };
-    let results = Repairer::new(&model, &tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
+    let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
     let parquet = args.out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
     let mut jsonl = match &args.out {
         Some(path) if !parquet => {

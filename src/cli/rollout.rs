@@ -1,11 +1,9 @@
 //! `lastmile rollout`: chains from a checkpoint into a repair-pair dataset.
 
 use super::Output;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use lastmile::model::device;
 use lastmile::rollout::{Rank, Rollout, RolloutConfig, RolloutEvent, Selection};
-use lastmile::train::{load_checkpoint, weights_sha256};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -88,11 +86,8 @@ pub fn resolve_config(args: &Args) -> Result<RolloutConfig> {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let config = resolve_config(&args)?;
     let rank = Rank::detect(args.rank, args.world_size, |k| std::env::var(k).ok())?;
-    let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
-    let (model, _vars, tokenizer) =
-        load_checkpoint(&config.checkpoint, &device).with_context(|| format!("loading checkpoint {}", config.checkpoint.display()))?;
-    let sha = weights_sha256(&config.checkpoint)?;
-    let rollout = Rollout::new(&config, &model, &tokenizer, &sha, Path::new("."))?;
+    let loaded = super::model_args::load(&config.checkpoint, &args.device)?;
+    let rollout = Rollout::new(&config, &loaded.model, &loaded.tokenizer, &loaded.sha256, Path::new("."))?;
     if args.finalize {
         let summary = rollout.finalize()?;
         output.line(format!("finalized {}: {:?} rows from {} units", config.out.display(), summary.rows, summary.units));

@@ -3,10 +3,8 @@
 use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
-use lastmile::diffusion::{generate, NoiseSchedule, SamplerConfig, Update};
+use lastmile::diffusion::{generate, SamplerConfig, Update};
 use lastmile::lang::LangId;
-use lastmile::model::device;
-use lastmile::train::load_checkpoint;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -16,9 +14,8 @@ use std::process::ExitCode;
 /// Generate snippets from pure noise with a trained checkpoint.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Checkpoint directory (`model.safetensors`, `config.json`, `tokenizer.json`).
-    #[arg(long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Number of snippets.
     #[arg(long, short, default_value_t = 16)]
     n: usize,
@@ -43,16 +40,12 @@ pub struct Args {
     /// Write JSONL (`{"text", "valid", "substantive"}`) here instead of printing snippets.
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 /// Runs `lastmile sample`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let device = device(&args.device)?;
-    let (model, _vars, tokenizer) = load_checkpoint(&args.checkpoint, &device)?;
-    let schedule = NoiseSchedule::sqrt(model.config().diffusion_steps);
+    let loaded = args.model.load()?;
+    let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
     let config = SamplerConfig { steps: args.steps, stride: None, clamp: args.clamp, update: args.update };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let bar = output.steps_bar();
@@ -60,7 +53,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let mut texts = Vec::with_capacity(args.n);
     while texts.len() < args.n {
         let b = args.batch_size.min(args.n - texts.len());
-        let tokens = generate(&model, &schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")?;
+        let tokens = generate(model, schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")?;
         for ids in tokens {
             texts.push(tokenizer.decode_snippet(&ids)?);
         }

@@ -65,9 +65,29 @@ pub struct ChainStep {
     pub tokens: Vec<Vec<u32>>,
 }
 
+/// Positions held at their clean embedding through a reverse process
+/// (DiffuSeq-style partial noising): `x_t <- keep * x0 + (1 - keep) * x_t` at
+/// every step, so only the other positions are rewritten.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// The clean embeddings `E(c)`, `(b, n, d)`.
+    pub x0: Tensor,
+    /// `(b, n, 1)`: 1 where the position stays clean, 0 where it is noised.
+    pub keep: Tensor,
+}
+
+impl Anchor {
+    /// `keep * x0 + (1 - keep) * xs`.
+    pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
+        self.x0.broadcast_mul(&self.keep)? + xs.broadcast_mul(&(1.0 - &self.keep)?)?
+    }
+}
+
 /// Runs the reverse process from `x_start` at timestep `start`, calling
 /// `on_step` with the decoded tokens of every visited step; returns the tokens
-/// of the final step (`c_0`).
+/// of the final step (`c_0`). With an `anchor`, its kept positions are reset
+/// to their clean embeddings before every denoising step.
+#[allow(clippy::too_many_arguments)]
 pub fn reverse(
     model: &CodeFusion,
     schedule: &NoiseSchedule,
@@ -75,6 +95,7 @@ pub fn reverse(
     x_start: Tensor,
     start: usize,
     context: Option<&Tensor>,
+    anchor: Option<&Anchor>,
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
@@ -84,6 +105,9 @@ pub fn reverse(
     let mut x_t = x_start;
     let mut last = Vec::new();
     for (k, &t) in timesteps.iter().enumerate() {
+        if let Some(anchor) = anchor {
+            x_t = anchor.apply(&x_t)?;
+        }
         let x0_hat = model.denoise(&x_t, &vec![t as u32; b], context, false)?;
         let logits = model.logits(&model.decode(&x0_hat, context, false)?)?;
         let ids = logits.argmax(D::Minus1)?; // (b, n)
@@ -124,7 +148,7 @@ pub fn generate(
 ) -> Result<Vec<Vec<u32>>> {
     let cfg = model.config();
     let x = randn(rng, &[batch, cfg.seq_len, cfg.d_model], model.device())?;
-    reverse(model, schedule, config, x, schedule.steps() - 1, None, rng, on_step)
+    reverse(model, schedule, config, x, schedule.steps() - 1, None, None, rng, on_step)
 }
 
 /// Noise injection (repair, corpus-anchored chains): embed `tokens`, noise to
@@ -142,7 +166,29 @@ pub fn from_tokens(
     let b = x0.dim(0)?;
     let eps = randn(rng, x0.dims(), x0.device())?;
     let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
-    reverse(model, schedule, config, x_t, t, None, rng, on_step)
+    reverse(model, schedule, config, x_t, t, None, None, rng, on_step)
+}
+
+/// Partial noise injection (error-localised repair): like [`from_tokens`], but
+/// only the positions where `keep: (b, n, 1)` is 0 are noised and rewritten;
+/// the others are reset to their clean embeddings at every step.
+#[allow(clippy::too_many_arguments)]
+pub fn from_tokens_partial(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    tokens: &Tensor,
+    keep: &Tensor,
+    t: usize,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<Vec<Vec<u32>>> {
+    let x0 = model.embed(tokens)?;
+    let b = x0.dim(0)?;
+    let eps = randn(rng, x0.dims(), x0.device())?;
+    let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
+    let anchor = Anchor { x0, keep: keep.clone() };
+    reverse(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step)
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ impl NoiseSchedule {
         self.alphas_cumprod.len()
     }
 
+    /// The timestep of a noise level given as a fraction of `T - 1` (repair
+    /// levels, rollout start levels), rounded and kept within `1..=T-1`.
+    pub fn level(&self, frac: f64) -> usize {
+        let t_max = self.steps() - 1;
+        ((frac * t_max as f64).round() as usize).clamp(1, t_max)
+    }
+
     /// `alphas_cumprod[t]`.
     pub fn alpha_bar(&self, t: usize) -> f64 {
         self.alphas_cumprod[t]

@@ -10,7 +10,7 @@
 //! exec falls back to exact).
 
 use crate::lang::edit::{char_edit_distance, token_edit_distance};
-use crate::lang::{LangId, Language};
+use crate::lang::{LangId, Language, RepairMetric};
 use crate::repair::{baseline, choose, Candidate, Pooling};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,9 +56,9 @@ pub enum Headline {
 impl Headline {
     /// The headline metric of a language.
     pub fn of(lang: LangId) -> Headline {
-        match lang {
-            LangId::Python => Headline::Bifi,
-            _ => Headline::Exec,
+        match lang.language().repair_metric() {
+            RepairMetric::Bifi => Headline::Bifi,
+            RepairMetric::Exec => Headline::Exec,
         }
     }
 
@@ -87,15 +87,17 @@ impl Headline {
     }
 }
 
-/// The metrics of `repair` of `broken` against `truth`; `exec` compares by execution.
-pub fn metrics(lang: &dyn Language, broken: &str, repair: &str, truth: &str, exec: Option<&dyn Fn(&str, &str) -> bool>) -> Metrics {
+/// The metrics of `repair` of `broken` against `truth`; with `engine`, exec
+/// compares by the language's execution engine ([`Language::exec_match`]),
+/// else (or where there is none) it is exact match.
+pub fn metrics(lang: &dyn Language, broken: &str, repair: &str, truth: &str, engine: bool) -> Metrics {
     let exact = lang.normalize_whitespace(repair) == lang.normalize_whitespace(truth);
     let valid = lang.check(repair).is_ok();
     Metrics {
         exact,
         sketch: valid && lang.sketch(repair) == lang.sketch(truth),
-        exec: match exec {
-            Some(f) => valid && f(repair, truth),
+        exec: match engine.then(|| lang.exec_match(repair, truth)).flatten() {
+            Some(matched) => valid && matched,
             None => exact,
         },
         bifi: valid && token_edit_distance(lang, broken, repair) < BIFI_MAX_EDITS,
@@ -154,11 +156,16 @@ pub struct EvalReport {
     pub by_level: Vec<(f64, Rates)>,
     /// The level `best` uses (highest headline rate; ties go to the lower level).
     pub best_level: f64,
-    /// pass@k for k = 1, 3, 5 (any of the first k samples at the best level, by
-    /// the headline metric); only the k that the number of samples allows.
+    /// pass@k for k = 1, 3, 5 (any candidate of the first k samples at the best
+    /// level, by the headline metric; localised repair pools the variants of a
+    /// sample); only the k that the number of samples allows.
     pub pass_at: BTreeMap<usize, f64>,
     /// Per item, in benchmark order.
     pub per_item: Vec<ItemResult>,
+    /// The same benchmark repaired by error-localised repair, when it was run:
+    /// its own methods, levels and pass@k, reported beside the paper's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localised: Option<Box<EvalReport>>,
 }
 
 /// Evaluates candidate lists (from [`crate::repair::Repairer::repair`], `None`
@@ -167,7 +174,7 @@ pub fn evaluate(
     lang: &dyn Language,
     items: &[BenchItem],
     candidates: &[Option<Vec<Candidate>>],
-    exec: Option<&dyn Fn(&str, &str) -> bool>,
+    engine: bool,
 ) -> EvalReport {
     let headline = Headline::of(lang.id());
     let mut per_item = Vec::with_capacity(items.len());
@@ -176,9 +183,9 @@ pub fn evaluate(
     levels.sort_by(f64::total_cmp);
     levels.dedup();
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
-    let mut per_sample: Vec<Vec<Vec<Metrics>>> = vec![Vec::new(); levels.len()]; // level -> item -> samples
+    let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()]; // level -> item -> (sample, metrics)
     for (item, cands) in items.iter().zip(candidates) {
-        let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, exec);
+        let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, engine);
         methods.entry("identity".into()).or_default().push(m(&baseline::identity(&item.broken)));
         methods.entry("rule_based".into()).or_default().push(m(&baseline::rule_based(lang, &item.broken)));
         let cands = cands.as_deref().unwrap_or(&[]);
@@ -206,9 +213,14 @@ pub fn evaluate(
         });
         methods.entry("any".into()).or_default().push(any);
         for (li, level) in levels.iter().enumerate() {
-            let at: Vec<Metrics> = cands.iter().zip(&scored).filter(|(c, _)| c.level == *level).map(|(_, s)| *s).collect();
-            per_level[li].push(at.first().copied().unwrap_or_default());
-            per_sample[li].push(at);
+            let at: Vec<(&Candidate, Metrics)> = cands.iter().zip(&scored).filter(|(c, _)| c.level == *level).map(|(c, s)| (c, *s)).collect();
+            // the first sample; with several localised variants per sample, the
+            // one guided pooling picks among them
+            let first: Vec<Candidate> = at.iter().filter(|(c, _)| c.sample == 0).map(|(c, _)| (*c).clone()).collect();
+            let chosen = choose(&first, lang, Pooling::Guided).and_then(|c| first.iter().position(|x| std::ptr::eq(x, c)));
+            let first_metrics: Vec<Metrics> = at.iter().filter(|(c, _)| c.sample == 0).map(|(_, s)| *s).collect();
+            per_level[li].push(chosen.map(|i| first_metrics[i]).unwrap_or_default());
+            per_sample[li].push(at.iter().map(|(c, s)| (c.sample, *s)).collect());
         }
     }
     let by_level: Vec<(f64, Rates)> = levels.iter().zip(&per_level).map(|(l, ms)| (*l, Rates::of(ms))).collect();
@@ -228,7 +240,7 @@ pub fn evaluate(
         .filter(|&k| k <= samples.max(1))
         .map(|k| {
             let samples = per_sample.get(best_index).map(Vec::as_slice).unwrap_or(&[]);
-            let passed = samples.iter().filter(|s| s.iter().take(k).any(|m| headline.get(m))).count();
+            let passed = samples.iter().filter(|s| s.iter().any(|(sample, m)| *sample < k && headline.get(m))).count();
             (k, passed as f64 / items.len().max(1) as f64)
         })
         .collect();
@@ -242,6 +254,7 @@ pub fn evaluate(
         best_level,
         pass_at,
         per_item,
+        localised: None,
     }
 }
 
@@ -262,7 +275,7 @@ mod tests {
             Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.1, 2, "=SUM(A1:A5)"), c(0.5, 0, "=MAX(A1:A3)")]),
             Some(vec![c(0.1, 0, "=A1+2"), c(0.1, 1, "=A1+1"), c(0.5, 0, "=A1+1")]),
         ];
-        let report = evaluate(excel, &items, &candidates, None);
+        let report = evaluate(excel, &items, &candidates, false);
         assert_eq!(report.methods["identity"].exact, 0.0);
         assert_eq!(report.methods["rule_based"].exact, 0.5, "closes the parenthesis, cannot invent `1`");
         assert_eq!(report.methods["any"].exact, 1.0);
@@ -287,7 +300,7 @@ mod tests {
         // a plausible fix that is not the human one passes BIFI but not exact;
         // a parsing rewrite far from the input passes neither
         let candidates = vec![Some(vec![c(0.1, "def f(x):\n    return x"), c(0.3, "y = [1, 2, 3, 4, 5, 6]")])];
-        let report = evaluate(python, &items, &candidates, None);
+        let report = evaluate(python, &items, &candidates, false);
         assert_eq!(report.headline, Headline::Bifi);
         assert_eq!(report.by_level[0].1.bifi, 1.0);
         assert_eq!(report.by_level[0].1.exact, 0.0);

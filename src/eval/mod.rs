@@ -3,11 +3,12 @@
 //! every method, the published reference numbers, and the reports.
 
 pub mod bench;
-pub mod exec;
+pub mod denoiser;
 pub mod harness;
 pub mod published;
 pub mod report;
 
 pub use bench::{load_bench, BenchError};
-pub use exec::{exec_match, ExecMatch};
+pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
+pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
 pub use harness::{evaluate, metrics, BenchItem, EvalReport, Headline, ItemResult, Metrics, Rates};

@@ -8,7 +8,7 @@
 use super::published::published;
 use super::{EvalReport, Rates};
 use crate::repair::RepairConfig;
-use crate::stats::plot::{line_chart, LineChart, PlotError, Series};
+use crate::plot::{line_chart, LineChart, PlotError, Series};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -74,6 +74,14 @@ pub fn markdown(run: &EvalRun) -> String {
             let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
         }
     }
+    if let Some(l) = &r.localised {
+        for (key, name) in METHODS.iter().filter(|(key, _)| !matches!(*key, "identity" | "rule_based")) {
+            if let Some(rates) = l.methods.get(*key) {
+                let name = if *key == "best" { format!("{name} ({:.2})", l.best_level) } else { name.to_string() };
+                let _ = writeln!(md, "| localised {name} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
+            }
+        }
+    }
     for p in published(r.lang) {
         let cells: String =
             ["exact", "sketch", "exec", "bifi"].iter().map(|&name| if name == r.headline.name() { format!(" {} |", pct(p.rate)) } else { " |".into() }).collect();
@@ -81,6 +89,9 @@ pub fn markdown(run: &EvalRun) -> String {
     }
     let _ = writeln!(md, "\n## pass@k ({}, best level {:.2})\n\n| k | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name(), r.best_level);
     let _ = writeln!(md, "| diffusion | {} | {} | {} |", pass_at(r, 1), pass_at(r, 3), pass_at(r, 5));
+    if let Some(l) = &r.localised {
+        let _ = writeln!(md, "| localised (level {:.2}) | {} | {} | {} |", l.best_level, pass_at(l, 1), pass_at(l, 3), pass_at(l, 5));
+    }
     let _ = writeln!(md, "\n## By noise level (first sample)\n\n| t / T | exact | sketch | exec | bifi |\n|---:|---:|---:|---:|---:|");
     for (level, rates) in &r.by_level {
         let mark = if *level == r.best_level { " (best)" } else { "" };
@@ -211,8 +222,7 @@ mod tests {
         ];
         let c = |level: f64, text: &str| Candidate { level, sample: 0, text: text.into(), valid: excel.check(text).is_ok(), token_edit_distance: 1 };
         let candidates = vec![Some(vec![c(0.1, "=SUM(A1:A3)"), c(0.5, "=SUM(A1:A3)")]), None];
-        let exec = |a: &str, b: &str| crate::eval::exec_match(a, b).is_match();
-        let report = evaluate(excel, &items, &candidates, Some(&exec));
+        let report = evaluate(excel, &items, &candidates, true);
         EvalRun { bench: "excel.json".into(), checkpoint: "ckpt".into(), config: RepairConfig::default(), seconds: 1.0, repairs_per_s: 2.0, report }
     }
 

@@ -17,6 +17,7 @@ mod python_targets;
 mod token;
 mod tree_sitter_support;
 
+pub use excel::exec::{exec_match as excel_exec_match, ExecMatch};
 pub use token::{Token, TokenKind};
 
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,19 @@ pub enum WhitespaceRule {
     Collapse,
 }
 
+/// The metric a repair in a language is judged by, the one its published
+/// numbers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairMetric {
+    /// Execution match ([`Language::exec_match`]; exact match where the
+    /// language has no engine).
+    Exec,
+    /// The BIFI metric: the repair passes the strict check and is a few token
+    /// edits from the input (Python, after BIFI).
+    Bifi,
+}
+
 /// One programming language: syntax check, lexer, sketch and maskable spans.
 pub trait Language: Send + Sync {
     /// Which language this is.
@@ -146,6 +160,18 @@ pub trait Language: Send + Sync {
 
     /// How whitespace is normalised for exact match and sketches.
     fn whitespace_rule(&self) -> WhitespaceRule;
+
+    /// Whether `candidate` computes what `truth` computes, by the language's
+    /// execution engine (Excel: IronCalc); `None` when it has none.
+    fn exec_match(&self, candidate: &str, truth: &str) -> Option<bool> {
+        let _ = (candidate, truth);
+        None
+    }
+
+    /// The metric repairs in this language are judged by.
+    fn repair_metric(&self) -> RepairMetric {
+        RepairMetric::Exec
+    }
 
     /// The snippet with whitespace normalised (see [`WhitespaceRule`]): two
     /// snippets that differ only in insignificant whitespace normalise equally.

@@ -4,7 +4,7 @@
 
 use super::python_targets;
 use super::token::{push_layout, Token, TokenKind};
-use super::{LangId, Language, SyntaxError, WhitespaceRule};
+use super::{LangId, Language, RepairMetric, SyntaxError, WhitespaceRule};
 use rustpython_parser::ast::Ranged;
 use rustpython_parser::{lexer, Mode, Tok};
 use std::ops::Range;
@@ -15,6 +15,10 @@ pub struct Python;
 impl Language for Python {
     fn id(&self) -> LangId {
         LangId::Python
+    }
+
+    fn repair_metric(&self) -> RepairMetric {
+        RepairMetric::Bifi
     }
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {

@@ -51,7 +51,8 @@ pub struct CodeFusion {
     denoiser: Stack,
     denoiser_out: Linear,
     decoder: Stack,
-    head: Linear,
+    /// `None` when the head is tied to the embedding (`tied_head`).
+    head: Option<Linear>,
     encoder: Option<Encoder>,
 }
 
@@ -65,7 +66,7 @@ impl CodeFusion {
             denoiser: Stack::new(config, config.denoiser_layers, cross, vb.pp("denoiser"))?,
             denoiser_out: linear(config.d_model, config.d_model, vb.pp("denoiser_out"))?,
             decoder: Stack::new(config, config.decoder_layers, cross, vb.pp("decoder"))?,
-            head: linear(config.d_model, config.vocab_size, vb.pp("head"))?,
+            head: if config.tied_head { None } else { Some(linear(config.d_model, config.vocab_size, vb.pp("head"))?) },
             encoder: if cross { Some(Encoder::new(config, vb.pp("encoder"))?) } else { None },
             config: config.clone(),
         })
@@ -118,9 +119,27 @@ impl CodeFusion {
         self.decoder.forward_t(x0_hat, None, context, train)
     }
 
-    /// `H(D(x0_hat))`: `(b, n, d) -> (b, n, V)` logits.
+    /// `H(D(x0_hat))`: `(b, n, d) -> (b, n, V)` logits; with a tied head, the
+    /// dot products with the (rescaled) embedding rows.
     pub fn logits(&self, decoded: &Tensor) -> Result<Tensor> {
-        self.head.forward(decoded)
+        match &self.head {
+            Some(head) => head.forward(decoded),
+            None => {
+                let (b, n, d) = decoded.dims3()?;
+                let table = self.embedding_table()?; // (V, d)
+                let logits = decoded.reshape((b * n, d))?.matmul(&table.t()?)?; // (b*n, V)
+                logits.reshape((b, n, table.dim(0)?))
+            }
+        }
+    }
+
+    /// Ids of the nearest embedding rows by dot product (equal to the nearest
+    /// by distance when every row has the same norm, `embed_norm`):
+    /// `(b, n, d) -> (b, n)`. The rounding a diagnostic compares the head with.
+    pub fn nearest_rows(&self, xs: &Tensor) -> Result<Vec<Vec<u32>>> {
+        let (b, n, d) = xs.dims3()?;
+        let table = self.embedding_table()?;
+        xs.reshape((b * n, d))?.matmul(&table.t()?)?.argmax(D::Minus1)?.reshape((b, n))?.to_vec2::<u32>()
     }
 
     /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.

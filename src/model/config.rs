@@ -43,6 +43,21 @@ pub struct ModelConfig {
     /// neither collapse nor grow until the noise stops mattering.
     #[serde(default)]
     pub embed_norm: Option<f64>,
+    /// Deviation from the spec (documented in `docs/model-spec.md`): the head
+    /// `H` scores each token by the dot product of `D(x0_hat)` with its
+    /// embedding row (`logits = D(x0_hat) E^T`) instead of a free
+    /// `Linear(d, V)`, so a token the input shows can be read back even when
+    /// it is rare. Such models have no `head` keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tied_head: bool,
+    /// Deviation from the spec (documented in `docs/model-spec.md`): the model
+    /// is trained on batches of similar-length snippets cut to a multiple of
+    /// this many positions (see [`ModelConfig::trimmed_len`]) instead of always
+    /// `n`, and inference on known snippets (repair, anchored rollout) cuts its
+    /// batches the same way. The learned positions are the first `L` rows of
+    /// the `n`-row table. Unset: every sequence is `n` long, as in the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_bucket: Option<usize>,
 }
 
 fn default_steps() -> usize {
@@ -91,6 +106,18 @@ impl ModelConfig {
             time_features: default_time_features(),
             layer_norm_eps: default_eps(),
             embed_norm: None,
+            tied_head: false,
+            length_bucket: None,
+        }
+    }
+
+    /// The sequence length a batch is cut to when its longest snippet has
+    /// `tokens` ids with its `<eos>`: `n` without `length_bucket`, else that
+    /// count rounded up to a multiple of the bucket, at most `n`.
+    pub fn trimmed_len(&self, tokens: usize) -> usize {
+        match self.length_bucket {
+            Some(width) if width > 0 => (tokens.max(1).div_ceil(width) * width).min(self.seq_len),
+            _ => self.seq_len,
         }
     }
 
@@ -138,7 +165,7 @@ impl ModelConfig {
             + stack(self.denoiser_layers, cross)
             + linear(d, d)
             + stack(self.decoder_layers, cross)
-            + linear(d, self.vocab_size);
+            + if self.tied_head { 0 } else { linear(d, self.vocab_size) };
         if cross {
             total += self.vocab_size * d + self.encoder_seq_len.unwrap_or(self.seq_len) * d + self.encoder_layers * block(false) + ln;
         }

@@ -211,9 +211,12 @@ impl Stack {
         })
     }
 
-    /// `xs: (b, n, d)`, `extra: (b, d)` added at every position (the time embedding).
+    /// `xs: (b, L, d)` with `L <= n` (a trimmed batch takes the first `L`
+    /// learned positions), `extra: (b, d)` added at every position (the time embedding).
     pub fn forward_t(&self, xs: &Tensor, extra: Option<&Tensor>, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        let mut xs = self.inp.forward(xs)?.broadcast_add(&self.pos)?; // (b, n, d)
+        let len = xs.dim(1)?;
+        let pos = if len == self.pos.dim(0)? { self.pos.clone() } else { self.pos.narrow(0, 0, len)? };
+        let mut xs = self.inp.forward(xs)?.broadcast_add(&pos)?; // (b, L, d)
         if let Some(extra) = extra {
             xs = xs.broadcast_add(&extra.unsqueeze(1)?)?;
         }

@@ -4,16 +4,30 @@
 mod codefusion;
 mod config;
 pub mod fused;
+mod init;
 mod layers;
 pub mod ops;
 mod time;
 
 pub use codefusion::{CodeFusion, Encoder};
 pub use config::ModelConfig;
+pub use init::init_model;
 pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Stack};
 pub use time::{timestep_features, TimeEmbedding};
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
+
+/// The first `len` ids of each row as one `(rows, len)` u32 tensor: the batch
+/// every stage feeds to [`CodeFusion::embed`].
+pub fn token_batch<'r>(rows: impl IntoIterator<Item = &'r [u32]>, len: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mut flat: Vec<u32> = Vec::new();
+    let mut count = 0;
+    for row in rows {
+        flat.extend_from_slice(&row[..len]);
+        count += 1;
+    }
+    Tensor::from_vec(flat, (count, len), device)
+}
 
 /// The device named by `--device`: `cpu`, `cuda` or `cuda:N`.
 pub fn device(name: &str) -> candle_core::Result<Device> {
@@ -30,7 +44,7 @@ pub fn device(name: &str) -> candle_core::Result<Device> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Tensor};
+    use candle_core::{DType, Tensor, D};
     use candle_nn::{VarBuilder, VarMap};
 
     fn tiny_config(encoder_layers: usize) -> ModelConfig {
@@ -48,6 +62,8 @@ mod tests {
             time_features: 128,
             layer_norm_eps: 1e-5,
             embed_norm: None,
+            tied_head: false,
+            length_bucket: None,
         }
     }
 
@@ -70,6 +86,25 @@ mod tests {
             let logits = model.logits(&model.decode(&x0_hat, context.as_ref(), false).unwrap()).unwrap();
             assert_eq!(logits.dims(), &[2, 8, 50]);
         }
+    }
+
+    #[test]
+    fn a_tied_head_scores_tokens_by_their_embedding_rows() {
+        let cfg = ModelConfig { tied_head: true, embed_norm: Some(4.0), ..tiny_config(0) };
+        let vars = VarMap::new();
+        let model = CodeFusion::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+        let count: usize = vars.all_vars().iter().map(|v| v.elem_count()).sum();
+        assert_eq!(count, cfg.parameter_count());
+        assert!(!vars.data().lock().unwrap().keys().any(|k| k.starts_with("head")), "a tied model has no head keys");
+        // the embeddings themselves, read out, give their own tokens back
+        let tokens = Tensor::new(&[[4u32, 5, 6, 1, 0, 0, 0, 0]], &Device::Cpu).unwrap();
+        let x0 = model.embed(&tokens).unwrap();
+        let logits = model.logits(&x0).unwrap();
+        assert_eq!(logits.dims(), &[1, 8, 50]);
+        assert_eq!(logits.argmax(D::Minus1).unwrap().to_vec2::<u32>().unwrap(), tokens.to_vec2::<u32>().unwrap());
+        assert_eq!(model.nearest_rows(&x0).unwrap(), tokens.to_vec2::<u32>().unwrap());
+        // and an untied config serialises exactly as before the option existed
+        assert!(!serde_json::to_string(&tiny_config(0)).unwrap().contains("tied_head"));
     }
 
     #[test]

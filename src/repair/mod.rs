@@ -7,7 +7,7 @@ mod pool;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
-use crate::diffusion::{from_tokens, NoiseSchedule, SamplerConfig, Update};
+use crate::diffusion::{from_tokens, from_tokens_partial, NoiseSchedule, SamplerConfig, Update};
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
 use crate::model::CodeFusion;
@@ -54,6 +54,66 @@ pub struct RepairConfig {
     pub batch_size: usize,
     /// Seed of the noise.
     pub seed: u64,
+    /// Error-localised repair instead of the paper's whole-snippet noising.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localise: Option<Localise>,
+}
+
+/// Error-localised repair: the strict checker's error location is mapped to a
+/// token, only a window around it is noised (with free slots inserted there
+/// for missing tokens), and every other position is reset to the clean input
+/// at each reverse step (DiffuSeq-style partial noising). Each `(radius,
+/// inserts)` pair is one variant, run at every level and sample; pooling
+/// then chooses among all of them. An input the checker accepts has no error
+/// location: it is noised whole, as in the paper's method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Localise {
+    /// Positions noised on each side of the error's token.
+    pub radii: Vec<usize>,
+    /// Free slots inserted before the error's token (0 = none).
+    pub inserts: Vec<usize>,
+}
+
+impl Default for Localise {
+    fn default() -> Self {
+        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2] }
+    }
+}
+
+/// The token where the error of `text` at byte `offset` sits: the first token
+/// that ends after it, or the `<eos>` position when the error is at the end.
+pub fn error_token(offsets: &[(usize, usize)], offset: usize) -> usize {
+    offsets.iter().position(|&(_, end)| end > offset).unwrap_or(offsets.len())
+}
+
+/// One localised variant of `ids` (the snippet's ids, no `<eos>`): `inserts`
+/// `<mask>` slots placed before token `at`, then `c, <eos>, <pad>...` of
+/// length `n` with the keep-clean mask (0 on `radius` positions each side of
+/// the slots, slots and error token included). `None` when it does not fit.
+pub fn localised_variant(ids: &[u32], at: usize, radius: usize, inserts: usize, n: usize) -> Option<(Vec<u32>, Vec<f32>)> {
+    let at = at.min(ids.len());
+    let mut out: Vec<u32> = Vec::with_capacity(n);
+    out.extend_from_slice(&ids[..at]);
+    out.extend(std::iter::repeat_n(crate::tokenizer::MASK, inserts));
+    out.extend_from_slice(&ids[at..]);
+    if out.len() + 1 > n {
+        return None;
+    }
+    out.push(crate::tokenizer::EOS);
+    out.resize(n, crate::tokenizer::PAD);
+    let lo = at.saturating_sub(radius);
+    let hi = (at + inserts + radius).min(n - 1); // inclusive: covers the error token itself
+    let keep = (0..n).map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 }).collect();
+    Some((out, keep))
+}
+
+/// One chain to run: an input's ids, its noise sample and (localised) mask.
+struct Job {
+    item: usize,
+    sample: usize,
+    ids: Vec<u32>,
+    keep: Option<Vec<f32>>,
 }
 
 impl Default for RepairConfig {
@@ -64,6 +124,7 @@ impl Default for RepairConfig {
             sampler: SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
             batch_size: 64,
             seed: 0,
+            localise: None,
         }
     }
 }
@@ -96,40 +157,73 @@ impl<'a> Repairer<'a> {
         on_batch: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
         let n = self.model.config().seq_len;
-        let mut encoded: Vec<Result<Vec<u32>, ItemError>> = Vec::with_capacity(inputs.len());
-        for text in inputs {
-            encoded.push(match self.tokenizer.encode_fixed(text, n)? {
-                Some(ids) => Ok(ids),
-                None => Err(ItemError::TooLong { tokens: self.tokenizer.encode(text)?.len() + 1, max: n }),
-            });
+        let mut out: Vec<Result<Vec<Candidate>, ItemError>> = Vec::with_capacity(inputs.len());
+        let mut jobs: Vec<Job> = Vec::new();
+        for (item, text) in inputs.iter().enumerate() {
+            let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
+            if ids.len() + 1 > n {
+                out.push(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
+                continue;
+            }
+            out.push(Ok(Vec::new()));
+            let whole = || {
+                let mut fixed = ids.clone();
+                fixed.push(crate::tokenizer::EOS);
+                fixed.resize(n, crate::tokenizer::PAD);
+                fixed
+            };
+            // the variants of this input, each run for every sample
+            let variants: Vec<(Vec<u32>, Option<Vec<f32>>)> = match (&config.localise, self.lang.check(text)) {
+                (Some(localise), Err(error)) => {
+                    let at = error_token(&offsets, error.offset);
+                    let list: Vec<_> = localise
+                        .radii
+                        .iter()
+                        .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
+                        .filter_map(|(r, k)| localised_variant(&ids, at, r, k, n))
+                        .map(|(v, keep)| (v, Some(keep)))
+                        .collect();
+                    if list.is_empty() { vec![(whole(), Some(vec![0.0; n]))] } else { list }
+                }
+                (Some(_), Ok(())) => vec![(whole(), Some(vec![0.0; n]))],
+                (None, _) => vec![(whole(), None)],
+            };
+            for sample in 0..config.samples {
+                for (ids, keep) in &variants {
+                    jobs.push(Job { item, sample, ids: ids.clone(), keep: keep.clone() });
+                }
+            }
         }
-        let mut out: Vec<Result<Vec<Candidate>, ItemError>> =
-            encoded.iter().map(|e| e.as_ref().map(|_| Vec::new()).map_err(Clone::clone)).collect();
-        let jobs: Vec<(usize, usize)> =
-            (0..inputs.len()).filter(|&i| encoded[i].is_ok()).flat_map(|i| (0..config.samples).map(move |s| (i, s))).collect();
-        let t_max = self.schedule.steps() - 1;
         let batch_size = config.batch_size.max(1);
         let total = jobs.len().div_ceil(batch_size) * config.levels.len();
         let mut done = 0;
+        let device = self.model.device();
         for (li, &level) in config.levels.iter().enumerate() {
-            let t = ((level * t_max as f64).round() as usize).clamp(1, t_max);
+            let t = self.schedule.level(level);
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
             rng.set_stream(li as u64);
             for chunk in jobs.chunks(batch_size) {
-                let flat: Vec<u32> =
-                    chunk.iter().flat_map(|&(i, _)| encoded[i].as_ref().expect("jobs hold encodable inputs").iter().copied()).collect();
-                let tokens = Tensor::from_vec(flat, (chunk.len(), n), self.model.device())?;
-                let finals = from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?;
-                for (&(i, sample), ids) in chunk.iter().zip(finals) {
+                // a model trained on length buckets runs on the chunk's bucket (else n)
+                let longest = chunk.iter().map(|job| crate::tokenizer::snippet_ids(&job.ids).len() + 1).max().unwrap_or(n);
+                let len = self.model.config().trimmed_len(longest);
+                let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
+                let finals = if config.localise.is_some() {
+                    let keep: Vec<f32> = chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
+                    let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
+                    from_tokens_partial(self.model, &self.schedule, &config.sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?
+                } else {
+                    from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?
+                };
+                for (job, ids) in chunk.iter().zip(finals) {
                     let text = self.tokenizer.decode_snippet(&ids)?;
                     let candidate = Candidate {
                         level,
-                        sample,
+                        sample: job.sample,
                         valid: self.lang.check(&text).is_ok(),
-                        token_edit_distance: token_edit_distance(self.lang, &inputs[i], &text),
+                        token_edit_distance: token_edit_distance(self.lang, &inputs[job.item], &text),
                         text,
                     };
-                    if let Ok(list) = &mut out[i] {
+                    if let Ok(list) = &mut out[job.item] {
                         list.push(candidate);
                     }
                 }
@@ -155,12 +249,12 @@ mod tests {
         let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
         let config = ModelConfig { vocab_size: 300, seq_len: 16, d_model: 16, n_heads: 2, denoiser_layers: 1, decoder_layers: 1, ..ModelConfig::tiny() };
-        let (model, _vars) = crate::train::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
         let excel = LangId::Excel.language();
         let repairer = Repairer::new(&model, &tokenizer, excel);
         let long = format!("={}", vec!["A1"; 40].join("+"));
         let inputs = vec!["=SUM(A1:B4".to_string(), long, "=A1+".to_string()];
-        let repair = RepairConfig { levels: vec![0.1, 0.5], samples: 3, batch_size: 4, sampler: SamplerConfig { steps: Some(5), ..Default::default() }, seed: 1 };
+        let repair = RepairConfig { levels: vec![0.1, 0.5], samples: 3, batch_size: 4, sampler: SamplerConfig { steps: Some(5), ..Default::default() }, seed: 1, localise: None };
         let out = repairer.repair(&inputs, &repair).unwrap();
         assert_eq!(out[0].as_ref().unwrap().len(), 6);
         assert!(matches!(out[1], Err(ItemError::TooLong { max: 16, .. })));
@@ -175,7 +269,8 @@ mod tests {
     #[test]
     fn a_tiny_trained_model_repairs_a_known_broken_formula() {
         use crate::diffusion::randn;
-        use crate::train::{diffusion_loss, init_model, AdamW, AdamWParams};
+        use crate::model::init_model;
+        use crate::train::{diffusion_loss, AdamW, AdamWParams};
         use candle_core::Device;
         use rand::Rng;
         let bench = crate::eval::load_bench(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"))).unwrap();
@@ -195,14 +290,14 @@ mod tests {
         for _ in 0..600 {
             let t: Vec<u32> = (0..formulas.len()).map(|_| rng.random_range(0..1200)).collect();
             let eps = randn(&mut rng, &[formulas.len(), 16, 32], &Device::Cpu).unwrap();
-            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, true).unwrap();
+            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
             optimizer.step(&terms.total.backward().unwrap(), 3e-3, Some(1.0)).unwrap();
         }
         let broken = "=SUM(A1:A3".to_string();
         assert!(excel.check(&broken).is_err());
         // low levels keep the input (missing parenthesis included); higher ones
         // leave room for the model's prior, which has only seen valid formulas
-        let repair = RepairConfig { levels: vec![0.3, 0.5, 0.7], samples: 3, batch_size: 9, sampler: SamplerConfig { steps: Some(5), ..Default::default() }, seed: 0 };
+        let repair = RepairConfig { levels: vec![0.3, 0.5, 0.7], samples: 3, batch_size: 9, sampler: SamplerConfig { steps: Some(5), ..Default::default() }, seed: 0, localise: None };
         let candidates = Repairer::new(&model, &tokenizer, excel).repair(&[broken], &repair).unwrap().remove(0).unwrap();
         let valid: Vec<&str> = candidates.iter().filter(|c| c.valid).map(|c| c.text.as_str()).collect();
         assert!(!valid.is_empty(), "no valid candidate among {:?}", candidates.iter().map(|c| &c.text).collect::<Vec<_>>());

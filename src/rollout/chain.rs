@@ -4,7 +4,6 @@ use crate::dataset::ChainStepRecord;
 use crate::diffusion::{from_tokens, generate, NoiseSchedule, SamplerConfig};
 use crate::model::CodeFusion;
 use crate::tokenizer::{snippet_ids, CodeTokenizer, TokenizerError};
-use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
 /// One decoded step of one chain.
@@ -64,9 +63,10 @@ pub fn run_batch(
             vec![None; batch]
         }
         Start::Anchors { texts, ids, t0 } => {
-            let n = ids.first().map_or(0, Vec::len);
-            let flat: Vec<u32> = ids.iter().flatten().copied().collect();
-            let tokens = Tensor::from_vec(flat, (ids.len(), n), model.device())?;
+            // a model trained on length buckets runs on the batch's bucket (else n)
+            let longest = ids.iter().map(|row| snippet_ids(row).len() + 1).max().unwrap_or(0);
+            let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
+            let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
             from_tokens(model, schedule, sampler, &tokens, t0, rng, &mut record)?;
             texts.iter().cloned().map(Some).collect()
         }

@@ -146,7 +146,7 @@ pub enum BrokenRule {
 }
 
 /// Pair filters; each drop is counted in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
     /// Smallest token edit distance kept.
@@ -155,11 +155,16 @@ pub struct FilterConfig {
     pub max_token_edits: usize,
     /// Requirement on the broken side's syntax check.
     pub broken: BrokenRule,
+    /// Drop pairs whose broken side is empty or whose length in characters
+    /// differs from the fixed side's by more than this fraction (0.4: within
+    /// ±40%); unset keeps every length.
+    #[serde(default)]
+    pub max_length_change: Option<f64>,
 }
 
 impl Default for FilterConfig {
     fn default() -> Self {
-        FilterConfig { min_token_edits: 1, max_token_edits: 4, broken: BrokenRule::Any }
+        FilterConfig { min_token_edits: 1, max_token_edits: 4, broken: BrokenRule::Any, max_length_change: None }
     }
 }
 
@@ -261,7 +266,7 @@ mod tests {
         let config: RolloutConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sources.len(), 2);
-        assert_eq!(config.filter, FilterConfig { min_token_edits: 1, max_token_edits: 6, broken: BrokenRule::Invalid });
+        assert_eq!(config.filter, FilterConfig { min_token_edits: 1, max_token_edits: 6, broken: BrokenRule::Invalid, max_length_change: None });
         assert_eq!(config.sampler.steps, Some(50));
         assert_eq!(config.total_units(), 200_000 / 256 + 1);
 

@@ -18,6 +18,9 @@ pub enum Rejection {
     Unchanged,
     /// Token edit distance outside `[min, max]`.
     EditDistance,
+    /// The broken side is empty, or its length differs from the fixed side's
+    /// by more than `filter.max_length_change` (a fragment, not a mistake).
+    Length,
     /// The broken side's validity is not what `filter.broken` asks for.
     BrokenRule,
     /// The same (broken, fixed) was kept before.
@@ -37,6 +40,10 @@ pub struct FilterCounts {
     pub unchanged: u64,
     /// Dropped: token edit distance out of range.
     pub edit_distance: u64,
+    /// Dropped: broken side empty or of another length (written only when non-zero,
+    /// so manifests of configs without the length filter stay as they were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub length: u64,
     /// Dropped: broken-side rule.
     pub broken_rule: u64,
     /// Dropped: duplicate pair.
@@ -54,6 +61,7 @@ impl FilterCounts {
             Rejection::FixedInvalid => &mut self.fixed_invalid,
             Rejection::Unchanged => &mut self.unchanged,
             Rejection::EditDistance => &mut self.edit_distance,
+            Rejection::Length => &mut self.length,
             Rejection::BrokenRule => &mut self.broken_rule,
             Rejection::Duplicate => &mut self.duplicate,
             Rejection::Contaminated => &mut self.contaminated,
@@ -67,11 +75,16 @@ impl AddAssign for FilterCounts {
         self.fixed_invalid += o.fixed_invalid;
         self.unchanged += o.unchanged;
         self.edit_distance += o.edit_distance;
+        self.length += o.length;
         self.broken_rule += o.broken_rule;
         self.duplicate += o.duplicate;
         self.contaminated += o.contaminated;
         self.kept += o.kept;
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A pair that passed every filter, with the measurements made on the way.
@@ -125,6 +138,12 @@ impl<'a> PairFilter<'a> {
         if !(self.config.min_token_edits..=self.config.max_token_edits).contains(&token_edit_distance) {
             return Err(Rejection::EditDistance);
         }
+        if let Some(max_change) = self.config.max_length_change {
+            let (b, f) = (broken.trim().chars().count() as f64, fixed.chars().count().max(1) as f64);
+            if b == 0.0 || (b - f).abs() / f > max_change {
+                return Err(Rejection::Length);
+            }
+        }
         let broken_valid = lang.check(broken).is_ok();
         match (self.config.broken, broken_valid) {
             (BrokenRule::Invalid, true) | (BrokenRule::Valid, false) => return Err(Rejection::BrokenRule),
@@ -168,13 +187,21 @@ mod tests {
         assert_eq!((counts.candidates, counts.kept), (5, 1));
         assert_eq!((counts.fixed_invalid, counts.unchanged, counts.edit_distance, counts.duplicate), (1, 1, 1, 1));
 
-        let mut strict = filter(FilterConfig { min_token_edits: 2, max_token_edits: 2, broken: BrokenRule::Invalid }, &held);
+        let mut strict = filter(FilterConfig { min_token_edits: 2, max_token_edits: 2, broken: BrokenRule::Invalid, max_length_change: None }, &held);
         assert_eq!(strict.check("=SUM(A1", "=SUM(A1)", true), Err(Rejection::EditDistance));
         assert_eq!(strict.check("=SUM(A1,B1)", "=SUM(A1)", true), Err(Rejection::BrokenRule));
         assert!(strict.check("=SUM(A1,,", "=SUM(A1)", true).is_ok());
         let mut valid_only = filter(FilterConfig { broken: BrokenRule::Valid, ..FilterConfig::default() }, &held);
         assert_eq!(valid_only.check("=SUM(A1", "=SUM(A1)", true), Err(Rejection::BrokenRule));
         assert!(valid_only.check("=MAX(A1)", "=SUM(A1)", true).unwrap().broken_valid);
+        // fragments: an empty broken side, or one far shorter than the fixed one
+        let mut length = filter(FilterConfig { max_length_change: Some(0.4), ..FilterConfig::default() }, &held);
+        assert_eq!(length.check("", "=A1", true), Err(Rejection::Length));
+        assert_eq!(length.check("=B!", "=ONet!C85", true), Err(Rejection::Length), "the nightly junk of issue 13");
+        assert!(length.check("=ONet!C8", "=ONet!C85", true).is_ok());
+        assert_eq!(length.counts.length, 2);
+        let json = serde_json::to_string(&FilterCounts::default()).unwrap();
+        assert!(!json.contains("length"), "written only when it counted something: {json}");
     }
 
     #[test]

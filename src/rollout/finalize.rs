@@ -124,14 +124,15 @@ fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) 
     let _ = writeln!(out, "| mean t / (T-1) | {:.3} |", mean(|p| f64::from(p.t_frac)));
     let _ = writeln!(out, "| chains run | {} |", summary.chains);
     let c = &summary.counts;
-    out.push_str("\n## Filters\n\n| candidates | fixed invalid | unchanged | edit distance | broken rule | duplicate | contaminated | cross-unit duplicate | beyond target | kept |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n## Filters\n\n| candidates | fixed invalid | unchanged | edit distance | length | broken rule | duplicate | contaminated | cross-unit duplicate | beyond target | kept |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         c.candidates,
         c.fixed_invalid,
         c.unchanged,
         c.edit_distance,
+        c.length,
         c.broken_rule,
         c.duplicate,
         c.contaminated,

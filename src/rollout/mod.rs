@@ -215,7 +215,7 @@ impl<'a> Rollout<'a> {
                     let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
                     let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
                     let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
-                    let t0 = ((frac * t_max as f64).round() as usize).clamp(1, t_max);
+                    let t0 = self.schedule.level(frac);
                     let start = Start::Anchors { texts: &texts, ids: &ids, t0 };
                     run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, &mut rng)?
                 }

@@ -5,7 +5,7 @@
 //! and `fixed` columns, so other generators can be compared.
 
 pub mod measure;
-pub mod plot;
+
 mod report;
 
 pub use report::{write_report, ReportFiles};
@@ -49,7 +49,7 @@ pub enum StatsError {
     },
     /// Drawing a plot failed.
     #[error(transparent)]
-    Plot(#[from] plot::PlotError),
+    Plot(#[from] crate::plot::PlotError),
     /// Writing a report file failed.
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),

@@ -1,6 +1,6 @@
 //! Writing statistics: `stats.json`, `stats.md` and PNG plots.
 
-use super::plot::{line_chart, LineChart, Series};
+use crate::plot::{line_chart, LineChart, Series};
 use super::{DatasetStats, GroupStats, StatsError};
 use crate::dataset::write_file_atomic;
 use std::fmt::Write;

@@ -140,6 +140,12 @@ impl CodeTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// Token ids of a snippet with the byte range of `text` each one covers.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), TokenizerError> {
+        let encoding = self.inner.encode(text, false).map_err(wrap("encoding"))?;
+        Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
+    }
+
     /// `c, <eos>, <pad>...` of exactly `n` ids, or `None` when it does not fit.
     pub fn encode_fixed(&self, text: &str, n: usize) -> Result<Option<Vec<u32>>, TokenizerError> {
         let mut ids = self.encode(text)?;

@@ -1,4 +1,5 @@
-//! Checkpoints: `model.safetensors`, `config.json`, `tokenizer.json`,
+//! Training checkpoints (the file names and inference loading live in
+//! `crate::checkpoint`): `model.safetensors`, `config.json`, `tokenizer.json`,
 //! `optimizer.safetensors`, `ema.safetensors` (when the run averages its
 //! weights) and `state.json` (step, RNG state, elapsed time),
 //! written to a staging directory that atomically replaces the previous one.
@@ -14,18 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// File names inside a checkpoint directory.
-pub const MODEL_FILE: &str = "model.safetensors";
-/// The model configuration.
-pub const CONFIG_FILE: &str = "config.json";
-/// The tokenizer.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-/// AdamW moments.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// The moving average of the weights, when the run keeps one.
-pub const EMA_FILE: &str = "ema.safetensors";
-/// Step, RNG and timing.
-pub const STATE_FILE: &str = "state.json";
+pub use crate::checkpoint::{EMA_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE};
+use crate::checkpoint::{CONFIG_FILE, TOKENIZER_FILE};
 
 /// Training state that is not a tensor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,32 +62,13 @@ pub fn save(
     Ok(())
 }
 
-/// Reads the model config of a checkpoint.
-pub fn load_config(dir: &Path) -> Result<ModelConfig, TrainError> {
-    ModelConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| TrainError::Config { path: dir.join(CONFIG_FILE), reason })
-}
 
 /// Loads weights into `vars` (which must hold the same names and shapes).
 pub fn load_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
     vars.load(dir.join(MODEL_FILE)).map_err(|e| TrainError::candle(dir.join(MODEL_FILE), e))
 }
 
-/// The weights file that inference uses: the moving average when the run kept
-/// one, the raw training weights otherwise.
-pub fn inference_weights_file(dir: &Path) -> std::path::PathBuf {
-    let ema = dir.join(EMA_FILE);
-    if ema.exists() {
-        ema
-    } else {
-        dir.join(MODEL_FILE)
-    }
-}
 
-/// Loads the inference weights ([`inference_weights_file`]) into `vars`.
-pub fn load_inference_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
-    let path = inference_weights_file(dir);
-    vars.load(&path).map_err(|e| TrainError::candle(path, e))
-}
 
 /// Reads the moving average of a checkpoint.
 pub fn load_ema(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, TrainError> {
@@ -114,8 +86,4 @@ pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<Strin
     Ok((moments, state))
 }
 
-/// sha256 of the weights a checkpoint samples with ([`inference_weights_file`]),
-/// recorded in datasets made with it.
-pub fn weights_sha256(dir: &Path) -> Result<String, TrainError> {
-    Ok(crate::dataset::file_sha256(&inference_weights_file(dir))?.0)
-}
+

@@ -3,6 +3,8 @@
 
 use crate::dataset::read_corpus_split;
 use crate::lang::LangId;
+use crate::model::ModelConfig;
+use std::collections::BTreeMap;
 use crate::tokenizer::{CodeTokenizer, EncodeStats};
 use candle_core::{Device, Result as CandleResult, Tensor};
 use rand::Rng;
@@ -55,14 +57,63 @@ impl TokenizedSplit {
     /// A batch of the rows at `indices`: `(b, n)` ids and `(b, n, 1)` CPD mask
     /// (1 = keep clean: the position is *not* maskable).
     pub fn batch(&self, indices: &[usize], device: &Device) -> CandleResult<(Tensor, Tensor)> {
-        let n = self.rows[0].len();
-        let ids: Vec<u32> = indices.iter().flat_map(|&i| self.rows[i].iter().copied()).collect();
+        self.batch_trimmed(indices, self.rows[0].len(), device)
+    }
+
+    /// [`TokenizedSplit::batch`] cut to the first `len` positions: `(b, len)`
+    /// ids and `(b, len, 1)` CPD mask.
+    pub fn batch_trimmed(&self, indices: &[usize], len: usize, device: &Device) -> CandleResult<(Tensor, Tensor)> {
         let keep: Vec<f32> =
-            indices.iter().flat_map(|&i| self.maskable[i].iter().map(|&m| if m { 0.0 } else { 1.0 })).collect();
+            indices.iter().flat_map(|&i| self.maskable[i][..len].iter().map(|&m| if m { 0.0 } else { 1.0 })).collect();
         Ok((
-            Tensor::from_vec(ids, (indices.len(), n), device)?,
-            Tensor::from_vec(keep, (indices.len(), n, 1), device)?,
+            crate::model::token_batch(indices.iter().map(|&i| self.rows[i].as_slice()), len, device)?,
+            Tensor::from_vec(keep, (indices.len(), len, 1), device)?,
         ))
+    }
+
+    /// Ids of row `i` up to and including its `<eos>`.
+    pub fn snippet_len(&self, i: usize) -> usize {
+        let row = &self.rows[i];
+        row.iter().position(|&id| id == crate::tokenizer::EOS).map_or(row.len(), |p| p + 1)
+    }
+
+    /// The row indices of each trimmed length ([`ModelConfig::trimmed_len`]),
+    /// for length-bucketed batches.
+    pub fn buckets(&self, config: &ModelConfig) -> BTreeMap<usize, Vec<usize>> {
+        let mut buckets: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.len() {
+            buckets.entry(config.trimmed_len(self.snippet_len(i))).or_default().push(i);
+        }
+        buckets
+    }
+
+    /// A length-bucketed batch: the first row uniform, the other `b - 1` uniform
+    /// within its bucket (so every row is still drawn with equal probability);
+    /// returns the indices and the bucket's length.
+    pub fn sample_bucketed(&self, b: usize, config: &ModelConfig, buckets: &BTreeMap<usize, Vec<usize>>, rng: &mut ChaCha8Rng) -> (Vec<usize>, usize) {
+        let first = rng.random_range(0..self.len());
+        let len = config.trimmed_len(self.snippet_len(first));
+        let bucket = &buckets[&len];
+        let mut indices = Vec::with_capacity(b);
+        indices.push(first);
+        indices.extend((1..b).map(|_| bucket[rng.random_range(0..bucket.len())]));
+        (indices, len)
+    }
+
+    /// A `(b, len, 1)` keep-clean mask (1 = keep) that noises one random window
+    /// of `1..=span_max` positions per row, placed anywhere over the snippet,
+    /// its `<eos>` and the position after it (where a missing token goes).
+    pub fn span_mask(&self, indices: &[usize], len: usize, span_max: usize, rng: &mut ChaCha8Rng, device: &Device) -> CandleResult<Tensor> {
+        let n = len;
+        let mut keep = vec![1f32; indices.len() * n];
+        for (r, &i) in indices.iter().enumerate() {
+            let eos = self.rows[i].iter().position(|&id| id == crate::tokenizer::EOS).unwrap_or(n - 1);
+            let reach = (eos + 2).min(n); // positions a window may cover
+            let width = rng.random_range(1..=span_max.min(reach));
+            let start = rng.random_range(0..=reach - width);
+            keep[r * n + start..r * n + start + width].iter_mut().for_each(|k| *k = 0.0);
+        }
+        Tensor::from_vec(keep, (indices.len(), n, 1), device)
     }
 
     /// `b` indices drawn uniformly with replacement.

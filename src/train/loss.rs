@@ -32,7 +32,9 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 /// Computes the loss for `tokens: (b, n)` at timesteps `t` with noise `eps: (b, n, d)`.
 /// With `keep_clean: (b, n, 1)` (1 = keep the clean embedding, the CPD
-/// objective), only the other positions are noised.
+/// objective), only the other positions are noised. `mse_weight` scales both
+/// mse terms (1 in the spec); the reported terms are unweighted.
+#[allow(clippy::too_many_arguments)]
 pub fn diffusion_loss(
     model: &CodeFusion,
     schedule: &NoiseSchedule,
@@ -40,6 +42,7 @@ pub fn diffusion_loss(
     t: &[u32],
     eps: &Tensor,
     keep_clean: Option<&Tensor>,
+    mse_weight: f64,
     train: bool,
 ) -> Result<LossTerms> {
     let x0 = model.embed(tokens)?; // (b, n, d)
@@ -61,6 +64,6 @@ pub fn diffusion_loss(
         mse_x0: mse_x0.to_scalar()?,
         mse_decoded: mse_decoded.to_scalar()?,
         ce: ce.to_scalar()?,
-        total: ((mse_x0 + mse_decoded)? + ce)?,
+        total: if mse_weight == 1.0 { ((mse_x0 + mse_decoded)? + ce)? } else { (((mse_x0 + mse_decoded)? * mse_weight)? + ce)? },
     })
 }

@@ -7,7 +7,8 @@
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule};
 use lastmile::model::ModelConfig;
-use lastmile::train::{diffusion_loss, init_model, AdamW, AdamWParams};
+use lastmile::model::init_model;
+use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
 use std::process::Command;
 use std::time::Instant;
@@ -42,7 +43,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     let train = time(reps, || {
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
-        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, true).unwrap();
+        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
         optimizer.step(&loss.total.backward().unwrap(), 5e-4, None).unwrap();
     });
     let x = randn(&mut rng, &[batch, n, d], &device).unwrap();

@@ -14,7 +14,7 @@ use lastmile::lang::LangId;
 use lastmile::model::ModelConfig;
 use lastmile::repair::{RepairConfig, Repairer};
 use lastmile::tokenizer::CodeTokenizer;
-use lastmile::train::{init_model, load_checkpoint};
+use lastmile::model::init_model;
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,7 +23,8 @@ fn main() {
     let bench = load_bench(&root.join("corpora/benchmarks/repair/excel.json")).unwrap();
     let checkpoint = root.join("outputs/nightly/excel/run/checkpoint");
     let (model, tokenizer, what) = if checkpoint.join("model.safetensors").exists() {
-        let (model, _vars, tokenizer) = load_checkpoint(&checkpoint, &Device::Cpu).unwrap();
+        let loaded = lastmile::checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
+        let (model, tokenizer) = (loaded.model, loaded.tokenizer);
         (model, tokenizer, "nightly checkpoint")
     } else {
         let truths: Vec<String> = bench.iter().map(|i| i.truth.clone()).collect();

@@ -11,7 +11,7 @@ use lastmile::dataset::read_corpus_split;
 use lastmile::model::ModelConfig;
 use lastmile::rollout::{Rollout, RolloutConfig};
 use lastmile::tokenizer::CodeTokenizer;
-use lastmile::train::{init_model, load_checkpoint, weights_sha256};
+use lastmile::model::init_model;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,8 +25,9 @@ fn main() {
     config.target_pairs = usize::MAX;
     let checkpoint = root.join(&config.checkpoint);
     let (model, tokenizer, sha, what) = if checkpoint.join("model.safetensors").exists() {
-        let (model, _vars, tokenizer) = load_checkpoint(&checkpoint, &Device::Cpu).unwrap();
-        let sha = weights_sha256(&checkpoint).unwrap();
+        let loaded = lastmile::checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
+        let (model, tokenizer) = (loaded.model, loaded.tokenizer);
+        let sha = loaded.sha256.clone();
         (model, tokenizer, sha, "nightly checkpoint")
     } else {
         let corpus = read_corpus_split(&root.join("outputs/corpus/excel"), "train").expect("run `make mine` first");

@@ -3,6 +3,7 @@
 //! Snippets carry their leading `=`; the EUSES corpus lacks it, so mining adds it
 //! (`prefix = "="` in `configs/corpus/excel.toml`).
 
+pub mod exec;
 mod lexer;
 mod parser;
 
@@ -20,6 +21,10 @@ impl Language for Excel {
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
         parser::parse(text, &lexer::lex(text))
+    }
+
+    fn exec_match(&self, candidate: &str, truth: &str) -> Option<bool> {
+        Some(exec::exec_match(candidate, truth).is_match())
     }
 
     fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
