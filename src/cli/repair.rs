@@ -3,12 +3,11 @@
 use super::Output;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use lastmile::dataset::{read_string_column, write_repairs, RepairRow};
 use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::lang::LangId;
-use lastmile::repair::{baseline, choose, Pooling, RepairConfig, Repairer};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use lastmile::repair::{output, Pooling, RepairConfig, Repairer};
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Repair broken code: embed it, noise it to several levels, resume the reverse
@@ -63,36 +62,6 @@ fn parse_pooling(s: &str) -> Result<Pooling, String> {
 }
 
 /// Reads the snippets of an input file, naming file and line on bad input.
-fn read_inputs(path: &Path) -> Result<Vec<String>> {
-    if path.extension().is_some_and(|e| e == "parquet") {
-        return Ok(read_string_column(path, "broken")?);
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if text.trim_start().starts_with('[') {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a JSON list", path.display()))?;
-        return items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                item.get("Buggy").or_else(|| item.get("broken")).and_then(|v| v.as_str()).map(str::to_string).with_context(|| {
-                    format!("{}: item {i} has no string field `Buggy` or `broken`", path.display())
-                })
-            })
-            .collect();
-    }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
-        let snippet = value.get("broken").or_else(|| value.get("text")).and_then(|v| v.as_str());
-        match snippet {
-            Some(s) => out.push(s.to_string()),
-            None => bail!("{}:{}: no string field `broken` or `text`", path.display(), i + 1),
-        }
-    }
-    Ok(out)
-}
 
 /// The reverse process of a repair: how many steps from each noise level.
 #[derive(Debug, Clone, clap::Args)]
@@ -143,7 +112,7 @@ impl SamplerArgs {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let inputs = match (&args.snippet, &args.input) {
         (Some(s), None) => vec![s.clone()],
-        (None, Some(path)) => read_inputs(path)?,
+        (None, Some(path)) => lastmile::eval::load_inputs(path)?,
         (None, None) => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
@@ -163,68 +132,24 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         localise: args.sampler.localise(),
     };
     let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
-    let parquet = args.out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
-    let mut jsonl = match &args.out {
-        Some(path) if !parquet => {
-            Some(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
+    match &args.out {
+        Some(path) if path.extension().is_some_and(|e| e == "parquet") => output::write_parquet(path, &inputs, &results, lang, args.pooling)?,
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            output::write_jsonl(&mut std::io::BufWriter::new(file), &inputs, &results, lang, args.pooling)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
-        _ => None,
-    };
-    let mut rows: Vec<RepairRow> = Vec::new();
-    let mut failed = 0;
-    for (index, (input, result)) in inputs.iter().zip(&results).enumerate() {
-        let (chosen, candidates, error) = match result {
-            Ok(candidates) => (choose(candidates, lang, args.pooling), Some(candidates), None),
-            Err(e) => {
-                failed += 1;
-                (None, None, Some(e.to_string()))
+        None => {
+            for ((input, result), chosen) in inputs.iter().zip(&results).zip(output::chosen(&results, lang, args.pooling)) {
+                match (chosen, result) {
+                    (Some(c), _) => output.line(&c.text),
+                    (None, Err(e)) => output.line(format!("error: {e}: {input}")),
+                    (None, Ok(_)) => output.line(""),
+                }
             }
-        };
-        if parquet {
-            let row = |c: Option<&lastmile::repair::Candidate>| RepairRow {
-                input_index: index as u32,
-                broken: input.clone(),
-                level: c.map(|c| c.level as f32),
-                sample: c.map(|c| c.sample as u32),
-                candidate: c.map(|c| c.text.clone()),
-                valid: c.map(|c| c.valid),
-                token_edit_distance: c.map(|c| c.token_edit_distance as u32),
-                chosen: c.zip(chosen).is_some_and(|(c, ch)| std::ptr::eq(c, ch)),
-                error: error.clone(),
-            };
-            match candidates {
-                Some(list) if !list.is_empty() => rows.extend(list.iter().map(|c| row(Some(c)))),
-                _ => rows.push(row(None)),
-            }
-            continue;
-        }
-        let chosen = chosen.map(|c| c.text.clone());
-        match &mut jsonl {
-            Some(f) => writeln!(
-                f,
-                "{}",
-                serde_json::json!({
-                    "input": input,
-                    "chosen": chosen,
-                    "pooling": args.pooling,
-                    "candidates": candidates,
-                    "baselines": { "identity": baseline::identity(input), "rule_based": baseline::rule_based(lang, input) },
-                    "error": error,
-                })
-            )?,
-            None => match (&chosen, &error) {
-                (Some(text), _) => output.line(text),
-                (None, Some(e)) => output.line(format!("error: {e}: {input}")),
-                (None, None) => output.line(""),
-            },
         }
     }
-    if let (true, Some(path)) = (parquet, &args.out) {
-        write_repairs(path, &rows)?;
-    }
-    if let Some(mut f) = jsonl {
-        f.flush().context("writing the JSONL output")?;
-    }
+    let failed = results.iter().filter(|r| r.is_err()).count();
     if failed > 0 {
         eprintln!("{failed} of {} inputs could not be repaired (see the errors)", inputs.len());
     }

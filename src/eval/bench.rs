@@ -91,6 +91,34 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
     }
 }
 
+/// Reads broken snippets only (no truth needed), for `lastmile repair
+/// --input`: a benchmark-shaped JSON list (`Buggy`, or `broken`), JSONL with a
+/// `broken` (or `text`) field per line, or Parquet with a `broken` column.
+pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
+    let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return crate::dataset::read_string_column(path, "broken").map_err(|e| format(e.to_string()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+    let snippet = |item: &Value, names: [&str; 2]| names.iter().find_map(|n| item.get(*n).and_then(Value::as_str)).map(str::to_string);
+    if text.trim_start().starts_with('[') {
+        let items: Vec<Value> = serde_json::from_str(&text).map_err(|e| format(format!("not a JSON list: {e}")))?;
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| snippet(item, ["Buggy", "broken"]).ok_or_else(|| format(format!("item {i} has no string field `Buggy` or `broken`"))))
+            .collect();
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let value: Value = serde_json::from_str(line).map_err(|e| format(format!("line {}: invalid JSON: {e}", i + 1)))?;
+            snippet(&value, ["broken", "text"]).ok_or_else(|| format(format!("line {}: no string field `broken` or `text`", i + 1)))
+        })
+        .collect()
+}
+
 /// Drops the PyMacer logging lines (`# compile-errors:… #`, `# compile-result:… #`,
 /// `# save-event:… #`) that the collection tool wrote at the top of every
 /// submission: they are not the student's code, and both sides carry them.

@@ -4,6 +4,10 @@
 //! its raw inputs, and the keys of the stages that produced its other inputs)
 //! equals the key recorded when it last finished and its outputs exist.
 
+mod runner;
+
+pub use runner::{run_pipeline, RunOptions, StageEvent};
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

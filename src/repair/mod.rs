@@ -3,6 +3,7 @@
 //! noise samples, batched across snippets; pooling picks one.
 
 pub mod baseline;
+pub mod output;
 mod pool;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
@@ -143,6 +144,11 @@ impl<'a> Repairer<'a> {
         Repairer { model, tokenizer, lang, schedule: NoiseSchedule::sqrt(model.config().diffusion_steps) }
     }
 
+    /// The language it repairs.
+    pub fn language(&self) -> &'a dyn Language {
+        self.lang
+    }
+
     /// All candidates for every input (in level, then sample order), or why
     /// an input has none. Chains of one level are batched across inputs.
     pub fn repair(&self, inputs: &[String], config: &RepairConfig) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
@@ -214,7 +220,15 @@ impl<'a> Repairer<'a> {
                 } else {
                     from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?
                 };
-                for (job, ids) in chunk.iter().zip(finals) {
+                for (job, mut ids) in chunk.iter().zip(finals) {
+                    // kept positions are the input's, whatever the read-out says there
+                    if let Some(keep) = &job.keep {
+                        for ((id, &k), &clean) in ids.iter_mut().zip(keep).zip(&job.ids) {
+                            if k == 1.0 {
+                                *id = clean;
+                            }
+                        }
+                    }
                     let text = self.tokenizer.decode_snippet(&ids)?;
                     let candidate = Candidate {
                         level,
@@ -261,6 +275,49 @@ mod tests {
         let third = out[2].as_ref().unwrap();
         assert_eq!(third.iter().map(|c| (c.level, c.sample)).collect::<Vec<_>>()[..3], [(0.1, 0), (0.1, 1), (0.1, 2)]);
         assert_eq!(repairer.repair(&inputs, &repair).unwrap(), out, "same seed, same candidates");
+    }
+
+    #[test]
+    fn localised_variants_noise_a_window_around_the_error_and_insert_slots() {
+        // ids 10..15 stand for a 5-token snippet; the error is at token 2
+        let ids = [10u32, 11, 12, 13, 14];
+        let (v, keep) = localised_variant(&ids, 2, 1, 0, 10).unwrap();
+        assert_eq!(v, [10, 11, 12, 13, 14, 1, 0, 0, 0, 0]);
+        assert_eq!(keep, [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "the error token and one each side");
+        let (v, keep) = localised_variant(&ids, 2, 1, 2, 10).unwrap();
+        assert_eq!(v, [10, 11, 3, 3, 12, 13, 14, 1, 0, 0], "two <mask> slots before the error token");
+        assert_eq!(keep.iter().filter(|&&k| k == 0.0).count(), 5, "slots, error token, one each side");
+        let (_, keep) = localised_variant(&ids, 5, 2, 1, 10).unwrap();
+        assert_eq!(&keep[3..8], [0.0; 5], "an error at the end: the tail, a slot and <eos> are free");
+        assert!(localised_variant(&ids, 2, 1, 5, 10).is_none(), "too long with the slots");
+        // byte offsets map to the token that ends after them, or <eos>
+        let offsets = [(0, 1), (1, 4), (4, 5)];
+        assert_eq!((error_token(&offsets, 0), error_token(&offsets, 2), error_token(&offsets, 4), error_token(&offsets, 9)), (0, 1, 2, 3));
+    }
+
+    #[test]
+    fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
+        let bench = crate::eval::load_bench(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"))).unwrap();
+        let excel = LangId::Excel.language();
+        let texts: Vec<String> = bench.iter().map(|i| i.truth.clone()).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();
+        let config = ModelConfig { vocab_size: 400, seq_len: 48, d_model: 16, n_heads: 2, denoiser_layers: 1, decoder_layers: 1, length_bucket: Some(8), ..ModelConfig::tiny() };
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let inputs: Vec<String> = bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
+        let localise = Localise { radii: vec![1], inserts: vec![0, 1] };
+        let repair = RepairConfig { levels: vec![0.5], samples: 2, batch_size: 8, sampler: SamplerConfig { stride: Some(200), ..Default::default() }, seed: 3, localise: Some(localise) };
+        let out = Repairer::new(&model, &tokenizer, excel).repair(&inputs, &repair).unwrap();
+        for (input, candidates) in inputs.iter().zip(&out) {
+            let candidates = candidates.as_ref().unwrap();
+            assert_eq!(candidates.len(), 2 * 2, "two variants for each of two samples");
+            let (ids, offsets) = tokenizer.encode_with_offsets(input).unwrap();
+            let at = error_token(&offsets, excel.check(input).unwrap_err().offset);
+            for c in candidates {
+                // an untrained model writes junk, but only inside the window
+                let prefix = tokenizer.decode_snippet(&ids[..at.saturating_sub(1)]).unwrap();
+                assert!(c.text.starts_with(&prefix), "{input} -> {}: the part before the window is kept", c.text);
+            }
+        }
     }
 
     /// The fixture: a tiny model trained here, in seconds, to denoise a

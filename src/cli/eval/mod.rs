@@ -1,0 +1,45 @@
+//! `lastmile eval`: measurements of trained models.
+
+mod denoiser;
+mod repair;
+mod summary;
+
+use super::Output;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Evaluation commands.
+#[derive(Debug, Parser)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Token accuracy of the denoiser per noise level on held-out snippets
+    /// (`H(D(N(x_t, t)))` against the clean snippet, t = 0, 100, ..., T-1).
+    /// Writes `accuracy_by_t.json` and `accuracy_by_t.png`.
+    Denoiser(denoiser::Args),
+    /// Repair a benchmark and score every
+    /// method — identity and rule-based baselines, each noise level, best,
+    /// vote, guided, the `any` oracle — by exact, sketch and (Excel) execution
+    /// match, BIFI for Python, with pass@1/3/5. The benchmark is a JSON list
+    /// of `{Buggy, GroundTruth}` or PyDex files (one, or a directory). Writes
+    /// `results.json`, `results.md` (Tables 1 and 3, published numbers in the
+    /// same table), `by_level.png` (Figure 5) and `repair_levels.png` (Figure 6).
+    Repair(repair::Args),
+    /// Put several `eval repair` runs side by side: Table 1 (methods × language,
+    /// published numbers as extra rows) and Table 3 (pass@k), as Markdown.
+    Summary(summary::Args),
+}
+
+/// Runs `lastmile eval`.
+pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
+    match args.command {
+        Command::Denoiser(args) => denoiser::run(args, output),
+        Command::Repair(args) => repair::run(args, output),
+        Command::Summary(args) => summary::run(args, output),
+    }
+}

@@ -1,0 +1,74 @@
+//! `lastmile eval repair`: repair a benchmark and score every method.
+
+use crate::cli::Output;
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// The benchmark file or directory.
+    #[arg(long)]
+    bench: PathBuf,
+    #[command(flatten)]
+    model: crate::cli::model_args::ModelArgs,
+    /// Language of the benchmark.
+    #[arg(long)]
+    lang: lastmile::lang::LangId,
+    /// Noise levels as fractions of T.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")]
+    levels: Vec<f64>,
+    /// Noise samples per level (pass@k needs k samples).
+    #[arg(long, short = 'k', default_value_t = 5)]
+    samples: usize,
+    #[command(flatten)]
+    sampler: crate::cli::repair::SamplerArgs,
+    /// Chains denoised together.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Evaluate only the first N items.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+/// Runs `lastmile eval repair`.
+pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
+    use lastmile::eval::{load_bench, run_repair_eval};
+    use lastmile::repair::{RepairConfig, Repairer};
+    let mut items = load_bench(&args.bench)?;
+    if let Some(limit) = args.limit {
+        items.truncate(limit);
+    }
+    let loaded = args.model.load()?;
+    let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
+    let lang = args.lang.language();
+    let config = RepairConfig {
+        levels: args.levels.clone(),
+        samples: args.samples.max(1),
+        sampler: args.sampler.config(),
+        batch_size: args.batch_size,
+        seed: args.seed,
+        localise: args.sampler.localise(),
+    };
+    let bar = output.steps_bar();
+    let mut method = String::new();
+    let run = run_repair_eval(&Repairer::new(model, tokenizer, lang), &items, &config, &args.bench, &args.model.checkpoint, &mut |name, done, total| {
+        if method != name {
+            method = name.to_string();
+            bar.set_message(format!("batches of chains ({name})"));
+        }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .context("repair failed")?;
+    bar.finish_and_clear();
+    output.line(run.write(&args.out).with_context(|| format!("writing {}", args.out.display()))?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,82 @@
+//! One repair evaluation from start to files: repair every benchmark item
+//! with the paper's method (and, when configured, error-localised repair as
+//! its own rows), score it ([`evaluate`]), and write `results.json`,
+//! `results.md` and the figures ([`EvalRun::write`]).
+
+use super::report::{figures, markdown, EvalRun};
+use super::{evaluate, BenchItem};
+use crate::dataset::{write_file_atomic, DatasetError};
+use crate::plot::PlotError;
+use crate::repair::{RepairConfig, RepairError, Repairer};
+use std::path::{Path, PathBuf};
+
+/// What can go wrong writing an evaluation's files.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalWriteError {
+    /// The output directory could not be made.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A results file could not be written.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// A figure could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// Repairs and scores `items`. `on_batch(method, done, total)` reports the
+/// batches of chains of each method (`"paper"`, then `"localised"`).
+pub fn run_repair_eval(
+    repairer: &Repairer<'_>,
+    items: &[BenchItem],
+    config: &RepairConfig,
+    bench: &Path,
+    checkpoint: &Path,
+    on_batch: &mut dyn FnMut(&str, usize, usize),
+) -> Result<EvalRun, RepairError> {
+    let lang = repairer.language();
+    let inputs: Vec<String> = items.iter().map(|i| i.broken.clone()).collect();
+    let clock = std::time::Instant::now();
+    let mut repairs = 0;
+    let mut reports = Vec::new();
+    let methods = if config.localise.is_some() { vec![None, config.localise.clone()] } else { vec![None] };
+    for localise in methods {
+        let name = if localise.is_some() { "localised" } else { "paper" };
+        let config = RepairConfig { localise, ..config.clone() };
+        let results = repairer.repair_with_progress(&inputs, &config, &mut |done, total| on_batch(name, done, total))?;
+        repairs += results.iter().flatten().map(Vec::len).sum::<usize>();
+        let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
+        // exec by the language's engine where it has one (Excel), else exact
+        reports.push(evaluate(lang, items, &candidates, true));
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    let mut report = reports.remove(0);
+    report.localised = reports.pop().map(Box::new);
+    Ok(EvalRun {
+        bench: bench.to_path_buf(),
+        checkpoint: checkpoint.to_path_buf(),
+        config: config.clone(),
+        seconds,
+        repairs_per_s: repairs as f64 / seconds.max(1e-9),
+        report,
+    })
+}
+
+impl EvalRun {
+    /// Writes `results.json`, `results.md` and the figures into `dir`;
+    /// returns the Markdown.
+    pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
+        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
+        write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
+        let md = markdown(self);
+        write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
+        figures(self, dir)?;
+        Ok(md)
+    }
+}
