@@ -26,6 +26,16 @@ pub enum BenchError {
         /// What is wrong, with the item index where there is one.
         reason: String,
     },
+    /// One line of a JSONL file is not usable.
+    #[error("{path}:{line}: {reason}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Reads every item of a benchmark file, or of every `.json` file of a
@@ -113,8 +123,9 @@ pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
-            let value: Value = serde_json::from_str(line).map_err(|e| format(format!("line {}: invalid JSON: {e}", i + 1)))?;
-            snippet(&value, ["broken", "text"]).ok_or_else(|| format(format!("line {}: no string field `broken` or `text`", i + 1)))
+            let at = |reason: String| BenchError::Line { path: path.to_path_buf(), line: i + 1, reason };
+            let value: Value = serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+            snippet(&value, ["broken", "text"]).ok_or_else(|| at("no string field `broken` or `text`".into()))
         })
         .collect()
 }
