@@ -102,6 +102,11 @@ impl SamplerArgs {
         }
     }
 
+    /// The repair run these flags, levels, samples, batch and seed describe.
+    pub fn repair_config(&self, levels: &[f64], samples: usize, batch_size: usize, seed: u64) -> RepairConfig {
+        RepairConfig { levels: levels.to_vec(), samples: samples.max(1), sampler: self.config(), batch_size, seed, localise: self.localise() }
+    }
+
     /// The error-localised variants, when `--localise` is given.
     pub fn localise(&self) -> Option<lastmile::repair::Localise> {
         self.localise.then(|| lastmile::repair::Localise { radii: self.radii.clone(), inserts: self.inserts.clone() })
@@ -123,14 +128,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = RepairConfig {
-        levels: args.levels.clone(),
-        samples: args.samples.max(1),
-        sampler: args.sampler.config(),
-        batch_size: args.batch_size,
-        seed: args.seed,
-        localise: args.sampler.localise(),
-    };
+    let config = args.sampler.repair_config(&args.levels, args.samples, args.batch_size, args.seed);
     let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
     match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "parquet") => output::write_parquet(path, &inputs, &results, lang, args.pooling)?,

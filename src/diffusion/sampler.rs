@@ -162,11 +162,17 @@ pub fn from_tokens(
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
+    let (_, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
+    reverse(model, schedule, config, x_t, t, None, None, rng, on_step)
+}
+
+/// `x0 = E(tokens)` and `x_t = q(x_t | x0)` with fresh noise.
+fn embed_and_noise(model: &CodeFusion, schedule: &NoiseSchedule, tokens: &Tensor, t: usize, rng: &mut ChaCha8Rng) -> Result<(Tensor, Tensor)> {
     let x0 = model.embed(tokens)?;
     let b = x0.dim(0)?;
     let eps = randn(rng, x0.dims(), x0.device())?;
     let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
-    reverse(model, schedule, config, x_t, t, None, None, rng, on_step)
+    Ok((x0, x_t))
 }
 
 /// Partial noise injection (error-localised repair): like [`from_tokens`], but
@@ -183,10 +189,7 @@ pub fn from_tokens_partial(
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
-    let x0 = model.embed(tokens)?;
-    let b = x0.dim(0)?;
-    let eps = randn(rng, x0.dims(), x0.device())?;
-    let x_t = super::noise::q_sample(schedule, &x0, &vec![t as u32; b], &eps)?;
+    let (x0, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
     let anchor = Anchor { x0, keep: keep.clone() };
     reverse(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step)
 }

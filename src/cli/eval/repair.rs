@@ -41,7 +41,7 @@ pub struct Args {
 /// Runs `lastmile eval repair`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     use lastmile::eval::{load_bench, run_repair_eval};
-    use lastmile::repair::{RepairConfig, Repairer};
+    use lastmile::repair::Repairer;
     let mut items = load_bench(&args.bench)?;
     if let Some(limit) = args.limit {
         items.truncate(limit);
@@ -49,14 +49,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = RepairConfig {
-        levels: args.levels.clone(),
-        samples: args.samples.max(1),
-        sampler: args.sampler.config(),
-        batch_size: args.batch_size,
-        seed: args.seed,
-        localise: args.sampler.localise(),
-    };
+    let config = args.sampler.repair_config(&args.levels, args.samples, args.batch_size, args.seed);
     let bar = output.steps_bar();
     let mut method = String::new();
     let run = run_repair_eval(&Repairer::new(model, tokenizer, lang), &items, &config, &args.bench, &args.model.checkpoint, &mut |name, done, total| {
