@@ -5,10 +5,11 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run run-python run-powershell eval mine test bench grammar check-toolchain clean
+.PHONY: run run-python run-powershell eval eval-model mine test bench grammar check-toolchain clean
 
-## run: the nightly build on the embedded default (Excel): mine -> tokenizer ->
-## pretrain -> rollout (20K pairs) -> stats; stages are cached, a rerun redoes only what changed
+## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
+## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
+## stages are cached, a rerun redoes only what changed
 run:
 	$(LASTMILE) pipeline run pipelines/excel-nightly.toml
 
@@ -31,6 +32,24 @@ eval:
 	  --checkpoint outputs/nightly/powershell/run/checkpoint --out outputs/eval/powershell-nightly
 	$(LASTMILE) eval summary outputs/eval/excel-nightly/results.json outputs/eval/python-nightly/results.json \
 	  outputs/eval/powershell-nightly/results.json --out outputs/eval/summary.md
+
+## eval-model: the numbers of models/excel/MODEL_CARD.md for the shipped model:
+## per-t accuracy, fidelity (repair of the benchmark's correct formulas), the Excel
+## benchmark with the paper's method and error-localised repair, unconditional samples
+MODEL ?= models/excel
+MODEL_EVAL ?= outputs/eval/excel-model
+eval-model:
+	$(LASTMILE) mine --lang excel --quiet
+	$(LASTMILE) eval denoiser --checkpoint $(MODEL) --corpus outputs/corpus/excel --examples 512 \
+	  --t 0,60,120,240,420,600,900,1199 --out $(MODEL_EVAL)/denoiser
+	python3 -c "import json; b=json.load(open('corpora/benchmarks/repair/excel.json')); \
+	  json.dump([{'Buggy': i['GroundTruth'], 'GroundTruth': i['GroundTruth']} for i in b], open('outputs/eval/identity.json', 'w'))"
+	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel \
+	  --levels 0.1 -k 1 --stride 60 --out $(MODEL_EVAL)/fidelity
+	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel \
+	  --levels 0.1,0.2,0.3 -k 3 --stride 60 --localise --radii 1,2 --inserts 0,1 --out $(MODEL_EVAL)/bench
+	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 100 --clamp --update ddpm --lang excel \
+	  --out $(MODEL_EVAL)/samples.jsonl
 
 ## mine: mine every corpus with the default configs
 mine:

@@ -1,7 +1,7 @@
 //! CodeFusion: embedding E, time embedding, denoiser N, decoder D, head H and
 //! the optional NL encoder (CodeFusion §3; `docs/model-spec.md`).
 
-use super::layers::{Block, LayerNorm, Stack};
+use super::layers::Stack;
 use super::time::TimeEmbedding;
 use super::ModelConfig;
 use candle_core::{Device, Module, Result, Tensor, D};
@@ -13,9 +13,7 @@ use candle_nn::{embedding, Embedding, VarBuilder};
 #[derive(Debug, Clone)]
 pub struct Encoder {
     embed: Embedding,
-    pos: Tensor,
-    blocks: Vec<Block>,
-    ln: LayerNorm,
+    body: Stack,
 }
 
 impl Encoder {
@@ -24,21 +22,13 @@ impl Encoder {
         let len = cfg.encoder_seq_len.unwrap_or(cfg.seq_len);
         Ok(Encoder {
             embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
-            pos: vb.get_with_hints((len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?,
-            blocks: (0..cfg.encoder_layers)
-                .map(|i| Block::new(cfg, false, vb.pp(format!("blocks.{i}"))))
-                .collect::<Result<Vec<_>>>()?,
-            ln: LayerNorm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("ln"))?,
+            body: Stack::without_input(cfg, len, cfg.encoder_layers, vb)?,
         })
     }
 
     /// `source: (b, m)` token ids → `(b, m, d)`.
     pub fn forward_t(&self, source: &Tensor, train: bool) -> Result<Tensor> {
-        let mut xs = self.embed.forward(source)?.broadcast_add(&self.pos)?;
-        for block in &self.blocks {
-            xs = block.forward_t(&xs, None, train)?;
-        }
-        self.ln.forward_t(&xs, train)
+        self.body.forward_t(&self.embed.forward(source)?, None, None, train)
     }
 }
 

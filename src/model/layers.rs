@@ -28,7 +28,7 @@ impl Module for Linear {
         let in_dim = *dims.last().expect("at least one dimension");
         let rows = xs.elem_count() / in_dim;
         let ys = xs.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?; // (rows, out)
-        let ys = if super::fused::applies(&ys) { super::fused::add_bias(&ys, &self.bias)? } else { ys.broadcast_add(&self.bias)? };
+        let ys = super::ops::add_bias(&ys, &self.bias)?;
         let mut out_dims = dims;
         *out_dims.last_mut().expect("at least one dimension") = ys.dim(1)?;
         ys.reshape(out_dims)
@@ -191,7 +191,8 @@ impl Block {
 /// denoiser N and the decoder D.
 #[derive(Debug, Clone)]
 pub struct Stack {
-    inp: Linear,
+    /// `None` for the encoder, whose input is its own embedding.
+    inp: Option<Linear>,
     pos: Tensor,
     blocks: Vec<Block>,
     ln: LayerNorm,
@@ -200,11 +201,21 @@ pub struct Stack {
 impl Stack {
     /// A stack of `layers` blocks over sequences of `cfg.seq_len`.
     pub fn new(cfg: &ModelConfig, layers: usize, cross: bool, vb: VarBuilder) -> Result<Self> {
-        let pos = vb.get_with_hints((cfg.seq_len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
+        let inp = linear(cfg.d_model, cfg.d_model, vb.pp("inp"))?;
+        Self::build(cfg, cfg.seq_len, layers, cross, Some(inp), vb)
+    }
+
+    /// The encoder's body: no input projection, `len` positions, no cross-attention.
+    pub fn without_input(cfg: &ModelConfig, len: usize, layers: usize, vb: VarBuilder) -> Result<Self> {
+        Self::build(cfg, len, layers, false, None, vb)
+    }
+
+    fn build(cfg: &ModelConfig, len: usize, layers: usize, cross: bool, inp: Option<Linear>, vb: VarBuilder) -> Result<Self> {
+        let pos = vb.get_with_hints((len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
         let blocks =
             (0..layers).map(|i| Block::new(cfg, cross, vb.pp(format!("blocks.{i}")))).collect::<Result<Vec<_>>>()?;
         Ok(Stack {
-            inp: linear(cfg.d_model, cfg.d_model, vb.pp("inp"))?,
+            inp,
             pos,
             blocks,
             ln: LayerNorm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("ln"))?,
@@ -216,7 +227,11 @@ impl Stack {
     pub fn forward_t(&self, xs: &Tensor, extra: Option<&Tensor>, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let len = xs.dim(1)?;
         let pos = if len == self.pos.dim(0)? { self.pos.clone() } else { self.pos.narrow(0, 0, len)? };
-        let mut xs = self.inp.forward(xs)?.broadcast_add(&pos)?; // (b, L, d)
+        let xs = match &self.inp {
+            Some(inp) => inp.forward(xs)?,
+            None => xs.clone(),
+        };
+        let mut xs = xs.broadcast_add(&pos)?; // (b, L, d)
         if let Some(extra) = extra {
             xs = xs.broadcast_add(&extra.unsqueeze(1)?)?;
         }

@@ -48,6 +48,26 @@ pub(crate) fn softmax_composed(xs: &Tensor) -> Result<Tensor> {
     exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
 }
 
+/// `ys + bias` over the last dimension (the bias add of a linear layer).
+pub fn add_bias(ys: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if fused::applies(ys) {
+        return fused::add_bias(ys, bias);
+    }
+    ys.broadcast_add(bias)
+}
+
+/// Mean cross-entropy of `logits: (m, V)` against `targets: (m)`, built from
+/// differentiable ops: the fused CPU kernel, or candle's `log_softmax` (which
+/// composes primitives) elsewhere.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if fused::applies(logits) {
+        return fused::cross_entropy(logits, targets);
+    }
+    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?; // (m, 1)
+    picked.mean_all()?.neg()
+}
+
 /// GELU (exact, erf-based, as PyTorch's default `nn.GELU`).
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     if fused::applies(xs) {

@@ -4,7 +4,7 @@
 
 use crate::diffusion::{q_sample, NoiseSchedule};
 use crate::model::CodeFusion;
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 
 /// The loss and its three terms.
 pub struct LossTerms {
@@ -18,17 +18,7 @@ pub struct LossTerms {
     pub ce: f32,
 }
 
-/// Mean cross-entropy of `logits: (m, V)` against `targets: (m)`, built from
-/// differentiable ops: the fused CPU kernel, or candle's `log_softmax` (which
-/// composes primitives) elsewhere.
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    if crate::model::fused::applies(logits) {
-        return crate::model::fused::cross_entropy(logits, targets);
-    }
-    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?; // (m, 1)
-    picked.mean_all()?.neg()
-}
+pub use crate::model::ops::cross_entropy;
 
 /// Computes the loss for `tokens: (b, n)` at timesteps `t` with noise `eps: (b, n, d)`.
 /// With `keep_clean: (b, n, 1)` (1 = keep the clean embedding, the CPD
