@@ -189,80 +189,27 @@ impl<'a> Rollout<'a> {
     /// Computes unit `u` and writes its files and marker.
     pub fn run_unit(&self, u: usize, rank: usize) -> Result<UnitMarker, RolloutError> {
         let config = self.config;
-        let lang = config.lang.language();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(u as u64 + 1);
-        let mut filter = PairFilter::new(lang, config.filter, &self.decontaminator);
+        let mut filter = PairFilter::new(config.lang.language(), config.filter, &self.decontaminator);
         let mut timing = Timing::default();
         let (mut pairs, mut log) = (Vec::new(), Vec::new());
-        let t_max = self.schedule.steps() - 1;
         let first = u * config.chains_per_unit;
         let last = ((u + 1) * config.chains_per_unit).min(config.max_chains);
-        let total_weight: f64 = config.sources.iter().map(SourceConfig::weight).sum();
         for batch_start in (first..last).step_by(config.batch_size) {
             let b = config.batch_size.min(last - batch_start);
-            let mut draw = rng.random::<f64>() * total_weight;
-            let which = config.sources.iter().position(|s| {
-                draw -= s.weight();
-                draw < 0.0
-            });
-            let which = which.unwrap_or(config.sources.len() - 1);
-            let source = &config.sources[which];
+            let which = self.pick_source(&mut rng);
             let clock = Instant::now();
-            let chains = match (&self.anchors[which], source) {
-                (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
-                    let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
-                    let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
-                    let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
-                    let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
-                    let t0 = self.schedule.level(frac);
-                    let start = Start::Anchors { texts: &texts, ids: &ids, t0 };
-                    run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, &mut rng)?
-                }
-                _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, &mut rng)?,
-            };
+            let chains = self.run_chains(which, batch_start, b, &mut rng)?;
             timing.denoise_s += clock.elapsed().as_secs_f64();
             timing.chain_steps += chains.iter().map(|c| c.steps.len() as u64).sum::<u64>();
+            let source = &config.sources[which];
             for chain in chains {
                 let clock = Instant::now();
                 let texts = chain.decode(self.tokenizer)?;
                 timing.decode_s += clock.elapsed().as_secs_f64();
                 let clock = Instant::now();
-                let (fixed, candidates) = match &chain.anchor {
-                    Some(anchor) => (anchor.clone(), texts.len()),
-                    None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
-                };
-                let fixed_valid = lang.check(&fixed).is_ok();
-                let picked: Vec<usize> = match config.selection {
-                    Selection::Uniform if candidates > 0 => vec![rng.random_range(0..candidates)],
-                    Selection::Uniform => vec![],
-                    Selection::AllDistinct => {
-                        let mut seen = std::collections::HashSet::new();
-                        (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
-                    }
-                };
-                for k in picked {
-                    let broken = &texts[k];
-                    if let Ok(accepted) = filter.check(broken, &fixed, fixed_valid) {
-                        let t = chain.steps[k].t;
-                        pairs.push(PairRecord {
-                            id: pair_id(config.lang.name(), broken, &fixed),
-                            lang: config.lang.name().to_string(),
-                            broken: broken.clone(),
-                            fixed: fixed.clone(),
-                            t: t as u32,
-                            t_frac: t as f32 / t_max.max(1) as f32,
-                            token_edit_distance: accepted.token_edit_distance as u32,
-                            char_edit_distance: accepted.char_edit_distance as u32,
-                            broken_valid: accepted.broken_valid,
-                            fixed_valid,
-                            source: source.name().to_string(),
-                            chain_id: chain.chain_id,
-                            seed: config.seed,
-                            checkpoint: self.checkpoint.clone(),
-                        });
-                    }
-                }
+                self.select_pairs(&chain, &texts, source, &mut filter, &mut rng, &mut pairs);
                 log.extend(chain.log(self.schedule.steps(), source.name()));
                 timing.filter_s += clock.elapsed().as_secs_f64();
             }
@@ -272,6 +219,84 @@ impl<'a> Rollout<'a> {
         let marker = UnitMarker { unit: u, chains: last - first, counts: filter.counts, timing, rank };
         self.units.write_marker(&marker)?;
         Ok(marker)
+    }
+
+    /// The source of the next batch, drawn by weight.
+    fn pick_source(&self, rng: &mut ChaCha8Rng) -> usize {
+        let sources = &self.config.sources;
+        let mut draw = rng.random::<f64>() * sources.iter().map(SourceConfig::weight).sum::<f64>();
+        let which = sources.iter().position(|s| {
+            draw -= s.weight();
+            draw < 0.0
+        });
+        which.unwrap_or(sources.len() - 1)
+    }
+
+    /// Runs `b` chains with ids from `batch_start` from source `which`: corpus
+    /// snippets noised to a drawn level, or pure noise.
+    fn run_chains(&self, which: usize, batch_start: usize, b: usize, rng: &mut ChaCha8Rng) -> Result<Vec<chain::Chain>, RolloutError> {
+        let config = self.config;
+        Ok(match (&self.anchors[which], &config.sources[which]) {
+            (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
+                let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
+                let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
+                let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
+                let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
+                let start = Start::Anchors { texts: &texts, ids: &ids, t0: self.schedule.level(frac) };
+                run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
+            }
+            _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
+        })
+    }
+
+    /// The candidate pairs of one chain (its decoded `texts`) that the
+    /// selection picks and the filters keep, appended to `pairs`.
+    fn select_pairs(
+        &self,
+        chain: &chain::Chain,
+        texts: &[String],
+        source: &SourceConfig,
+        filter: &mut PairFilter<'_>,
+        rng: &mut ChaCha8Rng,
+        pairs: &mut Vec<PairRecord>,
+    ) {
+        let config = self.config;
+        let t_max = self.schedule.steps() - 1;
+        let (fixed, candidates) = match &chain.anchor {
+            Some(anchor) => (anchor.clone(), texts.len()),
+            None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
+        };
+        let fixed_valid = config.lang.language().check(&fixed).is_ok();
+        let picked: Vec<usize> = match config.selection {
+            Selection::Uniform if candidates > 0 => vec![rng.random_range(0..candidates)],
+            Selection::Uniform => vec![],
+            Selection::AllDistinct => {
+                let mut seen = std::collections::HashSet::new();
+                (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
+            }
+        };
+        for k in picked {
+            let broken = &texts[k];
+            if let Ok(accepted) = filter.check(broken, &fixed, fixed_valid) {
+                let t = chain.steps[k].t;
+                pairs.push(PairRecord {
+                    id: pair_id(config.lang.name(), broken, &fixed),
+                    lang: config.lang.name().to_string(),
+                    broken: broken.clone(),
+                    fixed: fixed.clone(),
+                    t: t as u32,
+                    t_frac: t as f32 / t_max.max(1) as f32,
+                    token_edit_distance: accepted.token_edit_distance as u32,
+                    char_edit_distance: accepted.char_edit_distance as u32,
+                    broken_valid: accepted.broken_valid,
+                    fixed_valid,
+                    source: source.name().to_string(),
+                    chain_id: chain.chain_id,
+                    seed: config.seed,
+                    checkpoint: self.checkpoint.clone(),
+                });
+            }
+        }
     }
 
     /// Runs this rank's units until the target or the budget is reached; rank 0
