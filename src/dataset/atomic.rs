@@ -25,6 +25,18 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> 
     fs::rename(&tmp, path).map_err(DatasetError::io(path))
 }
 
+/// The staging directory of `target`, a hidden `.<name>.partial` sibling,
+/// removed first if a crashed run left one: write everything there, then
+/// [`replace_dir`] it over `target`.
+pub fn staging_dir(target: &Path) -> Result<std::path::PathBuf, DatasetError> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let staging = target.with_file_name(format!(".{name}.partial"));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(DatasetError::io(&staging))?;
+    }
+    Ok(staging)
+}
+
 /// Replaces directory `target` by the finished directory `staged`: the old
 /// target is moved aside first and removed only after the rename succeeded.
 pub fn replace_dir(staged: &Path, target: &Path) -> Result<(), DatasetError> {

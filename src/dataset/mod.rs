@@ -11,7 +11,7 @@ mod pairs;
 mod repairs;
 mod shards;
 
-pub use atomic::{replace_dir, write_file_atomic};
+pub use atomic::{replace_dir, staging_dir, write_file_atomic};
 pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
 pub use error::DatasetError;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};

@@ -124,13 +124,7 @@ pub fn mine(
 ) -> Result<MineReport, MineError> {
     let lang = config.lang.language();
     let contamination = load_decontaminator(&config.decontaminate, root, lang)?;
-    let staging = out_dir.with_file_name(format!(
-        ".{}.partial",
-        out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|source| MineError::Io { path: staging.clone(), source })?;
-    }
+    let staging = crate::dataset::staging_dir(out_dir)?;
     let options = config.output;
     let mut writers = [
         (Split::Train, ShardWriter::new(&staging, "train", corpus_schema(), options)?, Vec::new()),

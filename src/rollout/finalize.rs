@@ -47,10 +47,7 @@ impl Rollout<'_> {
         summary.beyond_target = (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
 
         let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-        let staging = self.out.with_file_name(format!(".{name}.partial"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| RolloutError::io(&staging, e))?;
-        }
+        let staging = crate::dataset::staging_dir(&self.out)?;
         let data = staging.join("data");
         let split_seed = format!("lastmile-rollout-{}", config.seed);
         let (valid, train): (Vec<&PairRecord>, Vec<&PairRecord>) =

@@ -41,13 +41,7 @@ pub fn save(
     ema: Option<HashMap<String, Tensor>>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
-    let staging = dir.with_file_name(format!(
-        ".{}.partial",
-        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-    }
+    let staging = crate::dataset::staging_dir(dir)?;
     std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
     vars.save(staging.join(MODEL_FILE)).map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
     candle_core::safetensors::save(&optimizer, staging.join(OPTIMIZER_FILE))
