@@ -49,11 +49,6 @@ pub struct AccuracyByT {
     pub examples: usize,
 }
 
-/// Ids of `row` up to and including its `<eos>`.
-fn snippet_len(row: &[u32]) -> usize {
-    row.iter().position(|&id| id == EOS).map_or(row.len(), |p| p + 1)
-}
-
 /// Measures accuracy at each of `ts` on the first `examples` of `rows`
 /// (snippets encoded to the model length: `c, <eos>, <pad>...`).
 pub fn accuracy_by_t(
@@ -91,7 +86,7 @@ pub fn accuracy_by_t(
         for start in (0..examples).step_by(batch) {
             let indices: Vec<usize> = (start..(start + batch).min(examples)).collect();
             // a model trained on length buckets is measured on the batch's bucket (else n)
-            let len = model.config().trimmed_len(indices.iter().map(|&i| snippet_len(&rows[i])).max().unwrap_or(1));
+            let len = model.config().trimmed_len(indices.iter().map(|&i| crate::tokenizer::len_with_eos(&rows[i])).max().unwrap_or(1));
             let tokens = crate::model::token_batch(indices.iter().map(|&i| rows[i].as_slice()), len, &device)?;
             let x0 = model.embed(&tokens)?;
             let eps = randn(&mut rng, x0.dims(), &device)?;
@@ -103,7 +98,7 @@ pub fn accuracy_by_t(
             let rounded_decoded = model.nearest_rows(&decoded)?;
             for (r, &i) in indices.iter().enumerate() {
                 let (row, truth) = (&predicted[r], &rows[i]);
-                let snippet_len = snippet_len(truth);
+                let snippet_len = crate::tokenizer::len_with_eos(truth);
                 let hits = |guess: &[u32]| guess[..snippet_len].iter().zip(&truth[..snippet_len]).filter(|(a, b)| a == b).count();
                 hit_snippet += hits(row);
                 hit_round_input += hits(&rounded_input[r]);

@@ -210,7 +210,7 @@ impl<'a> Repairer<'a> {
             rng.set_stream(li as u64);
             for chunk in jobs.chunks(batch_size) {
                 // a model trained on length buckets runs on the chunk's bucket (else n)
-                let longest = chunk.iter().map(|job| crate::tokenizer::snippet_ids(&job.ids).len() + 1).max().unwrap_or(n);
+                let longest = chunk.iter().map(|job| crate::tokenizer::len_with_eos(&job.ids)).max().unwrap_or(n);
                 let len = self.model.config().trimmed_len(longest);
                 let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
                 let finals = if config.localise.is_some() {

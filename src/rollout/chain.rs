@@ -64,7 +64,7 @@ pub fn run_batch(
         }
         Start::Anchors { texts, ids, t0 } => {
             // a model trained on length buckets runs on the batch's bucket (else n)
-            let longest = ids.iter().map(|row| snippet_ids(row).len() + 1).max().unwrap_or(0);
+            let longest = ids.iter().map(|row| crate::tokenizer::len_with_eos(row)).max().unwrap_or(0);
             let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
             let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
             from_tokens(model, schedule, sampler, &tokens, t0, rng, &mut record)?;

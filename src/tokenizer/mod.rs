@@ -209,6 +209,12 @@ pub fn snippet_ids(ids: &[u32]) -> &[u32] {
     &ids[..end]
 }
 
+/// How many positions of a fixed-length row the snippet takes with its
+/// `<eos>` (the length a length-bucketed batch must keep), at most the row.
+pub fn len_with_eos(ids: &[u32]) -> usize {
+    (snippet_ids(ids).len() + 1).min(ids.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

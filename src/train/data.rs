@@ -73,8 +73,7 @@ impl TokenizedSplit {
 
     /// Ids of row `i` up to and including its `<eos>`.
     pub fn snippet_len(&self, i: usize) -> usize {
-        let row = &self.rows[i];
-        row.iter().position(|&id| id == crate::tokenizer::EOS).map_or(row.len(), |p| p + 1)
+        crate::tokenizer::len_with_eos(&self.rows[i])
     }
 
     /// The row indices of each trimmed length ([`ModelConfig::trimmed_len`]),
