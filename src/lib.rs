@@ -20,6 +20,7 @@ pub mod mine;
 pub mod model;
 pub mod pipeline;
 pub mod plot;
+pub mod progress;
 pub mod repair;
 pub mod rollout;
 pub mod stats;

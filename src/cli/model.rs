@@ -45,8 +45,9 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let mut configs = match args.command {
         Command::Info { configs } => configs,
         Command::Export { checkpoint, out } => {
-            lastmile::checkpoint::export_inference(&checkpoint, &out)
-                .with_context(|| format!("exporting {} to {}", checkpoint.display(), out.display()))?;
+            lastmile::checkpoint::export_inference(&checkpoint, &out).with_context(|| {
+                format!("exporting {} to {}", checkpoint.display(), out.display())
+            })?;
             output.line(format!("{} -> {}", checkpoint.display(), out.display()));
             return Ok(ExitCode::SUCCESS);
         }
@@ -59,7 +60,10 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             .collect();
         configs.sort();
     }
-    output.line(format!("{:<28} {:>6} {:>4} {:>4} {:>3} {:>4} {:>4} {:>4} {:>10}", "config", "V", "n", "d", "h", "L_N", "L_D", "L_E", "parameters"));
+    output.line(format!(
+        "{:<28} {:>6} {:>4} {:>4} {:>3} {:>4} {:>4} {:>4} {:>10}",
+        "config", "V", "n", "d", "h", "L_N", "L_D", "L_E", "parameters"
+    ));
     for path in configs {
         let c = ModelConfig::load(&path).map_err(anyhow::Error::msg)?;
         output.line(format!(

@@ -2,6 +2,7 @@
 //! `--quiet` or when stderr is not a terminal).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lastmile::progress::Progress;
 use std::io::IsTerminal;
 
 /// Where the CLI writes.
@@ -24,17 +25,19 @@ impl Output {
     }
 
     /// A byte-progress bar with a message, hidden when quiet or not on a terminal.
-    pub fn bytes_bar(&self, total: u64, message: impl Into<String>) -> ProgressBar {
+    pub fn bytes_bar(&self, total: u64, prefix: impl Into<String>) -> ProgressBar {
         let bar = ProgressBar::new(total);
         if self.quiet || !std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {elapsed} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
-        bar.set_message(message.into());
+        bar.set_prefix(prefix.into());
         bar
     }
 
@@ -45,8 +48,27 @@ impl Output {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
-            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}").expect("valid template").progress_chars("=> "),
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar
+    }
+
+    /// The one adapter from a stage's [`Progress`] reports to a bar: the count
+    /// moves the bar, a status replaces its message, a note is printed above it.
+    pub fn follow(bar: &ProgressBar) -> impl FnMut(Progress) + '_ {
+        move |p| {
+            if let Some(total) = p.total {
+                bar.set_length(total);
+            }
+            bar.set_position(p.done);
+            if let Some(status) = p.status {
+                bar.set_message(status);
+            }
+            if let Some(note) = p.note {
+                bar.println(note);
+            }
+        }
     }
 }

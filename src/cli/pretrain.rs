@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::model::device;
 use lastmile::plot::{line_chart, LineChart, Series};
-use lastmile::train::{pretrain, StepMetrics, TrainConfig, TrainEvent};
+use lastmile::train::{pretrain, StepMetrics, TrainConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,20 +46,8 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
     let bar = output.steps_bar();
-    let summary = pretrain(&config, &device, args.resume, &mut |event| match event {
-        TrainEvent::Started { step, max_steps, train, valid } => {
-            bar.set_length(max_steps.unwrap_or(0) as u64);
-            bar.set_position(step as u64);
-            bar.println(format!("training on {train} snippets ({valid} held out), from step {step}"));
-        }
-        TrainEvent::Step(m) => {
-            bar.set_position(m.step as u64);
-            let valid = m.valid_loss.map(|v| format!(" valid {v:.4}")).unwrap_or_default();
-            bar.set_message(format!("loss {:.4} (ce {:.3}){valid} {:.0} tok/s", m.loss, m.ce, m.tokens_per_s));
-        }
-        TrainEvent::Checkpoint(_) => {}
-    })
-    .context("pretraining failed")?;
+    let summary = pretrain(&config, &device, args.resume, &mut Output::follow(&bar))
+        .context("pretraining failed")?;
     bar.finish_and_clear();
     plot_losses(&config)?;
     output.line(format!(
@@ -78,18 +66,25 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
 /// `OUT/loss.png`: training loss (moving mean over 25 steps) and held-out loss.
 fn plot_losses(config: &TrainConfig) -> Result<()> {
     let text = std::fs::read_to_string(config.metrics_path())?;
-    let metrics: Vec<StepMetrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let metrics: Vec<StepMetrics> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let window = 25;
     let train: Vec<(f64, f64)> = metrics
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let from = i.saturating_sub(window - 1);
-            let mean = metrics[from..=i].iter().map(|m| m.loss as f64).sum::<f64>() / (i - from + 1) as f64;
+            let mean = metrics[from..=i].iter().map(|m| m.loss as f64).sum::<f64>()
+                / (i - from + 1) as f64;
             (m.step as f64, mean)
         })
         .collect();
-    let valid: Vec<(f64, f64)> = metrics.iter().filter_map(|m| m.valid_loss.map(|v| (m.step as f64, v as f64))).collect();
+    let valid: Vec<(f64, f64)> = metrics
+        .iter()
+        .filter_map(|m| m.valid_loss.map(|v| (m.step as f64, v as f64)))
+        .collect();
     if train.is_empty() {
         return Ok(());
     }
@@ -98,8 +93,14 @@ fn plot_losses(config: &TrainConfig) -> Result<()> {
         x_label: "step",
         y_label: "loss",
         series: vec![
-            Series { label: format!("train (mean of {window} steps)"), points: train },
-            Series { label: "held-out".into(), points: valid },
+            Series {
+                label: format!("train (mean of {window} steps)"),
+                points: train,
+            },
+            Series {
+                label: "held-out".into(),
+                points: valid,
+            },
         ],
         y_range: None,
         markers: Vec::new(),

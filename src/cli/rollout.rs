@@ -3,7 +3,7 @@
 use super::Output;
 use anyhow::Result;
 use clap::Parser;
-use lastmile::rollout::{Rank, Rollout, RolloutConfig, RolloutEvent, Selection};
+use lastmile::rollout::{Rank, Rollout, RolloutConfig, Selection};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -78,7 +78,9 @@ pub fn resolve_config(args: &Args) -> Result<RolloutConfig> {
     if let Some(s) = args.selection {
         config.selection = s;
     }
-    config.validate().map_err(|reason| anyhow::anyhow!("{}: {reason}", args.config.display()))?;
+    config
+        .validate()
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.config.display()))?;
     Ok(config)
 }
 
@@ -87,54 +89,51 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let config = resolve_config(&args)?;
     let rank = Rank::detect(args.rank, args.world_size, |k| std::env::var(k).ok())?;
     let loaded = super::model_args::load(&config.checkpoint, &args.device)?;
-    let rollout = Rollout::new(&config, &loaded.model, &loaded.tokenizer, &loaded.sha256, Path::new("."))?;
+    let rollout = Rollout::new(
+        &config,
+        &loaded.model,
+        &loaded.tokenizer,
+        &loaded.sha256,
+        Path::new("."),
+    )?;
     if args.finalize {
         let summary = rollout.finalize()?;
-        output.line(format!("finalized {}: {:?} rows from {} units", config.out.display(), summary.rows, summary.units));
+        output.line(format!(
+            "finalized {}: {:?} rows from {} units",
+            config.out.display(),
+            summary.rows,
+            summary.units
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let bar = output.steps_bar();
-    bar.set_length(config.target_pairs as u64);
     bar.println(format!(
         "rank {}/{}: up to {} chains in units of {}, target {} pairs",
         rank.rank, rank.world_size, config.max_chains, config.chains_per_unit, config.target_pairs
     ));
-    let summary = rollout.run_rank(rank, Duration::from_secs(args.wait_s), &mut |event| match event {
-        RolloutEvent::StaleUnitsRemoved => bar.println("removed work units of another config or checkpoint"),
-        RolloutEvent::UnitSkipped { unit } => bar.set_message(format!("unit {unit} already done")),
-        RolloutEvent::UnitDone { marker, prefix_pairs } => {
-            bar.set_position(prefix_pairs as u64);
-            bar.set_message(format!(
-                "unit {}: {} kept of {} candidates",
-                marker.unit, marker.counts.kept, marker.counts.candidates
-            ));
-        }
-        RolloutEvent::Waiting { prefix_pairs } => {
-            bar.set_position(prefix_pairs as u64);
-            bar.set_message("waiting for other ranks");
-        }
-    })?;
+    let summary = rollout.run_rank(
+        rank,
+        Duration::from_secs(args.wait_s),
+        &mut Output::follow(&bar),
+    )?;
     bar.finish_and_clear();
-    let t = summary.timing;
-    let busy = (t.denoise_s + t.decode_s + t.filter_s).max(1e-9);
     output.line(format!(
         "rank {}: {} units computed, {} skipped, {} chains; {} candidates, {} kept",
-        rank.rank, summary.computed, summary.skipped, summary.chains, summary.counts.candidates, summary.counts.kept
+        rank.rank,
+        summary.computed,
+        summary.skipped,
+        summary.chains,
+        summary.counts.candidates,
+        summary.counts.kept
     ));
     if summary.computed > 0 {
+        let pairs_per_s = summary.counts.kept as f64 / summary.timing.busy_s().max(1e-9);
         output.line(format!(
-            "time: denoise {:.1} s ({:.0}%), decode {:.1} s ({:.0}%), filter {:.1} s ({:.0}%); {:.1} kept pairs/s",
-            t.denoise_s,
-            100.0 * t.denoise_s / busy,
-            t.decode_s,
-            100.0 * t.decode_s / busy,
-            t.filter_s,
-            100.0 * t.filter_s / busy,
-            summary.counts.kept as f64 / busy
+            "time: {}; {pairs_per_s:.1} kept pairs/s",
+            summary.timing
         ));
     }
     if let Some(done) = &summary.finalized {
-        let c = done.counts;
         output.line(format!(
             "dataset {}: {:?} rows from {} units ({} chains)",
             config.out.display(),
@@ -142,18 +141,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             done.units,
             done.chains
         ));
-        output.line(format!(
-            "filters: {} candidates; fixed invalid {}, unchanged {}, edit distance {}, broken rule {}, duplicate {}, contaminated {}, cross-unit duplicate {}, beyond target {}",
-            c.candidates,
-            c.fixed_invalid,
-            c.unchanged,
-            c.edit_distance,
-            c.broken_rule,
-            c.duplicate,
-            c.contaminated,
-            done.cross_unit_duplicates,
-            done.beyond_target
-        ));
+        output.line(format!("filters: {done}"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,8 +36,10 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             args.input.with_extension("stats")
         }
     });
-    let stats = dataset_stats(&args.input, args.lang).with_context(|| format!("computing statistics of {}", args.input.display()))?;
-    let files = write_report(&stats, &out).with_context(|| format!("writing the report to {}", out.display()))?;
+    let stats = dataset_stats(&args.input, args.lang)
+        .with_context(|| format!("computing statistics of {}", args.input.display()))?;
+    let files = write_report(&stats, &out)
+        .with_context(|| format!("writing the report to {}", out.display()))?;
     for lang in &stats.languages {
         let g = &lang.overall;
         output.line(format!(
@@ -55,6 +57,10 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             g.distinct_n[3]
         ));
     }
-    output.line(format!("wrote {} and {} plots", files.markdown.display(), files.plots.len()));
+    output.line(format!(
+        "wrote {} and {} plots",
+        files.markdown.display(),
+        files.plots.len()
+    ));
     Ok(ExitCode::SUCCESS)
 }

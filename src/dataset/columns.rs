@@ -2,7 +2,9 @@
 //! that name the file: shared by every Parquet schema of `dataset/`.
 
 use super::DatasetError;
-use arrow::array::{Array, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{
+    Array, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -36,14 +38,19 @@ pub(super) struct Columns<'a> {
 impl<'a> Columns<'a> {
     /// The column `name` as Arrow array type `T`.
     pub(super) fn get<T: 'static>(&self, name: &str) -> Result<&'a T, DatasetError> {
-        let array = self.batch.column_by_name(name).ok_or_else(|| DatasetError::Schema {
-            path: self.path.to_path_buf(),
-            reason: format!("no column `{name}`"),
-        })?;
-        array.as_any().downcast_ref::<T>().ok_or_else(|| DatasetError::Schema {
-            path: self.path.to_path_buf(),
-            reason: format!("column `{name}` has type {}", array.data_type()),
-        })
+        let array = self
+            .batch
+            .column_by_name(name)
+            .ok_or_else(|| DatasetError::Schema {
+                path: self.path.to_path_buf(),
+                reason: format!("no column `{name}`"),
+            })?;
+        array
+            .as_any()
+            .downcast_ref::<T>()
+            .ok_or_else(|| DatasetError::Schema {
+                path: self.path.to_path_buf(),
+                reason: format!("column `{name}` has type {}", array.data_type()),
+            })
     }
 }
-

@@ -32,6 +32,14 @@ pub enum DatasetError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// A decontamination benchmark cannot be used.
+    #[error("{path}: cannot decontaminate against this benchmark: {reason}")]
+    Benchmark {
+        /// The benchmark file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file does not have the expected layout.
     #[error("{path}: {reason}")]
     Schema {

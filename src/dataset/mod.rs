@@ -1,20 +1,36 @@
 //! Datasets on disk: Parquet schemas, sharded writers and readers, and atomic
 //! file operations. Every stage that writes Parquet goes through here, so shards
 //! look the same everywhere: zstd, bounded row groups, `split-00000-of-0000N`.
+//! The rules every dataset obeys live here too, so that mining and each pair
+//! generator apply them alike: normalisation, decontamination against the
+//! benchmarks, and the hash split.
 
 mod atomic;
 mod columns;
 mod corpus;
+mod decontaminate;
 mod error;
+mod json_path;
 mod manifest;
+mod normalize;
 mod pairs;
 mod repairs;
 mod shards;
+mod split;
 
 pub use atomic::{replace_dir, staging_dir, write_file_atomic};
 pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
+pub use decontaminate::{load_decontaminator, BenchmarkSource, Decontaminator, MatchRule};
 pub use error::DatasetError;
+pub use json_path::select_field;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
-pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
+pub use normalize::{normalize, Unnormalizable};
+pub use pairs::{
+    chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord,
+};
 pub use repairs::{repair_schema, write_repairs, RepairRow};
-pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};
+pub use shards::{
+    list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter,
+    ShardWriterOptions,
+};
+pub use split::{assign_split, snippet_id, Split};

@@ -9,8 +9,8 @@ pub mod published;
 pub mod report;
 pub mod run;
 
-pub use bench::{load_bench, load_inputs, BenchError};
-pub use run::{run_repair_eval, EvalWriteError};
-pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
+pub use bench::{load_bench, load_inputs, BenchError};
+pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
 pub use harness::{evaluate, metrics, BenchItem, EvalReport, Headline, ItemResult, Metrics, Rates};
+pub use run::{run_repair_eval, EvalWriteError};

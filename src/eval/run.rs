@@ -7,6 +7,7 @@ use super::report::{figures, markdown, EvalRun};
 use super::{evaluate, BenchItem};
 use crate::dataset::{write_file_atomic, DatasetError};
 use crate::plot::PlotError;
+use crate::progress::ProgressFn;
 use crate::repair::{RepairConfig, RepairError, Repairer};
 use std::path::{Path, PathBuf};
 
@@ -30,27 +31,39 @@ pub enum EvalWriteError {
     Plot(#[from] PlotError),
 }
 
-/// Repairs and scores `items`. `on_batch(method, done, total)` reports the
-/// batches of chains of each method (`"paper"`, then `"localised"`).
+/// Repairs and scores `items`, reporting the batches of chains of each method
+/// (status `paper`, then `localised`).
 pub fn run_repair_eval(
     repairer: &Repairer<'_>,
     items: &[BenchItem],
     config: &RepairConfig,
     bench: &Path,
     checkpoint: &Path,
-    on_batch: &mut dyn FnMut(&str, usize, usize),
+    progress: &mut ProgressFn<'_>,
 ) -> Result<EvalRun, RepairError> {
     let lang = repairer.language();
     let inputs: Vec<String> = items.iter().map(|i| i.broken.clone()).collect();
     let mut seconds = 0.0;
     let mut repairs = 0;
     let mut reports = Vec::new();
-    let methods = if config.localise.is_some() { vec![None, config.localise.clone()] } else { vec![None] };
+    let methods = if config.localise.is_some() {
+        vec![None, config.localise.clone()]
+    } else {
+        vec![None]
+    };
     for localise in methods {
-        let name = if localise.is_some() { "localised" } else { "paper" };
-        let config = RepairConfig { localise, ..config.clone() };
+        let name = if localise.is_some() {
+            "localised"
+        } else {
+            "paper"
+        };
+        let config = RepairConfig {
+            localise,
+            ..config.clone()
+        };
         let clock = std::time::Instant::now();
-        let results = repairer.repair_with_progress(&inputs, &config, &mut |done, total| on_batch(name, done, total))?;
+        let results = repairer
+            .repair_with_progress(&inputs, &config, &mut |p| progress(p.with_status(name)))?;
         seconds += clock.elapsed().as_secs_f64(); // model time only, not scoring
         repairs += results.iter().flatten().map(Vec::len).sum::<usize>();
         let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
@@ -73,8 +86,14 @@ impl EvalRun {
     /// Writes `results.json`, `results.md` and the figures into `dir`;
     /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
-        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
-        write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
+        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        write_file_atomic(
+            &dir.join("results.json"),
+            &serde_json::to_vec_pretty(self).expect("results serialise"),
+        )?;
         let md = markdown(self);
         write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
         figures(self, dir)?;

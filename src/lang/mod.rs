@@ -47,7 +47,12 @@ impl SyntaxError {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = text[line_start..offset].chars().count() + 1;
-        SyntaxError { offset, line, column, message: message.into() }
+        SyntaxError {
+            offset,
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -76,8 +81,13 @@ pub enum LangId {
 
 impl LangId {
     /// Every language, in a fixed order.
-    pub const ALL: [LangId; 5] =
-        [LangId::Excel, LangId::Python, LangId::Powershell, LangId::Bash, LangId::Cf];
+    pub const ALL: [LangId; 5] = [
+        LangId::Excel,
+        LangId::Python,
+        LangId::Powershell,
+        LangId::Bash,
+        LangId::Cf,
+    ];
 
     /// The lower-case name used in configs, paths and Parquet columns.
     pub fn name(self) -> &'static str {
@@ -116,7 +126,10 @@ impl FromStr for LangId {
             .find(|l| l.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 let names: Vec<_> = LangId::ALL.iter().map(|l| l.name()).collect();
-                format!("unknown language `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown language `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -176,7 +189,9 @@ pub trait Language: Send + Sync {
     /// The snippet with whitespace normalised (see [`WhitespaceRule`]): two
     /// snippets that differ only in insignificant whitespace normalise equally.
     fn normalize_whitespace(&self, text: &str) -> String {
-        render(&self.lex(text), self.whitespace_rule(), |t| t.text.to_string())
+        render(&self.lex(text), self.whitespace_rule(), |t| {
+            t.text.to_string()
+        })
     }
 
     /// The sketch: whitespace normalised, and every constant (string, number,
@@ -229,7 +244,11 @@ pub trait Language: Send + Sync {
 
 /// Renders tokens back to text under a whitespace rule, mapping each
 /// non-whitespace token through `show`.
-fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) -> String) -> String {
+fn render(
+    tokens: &[Token<'_>],
+    rule: WhitespaceRule,
+    show: impl Fn(&Token<'_>) -> String,
+) -> String {
     let mut out = String::new();
     let mut at_line_start = true;
     let mut pending_space = false;
@@ -325,7 +344,10 @@ mod tests {
     #[test]
     fn collapse_rule_keeps_indentation_and_drops_blank_lines() {
         let py = LangId::Python.language();
-        assert_eq!(py.normalize_whitespace("if x:   \n\n    y  =  1\n"), "if x:\n    y = 1");
+        assert_eq!(
+            py.normalize_whitespace("if x:   \n\n    y  =  1\n"),
+            "if x:\n    y = 1"
+        );
         assert_eq!(py.sketch("print('hi',  3)"), "print(, )");
     }
 }

@@ -33,7 +33,10 @@ pub enum TokenKind {
 impl TokenKind {
     /// Constants are anonymised in sketches.
     pub fn is_constant(self) -> bool {
-        matches!(self, TokenKind::String | TokenKind::Number | TokenKind::Reference)
+        matches!(
+            self,
+            TokenKind::String | TokenKind::Number | TokenKind::Reference
+        )
     }
 
     /// Identifiers and keywords are the positions the CPD objective noises.

@@ -1,6 +1,6 @@
 //! Mining configuration: `configs/corpus/<lang>.toml`.
 
-use crate::dataset::ShardWriterOptions;
+use crate::dataset::{BenchmarkSource, ShardWriterOptions};
 use crate::lang::LangId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -92,7 +92,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { min_chars: 2, max_chars: 1000 }
+        Limits {
+            min_chars: 2,
+            max_chars: 1000,
+        }
     }
 }
 
@@ -108,44 +111,30 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig { valid_fraction: 0.02, seed: "lastmile".into() }
+        SplitConfig {
+            valid_fraction: 0.02,
+            seed: "lastmile".into(),
+        }
     }
-}
-
-/// A benchmark file (or directory of JSON files) and the fields holding code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BenchmarkSource {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// Field paths of the snippets (`Buggy`, `GroundTruth`, `test.*.Code`).
-    pub fields: Vec<String>,
-    /// How a mined snippet is matched against these: by sketch (the rule for
-    /// repair benchmarks) or by exact normalised text (for NL-to-code test sets,
-    /// whose sketches are shared by most of a small DSL's corpus).
-    #[serde(default, rename = "match")]
-    pub match_rule: MatchRule,
-}
-
-/// How decontamination compares snippets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchRule {
-    /// Equal sketches (constants anonymised).
-    #[default]
-    Sketch,
-    /// Equal normalised text.
-    Exact,
 }
 
 impl CorpusConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, super::MineError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| super::MineError::Io { path: path.to_path_buf(), source })?;
-        let config: CorpusConfig = toml::from_str(&text)
-            .map_err(|e| super::MineError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
-        config.validate().map_err(|reason| super::MineError::Config { path: path.to_path_buf(), reason })?;
+        let text = std::fs::read_to_string(path).map_err(|source| super::MineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: CorpusConfig = toml::from_str(&text).map_err(|e| super::MineError::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        config
+            .validate()
+            .map_err(|reason| super::MineError::Config {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         Ok(config)
     }
 
@@ -155,7 +144,10 @@ impl CorpusConfig {
             return Err("no [[source]]".into());
         }
         if !(0.0..1.0).contains(&self.split.valid_fraction) {
-            return Err(format!("split.valid_fraction must be in [0, 1), got {}", self.split.valid_fraction));
+            return Err(format!(
+                "split.valid_fraction must be in [0, 1), got {}",
+                self.split.valid_fraction
+            ));
         }
         if self.limits.min_chars > self.limits.max_chars {
             return Err("limits.min_chars is larger than limits.max_chars".into());

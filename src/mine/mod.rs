@@ -8,21 +8,21 @@
 //! order of the output follows the order of the input, so runs are byte-identical.
 
 mod config;
-mod decontaminate;
-mod normalize;
+mod drop;
 mod report;
 mod sources;
-mod split;
 
-pub use config::{BenchmarkSource, CorpusConfig, Limits, MatchRule, SourceConfig, SplitConfig};
-pub use decontaminate::{load_decontaminator, Decontaminator};
-pub use normalize::{normalize, DropReason};
+pub use config::{CorpusConfig, Limits, SourceConfig, SplitConfig};
+pub use drop::DropReason;
 pub use report::{MineReport, ReasonCount};
 pub use sources::{unquote_csv, Diagnostic};
-pub use split::{assign_split, snippet_id, Split};
 
-use crate::dataset::{corpus_schema, replace_dir, write_file_atomic, CorpusRecord, DatasetError, ShardWriter};
+use crate::dataset::{
+    assign_split, corpus_schema, load_decontaminator, normalize, replace_dir, snippet_id,
+    write_file_atomic, CorpusRecord, DatasetError, Decontaminator, ShardWriter, Split,
+};
 use crate::lang::Language;
+use crate::progress::{Progress, ProgressFn, Unit};
 use rayon::prelude::*;
 use report::{ReasonTally, SourceCounts};
 use sources::{read_source, source_bytes, RawSnippet};
@@ -44,14 +44,6 @@ pub enum MineError {
         /// What is wrong.
         reason: String,
     },
-    /// A decontamination benchmark cannot be used.
-    #[error("{path}: cannot decontaminate against this benchmark: {reason}")]
-    Benchmark {
-        /// The benchmark file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -64,17 +56,6 @@ pub enum MineError {
     /// Writing the output failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-}
-
-/// Progress of a mining run, for a progress bar.
-#[derive(Debug, Clone, Copy)]
-pub struct MineProgress {
-    /// Bytes of input consumed so far.
-    pub bytes_done: u64,
-    /// Bytes of input in all sources.
-    pub bytes_total: u64,
-    /// Snippets kept so far.
-    pub kept: u64,
 }
 
 /// A snippet after the parallel, order-independent part of filtering.
@@ -92,25 +73,37 @@ struct Checked {
     contaminated: bool,
 }
 
-fn examine(raw: RawSnippet, lang: &dyn Language, config: &CorpusConfig, contamination: &Decontaminator) -> Candidate {
-    let outcome = raw.text.and_then(|text| normalize(&text)).and_then(|text| {
-        let n = text.chars().count();
-        if n < config.limits.min_chars {
-            return Err(DropReason::TooShort);
-        }
-        if n > config.limits.max_chars {
-            return Err(DropReason::TooLong);
-        }
-        let sketch = lang.sketch(&text);
-        Ok(Checked {
-            id: snippet_id(lang.id().name(), &text),
-            syntax_error: lang.check(&text).err().map(|e| e.message),
-            contaminated: contamination.is_contaminated(&text, &sketch),
-            text,
-            sketch,
-        })
-    });
-    Candidate { raw_source: raw.source, line: raw.line, outcome }
+fn examine(
+    raw: RawSnippet,
+    lang: &dyn Language,
+    config: &CorpusConfig,
+    contamination: &Decontaminator,
+) -> Candidate {
+    let outcome = raw
+        .text
+        .and_then(|text| normalize(&text).map_err(DropReason::from))
+        .and_then(|text| {
+            let n = text.chars().count();
+            if n < config.limits.min_chars {
+                return Err(DropReason::TooShort);
+            }
+            if n > config.limits.max_chars {
+                return Err(DropReason::TooLong);
+            }
+            let sketch = lang.sketch(&text);
+            Ok(Checked {
+                id: snippet_id(lang.id().name(), &text),
+                syntax_error: lang.check(&text).err().map(|e| e.message),
+                contaminated: contamination.is_contaminated(&text, &sketch),
+                text,
+                sketch,
+            })
+        });
+    Candidate {
+        raw_source: raw.source,
+        line: raw.line,
+        outcome,
+    }
 }
 
 /// Mines one language into `out_dir` (`outputs/corpus/<lang>`), replacing what
@@ -120,15 +113,23 @@ pub fn mine(
     config: &CorpusConfig,
     root: &Path,
     out_dir: &Path,
-    progress: &(dyn Fn(MineProgress) + Sync),
+    progress: &mut ProgressFn<'_>,
 ) -> Result<MineReport, MineError> {
     let lang = config.lang.language();
     let contamination = load_decontaminator(&config.decontaminate, root, lang)?;
     let staging = crate::dataset::staging_dir(out_dir)?;
     let options = config.output;
     let mut writers = [
-        (Split::Train, ShardWriter::new(&staging, "train", corpus_schema(), options)?, Vec::new()),
-        (Split::Valid, ShardWriter::new(&staging, "valid", corpus_schema(), options)?, Vec::new()),
+        (
+            Split::Train,
+            ShardWriter::new(&staging, "train", corpus_schema(), options)?,
+            Vec::new(),
+        ),
+        (
+            Split::Valid,
+            ShardWriter::new(&staging, "valid", corpus_schema(), options)?,
+            Vec::new(),
+        ),
     ];
 
     let mut report = MineReport::new(lang.id().name());
@@ -140,7 +141,11 @@ pub fn mine(
     let mut write_error: Option<MineError> = None;
 
     for source in &config.sources {
-        let mut counts = SourceCounts { path: source.path().to_string_lossy().into_owned(), inputs: 0, kept: 0 };
+        let mut counts = SourceCounts {
+            path: source.path().to_string_lossy().into_owned(),
+            inputs: 0,
+            kept: 0,
+        };
         read_source(source, root, lang, config.limits.max_chars, &mut |chunk| {
             if write_error.is_some() {
                 return;
@@ -151,8 +156,11 @@ pub fn mine(
             report.files.read += chunk.files_read;
             report.files.unparsable += chunk.files_unparsable;
             counts.inputs += chunk.snippets.len() as u64;
-            let candidates: Vec<Candidate> =
-                chunk.snippets.into_par_iter().map(|raw| examine(raw, lang, config, &contamination)).collect();
+            let candidates: Vec<Candidate> = chunk
+                .snippets
+                .into_par_iter()
+                .map(|raw| examine(raw, lang, config, &contamination))
+                .collect();
             for candidate in candidates {
                 let checked = match candidate.outcome {
                     Err(reason) => {
@@ -174,10 +182,17 @@ pub fn mine(
                     report.drop(DropReason::Contaminated);
                     continue;
                 }
-                let split = assign_split(&checked.text, &config.split.seed, config.split.valid_fraction);
+                let split = assign_split(
+                    &checked.text,
+                    &config.split.seed,
+                    config.split.valid_fraction,
+                );
                 *report.kept.entry(split.name().to_string()).or_default() += 1;
                 counts.kept += 1;
-                let (_, writer, buffer) = writers.iter_mut().find(|(s, _, _)| *s == split).expect("both splits present");
+                let (_, writer, buffer) = writers
+                    .iter_mut()
+                    .find(|(s, _, _)| *s == split)
+                    .expect("both splits present");
                 buffer.push(CorpusRecord {
                     id: checked.id,
                     lang: lang.id().name().to_string(),
@@ -196,7 +211,10 @@ pub fn mine(
                 }
             }
             bytes_done += chunk.bytes;
-            progress(MineProgress { bytes_done, bytes_total, kept: report.kept_total() });
+            progress(
+                Progress::count(Unit::Bytes, bytes_done, Some(bytes_total))
+                    .with_status(format!("{} kept", report.kept_total())),
+            );
         });
         report.inputs += counts.inputs;
         report.sources.push(counts);
@@ -208,7 +226,9 @@ pub fn mine(
         if !buffer.is_empty() {
             writer.write(&CorpusRecord::to_batch(&buffer))?;
         }
-        report.shards.insert(split.name().to_string(), writer.finish()?);
+        report
+            .shards
+            .insert(split.name().to_string(), writer.finish()?);
     }
     report.syntax_error_reasons = reasons.top(10);
     let json = serde_json::to_vec_pretty(&report).expect("reports serialise");

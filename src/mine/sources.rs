@@ -3,7 +3,8 @@
 //! read a few dozen files at a time).
 
 use super::config::SourceConfig;
-use super::normalize::DropReason;
+use super::drop::DropReason;
+use crate::dataset::select_field;
 use crate::lang::Language;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -66,12 +67,23 @@ pub struct Chunk {
 
 /// Relative display name of `path`.
 pub(crate) fn display_path(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// Total bytes of the files a source will read (for progress bars).
 pub fn source_bytes(source: &SourceConfig, root: &Path) -> u64 {
-    source_files(source, root).map(|files| files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    source_files(source, root)
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| f.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The files a source reads, sorted by path.
@@ -89,7 +101,11 @@ fn source_files(source: &SourceConfig, root: &Path) -> std::io::Result<Vec<PathB
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
         let entry = entry.map_err(std::io::Error::other)?;
-        let matches = entry.path().extension().is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x.as_str())));
+        let matches = entry.path().extension().is_some_and(|e| {
+            extensions
+                .iter()
+                .any(|x| e.eq_ignore_ascii_case(x.as_str()))
+        });
         if entry.file_type().is_file() && matches {
             files.push(entry.into_path());
         }
@@ -112,7 +128,11 @@ pub fn read_source(
         Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
     };
     match source {
-        SourceConfig::Lines { strip_quotes, prefix, .. } => read_lines(&files[0], root, *strip_quotes, prefix, sink),
+        SourceConfig::Lines {
+            strip_quotes,
+            prefix,
+            ..
+        } => read_lines(&files[0], root, *strip_quotes, prefix, sink),
         SourceConfig::Json { field, .. } => {
             for file in &files {
                 sink(read_json(file, root, field));
@@ -124,8 +144,10 @@ pub fn read_source(
                 _ => None,
             };
             for group in files.chunks(FILES_PER_CHUNK) {
-                let chunks: Vec<Chunk> =
-                    group.par_iter().map(|file| read_source_file(file, root, lang, max_chars, fences)).collect();
+                let chunks: Vec<Chunk> = group
+                    .par_iter()
+                    .map(|file| read_source_file(file, root, lang, max_chars, fences))
+                    .collect();
                 let mut merged = Chunk::default();
                 for chunk in chunks {
                     merged.snippets.extend(chunk.snippets);
@@ -141,17 +163,33 @@ pub fn read_source(
 }
 
 fn diagnostic_chunk(path: &str, line: Option<u64>, reason: &str) -> Chunk {
-    Chunk { diagnostics: vec![Diagnostic { path: path.into(), line, reason: reason.into() }], ..Chunk::default() }
+    Chunk {
+        diagnostics: vec![Diagnostic {
+            path: path.into(),
+            line,
+            reason: reason.into(),
+        }],
+        ..Chunk::default()
+    }
 }
 
-fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: &mut dyn FnMut(Chunk)) {
+fn read_lines(
+    path: &Path,
+    root: &Path,
+    strip_quotes: bool,
+    prefix: &str,
+    sink: &mut dyn FnMut(Chunk),
+) {
     let shown = display_path(path, root);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
     };
     let mut reader = BufReader::new(file);
-    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
+    let mut chunk = Chunk {
+        files_read: 1,
+        ..Chunk::default()
+    };
     let mut line_no = 0u32;
     let mut buf = Vec::new();
     loop {
@@ -160,7 +198,11 @@ fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: 
             Ok(0) => break,
             Ok(n) => chunk.bytes += n as u64,
             Err(e) => {
-                chunk.diagnostics.push(Diagnostic { path: shown.clone(), line: Some(line_no as u64 + 1), reason: e.to_string() });
+                chunk.diagnostics.push(Diagnostic {
+                    path: shown.clone(),
+                    line: Some(line_no as u64 + 1),
+                    reason: e.to_string(),
+                });
                 break;
             }
         }
@@ -169,7 +211,11 @@ fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: 
             Ok(line) => {
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
-                let line = if strip_quotes { unquote_csv(line) } else { line.into() };
+                let line = if strip_quotes {
+                    unquote_csv(line)
+                } else {
+                    line.into()
+                };
                 Ok(format!("{prefix}{line}"))
             }
             Err(e) => {
@@ -181,7 +227,11 @@ fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: 
                 Err(DropReason::InvalidUtf8)
             }
         };
-        chunk.snippets.push(RawSnippet { text, source: shown.clone(), line: line_no });
+        chunk.snippets.push(RawSnippet {
+            text,
+            source: shown.clone(),
+            line: line_no,
+        });
         if chunk.snippets.len() == LINES_PER_CHUNK {
             sink(std::mem::take(&mut chunk));
         }
@@ -205,7 +255,11 @@ fn read_whole(path: &Path, root: &Path) -> Result<(String, Chunk, Vec<u8>), Chun
     let shown = display_path(path, root);
     match std::fs::read(path) {
         Ok(bytes) => {
-            let chunk = Chunk { files_read: 1, bytes: bytes.len() as u64, ..Chunk::default() };
+            let chunk = Chunk {
+                files_read: 1,
+                bytes: bytes.len() as u64,
+                ..Chunk::default()
+            };
             Ok((shown, chunk, bytes))
         }
         Err(e) => Err(diagnostic_chunk(&shown, None, &e.to_string())),
@@ -230,11 +284,19 @@ fn read_json(path: &Path, root: &Path, field: &str) -> Chunk {
     };
     for (index, found) in select_field(&value, field).into_iter().enumerate() {
         match found {
-            Value::String(s) => chunk.snippets.push(RawSnippet { text: Ok(s.clone()), source: shown.clone(), line: index as u32 + 1 }),
+            Value::String(s) => chunk.snippets.push(RawSnippet {
+                text: Ok(s.clone()),
+                source: shown.clone(),
+                line: index as u32 + 1,
+            }),
             other => chunk.diagnostics.push(Diagnostic {
                 path: shown.clone(),
                 line: None,
-                reason: format!("record {}: field `{field}` is {}, not a string", index + 1, json_kind(other)),
+                reason: format!(
+                    "record {}: field `{field}` is {}, not a string",
+                    index + 1,
+                    json_kind(other)
+                ),
             }),
         }
     }
@@ -252,30 +314,13 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Values at a dotted field path; `*` steps into every element of an array (or
-/// value of an object). A top-level array is entered implicitly.
-pub(crate) fn select_field<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
-    let mut current: Vec<&Value> = match value {
-        Value::Array(items) if !path.starts_with('*') => items.iter().collect(),
-        other => vec![other],
-    };
-    for step in path.split('.') {
-        current = current
-            .into_iter()
-            .flat_map(|v| -> Vec<&Value> {
-                match (step, v) {
-                    ("*", Value::Array(items)) => items.iter().collect(),
-                    ("*", Value::Object(map)) => map.values().collect(),
-                    (key, Value::Object(map)) => map.get(key).into_iter().collect(),
-                    _ => Vec::new(),
-                }
-            })
-            .collect();
-    }
-    current
-}
-
-fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<&[String]>) -> Chunk {
+fn read_source_file(
+    path: &Path,
+    root: &Path,
+    lang: &dyn Language,
+    max_chars: usize,
+    fences: Option<&[String]>,
+) -> Chunk {
     let (shown, mut chunk, bytes) = match read_whole(path, root) {
         Ok(read) => read,
         Err(failed) => return failed,
@@ -288,7 +333,11 @@ fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: us
                 line: None,
                 reason: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
             });
-            chunk.snippets.push(RawSnippet { text: Err(DropReason::InvalidUtf8), source: shown, line: 1 });
+            chunk.snippets.push(RawSnippet {
+                text: Err(DropReason::InvalidUtf8),
+                source: shown,
+                line: 1,
+            });
             return chunk;
         }
     };
@@ -302,7 +351,11 @@ fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: us
             Ok(units) => {
                 for unit in units {
                     let line = first_line + block[..unit.start].matches('\n').count() + 1;
-                    chunk.snippets.push(RawSnippet { text: Ok(block[unit].to_string()), source: shown.clone(), line: line as u32 });
+                    chunk.snippets.push(RawSnippet {
+                        text: Ok(block[unit].to_string()),
+                        source: shown.clone(),
+                        line: line as u32,
+                    });
                 }
             }
             Err(e) => {
@@ -328,15 +381,23 @@ pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize,
         let trimmed = line.trim();
         match &open {
             None => {
-                let fence: String = trimmed.chars().take_while(|&c| c == '`' || c == '~').collect();
+                let fence: String = trimmed
+                    .chars()
+                    .take_while(|&c| c == '`' || c == '~')
+                    .collect();
                 if fence.len() >= 3 && fence.chars().all(|c| c == fence.chars().next().unwrap()) {
-                    let info = trimmed[fence.len()..].split_whitespace().next().unwrap_or("");
+                    let info = trimmed[fence.len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("");
                     let wanted = fences.iter().any(|f| f.eq_ignore_ascii_case(info));
                     open = Some((fence, wanted, index + 1, offset + line.len()));
                 }
             }
             Some((fence, wanted, first, start)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.chars().all(|c| c == fence.chars().next().unwrap()) {
+                if trimmed.starts_with(fence.as_str())
+                    && trimmed.chars().all(|c| c == fence.chars().next().unwrap())
+                {
                     if *wanted {
                         blocks.push((*first, &text[*start..offset]));
                     }
@@ -354,15 +415,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selects_nested_fields() {
-        let v: Value = serde_json::json!({"train": [{"Code": "a"}, {"Code": "b"}], "test": [{"Code": "c"}]});
-        let got: Vec<_> = select_field(&v, "train.*.Code").into_iter().filter_map(|v| v.as_str()).collect();
-        assert_eq!(got, ["a", "b"]);
-        let list = serde_json::json!([{"Buggy": "x"}, {"Buggy": "y"}]);
-        assert_eq!(select_field(&list, "Buggy").len(), 2);
-    }
-
-    #[test]
     fn finds_wanted_fences_with_line_numbers() {
         let md = "# T\n\n```powershell\nGet-Item x\n```\n\n```output\nno\n```\n~~~PowerShell\n$a = 1\n~~~\n";
         let blocks = fenced_blocks(md, &["powershell".into()]);
@@ -372,7 +424,10 @@ mod tests {
     #[test]
     fn unquotes_csv_fields() {
         assert_eq!(unquote_csv("\"SUM(A1)\""), "SUM(A1)");
-        assert_eq!(unquote_csv("\"IF(A1=\"\"\"\",\"\"x\"\")\""), "IF(A1=\"\",\"x\")");
+        assert_eq!(
+            unquote_csv("\"IF(A1=\"\"\"\",\"\"x\"\")\""),
+            "IF(A1=\"\",\"x\")"
+        );
         assert_eq!(unquote_csv("\"a"), "\"a");
     }
 }

@@ -18,10 +18,13 @@ pub use filter::{Accepted, FilterCounts, PairFilter, Rejection};
 pub use finalize::FinalSummary;
 pub use units::{Rank, Timing, UnitDir, UnitMarker};
 
-use crate::dataset::{read_corpus_split, write_parquet_atomic, ChainStepRecord, DatasetError, PairRecord};
+use crate::dataset::{
+    load_decontaminator, read_corpus_split, write_parquet_atomic, ChainStepRecord, DatasetError,
+    Decontaminator, PairRecord,
+};
 use crate::diffusion::NoiseSchedule;
-use crate::mine::{load_decontaminator, Decontaminator, MineError};
 use crate::model::CodeFusion;
+use crate::progress::{Progress, ProgressFn, Unit};
 use crate::tokenizer::{CodeTokenizer, TokenizerError};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -52,9 +55,6 @@ pub enum RolloutError {
     /// Reading or writing Parquet failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    /// Loading the decontamination benchmarks failed.
-    #[error(transparent)]
-    Mine(#[from] MineError),
     /// Tokenising or decoding failed.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
@@ -71,32 +71,11 @@ pub enum RolloutError {
 
 impl RolloutError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RolloutError::Io { path: path.into(), source }
+        RolloutError::Io {
+            path: path.into(),
+            source,
+        }
     }
-}
-
-/// Progress of a rank, for a progress bar.
-#[derive(Debug, Clone)]
-pub enum RolloutEvent {
-    /// Units of another configuration or checkpoint were found and removed.
-    StaleUnitsRemoved,
-    /// A unit was already complete (a resumed run).
-    UnitSkipped {
-        /// Unit index.
-        unit: usize,
-    },
-    /// A unit finished.
-    UnitDone {
-        /// Its marker.
-        marker: UnitMarker,
-        /// Globally distinct pairs in the complete prefix of units.
-        prefix_pairs: usize,
-    },
-    /// Rank 0 waits for other ranks.
-    Waiting {
-        /// Pairs in the complete prefix.
-        prefix_pairs: usize,
-    },
 }
 
 /// What a rank did.
@@ -145,7 +124,10 @@ impl<'a> Rollout<'a> {
         checkpoint_sha256: &str,
         root: &Path,
     ) -> Result<Self, RolloutError> {
-        config.validate().map_err(|reason| RolloutError::Config { path: "rollout config".into(), reason })?;
+        config.validate().map_err(|reason| RolloutError::Config {
+            path: "rollout config".into(),
+            reason,
+        })?;
         let n = model.config().seq_len;
         let mut anchors = Vec::new();
         for source in &config.sources {
@@ -163,7 +145,9 @@ impl<'a> Rollout<'a> {
                     if pool.is_empty() {
                         return Err(RolloutError::Config {
                             path: dir,
-                            reason: format!("no train snippet fits the model length {n}; mine the corpus first"),
+                            reason: format!(
+                                "no train snippet fits the model length {n}; mine the corpus first"
+                            ),
                         });
                     }
                     pool.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
@@ -172,7 +156,8 @@ impl<'a> Rollout<'a> {
                 }
             });
         }
-        let decontaminator = load_decontaminator(&config.decontaminate, root, config.lang.language())?;
+        let decontaminator =
+            load_decontaminator(&config.decontaminate, root, config.lang.language())?;
         Ok(Rollout {
             config,
             model,
@@ -191,7 +176,8 @@ impl<'a> Rollout<'a> {
         let config = self.config;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(u as u64 + 1);
-        let mut filter = PairFilter::new(config.lang.language(), config.filter, &self.decontaminator);
+        let mut filter =
+            PairFilter::new(config.lang.language(), config.filter, &self.decontaminator);
         let mut timing = Timing::default();
         let (mut pairs, mut log) = (Vec::new(), Vec::new());
         let first = u * config.chains_per_unit;
@@ -214,9 +200,23 @@ impl<'a> Rollout<'a> {
                 timing.filter_s += clock.elapsed().as_secs_f64();
             }
         }
-        write_parquet_atomic(&self.units.pairs(u), &PairRecord::to_batch(&pairs), config.output)?;
-        write_parquet_atomic(&self.units.chains(u), &ChainStepRecord::to_batch(&log), config.output)?;
-        let marker = UnitMarker { unit: u, chains: last - first, counts: filter.counts, timing, rank };
+        write_parquet_atomic(
+            &self.units.pairs(u),
+            &PairRecord::to_batch(&pairs),
+            config.output,
+        )?;
+        write_parquet_atomic(
+            &self.units.chains(u),
+            &ChainStepRecord::to_batch(&log),
+            config.output,
+        )?;
+        let marker = UnitMarker {
+            unit: u,
+            chains: last - first,
+            counts: filter.counts,
+            timing,
+            rank,
+        };
         self.units.write_marker(&marker)?;
         Ok(marker)
     }
@@ -234,18 +234,50 @@ impl<'a> Rollout<'a> {
 
     /// Runs `b` chains with ids from `batch_start` from source `which`: corpus
     /// snippets noised to a drawn level, or pure noise.
-    fn run_chains(&self, which: usize, batch_start: usize, b: usize, rng: &mut ChaCha8Rng) -> Result<Vec<chain::Chain>, RolloutError> {
+    fn run_chains(
+        &self,
+        which: usize,
+        batch_start: usize,
+        b: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<chain::Chain>, RolloutError> {
         let config = self.config;
         Ok(match (&self.anchors[which], &config.sources[which]) {
             (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
-                let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
+                let picks: Vec<usize> = (batch_start..batch_start + b)
+                    .map(|i| i % pool.ids.len())
+                    .collect();
                 let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
-                let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
-                let start = Start::Anchors { texts: &texts, ids: &ids, t0: self.schedule.level(frac) };
-                run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
+                let frac = if hi > lo {
+                    rng.random_range(*lo..=*hi)
+                } else {
+                    *lo
+                };
+                let start = Start::Anchors {
+                    texts: &texts,
+                    ids: &ids,
+                    t0: self.schedule.level(frac),
+                };
+                run_batch(
+                    self.model,
+                    &self.schedule,
+                    &config.sampler,
+                    start,
+                    b,
+                    batch_start as u64,
+                    rng,
+                )?
             }
-            _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
+            _ => run_batch(
+                self.model,
+                &self.schedule,
+                &config.sampler,
+                Start::Noise,
+                b,
+                batch_start as u64,
+                rng,
+            )?,
         })
     }
 
@@ -264,7 +296,10 @@ impl<'a> Rollout<'a> {
         let t_max = self.schedule.steps() - 1;
         let (fixed, candidates) = match &chain.anchor {
             Some(anchor) => (anchor.clone(), texts.len()),
-            None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
+            None => (
+                texts.last().cloned().unwrap_or_default(),
+                texts.len().saturating_sub(1),
+            ),
         };
         let fixed_valid = config.lang.language().check(&fixed).is_ok();
         let picked: Vec<usize> = match config.selection {
@@ -272,7 +307,9 @@ impl<'a> Rollout<'a> {
             Selection::Uniform => vec![],
             Selection::AllDistinct => {
                 let mut seen = std::collections::HashSet::new();
-                (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
+                (0..candidates)
+                    .filter(|&k| seen.insert(texts[k].as_str()))
+                    .collect()
             }
         };
         for k in picked {
@@ -301,10 +338,17 @@ impl<'a> Rollout<'a> {
 
     /// Runs this rank's units until the target or the budget is reached; rank 0
     /// then waits (at most `wait`) for the other ranks and finalizes.
-    pub fn run_rank(&self, rank: Rank, wait: Duration, progress: &mut dyn FnMut(RolloutEvent)) -> Result<RankSummary, RolloutError> {
+    pub fn run_rank(
+        &self,
+        rank: Rank,
+        wait: Duration,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<RankSummary, RolloutError> {
         let config = self.config;
+        let target = Some(config.target_pairs as u64);
+        let pairs = |kept: usize| Progress::count(Unit::Pairs, kept as u64, target);
         if self.units.prepare(&config.unit_key(&self.checkpoint))? {
-            progress(RolloutEvent::StaleUnitsRemoved);
+            progress(pairs(0).with_note("removed work units of another config or checkpoint"));
         }
         let total = config.total_units();
         let mut prefix = units::Prefix::new();
@@ -315,7 +359,7 @@ impl<'a> Rollout<'a> {
             }
             if self.units.read_marker(u)?.is_some() {
                 summary.skipped += 1;
-                progress(RolloutEvent::UnitSkipped { unit: u });
+                progress(pairs(prefix.kept).with_status(format!("unit {u} already done")));
                 continue;
             }
             let marker = self.run_unit(u, rank.rank)?;
@@ -324,7 +368,11 @@ impl<'a> Rollout<'a> {
             summary.counts += marker.counts;
             summary.timing += marker.timing;
             prefix.advance(&self.units, total, config.target_pairs)?;
-            progress(RolloutEvent::UnitDone { marker, prefix_pairs: prefix.kept });
+            let status = format!(
+                "unit {u}: {} kept of {} candidates",
+                marker.counts.kept, marker.counts.candidates
+            );
+            progress(pairs(prefix.kept).with_status(status));
         }
         if rank.rank != 0 {
             return Ok(summary);
@@ -338,7 +386,7 @@ impl<'a> Rollout<'a> {
                     prefix.next
                 )));
             }
-            progress(RolloutEvent::Waiting { prefix_pairs: prefix.kept });
+            progress(pairs(prefix.kept).with_status("waiting for other ranks"));
             std::thread::sleep(Duration::from_millis(500));
             prefix.advance(&self.units, total, config.target_pairs)?;
         }
@@ -350,6 +398,10 @@ impl<'a> Rollout<'a> {
 /// The id of a pair: language and 16 hex digits of sha256(broken, NUL, fixed).
 pub fn pair_id(lang: &str, broken: &str, fixed: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new().chain_update(broken).chain_update([0u8]).chain_update(fixed).finalize();
+    let digest = Sha256::new()
+        .chain_update(broken)
+        .chain_update([0u8])
+        .chain_update(fixed)
+        .finalize();
     format!("{lang}-{}", hex::encode(&digest[..8]))
 }

@@ -1,5 +1,6 @@
-//! Normalisation of raw snippets and the reasons a snippet is dropped.
+//! The reasons a raw snippet is dropped while mining.
 
+use crate::dataset::Unnormalizable;
 use serde::Serialize;
 
 /// Why a raw snippet did not make it into the corpus. The order of the
@@ -53,42 +54,11 @@ impl DropReason {
     }
 }
 
-/// Normalises a snippet: removes byte-order marks (U+FEFF), turns `\r\n` and `\r` into
-/// `\n`, removes trailing spaces of every line and leading/trailing blank lines.
-/// Rejects control characters other than tab and newline.
-pub fn normalize(raw: &str) -> Result<String, DropReason> {
-    // U+FEFF is a byte-order mark at the start and an invisible no-op anywhere else
-    let unified = raw.replace('\u{feff}', "").replace("\r\n", "\n").replace('\r', "\n");
-    if unified.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(DropReason::ControlChars);
-    }
-    let lines: Vec<&str> = unified.lines().map(str::trim_end).collect();
-    let first = lines.iter().position(|l| !l.trim().is_empty());
-    let last = lines.iter().rposition(|l| !l.trim().is_empty());
-    match (first, last) {
-        (Some(first), Some(last)) => Ok(lines[first..=last].join("\n")),
-        _ => Err(DropReason::Empty),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn normalizes_layout() {
-        assert_eq!(normalize("\u{feff}\r\n  a  \r\n\tb\t\n\n").unwrap(), "  a\n\tb");
-        assert_eq!(normalize(" \n\t\n"), Err(DropReason::Empty));
-        assert_eq!(normalize("a\u{0}b"), Err(DropReason::ControlChars));
-    }
-
-    proptest! {
-        #[test]
-        fn normalize_is_idempotent(s in "[ a-z\\t\\r\\n\u{feff}]{0,40}") {
-            if let Ok(once) = normalize(&s) {
-                prop_assert_eq!(normalize(&once).unwrap(), once);
-            }
+impl From<Unnormalizable> for DropReason {
+    fn from(reason: Unnormalizable) -> Self {
+        match reason {
+            Unnormalizable::ControlChars => DropReason::ControlChars,
+            Unnormalizable::Empty => DropReason::Empty,
         }
     }
 }
