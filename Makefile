@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run run-python run-powershell eval eval-model mine test bench grammar check-toolchain clean
+.PHONY: run run-python run-powershell eval eval-model mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -64,6 +64,12 @@ grammar:
 ## test: the whole test suite (unit, calibration, end-to-end CLI)
 test:
 	$(CARGO) test --locked
+
+## same-bytes: a refactor changes no output: one seeded mine -> tokenizer -> pretrain ->
+## rollout with REF's binary and HEAD's, every shard and checkpoint compared by sha256
+REF ?= origin/main
+same-bytes:
+	scripts/same-bytes.sh $(REF)
 
 ## bench: throughput benchmarks in the release-like bench profile
 bench:
