@@ -27,9 +27,7 @@ pub fn keep_freed_memory() -> bool {
     // valid at any time and from any thread.
     unsafe {
         let current = libmimalloc_sys::mi_option_get(PURGE_DELAY);
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
-            || !DEFAULT_PURGE_DELAY_MS.contains(&current)
-        {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || !DEFAULT_PURGE_DELAY_MS.contains(&current) {
             return false;
         }
         libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
@@ -51,9 +49,6 @@ mod tests {
         assert!(keep_freed_memory(), "option {PURGE_DELAY} holds {before}");
         // SAFETY: as above
         assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, -1);
-        assert!(
-            !keep_freed_memory(),
-            "a second call finds the option already changed and leaves it"
-        );
+        assert!(!keep_freed_memory(), "a second call finds the option already changed and leaves it");
     }
 }

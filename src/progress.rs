@@ -37,13 +37,7 @@ pub type ProgressFn<'a> = dyn FnMut(Progress) + 'a;
 impl Progress {
     /// `done` of `total` (when known), without status or note.
     pub fn count(unit: Unit, done: u64, total: Option<u64>) -> Self {
-        Progress {
-            unit,
-            done,
-            total,
-            status: None,
-            note: None,
-        }
+        Progress { unit, done, total, status: None, note: None }
     }
 
     /// The same count with a status.
@@ -69,10 +63,7 @@ mod tests {
     #[test]
     fn builders_set_only_their_field() {
         let p = Progress::count(Unit::Steps, 3, Some(10)).with_status("loss 1.0");
-        assert_eq!(
-            (p.done, p.total, p.status.as_deref(), p.note.as_deref()),
-            (3, Some(10), Some("loss 1.0"), None)
-        );
+        assert_eq!((p.done, p.total, p.status.as_deref(), p.note.as_deref()), (3, Some(10), Some("loss 1.0"), None));
         let p = Progress::count(Unit::Pairs, 0, None).with_note("resumed");
         assert_eq!((p.status, p.note.as_deref()), (None, Some("resumed")));
     }

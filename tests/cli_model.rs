@@ -20,11 +20,7 @@ fn stdout(cmd: &mut Command) -> String {
 fn tokenizer_pretrain_resume_sample_and_eval() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let euses = fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/corpora/excel/euses-formulas.txt"
-    ))
-    .unwrap();
+    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
     let lines: String = euses.lines().take(4000).map(|l| format!("{l}\n")).collect();
     fs::write(root.join("formulas.txt"), lines).unwrap();
     fs::write(
@@ -32,10 +28,7 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
     )
     .unwrap();
-    lastmile(root)
-        .args(["-q", "mine", "--config", "excel.toml"])
-        .assert()
-        .success();
+    lastmile(root).args(["-q", "mine", "--config", "excel.toml"]).assert().success();
     let out = stdout(lastmile(root).args([
         "tokenizer",
         "train",
@@ -48,12 +41,13 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "--seq-len",
         "24",
     ]));
-    assert!(
-        out.contains("vocabulary 400") && out.contains("length 24: "),
-        "{out}"
-    );
+    assert!(out.contains("vocabulary 400") && out.contains("length 24: "), "{out}");
 
-    fs::write(root.join("model.toml"), "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n").unwrap();
+    fs::write(
+        root.join("model.toml"),
+        "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n",
+    )
+    .unwrap();
     let out = stdout(lastmile(root).args(["model", "info", "model.toml"]));
     assert!(out.contains("model.toml") && out.contains("0.0"), "{out}");
     fs::write(
@@ -61,20 +55,13 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "model = \"model.toml\"\ncorpus = \"outputs/corpus/excel\"\ntokenizer = \"tok/tokenizer.json\"\nout = \"run\"\nbatch_size = 8\nmax_steps = 4\neval_every = 2\neval_batches = 1\ncheckpoint_every = 2\ncpd_prob = 0.5\n",
     )
     .unwrap();
-    let out =
-        stdout(lastmile(root).args(["pretrain", "--config", "train.toml", "--max-steps", "2"]));
+    let out = stdout(lastmile(root).args(["pretrain", "--config", "train.toml", "--max-steps", "2"]));
     assert!(out.starts_with("2 steps"), "{out}");
     let out = stdout(lastmile(root).args(["pretrain", "--config", "train.toml", "--resume"]));
     assert!(out.starts_with("4 steps"), "{out}");
     let metrics = fs::read_to_string(root.join("run/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 4);
-    for file in [
-        "model.safetensors",
-        "config.json",
-        "tokenizer.json",
-        "optimizer.safetensors",
-        "state.json",
-    ] {
+    for file in ["model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors", "state.json"] {
         assert!(root.join("run/checkpoint").join(file).exists(), "{file}");
     }
     assert!(root.join("run/loss.png").exists());
@@ -93,13 +80,7 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "samples.jsonl",
     ]));
     assert!(out.contains("/6 (") && out.contains("distinct"), "{out}");
-    assert_eq!(
-        fs::read_to_string(root.join("samples.jsonl"))
-            .unwrap()
-            .lines()
-            .count(),
-        6
-    );
+    assert_eq!(fs::read_to_string(root.join("samples.jsonl")).unwrap().lines().count(), 6);
     // same seed, same samples
     stdout(lastmile(root).args([
         "sample",
@@ -129,10 +110,7 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "--out",
         "b.jsonl",
     ]));
-    assert_eq!(
-        fs::read(root.join("a.jsonl")).unwrap(),
-        fs::read(root.join("b.jsonl")).unwrap()
-    );
+    assert_eq!(fs::read(root.join("a.jsonl")).unwrap(), fs::read(root.join("b.jsonl")).unwrap());
 
     let out = stdout(lastmile(root).args([
         "eval",
@@ -148,19 +126,10 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "--every",
         "600",
     ]));
-    assert!(
-        out.contains("t=    0") && out.contains("t= 1199") && out.contains("chance"),
-        "{out}"
-    );
-    assert!(
-        root.join("eval/accuracy_by_t.png").exists()
-            && root.join("eval/accuracy_by_t.json").exists()
-    );
+    assert!(out.contains("t=    0") && out.contains("t= 1199") && out.contains("chance"), "{out}");
+    assert!(root.join("eval/accuracy_by_t.png").exists() && root.join("eval/accuracy_by_t.json").exists());
 
-    let fail = lastmile(root)
-        .args(["pretrain", "--config", "missing.toml"])
-        .assert()
-        .failure();
+    let fail = lastmile(root).args(["pretrain", "--config", "missing.toml"]).assert().failure();
     let stderr = String::from_utf8_lossy(&fail.get_output().stderr).to_string();
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }

@@ -81,40 +81,24 @@ row_group_rows = 16
 "#;
 
 fn setup(root: &Path) {
-    let euses = fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/corpora/excel/euses-formulas.txt"
-    ))
-    .unwrap();
+    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
     let lines: String = euses.lines().take(3000).map(|l| format!("{l}\n")).collect();
     fs::write(root.join("formulas.txt"), lines).unwrap();
-    fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/benchmarks/repair/excel.json"
-        ),
-        root.join("bench.json"),
-    )
-    .unwrap();
+    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
     fs::create_dir_all(root.join("pydex")).unwrap();
-    for file in [
-        "2865_syntaxincorrect_correct_pair.json",
-        "2868_syntaxincorrect_correct_pair.json",
-    ] {
-        fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("corpora/benchmarks/pydex")
-                .join(file),
-            root.join("pydex").join(file),
-        )
-        .unwrap();
+    for file in ["2865_syntaxincorrect_correct_pair.json", "2868_syntaxincorrect_correct_pair.json"] {
+        fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks/pydex").join(file), root.join("pydex").join(file)).unwrap();
     }
     fs::write(
         root.join("excel.toml"),
         "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
     )
     .unwrap();
-    fs::write(root.join("model.toml"), "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n").unwrap();
+    fs::write(
+        root.join("model.toml"),
+        "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n",
+    )
+    .unwrap();
     fs::write(
         root.join("train.toml"),
         "model = \"model.toml\"\ncorpus = \"outputs/corpus/excel\"\ntokenizer = \"tok/tokenizer.json\"\nout = \"run\"\nbatch_size = 8\nmax_steps = 3\neval_every = 3\neval_batches = 1\ncheckpoint_every = 3\n",
@@ -130,12 +114,7 @@ fn dataset_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && !e.path().starts_with(dir.join("stats")))
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), fs::read(e.path()).unwrap()))
         .collect();
     files.sort();
     files
@@ -171,15 +150,8 @@ fn pipeline_rollout_stats_ranks_and_resume() {
 
     // The dataset: layout, schema, manifest checksums, card, filters.
     let ds = root.join("ds");
-    let data: Vec<_> = fs::read_dir(ds.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert!(
-        data.iter()
-            .all(|f| f.ends_with(".parquet") && f.contains("-of-")),
-        "{data:?}"
-    );
+    let data: Vec<_> = fs::read_dir(ds.join("data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(data.iter().all(|f| f.ends_with(".parquet") && f.contains("-of-")), "{data:?}");
     let manifest = Manifest::load(&ds).unwrap();
     let mut rows = 0;
     for file in &manifest.files {
@@ -187,14 +159,9 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         let pairs = read_pairs(&path).unwrap();
         assert_eq!(pairs.len(), file.rows);
         rows += pairs.len();
-        let meta = parquet::file::reader::SerializedFileReader::new(fs::File::open(&path).unwrap())
-            .unwrap();
+        let meta = parquet::file::reader::SerializedFileReader::new(fs::File::open(&path).unwrap()).unwrap();
         use parquet::file::reader::FileReader;
-        let schema = parquet::arrow::parquet_to_arrow_schema(
-            meta.metadata().file_metadata().schema_descr(),
-            None,
-        )
-        .unwrap();
+        let schema = parquet::arrow::parquet_to_arrow_schema(meta.metadata().file_metadata().schema_descr(), None).unwrap();
         assert_eq!(schema.fields(), pair_schema().fields(), "{}", file.path);
         for pair in &pairs {
             assert!(pair.token_edit_distance >= 1 && pair.token_edit_distance <= 40);
@@ -206,24 +173,15 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         assert_eq!((sha, bytes), (file.sha256.clone(), file.bytes));
     }
     assert!(rows > 20, "only {rows} pairs");
-    assert!(
-        manifest.files.len() >= 2,
-        "shards of 40 rows: {:?}",
-        manifest.files
-    );
+    assert!(manifest.files.len() >= 2, "shards of 40 rows: {:?}", manifest.files);
     assert!(list_shards(&ds.join("data"), "train").unwrap().len() >= 2);
     assert_eq!(manifest.report["chains"], 80, "budget of 80 chains spent");
     let card = fs::read_to_string(ds.join("README.md")).unwrap();
-    assert!(
-        card.starts_with("---\n") && card.contains("split: train") && card.contains("## Filters")
-    );
+    assert!(card.starts_with("---\n") && card.contains("split: train") && card.contains("## Filters"));
     assert!(ds.join("chains.parquet").exists());
-    let stats: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(ds.join("stats/stats.json")).unwrap()).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&fs::read_to_string(ds.join("stats/stats.json")).unwrap()).unwrap();
     assert_eq!(stats["pairs"], rows);
-    assert!(stats["chain_trends"]
-        .as_array()
-        .is_some_and(|t| !t.is_empty()));
+    assert!(stats["chain_trends"].as_array().is_some_and(|t| !t.is_empty()));
     assert!(ds.join("stats/edit_distance.png").exists() && ds.join("stats/stats.md").exists());
     let solo = dataset_files(&ds);
 
@@ -242,39 +200,19 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         .env("WORLD_SIZE", "2")
         .spawn()
         .unwrap();
-    stdout(lastmile(root).args([
-        "-q",
-        "rollout",
-        "--config",
-        "rollout.toml",
-        "--rank",
-        "0",
-        "--world-size",
-        "2",
-    ]));
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "rollout.toml", "--rank", "0", "--world-size", "2"]));
     assert!(rank1.wait().unwrap().success());
     let markers: Vec<serde_json::Value> = (0..5)
-        .map(|u| {
-            serde_json::from_str(
-                &fs::read_to_string(root.join(format!(".ds.units/unit-{u:06}.done.json"))).unwrap(),
-            )
-            .unwrap()
-        })
+        .map(|u| serde_json::from_str(&fs::read_to_string(root.join(format!(".ds.units/unit-{u:06}.done.json"))).unwrap()).unwrap())
         .collect();
     assert!(markers.iter().any(|m| m["rank"] == 1) && markers.iter().any(|m| m["rank"] == 0));
     assert_same_dataset(&solo, &ds, "two ranks");
 
     // Killed with SIGKILL after its first unit, then resumed.
     remove_units(root);
-    let mut child = std::process::Command::new(&bin)
-        .current_dir(root)
-        .args(["-q", "rollout", "--config", "rollout.toml"])
-        .spawn()
-        .unwrap();
+    let mut child = std::process::Command::new(&bin).current_dir(root).args(["-q", "rollout", "--config", "rollout.toml"]).spawn().unwrap();
     let started = Instant::now();
-    while !root.join(".ds.units/unit-000000.done.json").exists()
-        && started.elapsed() < Duration::from_secs(120)
-    {
+    while !root.join(".ds.units/unit-000000.done.json").exists() && started.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
@@ -285,30 +223,15 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     assert_same_dataset(&solo, &ds, "killed and resumed");
 
     // A target below the budget stops early and cuts at exactly the target.
-    let out = stdout(lastmile(root).args([
-        "rollout",
-        "--config",
-        "rollout.toml",
-        "--target-pairs",
-        "7",
-        "--out",
-        "small",
-    ]));
+    let out = stdout(lastmile(root).args(["rollout", "--config", "rollout.toml", "--target-pairs", "7", "--out", "small"]));
     let manifest = Manifest::load(&root.join("small")).unwrap();
     assert_eq!(manifest.rows.values().sum::<usize>(), 7, "{out}");
 
     // Editing the rollout config reruns rollout and stats only.
-    fs::write(
-        root.join("rollout.toml"),
-        ROLLOUT.replace("seed = 3", "seed = 4"),
-    )
-    .unwrap();
+    fs::write(root.join("rollout.toml"), ROLLOUT.replace("seed = 3", "seed = 4")).unwrap();
     let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));
     assert_eq!(out.matches("cached").count(), 3, "{out}");
-    assert!(
-        out.contains("[rollout] done") && out.contains("[stats] done"),
-        "{out}"
-    );
+    assert!(out.contains("[rollout] done") && out.contains("[stats] done"), "{out}");
 
     // Stats of a foreign Parquet with only broken/fixed columns.
     let foreign = root.join("foreign.parquet");
@@ -316,32 +239,16 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         use arrow::array::{RecordBatch, StringArray};
         use arrow::datatypes::{DataType, Field, Schema};
         use std::sync::Arc;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("broken", DataType::Utf8, false),
-            Field::new("fixed", DataType::Utf8, false),
-        ]));
+        let schema = Arc::new(Schema::new(vec![Field::new("broken", DataType::Utf8, false), Field::new("fixed", DataType::Utf8, false)]));
         let broken = StringArray::from(vec!["=SUM(A1", "=A1+", "=MAX(B1:B9"]);
         let fixed = StringArray::from(vec!["=SUM(A1)", "=A1+1", "=MAX(B1:B9)"]);
         let batch = RecordBatch::try_new(schema, vec![Arc::new(broken), Arc::new(fixed)]).unwrap();
         lastmile::dataset::write_parquet_atomic(&foreign, &batch, Default::default()).unwrap();
     }
-    let fail = lastmile(root)
-        .args(["stats", "foreign.parquet"])
-        .assert()
-        .failure();
+    let fail = lastmile(root).args(["stats", "foreign.parquet"]).assert().failure();
     assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("--lang"));
-    let out = stdout(lastmile(root).args([
-        "stats",
-        "foreign.parquet",
-        "--lang",
-        "excel",
-        "--out",
-        "fstats",
-    ]));
-    assert!(
-        out.contains("excel: 3 pairs") && out.contains("broken invalid 100.0%"),
-        "{out}"
-    );
+    let out = stdout(lastmile(root).args(["stats", "foreign.parquet", "--lang", "excel", "--out", "fstats"]));
+    assert!(out.contains("excel: 3 pairs") && out.contains("broken invalid 100.0%"), "{out}");
 
     // Repair: every benchmark item gets levels x samples candidates and both
     // baselines, or a per-item error; bad input files are located.
@@ -362,11 +269,8 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "--out",
         "rep.jsonl",
     ]));
-    let lines: Vec<serde_json::Value> = fs::read_to_string(root.join("rep.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(root.join("rep.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 200);
     for line in &lines {
         match line["candidates"].as_array() {
@@ -394,35 +298,12 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     ]));
     let rows = lastmile::dataset::read_string_column(&root.join("rep.parquet"), "broken").unwrap();
     let with_candidates = lines.iter().filter(|l| l["candidates"].is_array()).count();
-    assert_eq!(
-        rows.len(),
-        with_candidates * 4 + (200 - with_candidates),
-        "long format: a row per candidate, one per failed input"
-    );
-    let out = stdout(lastmile(root).args([
-        "repair",
-        "--checkpoint",
-        "run/checkpoint",
-        "--lang",
-        "excel",
-        "--steps",
-        "4",
-        "=SUM(A1:A3",
-    ]));
+    assert_eq!(rows.len(), with_candidates * 4 + (200 - with_candidates), "long format: a row per candidate, one per failed input");
+    let out = stdout(lastmile(root).args(["repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--steps", "4", "=SUM(A1:A3"]));
     assert_eq!(out.lines().count(), 1, "{out}");
     fs::write(root.join("bad.jsonl"), "{\"broken\": \"=A1\"}\n{oops\n").unwrap();
-    let fail = lastmile(root)
-        .args([
-            "repair",
-            "--checkpoint",
-            "run/checkpoint",
-            "--lang",
-            "excel",
-            "--input",
-            "bad.jsonl",
-        ])
-        .assert()
-        .failure();
+    let fail =
+        lastmile(root).args(["repair", "--checkpoint", "run/checkpoint", "--lang", "excel", "--input", "bad.jsonl"]).assert().failure();
     assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("bad.jsonl:2"));
 
     // The evaluation harness scores every method and writes its report.
@@ -446,34 +327,15 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "--out",
         "eval",
     ]));
-    for method in [
-        "identity",
-        "rule-based",
-        "best level",
-        "vote",
-        "guided",
-        "any (oracle)",
-        "CodeFusion 60M (paper)",
-    ] {
+    for method in ["identity", "rule-based", "best level", "vote", "guided", "any (oracle)", "CodeFusion 60M (paper)"] {
         assert!(out.contains(method), "{method}: {out}");
     }
-    let results: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(root.join("eval/results.json")).unwrap()).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&fs::read_to_string(root.join("eval/results.json")).unwrap()).unwrap();
     assert_eq!(results["report"]["items"], 12);
-    let rule = results["report"]["methods"]["rule_based"]["exec"]
-        .as_f64()
-        .unwrap();
+    let rule = results["report"]["methods"]["rule_based"]["exec"].as_f64().unwrap();
     let any = &results["report"]["methods"]["any"];
-    assert!(
-        rule > 0.0,
-        "the rule-based fixer repairs some real benchmark formulas"
-    );
-    assert!(
-        any["exec"].as_f64().unwrap()
-            >= results["report"]["methods"]["guided"]["exec"]
-                .as_f64()
-                .unwrap()
-    );
+    assert!(rule > 0.0, "the rule-based fixer repairs some real benchmark formulas");
+    assert!(any["exec"].as_f64().unwrap() >= results["report"]["methods"]["guided"]["exec"].as_f64().unwrap());
     assert!(root.join("eval/results.md").exists() && root.join("eval/by_level.png").exists());
 
     // PyDex (a directory of assignment files) through the same harness, by the BIFI metric;
@@ -498,22 +360,9 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "--out",
         "eval-py",
     ]));
-    let out = stdout(lastmile(root).args([
-        "eval",
-        "summary",
-        "eval/results.json",
-        "eval-py/results.json",
-        "--out",
-        "summary.md",
-    ]));
-    assert!(
-        out.starts_with("| method | excel sketch | excel exec | python sketch | python bifi |"),
-        "{out}"
-    );
+    let out = stdout(lastmile(root).args(["eval", "summary", "eval/results.json", "eval-py/results.json", "--out", "summary.md"]));
+    assert!(out.starts_with("| method | excel sketch | excel exec | python sketch | python bifi |"), "{out}");
     assert!(out.contains("| BIFI (paper) | | | | 76.0% |"), "{out}");
-    let fail = lastmile(root)
-        .args(["eval", "summary", "bench.json"])
-        .assert()
-        .failure();
+    let fail = lastmile(root).args(["eval", "summary", "bench.json"]).assert().failure();
     assert!(String::from_utf8_lossy(&fail.get_output().stderr).contains("bench.json"));
 }

@@ -80,10 +80,7 @@ pub struct LoadedModel {
 
 /// Reads the model config of a checkpoint.
 pub fn load_config(dir: &Path) -> Result<ModelConfig, CheckpointError> {
-    ModelConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| CheckpointError::Config {
-        path: dir.join(CONFIG_FILE),
-        reason,
-    })
+    ModelConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| CheckpointError::Config { path: dir.join(CONFIG_FILE), reason })
 }
 
 /// The weights file that inference uses: the moving average when the run kept
@@ -100,8 +97,7 @@ pub fn inference_weights_file(dir: &Path) -> PathBuf {
 /// Loads the inference weights ([`inference_weights_file`]) into `vars`.
 pub fn load_inference_weights(dir: &Path, vars: &mut VarMap) -> Result<(), CheckpointError> {
     let path = inference_weights_file(dir);
-    vars.load(&path)
-        .map_err(|source| CheckpointError::Candle { path, source })
+    vars.load(&path).map_err(|source| CheckpointError::Candle { path, source })
 }
 
 /// sha256 of the weights a checkpoint samples with ([`inference_weights_file`]).
@@ -114,20 +110,11 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
     let config = load_config(dir)?;
     let mut vars = VarMap::new();
     let model = CodeFusion::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device))
-        .map_err(|source| CheckpointError::Candle {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| CheckpointError::Candle { path: dir.to_path_buf(), source })?;
     load_inference_weights(dir, &mut vars)?;
     let tokenizer = CodeTokenizer::load(&dir.join(TOKENIZER_FILE))?;
     let schedule = NoiseSchedule::sqrt(config.diffusion_steps);
-    Ok(LoadedModel {
-        model,
-        vars,
-        tokenizer,
-        schedule,
-        sha256: weights_sha256(dir)?,
-    })
+    Ok(LoadedModel { model, vars, tokenizer, schedule, sha256: weights_sha256(dir)? })
 }
 
 /// Writes the inference part of checkpoint `dir` to `out` (e.g. `models/excel`):
@@ -137,19 +124,11 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
 /// continued pretraining (`init_from`); it holds no optimiser state.
 pub fn export_inference(dir: &Path, out: &Path) -> Result<(), CheckpointError> {
     load_config(dir)?;
-    std::fs::create_dir_all(out).map_err(|source| CheckpointError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    for (from, to) in [
-        (dir.join(CONFIG_FILE), CONFIG_FILE),
-        (dir.join(TOKENIZER_FILE), TOKENIZER_FILE),
-        (inference_weights_file(dir), MODEL_FILE),
-    ] {
-        let bytes = std::fs::read(&from).map_err(|source| CheckpointError::Io {
-            path: from.clone(),
-            source,
-        })?;
+    std::fs::create_dir_all(out).map_err(|source| CheckpointError::Io { path: out.to_path_buf(), source })?;
+    for (from, to) in
+        [(dir.join(CONFIG_FILE), CONFIG_FILE), (dir.join(TOKENIZER_FILE), TOKENIZER_FILE), (inference_weights_file(dir), MODEL_FILE)]
+    {
+        let bytes = std::fs::read(&from).map_err(|source| CheckpointError::Io { path: from.clone(), source })?;
         write_file_atomic(&out.join(to), &bytes)?;
     }
     Ok(())

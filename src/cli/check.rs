@@ -43,33 +43,19 @@ fn read_snippets(args: &Args) -> Result<Vec<String>> {
     }
     let mut text = String::new();
     if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read standard input")?;
+        std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
     } else {
-        text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     }
     if is("jsonl") {
         let mut snippets = Vec::new();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let value: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
             let field = value
                 .get(&args.column)
                 .and_then(|v| v.as_str())
-                .with_context(|| {
-                    format!(
-                        "{}:{}: no string field `{}`",
-                        path.display(),
-                        i + 1,
-                        args.column
-                    )
-                })?;
+                .with_context(|| format!("{}:{}: no string field `{}`", path.display(), i + 1, args.column))?;
             snippets.push(field.to_string());
         }
         return Ok(snippets);
@@ -93,17 +79,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     let total = snippets.len();
     let passed = total - failures;
-    let rate = if total == 0 {
-        0.0
-    } else {
-        100.0 * passed as f64 / total as f64
-    };
-    output.line(format!(
-        "{passed}/{total} passed ({rate:.2}%), {failures} failed"
-    ));
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let rate = if total == 0 { 0.0 } else { 100.0 * passed as f64 / total as f64 };
+    output.line(format!("{passed}/{total} passed ({rate:.2}%), {failures} failed"));
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

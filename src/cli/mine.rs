@@ -37,16 +37,9 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let mut paths = args.configs.clone();
     if paths.is_empty() {
-        let entries = std::fs::read_dir(&args.config_dir).with_context(|| {
-            format!(
-                "cannot list corpus configs in {}",
-                args.config_dir.display()
-            )
-        })?;
-        paths = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
+        let entries =
+            std::fs::read_dir(&args.config_dir).with_context(|| format!("cannot list corpus configs in {}", args.config_dir.display()))?;
+        paths = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
         paths.sort();
     }
     // every config is validated before any work starts
@@ -58,25 +51,16 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         }
     }
     if configs.is_empty() {
-        bail!(
-            "no corpus config matches (looked at {} file(s))",
-            paths.len()
-        );
+        bail!("no corpus config matches (looked at {} file(s))", paths.len());
     }
     for config in &configs {
         let lang = config.lang.name();
         let started = Instant::now();
         let bar = output.bytes_bar(0, lang);
         let out_dir = args.out.join(lang);
-        let report = mine(config, &args.root, &out_dir, &mut Output::follow(&bar))
-            .with_context(|| format!("mining {lang} failed"))?;
+        let report = mine(config, &args.root, &out_dir, &mut Output::follow(&bar)).with_context(|| format!("mining {lang} failed"))?;
         bar.finish_and_clear();
-        let dropped: Vec<String> = report
-            .dropped
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(reason, n)| format!("{reason} {n}"))
-            .collect();
+        let dropped: Vec<String> = report.dropped.iter().filter(|(_, n)| **n > 0).map(|(reason, n)| format!("{reason} {n}")).collect();
         output.line(format!(
             "{lang:>10}: {} inputs -> {} kept (train {}, valid {}); dropped: {}; bad input {}; {:.1}s -> {}",
             report.inputs,

@@ -45,9 +45,8 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let mut configs = match args.command {
         Command::Info { configs } => configs,
         Command::Export { checkpoint, out } => {
-            lastmile::checkpoint::export_inference(&checkpoint, &out).with_context(|| {
-                format!("exporting {} to {}", checkpoint.display(), out.display())
-            })?;
+            lastmile::checkpoint::export_inference(&checkpoint, &out)
+                .with_context(|| format!("exporting {} to {}", checkpoint.display(), out.display()))?;
             output.line(format!("{} -> {}", checkpoint.display(), out.display()));
             return Ok(ExitCode::SUCCESS);
         }

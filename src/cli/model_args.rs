@@ -26,8 +26,6 @@ impl ModelArgs {
 
 /// Opens `device` and loads the checkpoint in `dir`, with both in the error.
 pub fn load(dir: &Path, device: &str) -> Result<LoadedModel> {
-    let device =
-        lastmile::model::device(device).with_context(|| format!("opening device {device}"))?;
-    lastmile::checkpoint::load(dir, &device)
-        .with_context(|| format!("loading checkpoint {}", dir.display()))
+    let device = lastmile::model::device(device).with_context(|| format!("opening device {device}"))?;
+    lastmile::checkpoint::load(dir, &device).with_context(|| format!("loading checkpoint {}", dir.display()))
 }

@@ -31,11 +31,9 @@ impl Output {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {elapsed} {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {elapsed} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(prefix.into());
         bar
@@ -48,9 +46,7 @@ impl Output {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
-            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed} {msg}").expect("valid template").progress_chars("=> "),
         );
         bar
     }

@@ -45,55 +45,27 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let Command::Run(args) = args.command;
     let pipeline = Pipeline::load(&args.file)?;
     let started = Instant::now();
-    let options = RunOptions {
-        force: args.force,
-        dry_run: args.dry_run,
-        until: args.until,
-    };
+    let options = RunOptions { force: args.force, dry_run: args.dry_run, until: args.until };
     // each stage is a lastmile command line, run in this process
     let mut run_stage = |stage: &lastmile::pipeline::Stage| -> Result<(), String> {
-        let cli = Cli::try_parse_from(
-            std::iter::once("lastmile".to_string()).chain(stage.args.iter().cloned()),
-        )
-        .map_err(|e| format!("invalid command line: {e}"))?;
+        let cli = Cli::try_parse_from(std::iter::once("lastmile".to_string()).chain(stage.args.iter().cloned()))
+            .map_err(|e| format!("invalid command line: {e}"))?;
         match dispatch(cli.command, output) {
             Ok(code) if code == ExitCode::SUCCESS => Ok(()),
             Ok(_) => Err("exited unsuccessfully".into()),
             Err(e) => Err(format!("{e:#}")),
         }
     };
-    run_pipeline(
-        &pipeline,
-        &args.file,
-        Path::new("."),
-        &options,
-        &mut run_stage,
-        &mut |event| match event {
-            StageEvent::Planned { stage, cached } => output.line(format!(
-                "{:<10} {}  lastmile {}",
-                stage.name,
-                if cached { "cached" } else { "run   " },
-                stage.args.join(" ")
-            )),
-            StageEvent::Cached { stage, key } => {
-                output.line(format!("[{}] cached (key {})", stage.name, &key[..12]))
-            }
-            StageEvent::Started(stage) => output.line(format!(
-                "[{}] lastmile {}",
-                stage.name,
-                stage.args.join(" ")
-            )),
-            StageEvent::Finished { stage, seconds } => {
-                output.line(format!("[{}] done in {seconds:.1} s", stage.name))
-            }
-        },
-    )?;
+    run_pipeline(&pipeline, &args.file, Path::new("."), &options, &mut run_stage, &mut |event| match event {
+        StageEvent::Planned { stage, cached } => {
+            output.line(format!("{:<10} {}  lastmile {}", stage.name, if cached { "cached" } else { "run   " }, stage.args.join(" ")))
+        }
+        StageEvent::Cached { stage, key } => output.line(format!("[{}] cached (key {})", stage.name, &key[..12])),
+        StageEvent::Started(stage) => output.line(format!("[{}] lastmile {}", stage.name, stage.args.join(" "))),
+        StageEvent::Finished { stage, seconds } => output.line(format!("[{}] done in {seconds:.1} s", stage.name)),
+    })?;
     if !options.dry_run {
-        output.line(format!(
-            "pipeline {} finished in {:.1} s",
-            pipeline.name,
-            started.elapsed().as_secs_f64()
-        ));
+        output.line(format!("pipeline {} finished in {:.1} s", pipeline.name, started.elapsed().as_secs_f64()));
     }
     Ok(ExitCode::SUCCESS)
 }

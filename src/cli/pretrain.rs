@@ -46,8 +46,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
     let bar = output.steps_bar();
-    let summary = pretrain(&config, &device, args.resume, &mut Output::follow(&bar))
-        .context("pretraining failed")?;
+    let summary = pretrain(&config, &device, args.resume, &mut Output::follow(&bar)).context("pretraining failed")?;
     bar.finish_and_clear();
     plot_losses(&config)?;
     output.line(format!(
@@ -66,25 +65,18 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
 /// `OUT/loss.png`: training loss (moving mean over 25 steps) and held-out loss.
 fn plot_losses(config: &TrainConfig) -> Result<()> {
     let text = std::fs::read_to_string(config.metrics_path())?;
-    let metrics: Vec<StepMetrics> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let metrics: Vec<StepMetrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let window = 25;
     let train: Vec<(f64, f64)> = metrics
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let from = i.saturating_sub(window - 1);
-            let mean = metrics[from..=i].iter().map(|m| m.loss as f64).sum::<f64>()
-                / (i - from + 1) as f64;
+            let mean = metrics[from..=i].iter().map(|m| m.loss as f64).sum::<f64>() / (i - from + 1) as f64;
             (m.step as f64, mean)
         })
         .collect();
-    let valid: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| m.valid_loss.map(|v| (m.step as f64, v as f64)))
-        .collect();
+    let valid: Vec<(f64, f64)> = metrics.iter().filter_map(|m| m.valid_loss.map(|v| (m.step as f64, v as f64))).collect();
     if train.is_empty() {
         return Ok(());
     }
@@ -93,14 +85,8 @@ fn plot_losses(config: &TrainConfig) -> Result<()> {
         x_label: "step",
         y_label: "loss",
         series: vec![
-            Series {
-                label: format!("train (mean of {window} steps)"),
-                points: train,
-            },
-            Series {
-                label: "held-out".into(),
-                points: valid,
-            },
+            Series { label: format!("train (mean of {window} steps)"), points: train },
+            Series { label: "held-out".into(), points: valid },
         ],
         y_range: None,
         markers: Vec::new(),

@@ -26,11 +26,7 @@ pub struct Args {
     #[arg(long)]
     lang: LangId,
     /// Noise levels as fractions of T (comma-separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")]
     levels: Vec<f64>,
     /// Noise samples per level.
     #[arg(long, short = 'k', default_value_t = 1)]
@@ -60,9 +56,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         (None, Some(path)) => lastmile::eval::load_inputs(path)?,
         (None, None) => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("reading stdin")?;
+            std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
             vec![s.trim_end_matches('\n').to_string()]
         }
         (Some(_), Some(_)) => bail!("give a snippet or --input, not both"),
@@ -70,35 +64,19 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = args
-        .sampler
-        .repair_config(&args.levels, args.samples, args.batch_size, args.seed);
-    let results = Repairer::new(model, tokenizer, lang)
-        .repair(&inputs, &config)
-        .context("repair failed")?;
+    let config = args.sampler.repair_config(&args.levels, args.samples, args.batch_size, args.seed);
+    let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
     match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "parquet") => {
             output::write_parquet(path, &inputs, &results, lang, args.pooling)?
         }
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            output::write_jsonl(
-                &mut std::io::BufWriter::new(file),
-                &inputs,
-                &results,
-                lang,
-                args.pooling,
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            output::write_jsonl(&mut std::io::BufWriter::new(file), &inputs, &results, lang, args.pooling)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
-            for ((input, result), chosen) in
-                inputs
-                    .iter()
-                    .zip(&results)
-                    .zip(output::chosen(&results, lang, args.pooling))
-            {
+            for ((input, result), chosen) in inputs.iter().zip(&results).zip(output::chosen(&results, lang, args.pooling)) {
                 match (chosen, result) {
                     (Some(c), _) => output.line(&c.text),
                     (None, Err(e)) => output.line(format!("error: {e}: {input}")),
@@ -109,10 +87,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     let failed = results.iter().filter(|r| r.is_err()).count();
     if failed > 0 {
-        eprintln!(
-            "{failed} of {} inputs could not be repaired (see the errors)",
-            inputs.len()
-        );
+        eprintln!("{failed} of {} inputs could not be repaired (see the errors)", inputs.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -78,9 +78,7 @@ pub fn resolve_config(args: &Args) -> Result<RolloutConfig> {
     if let Some(s) = args.selection {
         config.selection = s;
     }
-    config
-        .validate()
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.config.display()))?;
+    config.validate().map_err(|reason| anyhow::anyhow!("{}: {reason}", args.config.display()))?;
     Ok(config)
 }
 
@@ -89,21 +87,10 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let config = resolve_config(&args)?;
     let rank = Rank::detect(args.rank, args.world_size, |k| std::env::var(k).ok())?;
     let loaded = super::model_args::load(&config.checkpoint, &args.device)?;
-    let rollout = Rollout::new(
-        &config,
-        &loaded.model,
-        &loaded.tokenizer,
-        &loaded.sha256,
-        Path::new("."),
-    )?;
+    let rollout = Rollout::new(&config, &loaded.model, &loaded.tokenizer, &loaded.sha256, Path::new("."))?;
     if args.finalize {
         let summary = rollout.finalize()?;
-        output.line(format!(
-            "finalized {}: {:?} rows from {} units",
-            config.out.display(),
-            summary.rows,
-            summary.units
-        ));
+        output.line(format!("finalized {}: {:?} rows from {} units", config.out.display(), summary.rows, summary.units));
         return Ok(ExitCode::SUCCESS);
     }
     let bar = output.steps_bar();
@@ -111,36 +98,18 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         "rank {}/{}: up to {} chains in units of {}, target {} pairs",
         rank.rank, rank.world_size, config.max_chains, config.chains_per_unit, config.target_pairs
     ));
-    let summary = rollout.run_rank(
-        rank,
-        Duration::from_secs(args.wait_s),
-        &mut Output::follow(&bar),
-    )?;
+    let summary = rollout.run_rank(rank, Duration::from_secs(args.wait_s), &mut Output::follow(&bar))?;
     bar.finish_and_clear();
     output.line(format!(
         "rank {}: {} units computed, {} skipped, {} chains; {} candidates, {} kept",
-        rank.rank,
-        summary.computed,
-        summary.skipped,
-        summary.chains,
-        summary.counts.candidates,
-        summary.counts.kept
+        rank.rank, summary.computed, summary.skipped, summary.chains, summary.counts.candidates, summary.counts.kept
     ));
     if summary.computed > 0 {
         let pairs_per_s = summary.counts.kept as f64 / summary.timing.busy_s().max(1e-9);
-        output.line(format!(
-            "time: {}; {pairs_per_s:.1} kept pairs/s",
-            summary.timing
-        ));
+        output.line(format!("time: {}; {pairs_per_s:.1} kept pairs/s", summary.timing));
     }
     if let Some(done) = &summary.finalized {
-        output.line(format!(
-            "dataset {}: {:?} rows from {} units ({} chains)",
-            config.out.display(),
-            done.rows,
-            done.units,
-            done.chains
-        ));
+        output.line(format!("dataset {}: {:?} rows from {} units ({} chains)", config.out.display(), done.rows, done.units, done.chains));
         output.line(format!("filters: {done}"));
     }
     Ok(ExitCode::SUCCESS)

@@ -46,20 +46,14 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
-    let config = SamplerConfig {
-        steps: args.steps,
-        stride: None,
-        clamp: args.clamp,
-        update: args.update,
-    };
+    let config = SamplerConfig { steps: args.steps, stride: None, clamp: args.clamp, update: args.update };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let bar = output.steps_bar();
     bar.set_length(args.n as u64);
     let mut texts = Vec::with_capacity(args.n);
     while texts.len() < args.n {
         let b = args.batch_size.min(args.n - texts.len());
-        let tokens = generate(model, schedule, &config, b, &mut rng, &mut |_| {})
-            .context("sampling failed")?;
+        let tokens = generate(model, schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")?;
         for ids in tokens {
             texts.push(tokenizer.decode_snippet(&ids)?);
         }
@@ -67,37 +61,20 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     let checker = args.lang.map(|l| l.language());
-    let valid: Vec<Option<bool>> = texts
-        .iter()
-        .map(|t| checker.map(|c| c.check(t).is_ok()))
-        .collect();
-    let substantive: Vec<Option<bool>> = texts
-        .iter()
-        .map(|t| checker.map(|c| c.is_substantive(t)))
-        .collect();
+    let valid: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.check(t).is_ok())).collect();
+    let substantive: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.is_substantive(t))).collect();
     match &args.out {
         Some(path) => {
-            let mut file = std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?,
-            );
+            let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
             for ((text, valid), substantive) in texts.iter().zip(&valid).zip(&substantive) {
-                writeln!(
-                    file,
-                    "{}",
-                    serde_json::json!({ "text": text, "valid": valid, "substantive": substantive })
-                )?;
+                writeln!(file, "{}", serde_json::json!({ "text": text, "valid": valid, "substantive": substantive }))?;
             }
         }
         None => texts.iter().for_each(|t| output.line(t)),
     }
     if checker.is_some() {
         let passed = valid.iter().filter(|v| **v == Some(true)).count();
-        let good = valid
-            .iter()
-            .zip(&substantive)
-            .filter(|(v, s)| **v == Some(true) && **s == Some(true))
-            .count();
+        let good = valid.iter().zip(&substantive).filter(|(v, s)| **v == Some(true) && **s == Some(true)).count();
         let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
         let pct = |k: usize| 100.0 * k as f64 / texts.len().max(1) as f64;
         output.line(format!(

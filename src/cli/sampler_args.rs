@@ -27,20 +27,10 @@ pub struct SamplerArgs {
     #[arg(long)]
     localise: bool,
     /// Window radii of --localise.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1,2,3",
-        requires = "localise"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3", requires = "localise")]
     radii: Vec<usize>,
     /// Free slots inserted at the error by --localise.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0,1,2",
-        requires = "localise"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2", requires = "localise")]
     inserts: Vec<usize>,
 }
 
@@ -48,29 +38,13 @@ impl SamplerArgs {
     /// The sampler these flags describe.
     pub fn config(&self) -> SamplerConfig {
         match self.stride {
-            Some(stride) => SamplerConfig {
-                steps: None,
-                stride: Some(stride.max(1)),
-                clamp: self.clamp,
-                update: self.update,
-            },
-            None => SamplerConfig {
-                steps: Some(self.steps),
-                stride: None,
-                clamp: self.clamp,
-                update: self.update,
-            },
+            Some(stride) => SamplerConfig { steps: None, stride: Some(stride.max(1)), clamp: self.clamp, update: self.update },
+            None => SamplerConfig { steps: Some(self.steps), stride: None, clamp: self.clamp, update: self.update },
         }
     }
 
     /// The repair run these flags, levels, samples, batch and seed describe.
-    pub fn repair_config(
-        &self,
-        levels: &[f64],
-        samples: usize,
-        batch_size: usize,
-        seed: u64,
-    ) -> RepairConfig {
+    pub fn repair_config(&self, levels: &[f64], samples: usize, batch_size: usize, seed: u64) -> RepairConfig {
         RepairConfig {
             levels: levels.to_vec(),
             samples: samples.max(1),
@@ -83,9 +57,6 @@ impl SamplerArgs {
 
     /// The error-localised variants, when `--localise` is given.
     pub fn localise(&self) -> Option<Localise> {
-        self.localise.then(|| Localise {
-            radii: self.radii.clone(),
-            inserts: self.inserts.clone(),
-        })
+        self.localise.then(|| Localise { radii: self.radii.clone(), inserts: self.inserts.clone() })
     }
 }

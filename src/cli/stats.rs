@@ -29,17 +29,10 @@ pub struct Args {
 
 /// Runs `lastmile stats`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let out = args.out.clone().unwrap_or_else(|| {
-        if args.input.is_dir() {
-            args.input.join("stats")
-        } else {
-            args.input.with_extension("stats")
-        }
-    });
-    let stats = dataset_stats(&args.input, args.lang)
-        .with_context(|| format!("computing statistics of {}", args.input.display()))?;
-    let files = write_report(&stats, &out)
-        .with_context(|| format!("writing the report to {}", out.display()))?;
+    let out =
+        args.out.clone().unwrap_or_else(|| if args.input.is_dir() { args.input.join("stats") } else { args.input.with_extension("stats") });
+    let stats = dataset_stats(&args.input, args.lang).with_context(|| format!("computing statistics of {}", args.input.display()))?;
+    let files = write_report(&stats, &out).with_context(|| format!("writing the report to {}", out.display()))?;
     for lang in &stats.languages {
         let g = &lang.overall;
         output.line(format!(
@@ -57,10 +50,6 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             g.distinct_n[3]
         ));
     }
-    output.line(format!(
-        "wrote {} and {} plots",
-        files.markdown.display(),
-        files.plots.len()
-    ));
+    output.line(format!("wrote {} and {} plots", files.markdown.display(), files.plots.len()));
     Ok(ExitCode::SUCCESS)
 }

@@ -43,21 +43,12 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let Command::Train(args) = args.command;
     let records = read_corpus_split(&args.corpus, "train").context("reading the train split")?;
     let texts: Vec<String> = records.into_iter().map(|r| r.text).collect();
-    let tokenizer =
-        CodeTokenizer::train(texts.iter(), args.vocab_size).context("training the tokenizer")?;
+    let tokenizer = CodeTokenizer::train(texts.iter(), args.vocab_size).context("training the tokenizer")?;
     tokenizer.save(&args.out)?;
-    output.line(format!(
-        "trained on {} snippets: vocabulary {} -> {}",
-        texts.len(),
-        tokenizer.vocab_size(),
-        args.out.display()
-    ));
+    output.line(format!("trained on {} snippets: vocabulary {} -> {}", texts.len(), tokenizer.vocab_size(), args.out.display()));
     if let Some(n) = args.seq_len {
         let (_, stats) = tokenizer.encode_all(&texts, n)?;
-        output.line(format!(
-            "length {n}: {} fit, {} longer (dropped at training time, never truncated)",
-            stats.kept, stats.too_long
-        ));
+        output.line(format!("length {n}: {} fit, {} longer (dropped at training time, never truncated)", stats.kept, stats.too_long));
     }
     Ok(ExitCode::SUCCESS)
 }

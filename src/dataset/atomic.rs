@@ -7,10 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -32,10 +29,7 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> 
 /// removed first if a crashed run left one: write everything there, then
 /// [`replace_dir`] it over `target`.
 pub fn staging_dir(target: &Path) -> Result<std::path::PathBuf, DatasetError> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let staging = target.with_file_name(format!(".{name}.partial"));
     if staging.exists() {
         fs::remove_dir_all(&staging).map_err(DatasetError::io(&staging))?;

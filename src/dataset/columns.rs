@@ -2,9 +2,7 @@
 //! that name the file: shared by every Parquet schema of `dataset/`.
 
 use super::DatasetError;
-use arrow::array::{
-    Array, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
-};
+use arrow::array::{Array, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,16 +39,10 @@ impl<'a> Columns<'a> {
         let array = self
             .batch
             .column_by_name(name)
-            .ok_or_else(|| DatasetError::Schema {
-                path: self.path.to_path_buf(),
-                reason: format!("no column `{name}`"),
-            })?;
-        array
-            .as_any()
-            .downcast_ref::<T>()
-            .ok_or_else(|| DatasetError::Schema {
-                path: self.path.to_path_buf(),
-                reason: format!("column `{name}` has type {}", array.data_type()),
-            })
+            .ok_or_else(|| DatasetError::Schema { path: self.path.to_path_buf(), reason: format!("no column `{name}`") })?;
+        array.as_any().downcast_ref::<T>().ok_or_else(|| DatasetError::Schema {
+            path: self.path.to_path_buf(),
+            reason: format!("column `{name}` has type {}", array.data_type()),
+        })
     }
 }

@@ -67,10 +67,7 @@ impl CorpusRecord {
             c.get::<StringArray>("source")?,
             c.get::<StringArray>("sketch")?,
         );
-        let (line, n_chars) = (
-            c.get::<UInt32Array>("source_line")?,
-            c.get::<UInt32Array>("n_chars")?,
-        );
+        let (line, n_chars) = (c.get::<UInt32Array>("source_line")?, c.get::<UInt32Array>("n_chars")?);
         Ok((0..batch.num_rows())
             .map(|i| CorpusRecord {
                 id: id.value(i).to_string(),
@@ -117,26 +114,15 @@ mod tests {
     fn shards_round_trip_and_split_by_size() {
         let dir = tempfile::tempdir().unwrap();
         let records: Vec<_> = (1..=25).map(record).collect();
-        let options = ShardWriterOptions {
-            shard_rows: 10,
-            row_group_rows: 4,
-        };
+        let options = ShardWriterOptions { shard_rows: 10, row_group_rows: 4 };
         let mut writer = ShardWriter::new(dir.path(), "train", corpus_schema(), options).unwrap();
-        writer
-            .write(&CorpusRecord::to_batch(&records[..7]))
-            .unwrap();
-        writer
-            .write(&CorpusRecord::to_batch(&records[7..]))
-            .unwrap();
+        writer.write(&CorpusRecord::to_batch(&records[..7])).unwrap();
+        writer.write(&CorpusRecord::to_batch(&records[7..])).unwrap();
         let shards = writer.finish().unwrap();
         let names: Vec<_> = shards.iter().map(|s| (s.file.as_str(), s.rows)).collect();
         assert_eq!(
             names,
-            [
-                ("train-00000-of-00003.parquet", 10),
-                ("train-00001-of-00003.parquet", 10),
-                ("train-00002-of-00003.parquet", 5)
-            ]
+            [("train-00000-of-00003.parquet", 10), ("train-00001-of-00003.parquet", 10), ("train-00002-of-00003.parquet", 5)]
         );
         assert_eq!(read_corpus_split(dir.path(), "train").unwrap(), records);
     }
@@ -144,13 +130,7 @@ mod tests {
     #[test]
     fn empty_split_still_has_a_readable_shard() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = ShardWriter::new(
-            dir.path(),
-            "valid",
-            corpus_schema(),
-            ShardWriterOptions::default(),
-        )
-        .unwrap();
+        let writer = ShardWriter::new(dir.path(), "valid", corpus_schema(), ShardWriterOptions::default()).unwrap();
         assert_eq!(writer.finish().unwrap().len(), 1);
         assert!(read_corpus_split(dir.path(), "valid").unwrap().is_empty());
     }

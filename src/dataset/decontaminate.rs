@@ -62,11 +62,7 @@ impl Decontaminator {
 
 /// Reads every snippet of the given benchmarks, in the target language.
 /// A missing or malformed benchmark is an error: mining without it would leak.
-pub fn load_decontaminator(
-    sources: &[BenchmarkSource],
-    root: &Path,
-    lang: &dyn Language,
-) -> Result<Decontaminator, DatasetError> {
+pub fn load_decontaminator(sources: &[BenchmarkSource], root: &Path, lang: &dyn Language) -> Result<Decontaminator, DatasetError> {
     let mut held = Decontaminator::default();
     for source in sources {
         let path = root.join(&source.path);
@@ -82,25 +78,16 @@ pub fn load_decontaminator(
             vec![path.clone()]
         };
         if files.is_empty() {
-            return Err(DatasetError::Benchmark {
-                path,
-                reason: "no JSON files".into(),
-            });
+            return Err(DatasetError::Benchmark { path, reason: "no JSON files".into() });
         }
         for file in files {
             let bytes = std::fs::read(&file).map_err(DatasetError::io(&file))?;
-            let value: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| DatasetError::Benchmark {
-                    path: file.clone(),
-                    reason: format!("line {}: invalid JSON: {e}", e.line()),
-                })?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| DatasetError::Benchmark { path: file.clone(), reason: format!("line {}: invalid JSON: {e}", e.line()) })?;
             for field in &source.fields {
                 let found = select_field(&value, field);
                 if found.is_empty() {
-                    return Err(DatasetError::Benchmark {
-                        path: file.clone(),
-                        reason: format!("no field `{field}`"),
-                    });
+                    return Err(DatasetError::Benchmark { path: file.clone(), reason: format!("no field `{field}`") });
                 }
                 for text in found.into_iter().filter_map(|v| v.as_str()) {
                     if let Ok(text) = normalize(text) {

@@ -31,12 +31,8 @@ mod tests {
 
     #[test]
     fn selects_nested_fields() {
-        let v: Value =
-            serde_json::json!({"train": [{"Code": "a"}, {"Code": "b"}], "test": [{"Code": "c"}]});
-        let got: Vec<_> = select_field(&v, "train.*.Code")
-            .into_iter()
-            .filter_map(|v| v.as_str())
-            .collect();
+        let v: Value = serde_json::json!({"train": [{"Code": "a"}, {"Code": "b"}], "test": [{"Code": "c"}]});
+        let got: Vec<_> = select_field(&v, "train.*.Code").into_iter().filter_map(|v| v.as_str()).collect();
         assert_eq!(got, ["a", "b"]);
         let list = serde_json::json!([{"Buggy": "x"}, {"Buggy": "y"}]);
         assert_eq!(select_field(&list, "Buggy").len(), 2);

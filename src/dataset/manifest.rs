@@ -52,10 +52,7 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Self, DatasetError> {
         let path = dir.join("manifest.json");
         let text = std::fs::read_to_string(&path).map_err(DatasetError::io(&path))?;
-        serde_json::from_str(&text).map_err(|e| DatasetError::Schema {
-            path,
-            reason: format!("invalid manifest: {e}"),
-        })
+        serde_json::from_str(&text).map_err(|e| DatasetError::Schema { path, reason: format!("invalid manifest: {e}") })
     }
 }
 
@@ -98,41 +95,23 @@ pub fn dataset_card(manifest: &Manifest, schema: &SchemaRef, title: &str, body: 
     let mut out = String::from("---\n");
     out.push_str("license: other\npretty_name: ");
     out.push_str(&serde_json::to_string(title).expect("a string serialises"));
-    out.push_str(
-        "\ntask_categories:\n- text2text-generation\ntags:\n- code\n- program-repair\n- lastmile\n",
-    );
+    out.push_str("\ntask_categories:\n- text2text-generation\ntags:\n- code\n- program-repair\n- lastmile\n");
     let _ = writeln!(out, "size_categories:\n- {}", size_category(total));
     out.push_str("configs:\n- config_name: default\n  data_files:\n");
     for (split, hf_split) in [("train", "train"), ("valid", "validation")] {
         if manifest.rows.contains_key(split) {
-            let _ = writeln!(
-                out,
-                "  - split: {hf_split}\n    path: data/{split}-*.parquet"
-            );
+            let _ = writeln!(out, "  - split: {hf_split}\n    path: data/{split}-*.parquet");
         }
     }
     out.push_str("dataset_info:\n  features:\n");
     for field in schema.fields() {
-        let _ = writeln!(
-            out,
-            "  - name: {}\n    dtype: {}",
-            field.name(),
-            hf_dtype(field.data_type())
-        );
+        let _ = writeln!(out, "  - name: {}\n    dtype: {}", field.name(), hf_dtype(field.data_type()));
     }
     out.push_str("  splits:\n");
     for (split, hf_split) in [("train", "train"), ("valid", "validation")] {
         if let Some(rows) = manifest.rows.get(split) {
-            let bytes: u64 = manifest
-                .files
-                .iter()
-                .filter(|f| f.split == split)
-                .map(|f| f.bytes)
-                .sum();
-            let _ = writeln!(
-                out,
-                "  - name: {hf_split}\n    num_bytes: {bytes}\n    num_examples: {rows}"
-            );
+            let bytes: u64 = manifest.files.iter().filter(|f| f.split == split).map(|f| f.bytes).sum();
+            let _ = writeln!(out, "  - name: {hf_split}\n    num_bytes: {bytes}\n    num_examples: {rows}");
         }
     }
     out.push_str("---\n\n");

@@ -15,14 +15,8 @@ pub enum Unnormalizable {
 /// Rejects control characters other than tab and newline.
 pub fn normalize(raw: &str) -> Result<String, Unnormalizable> {
     // U+FEFF is a byte-order mark at the start and an invisible no-op anywhere else
-    let unified = raw
-        .replace('\u{feff}', "")
-        .replace("\r\n", "\n")
-        .replace('\r', "\n");
-    if unified
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    let unified = raw.replace('\u{feff}', "").replace("\r\n", "\n").replace('\r', "\n");
+    if unified.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Unnormalizable::ControlChars);
     }
     let lines: Vec<&str> = unified.lines().map(str::trim_end).collect();
@@ -41,10 +35,7 @@ mod tests {
 
     #[test]
     fn normalizes_layout() {
-        assert_eq!(
-            normalize("\u{feff}\r\n  a  \r\n\tb\t\n\n").unwrap(),
-            "  a\n\tb"
-        );
+        assert_eq!(normalize("\u{feff}\r\n  a  \r\n\tb\t\n\n").unwrap(), "  a\n\tb");
         assert_eq!(normalize(" \n\t\n"), Err(Unnormalizable::Empty));
         assert_eq!(normalize("a\u{0}b"), Err(Unnormalizable::ControlChars));
     }

@@ -4,9 +4,7 @@
 use super::columns::{bools, f32s, strings, u32s, u64s, Columns};
 use super::shards::read_batches;
 use super::DatasetError;
-use arrow::array::{
-    BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
-};
+use arrow::array::{BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -93,21 +91,11 @@ impl PairRecord {
 
     fn from_batch(batch: &RecordBatch, path: &Path) -> Result<Vec<PairRecord>, DatasetError> {
         let c = Columns { batch, path };
-        let (id, lang, broken, fixed) = (
-            c.get::<StringArray>("id")?,
-            c.get::<StringArray>("lang")?,
-            c.get::<StringArray>("broken")?,
-            c.get::<StringArray>("fixed")?,
-        );
+        let (id, lang, broken, fixed) =
+            (c.get::<StringArray>("id")?, c.get::<StringArray>("lang")?, c.get::<StringArray>("broken")?, c.get::<StringArray>("fixed")?);
         let (t, t_frac) = (c.get::<UInt32Array>("t")?, c.get::<Float32Array>("t_frac")?);
-        let (ted, ced) = (
-            c.get::<UInt32Array>("token_edit_distance")?,
-            c.get::<UInt32Array>("char_edit_distance")?,
-        );
-        let (bv, fv) = (
-            c.get::<BooleanArray>("broken_valid")?,
-            c.get::<BooleanArray>("fixed_valid")?,
-        );
+        let (ted, ced) = (c.get::<UInt32Array>("token_edit_distance")?, c.get::<UInt32Array>("char_edit_distance")?);
+        let (bv, fv) = (c.get::<BooleanArray>("broken_valid")?, c.get::<BooleanArray>("fixed_valid")?);
         let (source, chain, seed, ckpt) = (
             c.get::<StringArray>("source")?,
             c.get::<UInt64Array>("chain_id")?,
@@ -267,15 +255,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let records: Vec<_> = (0..50).map(pair).collect();
         let path = dir.path().join("p.parquet");
-        write_parquet_atomic(
-            &path,
-            &PairRecord::to_batch(&records),
-            ShardWriterOptions {
-                shard_rows: 100,
-                row_group_rows: 16,
-            },
-        )
-        .unwrap();
+        write_parquet_atomic(&path, &PairRecord::to_batch(&records), ShardWriterOptions { shard_rows: 100, row_group_rows: 16 }).unwrap();
         assert_eq!(read_pairs(&path).unwrap(), records);
         let steps: Vec<_> = (0..5)
             .map(|i| ChainStepRecord {
@@ -290,12 +270,7 @@ mod tests {
             })
             .collect();
         let path = dir.path().join("c.parquet");
-        write_parquet_atomic(
-            &path,
-            &ChainStepRecord::to_batch(&steps),
-            ShardWriterOptions::default(),
-        )
-        .unwrap();
+        write_parquet_atomic(&path, &ChainStepRecord::to_batch(&steps), ShardWriterOptions::default()).unwrap();
         assert_eq!(read_chain_steps(&path).unwrap(), steps);
     }
 }

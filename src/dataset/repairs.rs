@@ -49,45 +49,18 @@ pub fn repair_schema() -> SchemaRef {
 /// Writes `rows` to `path` atomically.
 pub fn write_repairs(path: &Path, rows: &[RepairRow]) -> Result<(), DatasetError> {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.input_index))
-                .collect::<UInt32Array>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.broken.as_str()))
-                .collect::<StringArray>(),
-        ),
+        Arc::new(rows.iter().map(|r| Some(r.input_index)).collect::<UInt32Array>()),
+        Arc::new(rows.iter().map(|r| Some(r.broken.as_str())).collect::<StringArray>()),
         Arc::new(rows.iter().map(|r| r.level).collect::<Float32Array>()),
         Arc::new(rows.iter().map(|r| r.sample).collect::<UInt32Array>()),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.candidate.as_deref())
-                .collect::<StringArray>(),
-        ),
+        Arc::new(rows.iter().map(|r| r.candidate.as_deref()).collect::<StringArray>()),
         Arc::new(rows.iter().map(|r| r.valid).collect::<BooleanArray>()),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.token_edit_distance)
-                .collect::<UInt32Array>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.chosen))
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.error.as_deref())
-                .collect::<StringArray>(),
-        ),
+        Arc::new(rows.iter().map(|r| r.token_edit_distance).collect::<UInt32Array>()),
+        Arc::new(rows.iter().map(|r| Some(r.chosen)).collect::<BooleanArray>()),
+        Arc::new(rows.iter().map(|r| r.error.as_deref()).collect::<StringArray>()),
     ];
-    let batch =
-        RecordBatch::try_new(repair_schema(), columns).map_err(|e| DatasetError::Schema {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let batch = RecordBatch::try_new(repair_schema(), columns)
+        .map_err(|e| DatasetError::Schema { path: path.to_path_buf(), reason: e.to_string() })?;
     write_parquet_atomic(path, &batch, ShardWriterOptions::default())
 }
 
@@ -111,38 +84,16 @@ mod tests {
             chosen,
             error: error.map(str::to_string),
         };
-        write_repairs(
-            &path,
-            &[
-                row(0, Some("=SUM(A1)"), true, None),
-                row(1, None, false, Some("too long")),
-            ],
-        )
-        .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(&path).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+        write_repairs(&path, &[row(0, Some("=SUM(A1)"), true, None), row(1, None, false, Some("too long"))]).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
         let batch = reader.map(Result::unwrap).next().unwrap();
         assert_eq!(batch.schema(), repair_schema());
-        let candidate = batch
-            .column_by_name("candidate")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        assert_eq!(
-            (candidate.value(0), candidate.is_null(1)),
-            ("=SUM(A1)", true)
-        );
-        let error = batch
-            .column_by_name("error")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
+        let candidate = batch.column_by_name("candidate").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((candidate.value(0), candidate.is_null(1)), ("=SUM(A1)", true));
+        let error = batch.column_by_name("error").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((error.is_null(0), error.value(1)), (true, "too long"));
     }
 }

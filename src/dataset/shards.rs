@@ -27,10 +27,7 @@ pub struct ShardWriterOptions {
 
 impl Default for ShardWriterOptions {
     fn default() -> Self {
-        ShardWriterOptions {
-            shard_rows: 100_000,
-            row_group_rows: 16_384,
-        }
+        ShardWriterOptions { shard_rows: 100_000, row_group_rows: 16_384 }
     }
 }
 
@@ -55,21 +52,9 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     /// A writer for `split` shards in `dir` (created if needed).
-    pub fn new(
-        dir: &Path,
-        split: &str,
-        schema: SchemaRef,
-        options: ShardWriterOptions,
-    ) -> Result<Self, DatasetError> {
+    pub fn new(dir: &Path, split: &str, schema: SchemaRef, options: ShardWriterOptions) -> Result<Self, DatasetError> {
         fs::create_dir_all(dir).map_err(DatasetError::io(dir))?;
-        Ok(ShardWriter {
-            dir: dir.to_path_buf(),
-            split: split.to_string(),
-            schema,
-            options,
-            current: None,
-            finished: Vec::new(),
-        })
+        Ok(ShardWriter { dir: dir.to_path_buf(), split: split.to_string(), schema, options, current: None, finished: Vec::new() })
     }
 
     fn properties(&self) -> WriterProperties {
@@ -81,28 +66,15 @@ impl ShardWriter {
         let mut offset = 0;
         while offset < batch.num_rows() {
             if self.current.is_none() {
-                let path = self.dir.join(format!(
-                    "{}-{:05}.parquet.partial",
-                    self.split,
-                    self.finished.len()
-                ));
+                let path = self.dir.join(format!("{}-{:05}.parquet.partial", self.split, self.finished.len()));
                 let file = File::create(&path).map_err(DatasetError::io(&path))?;
-                let writer =
-                    ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties()))
-                        .map_err(|source| DatasetError::Parquet {
-                            path: path.clone(),
-                            source,
-                        })?;
+                let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties()))
+                    .map_err(|source| DatasetError::Parquet { path: path.clone(), source })?;
                 self.current = Some((path, writer, 0));
             }
             let (path, writer, rows) = self.current.as_mut().expect("opened above");
             let take = (self.options.shard_rows - *rows).min(batch.num_rows() - offset);
-            writer
-                .write(&batch.slice(offset, take))
-                .map_err(|source| DatasetError::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+            writer.write(&batch.slice(offset, take)).map_err(|source| DatasetError::Parquet { path: path.clone(), source })?;
             *rows += take;
             offset += take;
             if *rows == self.options.shard_rows {
@@ -114,10 +86,7 @@ impl ShardWriter {
 
     fn close_current(&mut self) -> Result<(), DatasetError> {
         if let Some((path, writer, rows)) = self.current.take() {
-            writer.close().map_err(|source| DatasetError::Parquet {
-                path: path.clone(),
-                source,
-            })?;
+            writer.close().map_err(|source| DatasetError::Parquet { path: path.clone(), source })?;
             self.finished.push((path, rows));
         }
         Ok(())
@@ -127,15 +96,10 @@ impl ShardWriter {
     /// A split with no rows still gets one (empty) shard, so readers find its schema.
     pub fn finish(mut self) -> Result<Vec<ShardInfo>, DatasetError> {
         if self.finished.is_empty() && self.current.is_none() {
-            let path = self
-                .dir
-                .join(format!("{}-00000.parquet.partial", self.split));
+            let path = self.dir.join(format!("{}-00000.parquet.partial", self.split));
             let file = File::create(&path).map_err(DatasetError::io(&path))?;
             let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties()))
-                .map_err(|source| DatasetError::Parquet {
-                path: path.clone(),
-                source,
-            })?;
+                .map_err(|source| DatasetError::Parquet { path: path.clone(), source })?;
             self.current = Some((path, writer, 0));
         }
         self.close_current()?;
@@ -155,9 +119,7 @@ impl ShardWriter {
 /// row groups, and a `created_by` naming lastmile.
 fn writer_properties(options: ShardWriterOptions) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
         .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
         .set_created_by(format!("lastmile {}", env!("CARGO_PKG_VERSION")))
         .build()
@@ -166,28 +128,12 @@ fn writer_properties(options: ShardWriterOptions) -> WriterProperties {
 /// Writes one batch as a single Parquet file, atomically (temporary file in
 /// the same directory, then rename): used for work-unit files that must be
 /// either complete or absent.
-pub fn write_parquet_atomic(
-    path: &Path,
-    batch: &RecordBatch,
-    options: ShardWriterOptions,
-) -> Result<(), DatasetError> {
+pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch, options: ShardWriterOptions) -> Result<(), DatasetError> {
     let mut bytes = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(options)))
-            .map_err(|source| DatasetError::Parquet {
-                path: path.to_path_buf(),
-                source,
-            })?;
-    writer
-        .write(batch)
-        .map_err(|source| DatasetError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    writer.close().map_err(|source| DatasetError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(options)))
+        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    writer.write(batch).map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    writer.close().map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
     super::write_file_atomic(path, &bytes)
 }
 
@@ -198,10 +144,7 @@ pub fn list_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, DatasetError
         .map_err(DatasetError::io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             name.starts_with(&prefix) && name.ends_with(".parquet") && name.contains("-of-")
         })
         .collect();
@@ -214,16 +157,8 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError
     let file = File::open(path).map_err(DatasetError::io(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .map_err(|source| DatasetError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| DatasetError::Arrow {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(|source| DatasetError::Arrow { path: path.to_path_buf(), source })
 }
 
 /// Reads one string column of a Parquet file (e.g. `text` or `broken`).
@@ -232,29 +167,16 @@ pub fn read_string_column(path: &Path, column: &str) -> Result<Vec<String>, Data
     for batch in read_batches(path)? {
         let array = batch
             .column_by_name(column)
-            .ok_or_else(|| DatasetError::Schema {
-                path: path.to_path_buf(),
-                reason: format!("no column `{column}`"),
-            })?;
+            .ok_or_else(|| DatasetError::Schema { path: path.to_path_buf(), reason: format!("no column `{column}`") })?;
         let strings = string_array(array.as_ref(), path, column)?;
         out.extend(strings.iter().map(|s| s.unwrap_or_default().to_string()));
     }
     Ok(out)
 }
 
-pub(crate) fn string_array<'a>(
-    array: &'a dyn Array,
-    path: &Path,
-    column: &str,
-) -> Result<&'a StringArray, DatasetError> {
-    array
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| DatasetError::Schema {
-            path: path.to_path_buf(),
-            reason: format!(
-                "column `{column}` is {}, not a string column",
-                array.data_type()
-            ),
-        })
+pub(crate) fn string_array<'a>(array: &'a dyn Array, path: &Path, column: &str) -> Result<&'a StringArray, DatasetError> {
+    array.as_any().downcast_ref::<StringArray>().ok_or_else(|| DatasetError::Schema {
+        path: path.to_path_buf(),
+        reason: format!("column `{column}` is {}, not a string column", array.data_type()),
+    })
 }

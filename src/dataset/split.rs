@@ -24,11 +24,7 @@ impl Split {
 
 /// Assigns `text` to a split: `valid` with probability `valid_fraction`.
 pub fn assign_split(text: &str, seed: &str, valid_fraction: f64) -> Split {
-    let digest = Sha256::new()
-        .chain_update(seed)
-        .chain_update([0u8])
-        .chain_update(text)
-        .finalize();
+    let digest = Sha256::new().chain_update(seed).chain_update([0u8]).chain_update(text).finalize();
     let draw = u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"));
     if (draw as f64) < valid_fraction * (u64::MAX as f64) {
         Split::Valid
@@ -50,10 +46,7 @@ mod tests {
     #[test]
     fn split_is_deterministic_and_near_the_fraction() {
         let texts: Vec<String> = (0..20_000).map(|i| format!("=A{i}")).collect();
-        let valid = texts
-            .iter()
-            .filter(|t| assign_split(t, "s", 0.02) == Split::Valid)
-            .count();
+        let valid = texts.iter().filter(|t| assign_split(t, "s", 0.02) == Split::Valid).count();
         assert!((300..500).contains(&valid), "{valid}");
         assert_eq!(assign_split("=A1", "s", 0.5), assign_split("=A1", "s", 0.5));
         assert_eq!(snippet_id("excel", "=A1"), snippet_id("excel", "=A1"));

@@ -14,21 +14,10 @@ pub fn randn(rng: &mut ChaCha8Rng, shape: &[usize], device: &Device) -> Result<T
 }
 
 /// `x_t = sqrt(abar[t]) * x0 + sqrt(1 - abar[t]) * eps`, one `t` per example.
-pub fn q_sample(
-    schedule: &super::NoiseSchedule,
-    x0: &Tensor,
-    t: &[u32],
-    eps: &Tensor,
-) -> Result<Tensor> {
+pub fn q_sample(schedule: &super::NoiseSchedule, x0: &Tensor, t: &[u32], eps: &Tensor) -> Result<Tensor> {
     let b = t.len();
-    let signal: Vec<f32> = t
-        .iter()
-        .map(|&t| schedule.alpha_bar(t as usize).sqrt() as f32)
-        .collect();
-    let noise: Vec<f32> = t
-        .iter()
-        .map(|&t| (1.0 - schedule.alpha_bar(t as usize)).sqrt() as f32)
-        .collect();
+    let signal: Vec<f32> = t.iter().map(|&t| schedule.alpha_bar(t as usize).sqrt() as f32).collect();
+    let noise: Vec<f32> = t.iter().map(|&t| (1.0 - schedule.alpha_bar(t as usize)).sqrt() as f32).collect();
     let signal = Tensor::from_vec(signal, (b, 1, 1), x0.device())?;
     let noise = Tensor::from_vec(noise, (b, 1, 1), x0.device())?;
     x0.broadcast_mul(&signal)? + eps.broadcast_mul(&noise)?

@@ -101,11 +101,7 @@ pub fn reverse(
 ) -> Result<Vec<Vec<u32>>> {
     let timesteps = config.timesteps(schedule, start);
     let b = x_start.dim(0)?;
-    let table = if config.clamp {
-        Some(model.embedding_table()?)
-    } else {
-        None
-    };
+    let table = if config.clamp { Some(model.embedding_table()?) } else { None };
     let mut x_t = x_start;
     let mut last = Vec::new();
     for (k, &t) in timesteps.iter().enumerate() {
@@ -115,10 +111,7 @@ pub fn reverse(
         let x0_hat = model.denoise(&x_t, &vec![t as u32; b], context, false)?;
         let logits = model.logits(&model.decode(&x0_hat, context, false)?)?;
         let ids = logits.argmax(D::Minus1)?; // (b, n)
-        let step = ChainStep {
-            t,
-            tokens: ids.to_vec2::<u32>()?,
-        };
+        let step = ChainStep { t, tokens: ids.to_vec2::<u32>()? };
         on_step(&step);
         last = step.tokens;
         let Some(&t_next) = timesteps.get(k + 1) else {
@@ -127,9 +120,7 @@ pub fn reverse(
         let x0_hat = match &table {
             Some(table) => {
                 let (bb, n) = ids.dims2()?;
-                table
-                    .index_select(&ids.flatten_all()?, 0)?
-                    .reshape((bb, n, table.dim(1)?))?
+                table.index_select(&ids.flatten_all()?, 0)?.reshape((bb, n, table.dim(1)?))?
             }
             None => x0_hat,
         };
@@ -159,17 +150,7 @@ pub fn generate(
 ) -> Result<Vec<Vec<u32>>> {
     let cfg = model.config();
     let x = randn(rng, &[batch, cfg.seq_len, cfg.d_model], model.device())?;
-    reverse(
-        model,
-        schedule,
-        config,
-        x,
-        schedule.steps() - 1,
-        None,
-        None,
-        rng,
-        on_step,
-    )
+    reverse(model, schedule, config, x, schedule.steps() - 1, None, None, rng, on_step)
 }
 
 /// Noise injection (repair, corpus-anchored chains): embed `tokens`, noise to
@@ -217,21 +198,8 @@ pub fn from_tokens_partial(
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
     let (x0, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
-    let anchor = Anchor {
-        x0,
-        keep: keep.clone(),
-    };
-    reverse(
-        model,
-        schedule,
-        config,
-        x_t,
-        t,
-        None,
-        Some(&anchor),
-        rng,
-        on_step,
-    )
+    let anchor = Anchor { x0, keep: keep.clone() };
+    reverse(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step)
 }
 
 #[cfg(test)]
@@ -241,32 +209,12 @@ mod tests {
     #[test]
     fn stride_makes_chain_length_proportional_to_the_start() {
         let schedule = NoiseSchedule::sqrt(1200);
-        let config = SamplerConfig {
-            stride: Some(60),
-            ..Default::default()
-        };
+        let config = SamplerConfig { stride: Some(60), ..Default::default() };
         assert_eq!(config.timesteps(&schedule, 1199).len(), 20);
-        assert_eq!(
-            config.timesteps(&schedule, 420),
-            (0..=7).rev().map(|k| k * 60).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            config.timesteps(&schedule, 24),
-            vec![24],
-            "below one stride: a single step"
-        );
-        let steps = SamplerConfig {
-            steps: Some(20),
-            ..Default::default()
-        };
-        assert_eq!(
-            steps.timesteps(&schedule, 420).len(),
-            20,
-            "steps: every chain the same length"
-        );
-        assert_eq!(
-            (config.describe(), steps.describe()),
-            ("every 60th timestep".into(), "20 respaced steps".into())
-        );
+        assert_eq!(config.timesteps(&schedule, 420), (0..=7).rev().map(|k| k * 60).collect::<Vec<_>>());
+        assert_eq!(config.timesteps(&schedule, 24), vec![24], "below one stride: a single step");
+        let steps = SamplerConfig { steps: Some(20), ..Default::default() };
+        assert_eq!(steps.timesteps(&schedule, 420).len(), 20, "steps: every chain the same length");
+        assert_eq!((config.describe(), steps.describe()), ("every 60th timestep".into(), "20 respaced steps".into()));
     }
 }

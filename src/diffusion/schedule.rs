@@ -15,9 +15,7 @@ impl NoiseSchedule {
         let mut product = 1.0;
         let alphas_cumprod = (0..steps)
             .map(|i| {
-                let beta = (1.0
-                    - abar((i + 1) as f64 / steps as f64) / abar(i as f64 / steps as f64))
-                .min(0.999);
+                let beta = (1.0 - abar((i + 1) as f64 / steps as f64) / abar(i as f64 / steps as f64)).min(0.999);
                 product *= 1.0 - beta;
                 product
             })
@@ -49,11 +47,7 @@ impl NoiseSchedule {
         let start = start.min(self.steps() - 1);
         match steps {
             Some(s) if s >= 2 && s < start + 1 => {
-                let mut ts: Vec<usize> = (0..s)
-                    .map(|k| {
-                        ((start as f64) * (s - 1 - k) as f64 / (s - 1) as f64).round() as usize
-                    })
-                    .collect();
+                let mut ts: Vec<usize> = (0..s).map(|k| ((start as f64) * (s - 1 - k) as f64 / (s - 1) as f64).round() as usize).collect();
                 ts.dedup();
                 ts
             }
@@ -85,22 +79,11 @@ mod tests {
     fn matches_the_spec_numbers() {
         let s = NoiseSchedule::sqrt(1200);
         assert_eq!(s.steps(), 1200);
-        assert!(
-            (s.alpha_bar(0) - 0.97924).abs() < 5e-6,
-            "{}",
-            s.alpha_bar(0)
-        );
+        assert!((s.alpha_bar(0) - 0.97924).abs() < 5e-6, "{}", s.alpha_bar(0));
         // the spec gives 0.295 "to 3 digits"; the formula gives 0.29578
-        assert!(
-            (s.alpha_bar(599) - 0.295).abs() < 1e-3,
-            "{}",
-            s.alpha_bar(599)
-        );
+        assert!((s.alpha_bar(599) - 0.295).abs() < 1e-3, "{}", s.alpha_bar(599));
         assert!(s.alpha_bar(1199) < 1e-6);
-        assert!(
-            s.alphas_cumprod.windows(2).all(|w| w[1] < w[0]),
-            "strictly decreasing"
-        );
+        assert!(s.alphas_cumprod.windows(2).all(|w| w[1] < w[0]), "strictly decreasing");
     }
 
     #[test]
@@ -125,10 +108,7 @@ mod tests {
         for (t, prev) in [(600, 599), (1199, 900), (300, 0)] {
             let (c0, ct, _) = s.posterior(t, prev);
             let mean = c0 + ct * s.alpha_bar(t).sqrt();
-            assert!(
-                (mean - s.alpha_bar(prev).sqrt()).abs() < 1e-9,
-                "{t}->{prev}"
-            );
+            assert!((mean - s.alpha_bar(prev).sqrt()).abs() < 1e-9, "{t}->{prev}");
         }
         assert!(c0 > 0.0 && ct > 0.0);
     }

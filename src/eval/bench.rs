@@ -41,25 +41,16 @@ pub enum BenchError {
 /// Reads every item of a benchmark file, or of every `.json` file of a
 /// directory (sorted by name, so item order is stable).
 pub fn load_bench(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
-    let io = |source| BenchError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| BenchError::Io { path: path.to_path_buf(), source };
     if !path.is_dir() {
         return load_file(path);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(io)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(io)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
     files.retain(|f| f.extension().is_some_and(|e| e == "json"));
     files.sort();
     if files.is_empty() {
-        return Err(BenchError::Format {
-            path: path.to_path_buf(),
-            reason: "directory holds no .json benchmark files".into(),
-        });
+        return Err(BenchError::Format { path: path.to_path_buf(), reason: "directory holds no .json benchmark files".into() });
     }
     let mut items = Vec::new();
     for file in files {
@@ -69,25 +60,12 @@ pub fn load_bench(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
 }
 
 fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
-    let bytes = std::fs::read(path).map_err(|source| BenchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = |reason: String| BenchError::Format {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format(format!("invalid JSON: {e}")))?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let bytes = std::fs::read(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+    let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format(format!("invalid JSON: {e}")))?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let field = |item: &Value, i: usize, name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| format(format!("item {i} has no string field `{name}`")))
+        item.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format(format!("item {i} has no string field `{name}`")))
     };
     match &value {
         // LastMile.Repair: [{Buggy, GroundTruth}, ...]
@@ -104,9 +82,7 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
             .collect(),
         // PyDex: {submission: [{syntax_incorrect, semantics_correct}], ...}
         Value::Object(map) if map.contains_key("submission") => {
-            let list = map["submission"]
-                .as_array()
-                .ok_or_else(|| format("`submission` is not a list".into()))?;
+            let list = map["submission"].as_array().ok_or_else(|| format("`submission` is not a list".into()))?;
             list.iter()
                 .enumerate()
                 .map(|(i, item)| {
@@ -118,9 +94,7 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
                 })
                 .collect()
         }
-        _ => Err(format(
-            "expected a list of {Buggy, GroundTruth} or a PyDex object with `submission`".into(),
-        )),
+        _ => Err(format("expected a list of {Buggy, GroundTruth} or a PyDex object with `submission`".into())),
     }
 }
 
@@ -128,34 +102,19 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
 /// --input`: a benchmark-shaped JSON list (`Buggy`, or `broken`), JSONL with a
 /// `broken` (or `text`) field per line, or Parquet with a `broken` column.
 pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
-    let format = |reason: String| BenchError::Format {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
     if path.extension().is_some_and(|e| e == "parquet") {
-        return crate::dataset::read_string_column(path, "broken")
-            .map_err(|e| format(e.to_string()));
+        return crate::dataset::read_string_column(path, "broken").map_err(|e| format(e.to_string()));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let snippet = |item: &Value, names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|n| item.get(*n).and_then(Value::as_str))
-            .map(str::to_string)
-    };
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+    let snippet = |item: &Value, names: [&str; 2]| names.iter().find_map(|n| item.get(*n).and_then(Value::as_str)).map(str::to_string);
     if text.trim_start().starts_with('[') {
-        let items: Vec<Value> =
-            serde_json::from_str(&text).map_err(|e| format(format!("not a JSON list: {e}")))?;
+        let items: Vec<Value> = serde_json::from_str(&text).map_err(|e| format(format!("not a JSON list: {e}")))?;
         return items
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                snippet(item, ["Buggy", "broken"]).ok_or_else(|| {
-                    format(format!("item {i} has no string field `Buggy` or `broken`"))
-                })
+                snippet(item, ["Buggy", "broken"]).ok_or_else(|| format(format!("item {i} has no string field `Buggy` or `broken`")))
             })
             .collect();
     }
@@ -163,15 +122,9 @@ pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
-            let at = |reason: String| BenchError::Line {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason,
-            };
-            let value: Value =
-                serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
-            snippet(&value, ["broken", "text"])
-                .ok_or_else(|| at("no string field `broken` or `text`".into()))
+            let at = |reason: String| BenchError::Line { path: path.to_path_buf(), line: i + 1, reason };
+            let value: Value = serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+            snippet(&value, ["broken", "text"]).ok_or_else(|| at("no string field `broken` or `text`".into()))
         })
         .collect()
 }
@@ -183,10 +136,7 @@ pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
 pub fn strip_pymacer_header(program: &str) -> String {
     let is_log = |line: &str| {
         let line = line.trim_end();
-        line.ends_with('#')
-            && ["# compile-errors:", "# compile-result:", "# save-event:"]
-                .iter()
-                .any(|p| line.starts_with(p))
+        line.ends_with('#') && ["# compile-errors:", "# compile-result:", "# save-event:"].iter().any(|p| line.starts_with(p))
     };
     let kept: Vec<&str> = program.lines().skip_while(|l| is_log(l)).collect();
     kept.join("\n").trim_end().to_string()
@@ -204,53 +154,24 @@ mod tests {
     fn reads_the_three_real_benchmarks() {
         let excel = load_bench(&corpora().join("repair/excel.json")).unwrap();
         assert_eq!(excel.len(), 200);
-        assert!(excel
-            .iter()
-            .all(|i| i.broken.starts_with('=') || !i.broken.is_empty()));
-        assert_eq!(
-            load_bench(&corpora().join("repair/powershell.json"))
-                .unwrap()
-                .len(),
-            150
-        );
+        assert!(excel.iter().all(|i| i.broken.starts_with('=') || !i.broken.is_empty()));
+        assert_eq!(load_bench(&corpora().join("repair/powershell.json")).unwrap().len(), 150);
         let pydex = load_bench(&corpora().join("pydex")).unwrap();
         assert!(pydex.len() >= 200, "{} PyDex items", pydex.len());
-        assert!(
-            pydex
-                .iter()
-                .all(|i| !i.broken.contains("# compile-result:")),
-            "PyMacer log lines are stripped"
-        );
+        assert!(pydex.iter().all(|i| !i.broken.contains("# compile-result:")), "PyMacer log lines are stripped");
         assert_eq!(pydex[0].id, "2865_syntaxincorrect_correct_pair/0");
         // the point of the benchmark: the broken side does not parse, the truth does
         let python = crate::lang::LangId::Python.language();
-        let broken_invalid = pydex
-            .iter()
-            .filter(|i| python.check(&i.broken).is_err())
-            .count();
-        let truth_valid = pydex
-            .iter()
-            .filter(|i| python.check(&i.truth).is_ok())
-            .count();
-        assert!(
-            broken_invalid * 10 >= pydex.len() * 9,
-            "{broken_invalid}/{} broken sides fail",
-            pydex.len()
-        );
-        assert!(
-            truth_valid * 10 >= pydex.len() * 9,
-            "{truth_valid}/{} truths parse",
-            pydex.len()
-        );
+        let broken_invalid = pydex.iter().filter(|i| python.check(&i.broken).is_err()).count();
+        let truth_valid = pydex.iter().filter(|i| python.check(&i.truth).is_ok()).count();
+        assert!(broken_invalid * 10 >= pydex.len() * 9, "{broken_invalid}/{} broken sides fail", pydex.len());
+        assert!(truth_valid * 10 >= pydex.len() * 9, "{truth_valid}/{} truths parse", pydex.len());
     }
 
     #[test]
     fn header_lines_are_stripped_only_at_the_top() {
         let program = "# compile-errors:success: Compilation Successful #\n# save-event:compile #\nx = 1\n# save-event:compile #\n";
-        assert_eq!(
-            strip_pymacer_header(program),
-            "x = 1\n# save-event:compile #"
-        );
+        assert_eq!(strip_pymacer_header(program), "x = 1\n# save-event:compile #");
     }
 
     #[test]
@@ -259,18 +180,9 @@ mod tests {
         let path = dir.path().join("b.json");
         std::fs::write(&path, r#"[{"Buggy": "=A1+"}]"#).unwrap();
         let err = load_bench(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("b.json") && err.contains("item 0") && err.contains("GroundTruth"),
-            "{err}"
-        );
+        assert!(err.contains("b.json") && err.contains("item 0") && err.contains("GroundTruth"), "{err}");
         std::fs::write(&path, "{").unwrap();
-        assert!(load_bench(&path)
-            .unwrap_err()
-            .to_string()
-            .contains("invalid JSON"));
-        assert!(
-            load_bench(dir.path()).is_err(),
-            "a directory of broken files fails too"
-        );
+        assert!(load_bench(&path).unwrap_err().to_string().contains("invalid JSON"));
+        assert!(load_bench(dir.path()).is_err(), "a directory of broken files fails too");
     }
 }

@@ -77,68 +77,40 @@ pub fn accuracy_by_t(
     let majority = counts.values().copied().max().unwrap_or(0);
     let mut by_count: Vec<(u32, usize)> = counts.iter().map(|(&id, &c)| (id, c)).collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let frequent: std::collections::HashSet<u32> = by_count
-        .iter()
-        .take(FREQUENT_TOKENS)
-        .map(|&(id, _)| id)
-        .collect();
+    let frequent: std::collections::HashSet<u32> = by_count.iter().take(FREQUENT_TOKENS).map(|&(id, _)| id).collect();
     let mut levels = Vec::with_capacity(ts.len());
     for &t in ts {
         let (mut hit_snippet, mut hit_all, mut total_all) = (0usize, 0usize, 0usize);
-        let (mut hit_frequent, mut total_frequent, mut hit_rare, mut total_rare) =
-            (0usize, 0usize, 0usize, 0usize);
+        let (mut hit_frequent, mut total_frequent, mut hit_rare, mut total_rare) = (0usize, 0usize, 0usize, 0usize);
         let (mut hit_round_input, mut hit_round_decoded) = (0usize, 0usize);
         for start in (0..examples).step_by(batch) {
             let indices: Vec<usize> = (start..(start + batch).min(examples)).collect();
             // a model trained on length buckets is measured on the batch's bucket (else n)
-            let len = model.config().trimmed_len(
-                indices
-                    .iter()
-                    .map(|&i| crate::tokenizer::len_with_eos(&rows[i]))
-                    .max()
-                    .unwrap_or(1),
-            );
-            let tokens = crate::model::token_batch(
-                indices.iter().map(|&i| rows[i].as_slice()),
-                len,
-                &device,
-            )?;
+            let len = model.config().trimmed_len(indices.iter().map(|&i| crate::tokenizer::len_with_eos(&rows[i])).max().unwrap_or(1));
+            let tokens = crate::model::token_batch(indices.iter().map(|&i| rows[i].as_slice()), len, &device)?;
             let x0 = model.embed(&tokens)?;
             let eps = randn(&mut rng, x0.dims(), &device)?;
             let x_t = q_sample(schedule, &x0, &vec![t as u32; indices.len()], &eps)?;
             let x0_hat = model.denoise(&x_t, &vec![t as u32; indices.len()], None, false)?;
             let decoded = model.decode(&x0_hat, None, false)?;
-            let predicted = model
-                .logits(&decoded)?
-                .argmax(candle_core::D::Minus1)?
-                .to_vec2::<u32>()?;
+            let predicted = model.logits(&decoded)?.argmax(candle_core::D::Minus1)?.to_vec2::<u32>()?;
             let rounded_input = model.nearest_rows(&x_t)?;
             let rounded_decoded = model.nearest_rows(&decoded)?;
             for (r, &i) in indices.iter().enumerate() {
                 let (row, truth) = (&predicted[r], &rows[i]);
                 let snippet_len = crate::tokenizer::len_with_eos(truth);
-                let hits = |guess: &[u32]| {
-                    guess[..snippet_len]
-                        .iter()
-                        .zip(&truth[..snippet_len])
-                        .filter(|(a, b)| a == b)
-                        .count()
-                };
+                let hits = |guess: &[u32]| guess[..snippet_len].iter().zip(&truth[..snippet_len]).filter(|(a, b)| a == b).count();
                 hit_snippet += hits(row);
                 hit_round_input += hits(&rounded_input[r]);
                 hit_round_decoded += hits(&rounded_decoded[r]);
                 for (guess, id) in row[..snippet_len].iter().zip(&truth[..snippet_len]) {
-                    let (hit, total) = if frequent.contains(id) {
-                        (&mut hit_frequent, &mut total_frequent)
-                    } else {
-                        (&mut hit_rare, &mut total_rare)
-                    };
+                    let (hit, total) =
+                        if frequent.contains(id) { (&mut hit_frequent, &mut total_frequent) } else { (&mut hit_rare, &mut total_rare) };
                     *hit += usize::from(guess == id);
                     *total += 1;
                 }
                 // positions cut off by the bucket are pads, and count as read back
-                hit_all +=
-                    row.iter().zip(truth).filter(|(a, b)| a == b).count() + (truth.len() - len);
+                hit_all += row.iter().zip(truth).filter(|(a, b)| a == b).count() + (truth.len() - len);
                 total_all += truth.len();
             }
         }
@@ -152,54 +124,25 @@ pub fn accuracy_by_t(
             round_decoded_accuracy: hit_round_decoded as f64 / snippet_positions.max(1) as f64,
         });
     }
-    Ok(AccuracyByT {
-        levels,
-        chance_snippet_accuracy: majority as f64 / snippet_positions.max(1) as f64,
-        examples,
-    })
+    Ok(AccuracyByT { levels, chance_snippet_accuracy: majority as f64 / snippet_positions.max(1) as f64, examples })
 }
 
 /// Figure: accuracy per noise level (snippet and all positions, chance) to `path`.
-pub fn accuracy_chart(
-    result: &AccuracyByT,
-    steps: usize,
-    path: &std::path::Path,
-) -> std::result::Result<(), crate::plot::PlotError> {
+pub fn accuracy_chart(result: &AccuracyByT, steps: usize, path: &std::path::Path) -> std::result::Result<(), crate::plot::PlotError> {
     use crate::plot::{line_chart, LineChart, Series};
-    let points = |f: fn(&LevelAccuracy) -> f64| {
-        result
-            .levels
-            .iter()
-            .map(|l| (l.t as f64, f(l)))
-            .collect::<Vec<_>>()
-    };
+    let points = |f: fn(&LevelAccuracy) -> f64| result.levels.iter().map(|l| (l.t as f64, f(l))).collect::<Vec<_>>();
     let chart = LineChart {
         title: "denoiser token accuracy per noise level",
         x_label: "t",
         y_label: "accuracy",
         series: vec![
-            Series {
-                label: "snippet positions".into(),
-                points: points(|l| l.snippet_accuracy),
-            },
-            Series {
-                label: "all positions".into(),
-                points: points(|l| l.all_accuracy),
-            },
-            Series {
-                label: "rare tokens".into(),
-                points: points(|l| l.rare_accuracy),
-            },
-            Series {
-                label: "nearest row of x_t".into(),
-                points: points(|l| l.round_input_accuracy),
-            },
+            Series { label: "snippet positions".into(), points: points(|l| l.snippet_accuracy) },
+            Series { label: "all positions".into(), points: points(|l| l.all_accuracy) },
+            Series { label: "rare tokens".into(), points: points(|l| l.rare_accuracy) },
+            Series { label: "nearest row of x_t".into(), points: points(|l| l.round_input_accuracy) },
             Series {
                 label: "chance (majority token)".into(),
-                points: vec![
-                    (0.0, result.chance_snippet_accuracy),
-                    ((steps - 1) as f64, result.chance_snippet_accuracy),
-                ],
+                points: vec![(0.0, result.chance_snippet_accuracy), ((steps - 1) as f64, result.chance_snippet_accuracy)],
             },
         ],
         y_range: Some((0.0, 1.02)),

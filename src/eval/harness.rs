@@ -90,13 +90,7 @@ impl Headline {
 /// The metrics of `repair` of `broken` against `truth`; with `engine`, exec
 /// compares by the language's execution engine ([`Language::exec_match`]),
 /// else (or where there is none) it is exact match.
-pub fn metrics(
-    lang: &dyn Language,
-    broken: &str,
-    repair: &str,
-    truth: &str,
-    engine: bool,
-) -> Metrics {
+pub fn metrics(lang: &dyn Language, broken: &str, repair: &str, truth: &str, engine: bool) -> Metrics {
     let exact = lang.normalize_whitespace(repair) == lang.normalize_whitespace(truth);
     let valid = lang.check(repair).is_ok();
     Metrics {
@@ -129,13 +123,7 @@ impl Rates {
     fn of(metrics: &[Metrics]) -> Rates {
         let n = metrics.len().max(1) as f64;
         let rate = |f: fn(&Metrics) -> bool| metrics.iter().filter(|m| f(m)).count() as f64 / n;
-        Rates {
-            n: metrics.len(),
-            exact: rate(|m| m.exact),
-            sketch: rate(|m| m.sketch),
-            exec: rate(|m| m.exec),
-            bifi: rate(|m| m.bifi),
-        }
+        Rates { n: metrics.len(), exact: rate(|m| m.exact), sketch: rate(|m| m.sketch), exec: rate(|m| m.exec), bifi: rate(|m| m.bifi) }
     }
 }
 
@@ -182,35 +170,19 @@ pub struct EvalReport {
 
 /// Evaluates candidate lists (from [`crate::repair::Repairer::repair`], `None`
 /// for an item the model could not take) against the items.
-pub fn evaluate(
-    lang: &dyn Language,
-    items: &[BenchItem],
-    candidates: &[Option<Vec<Candidate>>],
-    engine: bool,
-) -> EvalReport {
+pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<Vec<Candidate>>], engine: bool) -> EvalReport {
     let headline = Headline::of(lang.id());
     let mut per_item = Vec::with_capacity(items.len());
     let mut methods: BTreeMap<String, Vec<Metrics>> = BTreeMap::new();
-    let mut levels: Vec<f64> = candidates
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|c| c.level)
-        .collect();
+    let mut levels: Vec<f64> = candidates.iter().flatten().flatten().map(|c| c.level).collect();
     levels.sort_by(f64::total_cmp);
     levels.dedup();
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
     let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()]; // level -> item -> (sample, metrics)
     for (item, cands) in items.iter().zip(candidates) {
         let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, engine);
-        methods
-            .entry("identity".into())
-            .or_default()
-            .push(m(&baseline::identity(&item.broken)));
-        methods
-            .entry("rule_based".into())
-            .or_default()
-            .push(m(&baseline::rule_based(lang, &item.broken)));
+        methods.entry("identity".into()).or_default().push(m(&baseline::identity(&item.broken)));
+        methods.entry("rule_based".into()).or_default().push(m(&baseline::rule_based(lang, &item.broken)));
         let cands = cands.as_deref().unwrap_or(&[]);
         let scored: Vec<Metrics> = cands.iter().map(|c| m(&c.text)).collect();
         for pooling in [("vote", Pooling::Vote), ("guided", Pooling::Guided)] {
@@ -227,89 +199,41 @@ pub fn evaluate(
             exec: scored.iter().any(|s| s.exec),
             bifi: scored.iter().any(|s| s.bifi),
         };
-        let repaired: Vec<f64> = cands
-            .iter()
-            .zip(&scored)
-            .filter(|(_, s)| headline.get(s))
-            .map(|(c, _)| c.level)
-            .collect();
-        let longer = item
-            .broken
-            .chars()
-            .count()
-            .max(item.truth.chars().count())
-            .max(1);
+        let repaired: Vec<f64> = cands.iter().zip(&scored).filter(|(_, s)| headline.get(s)).map(|(c, _)| c.level).collect();
+        let longer = item.broken.chars().count().max(item.truth.chars().count()).max(1);
         per_item.push(ItemResult {
             id: item.id.clone(),
             fix_distance: char_edit_distance(&item.broken, &item.truth) as f64 / longer as f64,
-            repaired_levels: repaired
-                .iter()
-                .copied()
-                .reduce(f64::min)
-                .zip(repaired.iter().copied().reduce(f64::max)),
+            repaired_levels: repaired.iter().copied().reduce(f64::min).zip(repaired.iter().copied().reduce(f64::max)),
         });
         methods.entry("any".into()).or_default().push(any);
         for (li, level) in levels.iter().enumerate() {
-            let at: Vec<(&Candidate, Metrics)> = cands
-                .iter()
-                .zip(&scored)
-                .filter(|(c, _)| c.level == *level)
-                .map(|(c, s)| (c, *s))
-                .collect();
+            let at: Vec<(&Candidate, Metrics)> =
+                cands.iter().zip(&scored).filter(|(c, _)| c.level == *level).map(|(c, s)| (c, *s)).collect();
             // the first sample; with several localised variants per sample, the
             // one guided pooling picks among them
-            let first: Vec<Candidate> = at
-                .iter()
-                .filter(|(c, _)| c.sample == 0)
-                .map(|(c, _)| (*c).clone())
-                .collect();
-            let chosen = choose(&first, lang, Pooling::Guided)
-                .and_then(|c| first.iter().position(|x| std::ptr::eq(x, c)));
-            let first_metrics: Vec<Metrics> = at
-                .iter()
-                .filter(|(c, _)| c.sample == 0)
-                .map(|(_, s)| *s)
-                .collect();
+            let first: Vec<Candidate> = at.iter().filter(|(c, _)| c.sample == 0).map(|(c, _)| (*c).clone()).collect();
+            let chosen = choose(&first, lang, Pooling::Guided).and_then(|c| first.iter().position(|x| std::ptr::eq(x, c)));
+            let first_metrics: Vec<Metrics> = at.iter().filter(|(c, _)| c.sample == 0).map(|(_, s)| *s).collect();
             per_level[li].push(chosen.map(|i| first_metrics[i]).unwrap_or_default());
             per_sample[li].push(at.iter().map(|(c, s)| (c.sample, *s)).collect());
         }
     }
-    let by_level: Vec<(f64, Rates)> = levels
-        .iter()
-        .zip(&per_level)
-        .map(|(l, ms)| (*l, Rates::of(ms)))
-        .collect();
-    let best = by_level.iter().enumerate().max_by(|a, b| {
-        headline
-            .rate(&a.1 .1)
-            .total_cmp(&headline.rate(&b.1 .1))
-            .then(b.0.cmp(&a.0))
-    });
+    let by_level: Vec<(f64, Rates)> = levels.iter().zip(&per_level).map(|(l, ms)| (*l, Rates::of(ms))).collect();
+    let best = by_level.iter().enumerate().max_by(|a, b| headline.rate(&a.1 .1).total_cmp(&headline.rate(&b.1 .1)).then(b.0.cmp(&a.0)));
     let (best_index, best_level) = best.map(|(i, (l, _))| (i, *l)).unwrap_or((0, 0.0));
-    let mut report_methods: BTreeMap<String, Rates> = methods
-        .iter()
-        .map(|(k, v)| (k.clone(), Rates::of(v)))
-        .collect();
+    let mut report_methods: BTreeMap<String, Rates> = methods.iter().map(|(k, v)| (k.clone(), Rates::of(v))).collect();
     if let Some(ms) = per_level.get(best_index) {
         report_methods.insert("best".into(), Rates::of(ms));
     }
     // pass@k needs k samples per level: larger k are left out, not faked
-    let samples = candidates
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|c| c.sample + 1)
-        .max()
-        .unwrap_or(0);
+    let samples = candidates.iter().flatten().flatten().map(|c| c.sample + 1).max().unwrap_or(0);
     let pass_at = [1usize, 3, 5]
         .into_iter()
         .filter(|&k| k <= samples.max(1))
         .map(|k| {
             let samples = per_sample.get(best_index).map(Vec::as_slice).unwrap_or(&[]);
-            let passed = samples
-                .iter()
-                .filter(|s| s.iter().any(|(sample, m)| *sample < k && headline.get(m)))
-                .count();
+            let passed = samples.iter().filter(|s| s.iter().any(|(sample, m)| *sample < k && headline.get(m))).count();
             (k, passed as f64 / items.len().max(1) as f64)
         })
         .collect();
@@ -336,16 +260,8 @@ mod tests {
     fn methods_and_levels_on_crafted_candidates() {
         let excel = LangId::Excel.language();
         let items = vec![
-            BenchItem {
-                id: "t/0".into(),
-                broken: "=SUM(A1:A3".into(),
-                truth: "=SUM(A1:A3)".into(),
-            },
-            BenchItem {
-                id: "t/1".into(),
-                broken: "=A1+".into(),
-                truth: "=A1+1".into(),
-            },
+            BenchItem { id: "t/0".into(), broken: "=SUM(A1:A3".into(), truth: "=SUM(A1:A3)".into() },
+            BenchItem { id: "t/1".into(), broken: "=A1+".into(), truth: "=A1+1".into() },
         ];
         let c = |level: f64, sample: usize, text: &str| Candidate {
             level,
@@ -355,45 +271,22 @@ mod tests {
             token_edit_distance: 1,
         };
         let candidates = vec![
-            Some(vec![
-                c(0.1, 0, "=SUM(A1:A3)"),
-                c(0.1, 1, "=SUM(A1:A4)"),
-                c(0.1, 2, "=SUM(A1:A5)"),
-                c(0.5, 0, "=MAX(A1:A3)"),
-            ]),
-            Some(vec![
-                c(0.1, 0, "=A1+2"),
-                c(0.1, 1, "=A1+1"),
-                c(0.5, 0, "=A1+1"),
-            ]),
+            Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.1, 2, "=SUM(A1:A5)"), c(0.5, 0, "=MAX(A1:A3)")]),
+            Some(vec![c(0.1, 0, "=A1+2"), c(0.1, 1, "=A1+1"), c(0.5, 0, "=A1+1")]),
         ];
         let report = evaluate(excel, &items, &candidates, false);
         assert_eq!(report.methods["identity"].exact, 0.0);
-        assert_eq!(
-            report.methods["rule_based"].exact, 0.5,
-            "closes the parenthesis, cannot invent `1`"
-        );
+        assert_eq!(report.methods["rule_based"].exact, 0.5, "closes the parenthesis, cannot invent `1`");
         assert_eq!(report.methods["any"].exact, 1.0);
-        assert_eq!(
-            report.methods["rule_based"].sketch, 0.5,
-            "`=A1` and `=A1+1` differ in sketch (`=` vs `=+`)"
-        );
+        assert_eq!(report.methods["rule_based"].sketch, 0.5, "`=A1` and `=A1+1` differ in sketch (`=` vs `=+`)");
         assert_eq!(report.best_level, 0.1, "ties go to the lower level");
         assert_eq!(report.by_level.len(), 2);
         assert_eq!(report.pass_at[&1], 0.5);
         assert_eq!(report.pass_at[&3], 1.0);
-        assert_eq!(
-            report.pass_at.keys().copied().collect::<Vec<_>>(),
-            [1, 3],
-            "three samples drawn: no pass@5"
-        );
+        assert_eq!(report.pass_at.keys().copied().collect::<Vec<_>>(), [1, 3], "three samples drawn: no pass@5");
         assert_eq!(report.headline, Headline::Exec);
         assert_eq!(report.per_item[0].repaired_levels, Some((0.1, 0.1)));
-        assert_eq!(
-            report.per_item[1].repaired_levels,
-            Some((0.1, 0.5)),
-            "sample 1 at 0.1, sample 0 at 0.5"
-        );
+        assert_eq!(report.per_item[1].repaired_levels, Some((0.1, 0.5)), "sample 1 at 0.1, sample 0 at 0.5");
         assert!((report.per_item[0].fix_distance - 1.0 / 11.0).abs() < 1e-12);
     }
 
@@ -401,11 +294,7 @@ mod tests {
     fn python_is_scored_by_the_bifi_metric() {
         let python = LangId::Python.language();
         let broken = "def f(x)\n    return x";
-        let items = vec![BenchItem {
-            id: "p/0".into(),
-            broken: broken.into(),
-            truth: "def f(x):\n    return x + 1".into(),
-        }];
+        let items = vec![BenchItem { id: "p/0".into(), broken: broken.into(), truth: "def f(x):\n    return x + 1".into() }];
         let c = |level: f64, text: &str| Candidate {
             level,
             sample: 0,
@@ -415,23 +304,14 @@ mod tests {
         };
         // a plausible fix that is not the human one passes BIFI but not exact;
         // a parsing rewrite far from the input passes neither
-        let candidates = vec![Some(vec![
-            c(0.1, "def f(x):\n    return x"),
-            c(0.3, "y = [1, 2, 3, 4, 5, 6]"),
-        ])];
+        let candidates = vec![Some(vec![c(0.1, "def f(x):\n    return x"), c(0.3, "y = [1, 2, 3, 4, 5, 6]")])];
         let report = evaluate(python, &items, &candidates, false);
         assert_eq!(report.headline, Headline::Bifi);
         assert_eq!(report.by_level[0].1.bifi, 1.0);
         assert_eq!(report.by_level[0].1.exact, 0.0);
-        assert_eq!(
-            report.by_level[1].1.bifi, 0.0,
-            "valid, but more than 4 token edits away"
-        );
+        assert_eq!(report.by_level[1].1.bifi, 0.0, "valid, but more than 4 token edits away");
         assert_eq!(report.best_level, 0.1);
         assert_eq!(report.pass_at[&1], 1.0);
-        assert_eq!(
-            report.methods["identity"].bifi, 0.0,
-            "the input itself does not parse"
-        );
+        assert_eq!(report.methods["identity"].bifi, 0.0, "the input itself does not parse");
     }
 }

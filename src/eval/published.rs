@@ -16,39 +16,14 @@ pub struct Published {
 /// The published numbers for a language's benchmark (empty where there are none).
 pub fn published(lang: LangId) -> &'static [Published] {
     const EXCEL: &[Published] = &[
-        Published {
-            system: "CodeFusion 60M (paper)",
-            rate: 0.63,
-        },
-        Published {
-            system: "LaMirage (paper)",
-            rate: 0.72,
-        },
-        Published {
-            system: "GPT-4o (paper)",
-            rate: 0.75,
-        },
+        Published { system: "CodeFusion 60M (paper)", rate: 0.63 },
+        Published { system: "LaMirage (paper)", rate: 0.72 },
+        Published { system: "GPT-4o (paper)", rate: 0.75 },
     ];
-    const POWERSHELL: &[Published] = &[
-        Published {
-            system: "CodeFusion 60M (paper)",
-            rate: 0.21,
-        },
-        Published {
-            system: "GPT-4o (paper)",
-            rate: 0.24,
-        },
-    ];
-    const PYTHON: &[Published] = &[
-        Published {
-            system: "CodeFusion 60M (paper)",
-            rate: 0.68,
-        },
-        Published {
-            system: "BIFI (paper)",
-            rate: 0.76,
-        },
-    ];
+    const POWERSHELL: &[Published] =
+        &[Published { system: "CodeFusion 60M (paper)", rate: 0.21 }, Published { system: "GPT-4o (paper)", rate: 0.24 }];
+    const PYTHON: &[Published] =
+        &[Published { system: "CodeFusion 60M (paper)", rate: 0.68 }, Published { system: "BIFI (paper)", rate: 0.76 }];
     match lang {
         LangId::Excel => EXCEL,
         LangId::Powershell => POWERSHELL,
@@ -63,18 +38,11 @@ mod tests {
 
     #[test]
     fn numbers_match_the_corpora_readme() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/README.md"))
-                .unwrap();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/README.md")).unwrap();
         for lang in [LangId::Excel, LangId::Powershell, LangId::Python] {
             assert!(!published(lang).is_empty());
             for p in published(lang) {
-                assert!(
-                    readme.contains(&format!("{:.2}", p.rate)),
-                    "{} {} not in corpora/README.md",
-                    p.system,
-                    p.rate
-                );
+                assert!(readme.contains(&format!("{:.2}", p.rate)), "{} {} not in corpora/README.md", p.system, p.rate);
             }
         }
     }

@@ -46,10 +46,7 @@ fn pct(x: f64) -> String {
 
 /// pass@k as a percentage, `n/a` where the run drew fewer than k samples.
 fn pass_at(report: &EvalReport, k: usize) -> String {
-    report
-        .pass_at
-        .get(&k)
-        .map_or_else(|| "n/a".into(), |&p| pct(p))
+    report.pass_at.get(&k).map_or_else(|| "n/a".into(), |&p| pct(p))
 }
 
 /// The Markdown report of one run.
@@ -57,12 +54,7 @@ pub fn markdown(run: &EvalRun) -> String {
     let r = &run.report;
     let mut md = String::new();
     let sampler = run.config.sampler.describe();
-    let _ = writeln!(
-        md,
-        "# Repair: `{}` ({})\n",
-        run.bench.display(),
-        r.lang.name()
-    );
+    let _ = writeln!(md, "# Repair: `{}` ({})\n", run.bench.display(), r.lang.name());
     let _ = writeln!(
         md,
         "{} items ({} longer than the model's length, counted as failures); checkpoint `{}`; levels {:?}, k = {}, {sampler}; {:.1} s, {:.2} repairs/s.\n",
@@ -74,43 +66,18 @@ pub fn markdown(run: &EvalRun) -> String {
         run.seconds,
         run.repairs_per_s
     );
-    let _ = writeln!(
-        md,
-        "Headline metric: **{}** (`best` and pass@k use it).\n",
-        r.headline.name()
-    );
-    let _ = writeln!(
-        md,
-        "| method | exact | sketch | exec | bifi |\n|---|---:|---:|---:|---:|"
-    );
+    let _ = writeln!(md, "Headline metric: **{}** (`best` and pass@k use it).\n", r.headline.name());
+    let _ = writeln!(md, "| method | exact | sketch | exec | bifi |\n|---|---:|---:|---:|---:|");
     for (key, name) in METHODS {
         if let Some(rates) = r.methods.get(key) {
-            let name = if key == "best" {
-                format!("{name} ({:.2})", r.best_level)
-            } else {
-                name.to_string()
-            };
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} |",
-                pct(rates.exact),
-                pct(rates.sketch),
-                pct(rates.exec),
-                pct(rates.bifi)
-            );
+            let name = if key == "best" { format!("{name} ({:.2})", r.best_level) } else { name.to_string() };
+            let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
         }
     }
     if let Some(l) = &r.localised {
-        for (key, name) in METHODS
-            .iter()
-            .filter(|(key, _)| !matches!(*key, "identity" | "rule_based"))
-        {
+        for (key, name) in METHODS.iter().filter(|(key, _)| !matches!(*key, "identity" | "rule_based")) {
             if let Some(rates) = l.methods.get(*key) {
-                let name = if *key == "best" {
-                    format!("{name} ({:.2})", l.best_level)
-                } else {
-                    name.to_string()
-                };
+                let name = if *key == "best" { format!("{name} ({:.2})", l.best_level) } else { name.to_string() };
                 let _ = writeln!(
                     md,
                     "| localised {name} | {} | {} | {} | {} |",
@@ -125,66 +92,23 @@ pub fn markdown(run: &EvalRun) -> String {
     for p in published(r.lang) {
         let cells: String = ["exact", "sketch", "exec", "bifi"]
             .iter()
-            .map(|&name| {
-                if name == r.headline.name() {
-                    format!(" {} |", pct(p.rate))
-                } else {
-                    " |".into()
-                }
-            })
+            .map(|&name| if name == r.headline.name() { format!(" {} |", pct(p.rate)) } else { " |".into() })
             .collect();
         let _ = writeln!(md, "| {} |{cells}", p.system);
     }
-    let _ = writeln!(
-        md,
-        "\n## pass@k ({}, best level {:.2})\n\n| k | 1 | 3 | 5 |\n|---|---:|---:|---:|",
-        r.headline.name(),
-        r.best_level
-    );
-    let _ = writeln!(
-        md,
-        "| diffusion | {} | {} | {} |",
-        pass_at(r, 1),
-        pass_at(r, 3),
-        pass_at(r, 5)
-    );
+    let _ = writeln!(md, "\n## pass@k ({}, best level {:.2})\n\n| k | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name(), r.best_level);
+    let _ = writeln!(md, "| diffusion | {} | {} | {} |", pass_at(r, 1), pass_at(r, 3), pass_at(r, 5));
     if let Some(l) = &r.localised {
-        let _ = writeln!(
-            md,
-            "| localised (level {:.2}) | {} | {} | {} |",
-            l.best_level,
-            pass_at(l, 1),
-            pass_at(l, 3),
-            pass_at(l, 5)
-        );
+        let _ = writeln!(md, "| localised (level {:.2}) | {} | {} | {} |", l.best_level, pass_at(l, 1), pass_at(l, 3), pass_at(l, 5));
     }
     let _ = writeln!(md, "\n## By noise level (first sample)\n\n| t / T | exact | sketch | exec | bifi |\n|---:|---:|---:|---:|---:|");
     for (level, rates) in &r.by_level {
-        let mark = if *level == r.best_level {
-            " (best)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            md,
-            "| {level:.2}{mark} | {} | {} | {} | {} |",
-            pct(rates.exact),
-            pct(rates.sketch),
-            pct(rates.exec),
-            pct(rates.bifi)
-        );
+        let mark = if *level == r.best_level { " (best)" } else { "" };
+        let _ =
+            writeln!(md, "| {level:.2}{mark} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
     }
-    let repaired = r
-        .per_item
-        .iter()
-        .filter(|i| i.repaired_levels.is_some())
-        .count();
-    let _ = writeln!(
-        md,
-        "\n{repaired} of {} items repaired at some level by {} (Figure 6).",
-        r.items,
-        r.headline.name()
-    );
+    let repaired = r.per_item.iter().filter(|i| i.repaired_levels.is_some()).count();
+    let _ = writeln!(md, "\n{repaired} of {} items repaired at some level by {} (Figure 6).", r.items, r.headline.name());
     md
 }
 
@@ -196,62 +120,26 @@ pub fn figures(run: &EvalRun, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if r.by_level.is_empty() {
         return Ok(written);
     }
-    let rate = |f: fn(&Rates) -> f64| {
-        r.by_level
-            .iter()
-            .map(|(l, rates)| (*l, f(rates)))
-            .collect::<Vec<_>>()
-    };
+    let rate = |f: fn(&Rates) -> f64| r.by_level.iter().map(|(l, rates)| (*l, f(rates))).collect::<Vec<_>>();
     let headline = r.headline;
-    let best = r
-        .by_level
-        .iter()
-        .find(|(l, _)| *l == r.best_level)
-        .map(|(l, rates)| (*l, headline.rate(rates)));
-    let title = format!(
-        "{} match vs noise level ({})",
-        headline.name(),
-        r.lang.name()
-    );
+    let best = r.by_level.iter().find(|(l, _)| *l == r.best_level).map(|(l, rates)| (*l, headline.rate(rates)));
+    let title = format!("{} match vs noise level ({})", headline.name(), r.lang.name());
     let figure5 = LineChart {
         title: &title,
         x_label: "noise level t / T",
         y_label: "fraction of items (first sample)",
         series: vec![
-            Series {
-                label: headline.name().into(),
-                points: r
-                    .by_level
-                    .iter()
-                    .map(|(l, rates)| (*l, headline.rate(rates)))
-                    .collect(),
-            },
-            Series {
-                label: "exact".into(),
-                points: rate(|x| x.exact),
-            },
-            Series {
-                label: "sketch".into(),
-                points: rate(|x| x.sketch),
-            },
+            Series { label: headline.name().into(), points: r.by_level.iter().map(|(l, rates)| (*l, headline.rate(rates))).collect() },
+            Series { label: "exact".into(), points: rate(|x| x.exact) },
+            Series { label: "sketch".into(), points: rate(|x| x.sketch) },
         ],
         y_range: Some((0.0, 1.0)),
-        markers: best
-            .map(|p| Series {
-                label: format!("best level {:.2}", p.0),
-                points: vec![p],
-            })
-            .into_iter()
-            .collect(),
+        markers: best.map(|p| Series { label: format!("best level {:.2}", p.0), points: vec![p] }).into_iter().collect(),
     };
     let path = dir.join("by_level.png");
     line_chart(&figure5, &path)?;
     written.push(path);
-    let repaired: Vec<_> = r
-        .per_item
-        .iter()
-        .filter_map(|i| i.repaired_levels.map(|(lo, hi)| (i.fix_distance, lo, hi)))
-        .collect();
+    let repaired: Vec<_> = r.per_item.iter().filter_map(|i| i.repaired_levels.map(|(lo, hi)| (i.fix_distance, lo, hi))).collect();
     if !repaired.is_empty() {
         let title = format!("noise levels that repaired each item ({})", r.lang.name());
         let figure6 = LineChart {
@@ -261,14 +149,8 @@ pub fn figures(run: &EvalRun, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             series: Vec::new(),
             y_range: Some((0.0, 1.0)),
             markers: vec![
-                Series {
-                    label: "lowest level that repaired".into(),
-                    points: repaired.iter().map(|&(d, lo, _)| (d, lo)).collect(),
-                },
-                Series {
-                    label: "highest level that repaired".into(),
-                    points: repaired.iter().map(|&(d, _, hi)| (d, hi)).collect(),
-                },
+                Series { label: "lowest level that repaired".into(), points: repaired.iter().map(|&(d, lo, _)| (d, lo)).collect() },
+                Series { label: "highest level that repaired".into(), points: repaired.iter().map(|&(d, _, hi)| (d, hi)).collect() },
             ],
         };
         let path = dir.join("repair_levels.png");
@@ -286,13 +168,7 @@ pub fn summary(runs: &[EvalRun]) -> String {
     let mut rule = String::from("|---|");
     for run in runs {
         let r = &run.report;
-        let _ = write!(
-            header,
-            " {} sketch | {} {} |",
-            r.lang.name(),
-            r.lang.name(),
-            r.headline.name()
-        );
+        let _ = write!(header, " {} sketch | {} {} |", r.lang.name(), r.lang.name(), r.headline.name());
         rule.push_str("---:|---:|");
     }
     let _ = writeln!(md, "{header}\n{rule}");
@@ -302,31 +178,20 @@ pub fn summary(runs: &[EvalRun]) -> String {
             let r = &run.report;
             match r.methods.get(key) {
                 Some(rates) => {
-                    let _ = write!(
-                        md,
-                        " {} | {} |",
-                        pct(rates.sketch),
-                        pct(r.headline.rate(rates))
-                    );
+                    let _ = write!(md, " {} | {} |", pct(rates.sketch), pct(r.headline.rate(rates)));
                 }
                 None => md.push_str(" | |"),
             }
         }
         md.push('\n');
     }
-    let mut systems: Vec<&str> = runs
-        .iter()
-        .flat_map(|run| published(run.report.lang).iter().map(|p| p.system))
-        .collect();
+    let mut systems: Vec<&str> = runs.iter().flat_map(|run| published(run.report.lang).iter().map(|p| p.system)).collect();
     systems.sort();
     systems.dedup();
     for system in systems {
         let _ = write!(md, "| {system} |");
         for run in runs {
-            match published(run.report.lang)
-                .iter()
-                .find(|p| p.system == system)
-            {
+            match published(run.report.lang).iter().find(|p| p.system == system) {
                 Some(p) => {
                     let _ = write!(md, " | {} |", pct(p.rate));
                 }
@@ -335,10 +200,7 @@ pub fn summary(runs: &[EvalRun]) -> String {
         }
         md.push('\n');
     }
-    let _ = writeln!(
-        md,
-        "\n| pass@k (best level) | pass@1 | pass@3 | pass@5 |\n|---|---:|---:|---:|"
-    );
+    let _ = writeln!(md, "\n| pass@k (best level) | pass@1 | pass@3 | pass@5 |\n|---|---:|---:|---:|");
     for run in runs {
         let r = &run.report;
         let _ = writeln!(
@@ -365,16 +227,8 @@ mod tests {
     fn run() -> EvalRun {
         let excel = LangId::Excel.language();
         let items = vec![
-            BenchItem {
-                id: "t/0".into(),
-                broken: "=SUM(A1:A3".into(),
-                truth: "=SUM(A1:A3)".into(),
-            },
-            BenchItem {
-                id: "t/1".into(),
-                broken: "=A1+".into(),
-                truth: "=A1+1".into(),
-            },
+            BenchItem { id: "t/0".into(), broken: "=SUM(A1:A3".into(), truth: "=SUM(A1:A3)".into() },
+            BenchItem { id: "t/1".into(), broken: "=A1+".into(), truth: "=A1+1".into() },
         ];
         let c = |level: f64, text: &str| Candidate {
             level,
@@ -383,10 +237,7 @@ mod tests {
             valid: excel.check(text).is_ok(),
             token_edit_distance: 1,
         };
-        let candidates = vec![
-            Some(vec![c(0.1, "=SUM(A1:A3)"), c(0.5, "=SUM(A1:A3)")]),
-            None,
-        ];
+        let candidates = vec![Some(vec![c(0.1, "=SUM(A1:A3)"), c(0.5, "=SUM(A1:A3)")]), None];
         let report = evaluate(excel, &items, &candidates, true);
         EvalRun {
             bench: "excel.json".into(),
@@ -401,18 +252,9 @@ mod tests {
     #[test]
     fn markdown_has_table_1_with_published_numbers_and_table_3() {
         let md = markdown(&run());
-        assert!(
-            md.contains("| diffusion, best level (0.10) | 50.0% | 50.0% | 50.0% | 50.0% |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| CodeFusion 60M (paper) | | | 63.0% | |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| diffusion | 50.0% | n/a | n/a |"),
-            "one sample: pass@1 only: {md}"
-        );
+        assert!(md.contains("| diffusion, best level (0.10) | 50.0% | 50.0% | 50.0% | 50.0% |"), "{md}");
+        assert!(md.contains("| CodeFusion 60M (paper) | | | 63.0% | |"), "{md}");
+        assert!(md.contains("| diffusion | 50.0% | n/a | n/a |"), "one sample: pass@1 only: {md}");
         assert!(md.contains("| 0.10 (best) |"), "{md}");
         assert!(md.contains("1 longer than the model's length"), "{md}");
     }
@@ -423,19 +265,11 @@ mod tests {
         let run = run();
         let files = figures(&run, dir.path()).unwrap();
         assert_eq!(files.len(), 2);
-        assert!(files
-            .iter()
-            .all(|f| std::fs::metadata(f).unwrap().len() > 5_000));
+        assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() > 5_000));
         let back: EvalRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
         assert_eq!(back.report.pass_at, run.report.pass_at);
         let table = summary(&[back.clone(), back]);
-        assert!(
-            table.starts_with("| method | excel sketch | excel exec | excel sketch | excel exec |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| LaMirage (paper) | | 72.0% | | 72.0% |"),
-            "{table}"
-        );
+        assert!(table.starts_with("| method | excel sketch | excel exec | excel sketch | excel exec |"), "{table}");
+        assert!(table.contains("| LaMirage (paper) | | 72.0% | | 72.0% |"), "{table}");
     }
 }

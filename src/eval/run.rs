@@ -46,24 +46,12 @@ pub fn run_repair_eval(
     let mut seconds = 0.0;
     let mut repairs = 0;
     let mut reports = Vec::new();
-    let methods = if config.localise.is_some() {
-        vec![None, config.localise.clone()]
-    } else {
-        vec![None]
-    };
+    let methods = if config.localise.is_some() { vec![None, config.localise.clone()] } else { vec![None] };
     for localise in methods {
-        let name = if localise.is_some() {
-            "localised"
-        } else {
-            "paper"
-        };
-        let config = RepairConfig {
-            localise,
-            ..config.clone()
-        };
+        let name = if localise.is_some() { "localised" } else { "paper" };
+        let config = RepairConfig { localise, ..config.clone() };
         let clock = std::time::Instant::now();
-        let results = repairer
-            .repair_with_progress(&inputs, &config, &mut |p| progress(p.with_status(name)))?;
+        let results = repairer.repair_with_progress(&inputs, &config, &mut |p| progress(p.with_status(name)))?;
         seconds += clock.elapsed().as_secs_f64(); // model time only, not scoring
         repairs += results.iter().flatten().map(Vec::len).sum::<usize>();
         let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
@@ -86,14 +74,8 @@ impl EvalRun {
     /// Writes `results.json`, `results.md` and the figures into `dir`;
     /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
-        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        write_file_atomic(
-            &dir.join("results.json"),
-            &serde_json::to_vec_pretty(self).expect("results serialise"),
-        )?;
+        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
+        write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
         let md = markdown(self);
         write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
         figures(self, dir)?;

@@ -5,8 +5,7 @@ use super::tree_sitter_support::{self, LeafClassifier};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
-static GRAMMAR: LazyLock<tree_sitter::Language> =
-    LazyLock::new(|| tree_sitter_bash::LANGUAGE.into());
+static GRAMMAR: LazyLock<tree_sitter::Language> = LazyLock::new(|| tree_sitter_bash::LANGUAGE.into());
 
 const CLASSIFIER: LeafClassifier = LeafClassifier {
     atomic: &[
@@ -31,8 +30,7 @@ fn classify(kind: &str, parent: Option<&str>, text: &str) -> TokenKind {
         "file_descriptor" => TokenKind::Number,
         "string_content" | "heredoc_start" | "heredoc_end" => TokenKind::String,
         _ if first.is_ascii_alphabetic() => TokenKind::Keyword,
-        "(" | ")" | "[" | "]" | "{" | "}" | "[[" | "]]" | "((" | "))" | ";" | ";;" | "$("
-        | "${" | "`" | "\"" => TokenKind::Punctuation,
+        "(" | ")" | "[" | "]" | "{" | "}" | "[[" | "]]" | "((" | "))" | ";" | ";;" | "$(" | "${" | "`" | "\"" => TokenKind::Punctuation,
         _ => TokenKind::Operator,
     }
 }
@@ -54,22 +52,14 @@ impl Language for Bash {
                 // brush positions count characters, not bytes
                 let char_index = match &e {
                     ParseError::ParsingNear(p) => Some(p.index),
-                    ParseError::Tokenizing {
-                        position: Some(p), ..
-                    } => Some(p.index),
+                    ParseError::Tokenizing { position: Some(p), .. } => Some(p.index),
                     _ => None,
                 };
-                let offset = char_index
-                    .and_then(|i| text.char_indices().nth(i).map(|(b, _)| b))
-                    .unwrap_or(text.len());
+                let offset = char_index.and_then(|i| text.char_indices().nth(i).map(|(b, _)| b)).unwrap_or(text.len());
                 // brush's messages repeat the position; say what is there instead
                 let message = match e {
                     ParseError::ParsingNear(_) => {
-                        let near: String = text[offset..]
-                            .chars()
-                            .take_while(|c| !c.is_whitespace())
-                            .take(12)
-                            .collect();
+                        let near: String = text[offset..].chars().take_while(|c| !c.is_whitespace()).take(12).collect();
                         format!("syntax error near `{near}`")
                     }
                     ParseError::ParsingAtEndOfInput => "unexpected end of input".to_string(),
@@ -95,42 +85,25 @@ mod tests {
 
     #[test]
     fn accepts_real_command_lines() {
-        for ok in [
-            "ps -aef",
-            "stat -t /proc/1 | awk '{print $14}'",
-            "for f in *.txt; do echo \"$f\"; done",
-            "if [ -f x ]; then rm x; fi",
-        ] {
+        for ok in ["ps -aef", "stat -t /proc/1 | awk '{print $14}'", "for f in *.txt; do echo \"$f\"; done", "if [ -f x ]; then rm x; fi"] {
             assert_eq!(Bash.check(ok), Ok(()), "{ok}");
         }
     }
 
     #[test]
     fn rejects_broken_command_lines() {
-        for bad in [
-            "echo \"unterminated",
-            "if [ -f x ]; then rm x;",
-            "ls | | grep a",
-            "stat -t /proc/<pid>",
-        ] {
+        for bad in ["echo \"unterminated", "if [ -f x ]; then rm x;", "ls | | grep a", "stat -t /proc/<pid>"] {
             assert!(Bash.check(bad).is_err(), "{bad}");
         }
         let e = Bash.check("ls | | grep a").unwrap_err();
         assert_eq!((e.column, e.message.as_str()), (6, "syntax error near `|`"));
-        assert_eq!(
-            Bash.check("if true; then").unwrap_err().message,
-            "unexpected end of input"
-        );
+        assert_eq!(Bash.check("if true; then").unwrap_err().message, "unexpected end of input");
     }
 
     #[test]
     fn lexes_commands_words_and_strings() {
         let tokens = Bash.lex("grep -r \"a b\" .");
-        let kinds: Vec<_> = tokens
-            .iter()
-            .filter(|t| t.kind != TokenKind::Whitespace)
-            .map(|t| (t.kind, t.text))
-            .collect();
+        let kinds: Vec<_> = tokens.iter().filter(|t| t.kind != TokenKind::Whitespace).map(|t| (t.kind, t.text)).collect();
         assert_eq!(kinds[0], (TokenKind::Keyword, "grep"));
         assert!(kinds.contains(&(TokenKind::String, "\"a b\"")));
     }

@@ -17,36 +17,12 @@ use super::token::{push_layout, Token, TokenKind};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::ops::Range;
 
-const NULLARY: [&str; 11] = [
-    "ColorScale",
-    "DataBar",
-    "IconSet",
-    "Duplicate",
-    "Unique",
-    "Errors",
-    "NoErrors",
-    "Blanks",
-    "NoBlanks",
-    "aboveAverage",
-    "belowAverage",
-];
-const COMPARE: [&str; 6] = [
-    "GreaterThan",
-    "LessThan",
-    "Equals",
-    "NotEquals",
-    "GreaterThanEqual",
-    "LessThanEqual",
-];
+const NULLARY: [&str; 11] =
+    ["ColorScale", "DataBar", "IconSet", "Duplicate", "Unique", "Errors", "NoErrors", "Blanks", "NoBlanks", "aboveAverage", "belowAverage"];
+const COMPARE: [&str; 6] = ["GreaterThan", "LessThan", "Equals", "NotEquals", "GreaterThanEqual", "LessThanEqual"];
 const BETWEEN: [&str; 2] = ["Between", "NotBetween"];
 const RANK: [&str; 2] = ["top", "bottom"];
-const TEXT: [&str; 5] = [
-    "TextEquals",
-    "TextContains",
-    "TextNotContains",
-    "TextBeginsWith",
-    "TextEndsWith",
-];
+const TEXT: [&str; 5] = ["TextEquals", "TextContains", "TextNotContains", "TextBeginsWith", "TextEndsWith"];
 const LOGICAL: [&str; 3] = ["AND", "OR", "NOT"];
 
 /// Excel conditional-formatting rules.
@@ -74,10 +50,7 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn fail(&mut self, offset: usize, expected: impl Into<String>) {
         if offset >= self.furthest.offset {
-            self.furthest = Failure {
-                offset,
-                expected: expected.into(),
-            };
+            self.furthest = Failure { offset, expected: expected.into() };
         }
     }
 
@@ -105,21 +78,11 @@ impl<'a> Parser<'a> {
         i += int_digits;
         let mut frac_digits = 0;
         if !integer_only && bytes.get(i) == Some(&b'.') {
-            frac_digits = bytes[i + 1..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
+            frac_digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
             i += 1 + frac_digits;
         }
         if int_digits + frac_digits == 0 {
-            self.fail(
-                pos,
-                if integer_only {
-                    "an integer"
-                } else {
-                    "a number"
-                },
-            );
+            self.fail(pos, if integer_only { "an integer" } else { "a number" });
             return None;
         }
         if !integer_only && matches!(bytes.get(i), Some(b'e' | b'E')) {
@@ -139,28 +102,16 @@ impl<'a> Parser<'a> {
 
     fn rule(&mut self, pos: usize) -> Vec<Parse> {
         let rest = &self.text[pos..];
-        let name_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
+        let name_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let name = &rest[..name_len];
-        let Some(after) = (name_len > 0)
-            .then(|| self.expect(pos + name_len, "("))
-            .flatten()
-        else {
+        let Some(after) = (name_len > 0).then(|| self.expect(pos + name_len, "(")).flatten() else {
             if name_len == 0 {
                 self.fail(pos, "a rule name");
             }
             return Vec::new();
         };
         let one = |end: Option<usize>, this: &mut Self| -> Vec<Parse> {
-            end.and_then(|e| this.expect(e, ")"))
-                .map(|end| {
-                    vec![Parse {
-                        end,
-                        texts: Vec::new(),
-                    }]
-                })
-                .unwrap_or_default()
+            end.and_then(|e| this.expect(e, ")")).map(|end| vec![Parse { end, texts: Vec::new() }]).unwrap_or_default()
         };
         if NULLARY.contains(&name) {
             one(Some(after), self)
@@ -168,30 +119,16 @@ impl<'a> Parser<'a> {
             let end = self.number(after, false);
             one(end, self)
         } else if BETWEEN.contains(&name) {
-            let end = self
-                .number(after, false)
-                .and_then(|e| self.expect(e, ","))
-                .and_then(|e| self.number(e, false));
+            let end = self.number(after, false).and_then(|e| self.expect(e, ",")).and_then(|e| self.number(e, false));
             one(end, self)
         } else if RANK.contains(&name) {
-            let end = self.number(after, true).map(|e| {
-                if self.text[e..].starts_with('%') {
-                    e + 1
-                } else {
-                    e
-                }
-            });
+            let end = self.number(after, true).map(|e| if self.text[e..].starts_with('%') { e + 1 } else { e });
             one(end, self)
         } else if TEXT.contains(&name) {
-            let line_end = self.text[after..]
-                .find('\n')
-                .map_or(self.text.len(), |i| after + i);
+            let line_end = self.text[after..].find('\n').map_or(self.text.len(), |i| after + i);
             let parses: Vec<Parse> = self.text[after..line_end]
                 .match_indices(')')
-                .map(|(i, _)| Parse {
-                    end: after + i + 1,
-                    texts: vec![after..after + i],
-                })
+                .map(|(i, _)| Parse { end: after + i + 1, texts: vec![after..after + i] })
                 .collect();
             if parses.is_empty() {
                 self.fail(line_end, "`)` to end the text");
@@ -215,25 +152,11 @@ impl<'a> Parser<'a> {
                 texts.extend(parse.texts);
                 let count = count + 1;
                 if self.text[parse.end..].starts_with(')') {
-                    let enough = if name == "NOT" {
-                        count == 1
-                    } else {
-                        count >= 2
-                    };
+                    let enough = if name == "NOT" { count == 1 } else { count >= 2 };
                     if enough {
-                        done.push(Parse {
-                            end: parse.end + 1,
-                            texts: texts.clone(),
-                        });
+                        done.push(Parse { end: parse.end + 1, texts: texts.clone() });
                     } else {
-                        self.fail(
-                            parse.end,
-                            if name == "NOT" {
-                                "`)`"
-                            } else {
-                                "`,` and another rule"
-                            },
-                        );
+                        self.fail(parse.end, if name == "NOT" { "`)`" } else { "`,` and another rule" });
                     }
                 }
                 if self.text[parse.end..].starts_with(',') && name != "NOT" {
@@ -249,13 +172,7 @@ impl<'a> Parser<'a> {
 
 /// Parses a whole rule; on success returns the spans of its text arguments.
 fn parse(text: &str) -> Result<Vec<Range<usize>>, SyntaxError> {
-    let mut parser = Parser {
-        text,
-        furthest: Failure {
-            offset: 0,
-            expected: "a rule".into(),
-        },
-    };
+    let mut parser = Parser { text, furthest: Failure { offset: 0, expected: "a rule".into() } };
     let parses = parser.rule(0);
     if let Some(full) = parses.iter().find(|p| p.end == text.len()) {
         return Ok(full.texts.clone());
@@ -265,19 +182,13 @@ fn parse(text: &str) -> Result<Vec<Range<usize>>, SyntaxError> {
     }
     let Failure { offset, expected } = parser.furthest;
     let rest = &text[offset..];
-    let word = &rest[..rest
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(rest.len())];
+    let word = &rest[..rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len())];
     let found = match rest.chars().next() {
         None => "the end".to_string(),
         Some(_) if !word.is_empty() => format!("`{word}`"),
         Some(c) => format!("`{c}`"),
     };
-    Err(SyntaxError::at(
-        text,
-        offset,
-        format!("expected {expected}, found {found}"),
-    ))
+    Err(SyntaxError::at(text, offset, format!("expected {expected}, found {found}")))
 }
 
 impl Language for CfRules {
@@ -306,15 +217,11 @@ impl Language for CfRules {
             let rest = &text[pos..limit];
             let c = rest.chars().next().expect("pos < limit");
             let len = if c.is_ascii_alphabetic() {
-                rest.find(|c: char| !c.is_ascii_alphabetic())
-                    .unwrap_or(rest.len())
+                rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len())
             } else if c.is_ascii_digit() || (c == '-' || c == '.') && rest.len() > 1 {
-                1 + rest[1..]
-                    .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E')))
-                    .unwrap_or(rest.len() - 1)
+                1 + rest[1..].find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E'))).unwrap_or(rest.len() - 1)
             } else if c.is_whitespace() {
-                rest.find(|c: char| !c.is_whitespace())
-                    .unwrap_or(rest.len())
+                rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len())
             } else {
                 c.len_utf8()
             };
@@ -324,9 +231,7 @@ impl Language for CfRules {
                 _ if c.is_whitespace() => push_layout(&mut tokens, piece),
                 '(' | ')' | ',' => tokens.push(Token::new(TokenKind::Punctuation, piece)),
                 '%' => tokens.push(Token::new(TokenKind::Operator, piece)),
-                _ if piece.parse::<f64>().is_ok() => {
-                    tokens.push(Token::new(TokenKind::Number, piece))
-                }
+                _ if piece.parse::<f64>().is_ok() => tokens.push(Token::new(TokenKind::Number, piece)),
                 _ => tokens.push(Token::new(TokenKind::Unknown, piece)),
             }
             pos += len;
@@ -407,10 +312,7 @@ mod tests {
             let e = CfRules.check(bad).expect_err(bad);
             assert_eq!(e.offset, offset, "{bad}: {e}");
         }
-        assert_eq!(
-            CfRules.check("Bigger(3)").unwrap_err().message,
-            "expected a known rule name, found `Bigger`"
-        );
+        assert_eq!(CfRules.check("Bigger(3)").unwrap_err().message, "expected a known rule name, found `Bigger`");
     }
 
     #[test]

@@ -58,12 +58,7 @@ impl Alignment {
             return None;
         }
         // Sorted positions: sum_{i<j} (p_j - p_i) = sum_j p_j * (2j - k + 1).
-        let total: f64 = self
-            .edited
-            .iter()
-            .enumerate()
-            .map(|(j, &p)| p as f64 * (2.0 * j as f64 - k as f64 + 1.0))
-            .sum();
+        let total: f64 = self.edited.iter().enumerate().map(|(j, &p)| p as f64 * (2.0 * j as f64 - k as f64 + 1.0)).sum();
         Some(total / (k * (k - 1) / 2) as f64)
     }
 }
@@ -105,10 +100,7 @@ pub fn align<T: PartialEq>(a: &[T], b: &[T]) -> Alignment {
         }
     }
     edited.reverse();
-    Alignment {
-        distance: d[n * width + m] as usize,
-        edited,
-    }
+    Alignment { distance: d[n * width + m] as usize, edited }
 }
 
 /// Levenshtein distance between two sequences, in `O(|b|)` memory.
@@ -118,9 +110,7 @@ pub fn levenshtein<T: PartialEq>(a: &[T], b: &[T]) -> usize {
         let mut diagonal = row[0];
         row[0] = i + 1;
         for (j, y) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(x != y))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
+            let next = (diagonal + usize::from(x != y)).min(row[j] + 1).min(row[j + 1] + 1);
             diagonal = row[j + 1];
             row[j + 1] = next;
         }
@@ -148,10 +138,7 @@ mod tests {
     #[test]
     fn excel_tokens_ignore_spaces_between_tokens() {
         let excel = LangId::Excel.language();
-        assert_eq!(
-            edit_tokens(excel, "=SUM( A1 , 2)"),
-            edit_tokens(excel, "=SUM(A1,2)")
-        );
+        assert_eq!(edit_tokens(excel, "=SUM( A1 , 2)"), edit_tokens(excel, "=SUM(A1,2)"));
         assert!(edit_tokens(excel, "=SUM(A1,2)").len() >= 6);
         assert_eq!(token_edit_distance(excel, "=SUM(A1,2)", "=SUM(A1,2"), 1);
         assert_eq!(token_edit_distance(excel, "=SUM(A1,2)", "=SUM(A1;2)"), 1);
@@ -161,14 +148,8 @@ mod tests {
     fn python_tokens_keep_indentation_and_newlines() {
         let py = LangId::Python.language();
         let tokens = edit_tokens(py, "if x:\n    y = 1");
-        assert!(
-            tokens.contains(&"\n".to_string()) && tokens.contains(&"    ".to_string()),
-            "{tokens:?}"
-        );
-        assert_eq!(
-            token_edit_distance(py, "if x:\n    y = 1", "if x:\ny = 1"),
-            1
-        );
+        assert!(tokens.contains(&"\n".to_string()) && tokens.contains(&"    ".to_string()), "{tokens:?}");
+        assert_eq!(token_edit_distance(py, "if x:\n    y = 1", "if x:\ny = 1"), 1);
     }
 
     #[test]

@@ -47,12 +47,7 @@ impl SyntaxError {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = text[line_start..offset].chars().count() + 1;
-        SyntaxError {
-            offset,
-            line,
-            column,
-            message: message.into(),
-        }
+        SyntaxError { offset, line, column, message: message.into() }
     }
 }
 
@@ -81,13 +76,7 @@ pub enum LangId {
 
 impl LangId {
     /// Every language, in a fixed order.
-    pub const ALL: [LangId; 5] = [
-        LangId::Excel,
-        LangId::Python,
-        LangId::Powershell,
-        LangId::Bash,
-        LangId::Cf,
-    ];
+    pub const ALL: [LangId; 5] = [LangId::Excel, LangId::Python, LangId::Powershell, LangId::Bash, LangId::Cf];
 
     /// The lower-case name used in configs, paths and Parquet columns.
     pub fn name(self) -> &'static str {
@@ -121,16 +110,10 @@ impl fmt::Display for LangId {
 impl FromStr for LangId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LangId::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                let names: Vec<_> = LangId::ALL.iter().map(|l| l.name()).collect();
-                format!(
-                    "unknown language `{s}` (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+        LangId::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            let names: Vec<_> = LangId::ALL.iter().map(|l| l.name()).collect();
+            format!("unknown language `{s}` (expected one of: {})", names.join(", "))
+        })
     }
 }
 
@@ -189,9 +172,7 @@ pub trait Language: Send + Sync {
     /// The snippet with whitespace normalised (see [`WhitespaceRule`]): two
     /// snippets that differ only in insignificant whitespace normalise equally.
     fn normalize_whitespace(&self, text: &str) -> String {
-        render(&self.lex(text), self.whitespace_rule(), |t| {
-            t.text.to_string()
-        })
+        render(&self.lex(text), self.whitespace_rule(), |t| t.text.to_string())
     }
 
     /// The sketch: whitespace normalised, and every constant (string, number,
@@ -200,13 +181,7 @@ pub trait Language: Send + Sync {
     /// `=SUM(A1:A10)/COUNT(A1:A10)` becomes `=SUM(:)/COUNT(:)` and
     /// `print("hi",  3)` becomes `print(, )`.
     fn sketch(&self, text: &str) -> String {
-        render(&self.lex(text), self.whitespace_rule(), |t| {
-            if t.kind.is_constant() {
-                String::new()
-            } else {
-                t.text.to_string()
-            }
-        })
+        render(&self.lex(text), self.whitespace_rule(), |t| if t.kind.is_constant() { String::new() } else { t.text.to_string() })
     }
 
     /// Splits a whole source file into units worth mining on their own, as byte
@@ -244,11 +219,7 @@ pub trait Language: Send + Sync {
 
 /// Renders tokens back to text under a whitespace rule, mapping each
 /// non-whitespace token through `show`.
-fn render(
-    tokens: &[Token<'_>],
-    rule: WhitespaceRule,
-    show: impl Fn(&Token<'_>) -> String,
-) -> String {
+fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) -> String) -> String {
     let mut out = String::new();
     let mut at_line_start = true;
     let mut pending_space = false;
@@ -344,10 +315,7 @@ mod tests {
     #[test]
     fn collapse_rule_keeps_indentation_and_drops_blank_lines() {
         let py = LangId::Python.language();
-        assert_eq!(
-            py.normalize_whitespace("if x:   \n\n    y  =  1\n"),
-            "if x:\n    y = 1"
-        );
+        assert_eq!(py.normalize_whitespace("if x:   \n\n    y  =  1\n"), "if x:\n    y = 1");
         assert_eq!(py.sketch("print('hi',  3)"), "print(, )");
     }
 }

@@ -13,8 +13,7 @@ extern "C" {
 }
 
 /// The patched grammar, as tree-sitter-powershell's Rust binding exposes it.
-const LANGUAGE: tree_sitter_language::LanguageFn =
-    unsafe { tree_sitter_language::LanguageFn::from_raw(tree_sitter_powershell) };
+const LANGUAGE: tree_sitter_language::LanguageFn = unsafe { tree_sitter_language::LanguageFn::from_raw(tree_sitter_powershell) };
 
 static GRAMMAR: LazyLock<tree_sitter::Language> = LazyLock::new(|| LANGUAGE.into());
 
@@ -39,20 +38,12 @@ const CLASSIFIER: LeafClassifier = LeafClassifier {
 fn classify(kind: &str, parent: Option<&str>, text: &str) -> TokenKind {
     let first = text.chars().next().unwrap_or(' ');
     match (kind, parent) {
-        (_, Some("command_name")) | ("command_name", _) | ("path_command_name_token", _) => {
-            TokenKind::Keyword
-        }
-        ("simple_name", _) | ("generic_token", _) | ("type_identifier", _) | ("label", _) => {
-            TokenKind::Identifier
-        }
-        (_, Some("comparison_operator"))
-        | (_, Some("assignement_operator"))
-        | (_, Some("format_operator")) => TokenKind::Operator,
+        (_, Some("command_name")) | ("command_name", _) | ("path_command_name_token", _) => TokenKind::Keyword,
+        ("simple_name", _) | ("generic_token", _) | ("type_identifier", _) | ("label", _) => TokenKind::Identifier,
+        (_, Some("comparison_operator")) | (_, Some("assignement_operator")) | (_, Some("format_operator")) => TokenKind::Operator,
         _ if first == '-' && text.len() > 1 => TokenKind::Operator,
         _ if first.is_ascii_alphabetic() => TokenKind::Keyword,
-        ("(" | ")" | "[" | "]" | "{" | "}" | "@(" | "@{" | "$(" | "," | ";" | "." | "::", _) => {
-            TokenKind::Punctuation
-        }
+        ("(" | ")" | "[" | "]" | "{" | "}" | "@(" | "@{" | "$(" | "," | ";" | "." | "::", _) => TokenKind::Punctuation,
         _ => TokenKind::Operator,
     }
 }
@@ -69,25 +60,14 @@ fn case_and_escape_folded(text: &str) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut folded: Option<Vec<u8>> = None;
     for i in 0..bytes.len() {
-        let replace = |out: &mut Option<Vec<u8>>, at: usize, with: u8| {
-            out.get_or_insert_with(|| bytes.to_vec())[at] = with
-        };
+        let replace = |out: &mut Option<Vec<u8>>, at: usize, with: u8| out.get_or_insert_with(|| bytes.to_vec())[at] = with;
         if bytes[i] == b'`' && matches!(bytes.get(i + 1), Some(b' ' | b'\t')) {
             replace(&mut folded, i, b' ');
         }
         let after_digit = i > 0 && bytes[i - 1].is_ascii_digit();
-        if after_digit
-            && matches!(
-                bytes[i].to_ascii_lowercase(),
-                b'k' | b'm' | b'g' | b't' | b'p'
-            )
-        {
-            let is_b = bytes
-                .get(i + 1)
-                .is_some_and(|b| b.eq_ignore_ascii_case(&b'b'));
-            let ends = bytes
-                .get(i + 2)
-                .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_');
+        if after_digit && matches!(bytes[i].to_ascii_lowercase(), b'k' | b'm' | b'g' | b't' | b'p') {
+            let is_b = bytes.get(i + 1).is_some_and(|b| b.eq_ignore_ascii_case(&b'b'));
+            let ends = bytes.get(i + 2).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_');
             if is_b && ends {
                 replace(&mut folded, i, bytes[i].to_ascii_lowercase());
                 replace(&mut folded, i + 1, b'b');
@@ -118,11 +98,7 @@ impl Language for PowerShell {
         WhitespaceRule::Collapse
     }
 
-    fn split_source(
-        &self,
-        text: &str,
-        max_chars: usize,
-    ) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
+    fn split_source(&self, text: &str, max_chars: usize) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
         statement_ranges(text, max_chars)
     }
 }
@@ -131,10 +107,7 @@ impl Language for PowerShell {
 /// Statements longer than `max_len` bytes that have a body are split into the
 /// statements of that body, so what fits is kept; statements with a syntax error
 /// are left out (the rest of the script is still mined).
-fn statement_ranges(
-    text: &str,
-    max_len: usize,
-) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
+fn statement_ranges(text: &str, max_len: usize) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
     let tree = tree_sitter_support::parse(&GRAMMAR, text);
     let mut out = Vec::new();
     collect_statements(tree.root_node(), max_len, &mut out);
@@ -143,11 +116,7 @@ fn statement_ranges(
 
 /// Pushes the statements of every `statement_list` under `node`: whole when
 /// they fit in `max_len` bytes, else the statements nested in their bodies.
-fn collect_statements(
-    node: tree_sitter::Node<'_>,
-    max_len: usize,
-    out: &mut Vec<std::ops::Range<usize>>,
-) {
+fn collect_statements(node: tree_sitter::Node<'_>, max_len: usize, out: &mut Vec<std::ops::Range<usize>>) {
     let in_list = node.kind() == "statement_list";
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
@@ -222,19 +191,9 @@ mod tests {
     #[test]
     fn splits_scripts_into_statements_that_fit() {
         let script = "# c\nfunction F {\n    param($a)\n    Get-Item $a\n    Remove-Item $a -Force\n}\n$x = 1\n";
-        let units: Vec<_> = PowerShell
-            .split_source(script, 30)
-            .unwrap()
-            .into_iter()
-            .map(|r| &script[r])
-            .collect();
+        let units: Vec<_> = PowerShell.split_source(script, 30).unwrap().into_iter().map(|r| &script[r]).collect();
         assert_eq!(units, ["Get-Item $a", "Remove-Item $a -Force", "$x = 1"]);
-        let whole: Vec<_> = PowerShell
-            .split_source(script, 200)
-            .unwrap()
-            .into_iter()
-            .map(|r| &script[r])
-            .collect();
+        let whole: Vec<_> = PowerShell.split_source(script, 200).unwrap().into_iter().map(|r| &script[r]).collect();
         assert_eq!(whole.len(), 2);
         assert!(whole[0].starts_with("function F {"));
     }

@@ -25,17 +25,9 @@ impl Language for Python {
         match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
             Ok(module) => match python_targets::first_invalid_target(module) {
                 None => Ok(()),
-                Some((range, message)) => Err(SyntaxError::at(
-                    text,
-                    u32::from(range.start()) as usize,
-                    message.to_string(),
-                )),
+                Some((range, message)) => Err(SyntaxError::at(text, u32::from(range.start()) as usize, message.to_string())),
             },
-            Err(e) => Err(SyntaxError::at(
-                text,
-                u32::from(e.offset) as usize,
-                e.error.to_string(),
-            )),
+            Err(e) => Err(SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string())),
         }
     }
 
@@ -44,10 +36,7 @@ impl Language for Python {
         let mut offset = 0usize;
         for result in lexer::lex(text, Mode::Module) {
             let Ok((tok, range)) = result else { break };
-            let (start, end) = (
-                u32::from(range.start()) as usize,
-                u32::from(range.end()) as usize,
-            );
+            let (start, end) = (u32::from(range.start()) as usize, u32::from(range.end()) as usize);
             if start < offset || end <= start {
                 continue; // zero-width INDENT/DEDENT/EOF markers
             }
@@ -79,9 +68,7 @@ impl Language for Python {
                 }
                 TopLevel::Statement(range) => {
                     group = Some(match group.take() {
-                        Some(g) if text[g.start..range.end].chars().count() <= max_chars => {
-                            g.start..range.end
-                        }
+                        Some(g) if text[g.start..range.end].chars().count() <= max_chars => g.start..range.end,
                         Some(g) => {
                             units.push(g);
                             range
@@ -208,22 +195,8 @@ mod tests {
     #[test]
     fn split_source_groups_statements_up_to_the_limit() {
         let src = "import os\nimport sys\n\ndef f():\n    pass\nx = 1\ny = 2\nz = 3\n";
-        let units: Vec<_> = Python
-            .split_source(src, 12)
-            .unwrap()
-            .into_iter()
-            .map(|r| &src[r])
-            .collect();
-        assert_eq!(
-            units,
-            [
-                "import os",
-                "import sys",
-                "def f():\n    pass",
-                "x = 1\ny = 2",
-                "z = 3"
-            ]
-        );
+        let units: Vec<_> = Python.split_source(src, 12).unwrap().into_iter().map(|r| &src[r]).collect();
+        assert_eq!(units, ["import os", "import sys", "def f():\n    pass", "x = 1\ny = 2", "z = 3"]);
     }
 
     #[test]
@@ -231,9 +204,7 @@ mod tests {
         let src = "import os\n\n@dec\ndef f():\n    pass\nx = 1\n";
         let items = top_level_items(src).unwrap();
         assert_eq!(items.len(), 3);
-        let TopLevel::Definition(r) = &items[1] else {
-            panic!("{items:?}")
-        };
+        let TopLevel::Definition(r) = &items[1] else { panic!("{items:?}") };
         assert_eq!(&src[r.clone()], "@dec\ndef f():\n    pass");
     }
 }

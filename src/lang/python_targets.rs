@@ -35,9 +35,7 @@ fn check_store(target: &Expr) -> Result<(), Invalid> {
 fn check_single(target: &Expr) -> Result<(), Invalid> {
     match target {
         Expr::Name(_) | Expr::Attribute(_) | Expr::Subscript(_) => Ok(()),
-        Expr::Tuple(_) | Expr::List(_) => {
-            Err((target.range(), "illegal target for this kind of assignment"))
-        }
+        Expr::Tuple(_) | Expr::List(_) => Err((target.range(), "illegal target for this kind of assignment")),
         other => Err((other.range(), assign_message(other))),
     }
 }
@@ -67,11 +65,7 @@ impl Fold<TextRange> for TargetCheck {
 
     fn will_map_user(&mut self, _user: &TextRange) -> Self::UserContext {}
 
-    fn map_user(
-        &mut self,
-        user: TextRange,
-        _context: Self::UserContext,
-    ) -> Result<TextRange, Invalid> {
+    fn map_user(&mut self, user: TextRange, _context: Self::UserContext) -> Result<TextRange, Invalid> {
         Ok(user)
     }
 
@@ -91,19 +85,13 @@ impl Fold<TextRange> for TargetCheck {
     fn fold_expr(&mut self, node: Expr) -> Result<Expr, Invalid> {
         if let Expr::NamedExpr(named) = &node {
             if !matches!(*named.target, Expr::Name(_)) {
-                return Err((
-                    named.target.range(),
-                    "cannot use assignment expressions with this expression",
-                ));
+                return Err((named.target.range(), "cannot use assignment expressions with this expression"));
             }
         }
         fold::fold_expr(self, node)
     }
 
-    fn fold_comprehension(
-        &mut self,
-        node: ast::Comprehension,
-    ) -> Result<ast::Comprehension, Invalid> {
+    fn fold_comprehension(&mut self, node: ast::Comprehension) -> Result<ast::Comprehension, Invalid> {
         check_store(&node.target)?;
         fold::fold_comprehension(self, node)
     }
@@ -122,36 +110,20 @@ mod tests {
     use rustpython_parser::Mode;
 
     fn invalid(src: &str) -> Option<&'static str> {
-        first_invalid_target(rustpython_parser::parse(src, Mode::Module, "<t>").expect("parses"))
-            .map(|(_, m)| m)
+        first_invalid_target(rustpython_parser::parse(src, Mode::Module, "<t>").expect("parses")).map(|(_, m)| m)
     }
 
     #[test]
     fn finds_targets_cpython_rejects() {
         assert_eq!(invalid("1 = x"), Some("cannot assign to literal"));
-        assert_eq!(
-            invalid("x = 1\nstr(rev) = x[::-1]"),
-            Some("cannot assign to function call")
-        );
+        assert_eq!(invalid("x = 1\nstr(rev) = x[::-1]"), Some("cannot assign to function call"));
         assert_eq!(invalid("i=0 , count=0"), Some("cannot assign to literal"));
-        assert_eq!(
-            invalid("def f():\n    for g() in x:\n        pass"),
-            Some("cannot assign to function call")
-        );
+        assert_eq!(invalid("def f():\n    for g() in x:\n        pass"), Some("cannot assign to function call"));
         assert_eq!(invalid("a + b += 1"), Some("cannot assign to expression"));
-        assert_eq!(
-            invalid("a, b += 1"),
-            Some("illegal target for this kind of assignment")
-        );
+        assert_eq!(invalid("a, b += 1"), Some("illegal target for this kind of assignment"));
         assert_eq!(invalid("del 3"), Some("cannot delete this expression"));
-        assert_eq!(
-            invalid("y = [1 for f() in x]"),
-            Some("cannot assign to function call")
-        );
-        assert_eq!(
-            invalid("with open(p) as f():\n    pass"),
-            Some("cannot assign to function call")
-        );
+        assert_eq!(invalid("y = [1 for f() in x]"), Some("cannot assign to function call"));
+        assert_eq!(invalid("with open(p) as f():\n    pass"), Some("cannot assign to function call"));
     }
 
     #[test]

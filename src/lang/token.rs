@@ -33,10 +33,7 @@ pub enum TokenKind {
 impl TokenKind {
     /// Constants are anonymised in sketches.
     pub fn is_constant(self) -> bool {
-        matches!(
-            self,
-            TokenKind::String | TokenKind::Number | TokenKind::Reference
-        )
+        matches!(self, TokenKind::String | TokenKind::Number | TokenKind::Reference)
     }
 
     /// Identifiers and keywords are the positions the CPD objective noises.
@@ -77,10 +74,7 @@ pub(crate) fn push_layout<'a>(tokens: &mut Vec<Token<'a>>, text: &'a str) {
             rest = &rest[newline_len..];
             continue;
         }
-        let len = rest
-            .char_indices()
-            .find(|&(_, c)| c == '\n' || c == '\r' || !c.is_whitespace())
-            .map_or(rest.len(), |(i, _)| i);
+        let len = rest.char_indices().find(|&(_, c)| c == '\n' || c == '\r' || !c.is_whitespace()).map_or(rest.len(), |(i, _)| i);
         if len == 0 {
             // not layout at all: keep it, unclassified
             let len = rest.char_indices().nth(1).map_or(rest.len(), |(i, _)| i);

@@ -29,17 +29,12 @@ pub(crate) fn parse(language: &TsLanguage, text: &str) -> Tree {
             Some(i) => i,
             None => {
                 let mut parser = Parser::new();
-                parser
-                    .set_language(language)
-                    .expect("grammar ABI is supported by tree-sitter");
+                parser.set_language(language).expect("grammar ABI is supported by tree-sitter");
                 parsers.push((key, parser));
                 parsers.len() - 1
             }
         };
-        parsers[index]
-            .1
-            .parse(text, None)
-            .expect("a parser with a language and no timeout always returns a tree")
+        parsers[index].1.parse(text, None).expect("a parser with a language and no timeout always returns a tree")
     })
 }
 
@@ -51,21 +46,10 @@ pub(crate) fn check(language: &TsLanguage, text: &str) -> Result<(), SyntaxError
         return Ok(());
     }
     match first_error(root) {
-        Some(node) if node.is_missing() => Err(SyntaxError::at(
-            text,
-            node.start_byte(),
-            format!("missing `{}`", node.kind()),
-        )),
+        Some(node) if node.is_missing() => Err(SyntaxError::at(text, node.start_byte(), format!("missing `{}`", node.kind()))),
         Some(node) => {
-            let snippet: String = text[node.start_byte()..node.end_byte()]
-                .chars()
-                .take(20)
-                .collect();
-            Err(SyntaxError::at(
-                text,
-                node.start_byte(),
-                format!("unexpected `{}`", snippet.trim()),
-            ))
+            let snippet: String = text[node.start_byte()..node.end_byte()].chars().take(20).collect();
+            Err(SyntaxError::at(text, node.start_byte(), format!("unexpected `{}`", snippet.trim())))
         }
         None => Err(SyntaxError::at(text, 0, "syntax error")),
     }
@@ -88,22 +72,11 @@ fn first_error(node: Node<'_>) -> Option<Node<'_>> {
 
 /// Lexes `text` from the leaves of its syntax tree; text between leaves becomes
 /// whitespace/newline tokens (or unknown tokens), so the result round-trips.
-pub(crate) fn lex<'a>(
-    language: &TsLanguage,
-    classifier: &LeafClassifier,
-    text: &'a str,
-) -> Vec<Token<'a>> {
+pub(crate) fn lex<'a>(language: &TsLanguage, classifier: &LeafClassifier, text: &'a str) -> Vec<Token<'a>> {
     let tree = parse(language, text);
     let mut tokens = Vec::new();
     let mut offset = 0;
-    collect_leaves(
-        tree.root_node(),
-        None,
-        classifier,
-        text,
-        &mut offset,
-        &mut tokens,
-    );
+    collect_leaves(tree.root_node(), None, classifier, text, &mut offset, &mut tokens);
     push_gap(&mut tokens, &text[offset..]);
     tokens
 }
@@ -120,22 +93,13 @@ fn collect_leaves<'a>(
     if end <= *offset || node.is_missing() {
         return;
     }
-    let atomic = classifier
-        .atomic
-        .iter()
-        .find(|(k, _)| *k == node.kind())
-        .map(|(_, kind)| *kind);
+    let atomic = classifier.atomic.iter().find(|(k, _)| *k == node.kind()).map(|(_, kind)| *kind);
     if node.child_count() == 0 || atomic.is_some() {
         let start = start.max(*offset);
         push_gap(tokens, &text[*offset..start]);
         let leaf = &text[start..end];
-        let kind = atomic.unwrap_or_else(|| {
-            if node.is_error() {
-                TokenKind::Unknown
-            } else {
-                (classifier.classify)(node.kind(), parent, leaf)
-            }
-        });
+        let kind =
+            atomic.unwrap_or_else(|| if node.is_error() { TokenKind::Unknown } else { (classifier.classify)(node.kind(), parent, leaf) });
         push_leaf(tokens, kind, leaf);
         *offset = end;
         return;
@@ -163,9 +127,7 @@ fn push_leaf<'a>(tokens: &mut Vec<Token<'a>>, kind: TokenKind, leaf: &'a str) {
 fn push_gap<'a>(tokens: &mut Vec<Token<'a>>, gap: &'a str) {
     let mut rest = gap;
     while !rest.is_empty() {
-        let layout_len = rest
-            .find(|c: char| !c.is_whitespace())
-            .unwrap_or(rest.len());
+        let layout_len = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
         if layout_len > 0 {
             push_layout(tokens, &rest[..layout_len]);
             rest = &rest[layout_len..];

@@ -92,10 +92,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            min_chars: 2,
-            max_chars: 1000,
-        }
+        Limits { min_chars: 2, max_chars: 1000 }
     }
 }
 
@@ -111,30 +108,17 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig {
-            valid_fraction: 0.02,
-            seed: "lastmile".into(),
-        }
+        SplitConfig { valid_fraction: 0.02, seed: "lastmile".into() }
     }
 }
 
 impl CorpusConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, super::MineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| super::MineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: CorpusConfig = toml::from_str(&text).map_err(|e| super::MineError::Config {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        config
-            .validate()
-            .map_err(|reason| super::MineError::Config {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+        let text = std::fs::read_to_string(path).map_err(|source| super::MineError::Io { path: path.to_path_buf(), source })?;
+        let config: CorpusConfig =
+            toml::from_str(&text).map_err(|e| super::MineError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        config.validate().map_err(|reason| super::MineError::Config { path: path.to_path_buf(), reason })?;
         Ok(config)
     }
 
@@ -144,10 +128,7 @@ impl CorpusConfig {
             return Err("no [[source]]".into());
         }
         if !(0.0..1.0).contains(&self.split.valid_fraction) {
-            return Err(format!(
-                "split.valid_fraction must be in [0, 1), got {}",
-                self.split.valid_fraction
-            ));
+            return Err(format!("split.valid_fraction must be in [0, 1), got {}", self.split.valid_fraction));
         }
         if self.limits.min_chars > self.limits.max_chars {
             return Err("limits.min_chars is larger than limits.max_chars".into());

@@ -18,8 +18,8 @@ pub use report::{MineReport, ReasonCount};
 pub use sources::{unquote_csv, Diagnostic};
 
 use crate::dataset::{
-    assign_split, corpus_schema, load_decontaminator, normalize, replace_dir, snippet_id,
-    write_file_atomic, CorpusRecord, DatasetError, Decontaminator, ShardWriter, Split,
+    assign_split, corpus_schema, load_decontaminator, normalize, replace_dir, snippet_id, write_file_atomic, CorpusRecord, DatasetError,
+    Decontaminator, ShardWriter, Split,
 };
 use crate::lang::Language;
 use crate::progress::{Progress, ProgressFn, Unit};
@@ -73,63 +73,38 @@ struct Checked {
     contaminated: bool,
 }
 
-fn examine(
-    raw: RawSnippet,
-    lang: &dyn Language,
-    config: &CorpusConfig,
-    contamination: &Decontaminator,
-) -> Candidate {
-    let outcome = raw
-        .text
-        .and_then(|text| normalize(&text).map_err(DropReason::from))
-        .and_then(|text| {
-            let n = text.chars().count();
-            if n < config.limits.min_chars {
-                return Err(DropReason::TooShort);
-            }
-            if n > config.limits.max_chars {
-                return Err(DropReason::TooLong);
-            }
-            let sketch = lang.sketch(&text);
-            Ok(Checked {
-                id: snippet_id(lang.id().name(), &text),
-                syntax_error: lang.check(&text).err().map(|e| e.message),
-                contaminated: contamination.is_contaminated(&text, &sketch),
-                text,
-                sketch,
-            })
-        });
-    Candidate {
-        raw_source: raw.source,
-        line: raw.line,
-        outcome,
-    }
+fn examine(raw: RawSnippet, lang: &dyn Language, config: &CorpusConfig, contamination: &Decontaminator) -> Candidate {
+    let outcome = raw.text.and_then(|text| normalize(&text).map_err(DropReason::from)).and_then(|text| {
+        let n = text.chars().count();
+        if n < config.limits.min_chars {
+            return Err(DropReason::TooShort);
+        }
+        if n > config.limits.max_chars {
+            return Err(DropReason::TooLong);
+        }
+        let sketch = lang.sketch(&text);
+        Ok(Checked {
+            id: snippet_id(lang.id().name(), &text),
+            syntax_error: lang.check(&text).err().map(|e| e.message),
+            contaminated: contamination.is_contaminated(&text, &sketch),
+            text,
+            sketch,
+        })
+    });
+    Candidate { raw_source: raw.source, line: raw.line, outcome }
 }
 
 /// Mines one language into `out_dir` (`outputs/corpus/<lang>`), replacing what
 /// was there only once everything is written. Relative paths in the config are
 /// resolved against `root`.
-pub fn mine(
-    config: &CorpusConfig,
-    root: &Path,
-    out_dir: &Path,
-    progress: &mut ProgressFn<'_>,
-) -> Result<MineReport, MineError> {
+pub fn mine(config: &CorpusConfig, root: &Path, out_dir: &Path, progress: &mut ProgressFn<'_>) -> Result<MineReport, MineError> {
     let lang = config.lang.language();
     let contamination = load_decontaminator(&config.decontaminate, root, lang)?;
     let staging = crate::dataset::staging_dir(out_dir)?;
     let options = config.output;
     let mut writers = [
-        (
-            Split::Train,
-            ShardWriter::new(&staging, "train", corpus_schema(), options)?,
-            Vec::new(),
-        ),
-        (
-            Split::Valid,
-            ShardWriter::new(&staging, "valid", corpus_schema(), options)?,
-            Vec::new(),
-        ),
+        (Split::Train, ShardWriter::new(&staging, "train", corpus_schema(), options)?, Vec::new()),
+        (Split::Valid, ShardWriter::new(&staging, "valid", corpus_schema(), options)?, Vec::new()),
     ];
 
     let mut report = MineReport::new(lang.id().name());
@@ -141,11 +116,7 @@ pub fn mine(
     let mut write_error: Option<MineError> = None;
 
     for source in &config.sources {
-        let mut counts = SourceCounts {
-            path: source.path().to_string_lossy().into_owned(),
-            inputs: 0,
-            kept: 0,
-        };
+        let mut counts = SourceCounts { path: source.path().to_string_lossy().into_owned(), inputs: 0, kept: 0 };
         read_source(source, root, lang, config.limits.max_chars, &mut |chunk| {
             if write_error.is_some() {
                 return;
@@ -156,11 +127,7 @@ pub fn mine(
             report.files.read += chunk.files_read;
             report.files.unparsable += chunk.files_unparsable;
             counts.inputs += chunk.snippets.len() as u64;
-            let candidates: Vec<Candidate> = chunk
-                .snippets
-                .into_par_iter()
-                .map(|raw| examine(raw, lang, config, &contamination))
-                .collect();
+            let candidates: Vec<Candidate> = chunk.snippets.into_par_iter().map(|raw| examine(raw, lang, config, &contamination)).collect();
             for candidate in candidates {
                 let checked = match candidate.outcome {
                     Err(reason) => {
@@ -182,17 +149,10 @@ pub fn mine(
                     report.drop(DropReason::Contaminated);
                     continue;
                 }
-                let split = assign_split(
-                    &checked.text,
-                    &config.split.seed,
-                    config.split.valid_fraction,
-                );
+                let split = assign_split(&checked.text, &config.split.seed, config.split.valid_fraction);
                 *report.kept.entry(split.name().to_string()).or_default() += 1;
                 counts.kept += 1;
-                let (_, writer, buffer) = writers
-                    .iter_mut()
-                    .find(|(s, _, _)| *s == split)
-                    .expect("both splits present");
+                let (_, writer, buffer) = writers.iter_mut().find(|(s, _, _)| *s == split).expect("both splits present");
                 buffer.push(CorpusRecord {
                     id: checked.id,
                     lang: lang.id().name().to_string(),
@@ -211,10 +171,7 @@ pub fn mine(
                 }
             }
             bytes_done += chunk.bytes;
-            progress(
-                Progress::count(Unit::Bytes, bytes_done, Some(bytes_total))
-                    .with_status(format!("{} kept", report.kept_total())),
-            );
+            progress(Progress::count(Unit::Bytes, bytes_done, Some(bytes_total)).with_status(format!("{} kept", report.kept_total())));
         });
         report.inputs += counts.inputs;
         report.sources.push(counts);
@@ -226,9 +183,7 @@ pub fn mine(
         if !buffer.is_empty() {
             writer.write(&CorpusRecord::to_batch(&buffer))?;
         }
-        report
-            .shards
-            .insert(split.name().to_string(), writer.finish()?);
+        report.shards.insert(split.name().to_string(), writer.finish()?);
     }
     report.syntax_error_reasons = reasons.top(10);
     let json = serde_json::to_vec_pretty(&report).expect("reports serialise");

@@ -78,10 +78,7 @@ impl MineReport {
     pub fn new(lang: &str) -> Self {
         MineReport {
             lang: lang.to_string(),
-            dropped: DropReason::ALL
-                .iter()
-                .map(|r| (r.name().to_string(), 0))
-                .collect(),
+            dropped: DropReason::ALL.iter().map(|r| (r.name().to_string(), 0)).collect(),
             kept: [("train".to_string(), 0), ("valid".to_string(), 0)].into(),
             ..MineReport::default()
         }
@@ -123,14 +120,7 @@ impl ReasonTally {
     }
 
     pub(crate) fn top(&self, n: usize) -> Vec<ReasonCount> {
-        let mut all: Vec<_> = self
-            .0
-            .iter()
-            .map(|(r, c)| ReasonCount {
-                reason: r.clone(),
-                count: *c,
-            })
-            .collect();
+        let mut all: Vec<_> = self.0.iter().map(|(r, c)| ReasonCount { reason: r.clone(), count: *c }).collect();
         all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
         all.truncate(n);
         all

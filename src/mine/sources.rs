@@ -67,23 +67,12 @@ pub struct Chunk {
 
 /// Relative display name of `path`.
 pub(crate) fn display_path(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
 
 /// Total bytes of the files a source will read (for progress bars).
 pub fn source_bytes(source: &SourceConfig, root: &Path) -> u64 {
-    source_files(source, root)
-        .map(|files| {
-            files
-                .iter()
-                .filter_map(|f| f.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+    source_files(source, root).map(|files| files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
 /// The files a source reads, sorted by path.
@@ -101,11 +90,7 @@ fn source_files(source: &SourceConfig, root: &Path) -> std::io::Result<Vec<PathB
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
         let entry = entry.map_err(std::io::Error::other)?;
-        let matches = entry.path().extension().is_some_and(|e| {
-            extensions
-                .iter()
-                .any(|x| e.eq_ignore_ascii_case(x.as_str()))
-        });
+        let matches = entry.path().extension().is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x.as_str())));
         if entry.file_type().is_file() && matches {
             files.push(entry.into_path());
         }
@@ -114,13 +99,7 @@ fn source_files(source: &SourceConfig, root: &Path) -> std::io::Result<Vec<PathB
 }
 
 /// Reads one source, calling `sink` with each chunk in order.
-pub fn read_source(
-    source: &SourceConfig,
-    root: &Path,
-    lang: &dyn Language,
-    max_chars: usize,
-    sink: &mut dyn FnMut(Chunk),
-) {
+pub fn read_source(source: &SourceConfig, root: &Path, lang: &dyn Language, max_chars: usize, sink: &mut dyn FnMut(Chunk)) {
     let shown = display_path(&root.join(source.path()), root);
     let files = match source_files(source, root) {
         Ok(files) if !files.is_empty() => files,
@@ -128,11 +107,7 @@ pub fn read_source(
         Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
     };
     match source {
-        SourceConfig::Lines {
-            strip_quotes,
-            prefix,
-            ..
-        } => read_lines(&files[0], root, *strip_quotes, prefix, sink),
+        SourceConfig::Lines { strip_quotes, prefix, .. } => read_lines(&files[0], root, *strip_quotes, prefix, sink),
         SourceConfig::Json { field, .. } => {
             for file in &files {
                 sink(read_json(file, root, field));
@@ -144,10 +119,7 @@ pub fn read_source(
                 _ => None,
             };
             for group in files.chunks(FILES_PER_CHUNK) {
-                let chunks: Vec<Chunk> = group
-                    .par_iter()
-                    .map(|file| read_source_file(file, root, lang, max_chars, fences))
-                    .collect();
+                let chunks: Vec<Chunk> = group.par_iter().map(|file| read_source_file(file, root, lang, max_chars, fences)).collect();
                 let mut merged = Chunk::default();
                 for chunk in chunks {
                     merged.snippets.extend(chunk.snippets);
@@ -163,33 +135,17 @@ pub fn read_source(
 }
 
 fn diagnostic_chunk(path: &str, line: Option<u64>, reason: &str) -> Chunk {
-    Chunk {
-        diagnostics: vec![Diagnostic {
-            path: path.into(),
-            line,
-            reason: reason.into(),
-        }],
-        ..Chunk::default()
-    }
+    Chunk { diagnostics: vec![Diagnostic { path: path.into(), line, reason: reason.into() }], ..Chunk::default() }
 }
 
-fn read_lines(
-    path: &Path,
-    root: &Path,
-    strip_quotes: bool,
-    prefix: &str,
-    sink: &mut dyn FnMut(Chunk),
-) {
+fn read_lines(path: &Path, root: &Path, strip_quotes: bool, prefix: &str, sink: &mut dyn FnMut(Chunk)) {
     let shown = display_path(path, root);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return sink(diagnostic_chunk(&shown, None, &e.to_string())),
     };
     let mut reader = BufReader::new(file);
-    let mut chunk = Chunk {
-        files_read: 1,
-        ..Chunk::default()
-    };
+    let mut chunk = Chunk { files_read: 1, ..Chunk::default() };
     let mut line_no = 0u32;
     let mut buf = Vec::new();
     loop {
@@ -198,11 +154,7 @@ fn read_lines(
             Ok(0) => break,
             Ok(n) => chunk.bytes += n as u64,
             Err(e) => {
-                chunk.diagnostics.push(Diagnostic {
-                    path: shown.clone(),
-                    line: Some(line_no as u64 + 1),
-                    reason: e.to_string(),
-                });
+                chunk.diagnostics.push(Diagnostic { path: shown.clone(), line: Some(line_no as u64 + 1), reason: e.to_string() });
                 break;
             }
         }
@@ -211,11 +163,7 @@ fn read_lines(
             Ok(line) => {
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
-                let line = if strip_quotes {
-                    unquote_csv(line)
-                } else {
-                    line.into()
-                };
+                let line = if strip_quotes { unquote_csv(line) } else { line.into() };
                 Ok(format!("{prefix}{line}"))
             }
             Err(e) => {
@@ -227,11 +175,7 @@ fn read_lines(
                 Err(DropReason::InvalidUtf8)
             }
         };
-        chunk.snippets.push(RawSnippet {
-            text,
-            source: shown.clone(),
-            line: line_no,
-        });
+        chunk.snippets.push(RawSnippet { text, source: shown.clone(), line: line_no });
         if chunk.snippets.len() == LINES_PER_CHUNK {
             sink(std::mem::take(&mut chunk));
         }
@@ -255,11 +199,7 @@ fn read_whole(path: &Path, root: &Path) -> Result<(String, Chunk, Vec<u8>), Chun
     let shown = display_path(path, root);
     match std::fs::read(path) {
         Ok(bytes) => {
-            let chunk = Chunk {
-                files_read: 1,
-                bytes: bytes.len() as u64,
-                ..Chunk::default()
-            };
+            let chunk = Chunk { files_read: 1, bytes: bytes.len() as u64, ..Chunk::default() };
             Ok((shown, chunk, bytes))
         }
         Err(e) => Err(diagnostic_chunk(&shown, None, &e.to_string())),
@@ -274,29 +214,17 @@ fn read_json(path: &Path, root: &Path, field: &str) -> Chunk {
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
-            chunk.diagnostics.push(Diagnostic {
-                path: shown,
-                line: Some(e.line() as u64),
-                reason: format!("invalid JSON: {e}"),
-            });
+            chunk.diagnostics.push(Diagnostic { path: shown, line: Some(e.line() as u64), reason: format!("invalid JSON: {e}") });
             return chunk;
         }
     };
     for (index, found) in select_field(&value, field).into_iter().enumerate() {
         match found {
-            Value::String(s) => chunk.snippets.push(RawSnippet {
-                text: Ok(s.clone()),
-                source: shown.clone(),
-                line: index as u32 + 1,
-            }),
+            Value::String(s) => chunk.snippets.push(RawSnippet { text: Ok(s.clone()), source: shown.clone(), line: index as u32 + 1 }),
             other => chunk.diagnostics.push(Diagnostic {
                 path: shown.clone(),
                 line: None,
-                reason: format!(
-                    "record {}: field `{field}` is {}, not a string",
-                    index + 1,
-                    json_kind(other)
-                ),
+                reason: format!("record {}: field `{field}` is {}, not a string", index + 1, json_kind(other)),
             }),
         }
     }
@@ -314,13 +242,7 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-fn read_source_file(
-    path: &Path,
-    root: &Path,
-    lang: &dyn Language,
-    max_chars: usize,
-    fences: Option<&[String]>,
-) -> Chunk {
+fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<&[String]>) -> Chunk {
     let (shown, mut chunk, bytes) = match read_whole(path, root) {
         Ok(read) => read,
         Err(failed) => return failed,
@@ -333,11 +255,7 @@ fn read_source_file(
                 line: None,
                 reason: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
             });
-            chunk.snippets.push(RawSnippet {
-                text: Err(DropReason::InvalidUtf8),
-                source: shown,
-                line: 1,
-            });
+            chunk.snippets.push(RawSnippet { text: Err(DropReason::InvalidUtf8), source: shown, line: 1 });
             return chunk;
         }
     };
@@ -351,11 +269,7 @@ fn read_source_file(
             Ok(units) => {
                 for unit in units {
                     let line = first_line + block[..unit.start].matches('\n').count() + 1;
-                    chunk.snippets.push(RawSnippet {
-                        text: Ok(block[unit].to_string()),
-                        source: shown.clone(),
-                        line: line as u32,
-                    });
+                    chunk.snippets.push(RawSnippet { text: Ok(block[unit].to_string()), source: shown.clone(), line: line as u32 });
                 }
             }
             Err(e) => {
@@ -381,23 +295,15 @@ pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize,
         let trimmed = line.trim();
         match &open {
             None => {
-                let fence: String = trimmed
-                    .chars()
-                    .take_while(|&c| c == '`' || c == '~')
-                    .collect();
+                let fence: String = trimmed.chars().take_while(|&c| c == '`' || c == '~').collect();
                 if fence.len() >= 3 && fence.chars().all(|c| c == fence.chars().next().unwrap()) {
-                    let info = trimmed[fence.len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("");
+                    let info = trimmed[fence.len()..].split_whitespace().next().unwrap_or("");
                     let wanted = fences.iter().any(|f| f.eq_ignore_ascii_case(info));
                     open = Some((fence, wanted, index + 1, offset + line.len()));
                 }
             }
             Some((fence, wanted, first, start)) => {
-                if trimmed.starts_with(fence.as_str())
-                    && trimmed.chars().all(|c| c == fence.chars().next().unwrap())
-                {
+                if trimmed.starts_with(fence.as_str()) && trimmed.chars().all(|c| c == fence.chars().next().unwrap()) {
                     if *wanted {
                         blocks.push((*first, &text[*start..offset]));
                     }
@@ -424,10 +330,7 @@ mod tests {
     #[test]
     fn unquotes_csv_fields() {
         assert_eq!(unquote_csv("\"SUM(A1)\""), "SUM(A1)");
-        assert_eq!(
-            unquote_csv("\"IF(A1=\"\"\"\",\"\"x\"\")\""),
-            "IF(A1=\"\",\"x\")"
-        );
+        assert_eq!(unquote_csv("\"IF(A1=\"\"\"\",\"\"x\"\")\""), "IF(A1=\"\",\"x\")");
         assert_eq!(unquote_csv("\"a"), "\"a");
     }
 }

@@ -28,8 +28,7 @@ impl Encoder {
 
     /// `source: (b, m)` token ids → `(b, m, d)`.
     pub fn forward_t(&self, source: &Tensor, train: bool) -> Result<Tensor> {
-        self.body
-            .forward_t(&self.embed.forward(source)?, None, None, train)
+        self.body.forward_t(&self.embed.forward(source)?, None, None, train)
     }
 }
 
@@ -57,16 +56,8 @@ impl CodeFusion {
             denoiser: Stack::new(config, config.denoiser_layers, cross, vb.pp("denoiser"))?,
             denoiser_out: linear(config.d_model, config.d_model, vb.pp("denoiser_out"))?,
             decoder: Stack::new(config, config.decoder_layers, cross, vb.pp("decoder"))?,
-            head: if config.tied_head {
-                None
-            } else {
-                Some(linear(config.d_model, config.vocab_size, vb.pp("head"))?)
-            },
-            encoder: if cross {
-                Some(Encoder::new(config, vb.pp("encoder"))?)
-            } else {
-                None
-            },
+            head: if config.tied_head { None } else { Some(linear(config.d_model, config.vocab_size, vb.pp("head"))?) },
+            encoder: if cross { Some(Encoder::new(config, vb.pp("encoder"))?) } else { None },
             config: config.clone(),
         })
     }
@@ -103,20 +94,11 @@ impl CodeFusion {
 
     /// Encodes a conditioning source `(b, m)`; `None` for unconditioned models.
     pub fn encode(&self, source: &Tensor, train: bool) -> Result<Option<Tensor>> {
-        self.encoder
-            .as_ref()
-            .map(|e| e.forward_t(source, train))
-            .transpose()
+        self.encoder.as_ref().map(|e| e.forward_t(source, train)).transpose()
     }
 
     /// `x0_hat = N(x_t, t)`: `x_t: (b, n, d)`, one timestep per example.
-    pub fn denoise(
-        &self,
-        x_t: &Tensor,
-        t: &[u32],
-        context: Option<&Tensor>,
-        train: bool,
-    ) -> Result<Tensor> {
+    pub fn denoise(&self, x_t: &Tensor, t: &[u32], context: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let time = self.time.forward(t, x_t.device())?; // (b, d)
         let xs = self.denoiser.forward_t(x_t, Some(&time), context, train)?;
         self.denoiser_out.forward(&xs)
@@ -147,21 +129,11 @@ impl CodeFusion {
     pub fn nearest_rows(&self, xs: &Tensor) -> Result<Vec<Vec<u32>>> {
         let (b, n, d) = xs.dims3()?;
         let table = self.embedding_table()?;
-        xs.reshape((b * n, d))?
-            .matmul(&table.t()?)?
-            .argmax(D::Minus1)?
-            .reshape((b, n))?
-            .to_vec2::<u32>()
+        xs.reshape((b * n, d))?.matmul(&table.t()?)?.argmax(D::Minus1)?.reshape((b, n))?.to_vec2::<u32>()
     }
 
     /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.
-    pub fn decode_tokens(
-        &self,
-        x0_hat: &Tensor,
-        context: Option<&Tensor>,
-    ) -> Result<Vec<Vec<u32>>> {
-        self.logits(&self.decode(x0_hat, context, false)?)?
-            .argmax(D::Minus1)?
-            .to_vec2::<u32>()
+    pub fn decode_tokens(&self, x0_hat: &Tensor, context: Option<&Tensor>) -> Result<Vec<Vec<u32>>> {
+        self.logits(&self.decode(x0_hat, context, false)?)?.argmax(D::Minus1)?.to_vec2::<u32>()
     }
 }

@@ -91,14 +91,7 @@ impl ModelConfig {
         Self::preset(32128, 128, 512, 8, 10, 6)
     }
 
-    fn preset(
-        vocab_size: usize,
-        seq_len: usize,
-        d_model: usize,
-        n_heads: usize,
-        ln: usize,
-        ld: usize,
-    ) -> Self {
+    fn preset(vocab_size: usize, seq_len: usize, d_model: usize, n_heads: usize, ln: usize, ld: usize) -> Self {
         ModelConfig {
             vocab_size,
             seq_len,
@@ -131,10 +124,7 @@ impl ModelConfig {
     /// Checks the sizes fit together.
     pub fn validate(&self) -> Result<(), String> {
         if self.d_model % self.n_heads != 0 {
-            return Err(format!(
-                "d_model {} is not divisible by n_heads {}",
-                self.d_model, self.n_heads
-            ));
+            return Err(format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads));
         }
         if self.time_features % 2 != 0 {
             return Err("time_features must be even".into());
@@ -153,9 +143,7 @@ impl ModelConfig {
         } else {
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
         };
-        config
-            .validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        config.validate().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(config)
     }
 
@@ -167,32 +155,19 @@ impl ModelConfig {
         let ln = 2 * d;
         let block = |cross: bool| {
             let attn = linear(d, 3 * d) + linear(d, d);
-            ln + attn
-                + ln
-                + linear(d, self.ff())
-                + linear(self.ff(), d)
-                + if cross { ln + attn } else { 0 }
+            ln + attn + ln + linear(d, self.ff()) + linear(self.ff(), d) + if cross { ln + attn } else { 0 }
         };
         let cross = self.encoder_layers > 0;
-        let stack = |layers: usize, cross: bool| {
-            linear(d, d) + self.seq_len * d + layers * block(cross) + ln
-        };
+        let stack = |layers: usize, cross: bool| linear(d, d) + self.seq_len * d + layers * block(cross) + ln;
         let mut total = self.vocab_size * d
             + linear(self.time_features, 4 * d)
             + linear(4 * d, d)
             + stack(self.denoiser_layers, cross)
             + linear(d, d)
             + stack(self.decoder_layers, cross)
-            + if self.tied_head {
-                0
-            } else {
-                linear(d, self.vocab_size)
-            };
+            + if self.tied_head { 0 } else { linear(d, self.vocab_size) };
         if cross {
-            total += self.vocab_size * d
-                + self.encoder_seq_len.unwrap_or(self.seq_len) * d
-                + self.encoder_layers * block(false)
-                + ln;
+            total += self.vocab_size * d + self.encoder_seq_len.unwrap_or(self.seq_len) * d + self.encoder_layers * block(false) + ln;
         }
         total
     }

@@ -13,11 +13,7 @@ use rand_chacha::ChaCha8Rng;
 /// generator, with PyTorch's defaults: `U(±1/sqrt(fan_in))` for linear weights
 /// and biases, `N(0, 1)` embeddings, `N(0, 0.02)` positions, unit layer norms
 /// (with a tied head, the decoder's final one at the embedding rows' scale).
-pub fn init_model(
-    config: &ModelConfig,
-    device: &Device,
-    seed: u64,
-) -> Result<(CodeFusion, VarMap), candle_core::Error> {
+pub fn init_model(config: &ModelConfig, device: &Device, seed: u64) -> Result<(CodeFusion, VarMap), candle_core::Error> {
     let vars = VarMap::new();
     let model = CodeFusion::new(config, VarBuilder::from_varmap(&vars, DType::F32, device))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1417_1e5e_ed00);
@@ -30,9 +26,7 @@ pub fn init_model(
         let (leaf, parent) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let count = var.elem_count();
         let normal = |rng: &mut ChaCha8Rng, std: f32| -> Vec<f32> {
-            (0..count)
-                .map(|_| std * rng.sample::<f32, _>(rand_distr::StandardNormal))
-                .collect()
+            (0..count).map(|_| std * rng.sample::<f32, _>(rand_distr::StandardNormal)).collect()
         };
         let values: Vec<f32> = match (parent, leaf) {
             // a tied head reads D's output against rows of norm `embed_norm`:
@@ -47,15 +41,9 @@ pub fn init_model(
             ("embed", "weight") => normal(&mut rng, 1.0),
             (_, "pos") => normal(&mut rng, 0.02),
             (_, leaf) => {
-                let weight = if leaf == "bias" {
-                    &data[&format!("{}weight", &name[..name.len() - 4])]
-                } else {
-                    var
-                };
+                let weight = if leaf == "bias" { &data[&format!("{}weight", &name[..name.len() - 4])] } else { var };
                 let bound = 1.0 / (weight.dims()[1] as f32).sqrt();
-                (0..count)
-                    .map(|_| rng.random_range(-bound..bound))
-                    .collect()
+                (0..count).map(|_| rng.random_range(-bound..bound)).collect()
             }
         };
         var.set(&Tensor::from_vec(values, var.dims(), device)?)?;

@@ -18,14 +18,8 @@ pub struct Linear {
 /// A [`Linear`] from `in_dim` to `out_dim` features.
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (in_dim as f64).sqrt();
-    let init = candle_nn::Init::Uniform {
-        lo: -bound,
-        up: bound,
-    };
-    Ok(Linear {
-        weight: vb.get_with_hints((out_dim, in_dim), "weight", init)?,
-        bias: vb.get_with_hints(out_dim, "bias", init)?,
-    })
+    let init = candle_nn::Init::Uniform { lo: -bound, up: bound };
+    Ok(Linear { weight: vb.get_with_hints((out_dim, in_dim), "weight", init)?, bias: vb.get_with_hints(out_dim, "bias", init)? })
 }
 
 impl Module for Linear {
@@ -103,9 +97,7 @@ impl Attention {
     /// `(b, n, d) -> (b, h, n, d/h)`
     fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, n, d) = xs.dims3()?;
-        xs.reshape((b, n, self.n_heads, d / self.n_heads))?
-            .transpose(1, 2)?
-            .contiguous()
+        xs.reshape((b, n, self.n_heads, d / self.n_heads))?.transpose(1, 2)?.contiguous()
     }
 
     /// Attends `xs: (b, n, d)` to itself, or to `context: (b, m, d)` when cross.
@@ -114,32 +106,16 @@ impl Attention {
         let (q, k, v) = match (&self.in_proj, context) {
             (Some(in_proj), _) => {
                 let qkv = in_proj.forward(xs)?; // (b, n, 3d)
-                (
-                    qkv.narrow(2, 0, d)?,
-                    qkv.narrow(2, d, d)?,
-                    qkv.narrow(2, 2 * d, d)?,
-                )
+                (qkv.narrow(2, 0, d)?, qkv.narrow(2, d, d)?, qkv.narrow(2, 2 * d, d)?)
             }
             (None, Some(context)) => {
-                let q = self
-                    .q_proj
-                    .as_ref()
-                    .expect("cross-attention has q_proj")
-                    .forward(xs)?;
-                let kv = self
-                    .kv_proj
-                    .as_ref()
-                    .expect("cross-attention has kv_proj")
-                    .forward(context)?; // (b, m, 2d)
+                let q = self.q_proj.as_ref().expect("cross-attention has q_proj").forward(xs)?;
+                let kv = self.kv_proj.as_ref().expect("cross-attention has kv_proj").forward(context)?; // (b, m, 2d)
                 (q, kv.narrow(2, 0, d)?, kv.narrow(2, d, d)?)
             }
             (None, None) => candle_core::bail!("cross-attention needs an encoder output"),
         };
-        let (q, k, v) = (
-            self.split_heads(&q)?,
-            self.split_heads(&k)?,
-            self.split_heads(&v)?,
-        );
+        let (q, k, v) = (self.split_heads(&q)?, self.split_heads(&k)?, self.split_heads(&v)?);
         let xs = ops::attention(&q, &k, &v, train)?; // (b, h, n, d/h)
         let xs = xs.transpose(1, 2)?.reshape((b, n, d))?;
         self.out_proj.forward(&xs)
@@ -156,10 +132,7 @@ pub struct FeedForward {
 impl FeedForward {
     /// A feed-forward layer of width `cfg.ff()`.
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        Ok(FeedForward {
-            fc1: linear(cfg.d_model, cfg.ff(), vb.pp("fc1"))?,
-            fc2: linear(cfg.ff(), cfg.d_model, vb.pp("fc2"))?,
-        })
+        Ok(FeedForward { fc1: linear(cfg.d_model, cfg.ff(), vb.pp("fc1"))?, fc2: linear(cfg.ff(), cfg.d_model, vb.pp("fc2"))? })
     }
 }
 
@@ -185,10 +158,7 @@ impl Block {
     pub fn new(cfg: &ModelConfig, cross: bool, vb: VarBuilder) -> Result<Self> {
         let eps = cfg.layer_norm_eps;
         let cross = if cross {
-            Some((
-                LayerNorm::new(cfg.d_model, eps, vb.pp("ln_cross"))?,
-                Attention::new_cross(cfg, vb.pp("cross_attn"))?,
-            ))
+            Some((LayerNorm::new(cfg.d_model, eps, vb.pp("ln_cross"))?, Attention::new_cross(cfg, vb.pp("cross_attn"))?))
         } else {
             None
         };
@@ -204,10 +174,7 @@ impl Block {
     /// `xs: (b, n, d) -> (b, n, d)`.
     pub fn forward_t(&self, xs: &Tensor, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let residual = xs;
-        let xs = (self
-            .attn
-            .forward_t(&self.ln1.forward_t(xs, train)?, None, train)?
-            + residual)?;
+        let xs = (self.attn.forward_t(&self.ln1.forward_t(xs, train)?, None, train)? + residual)?;
         let xs = match &self.cross {
             Some((ln, attn)) => {
                 let residual = &xs;
@@ -239,57 +206,21 @@ impl Stack {
     }
 
     /// The encoder's body: no input projection, `len` positions, no cross-attention.
-    pub fn without_input(
-        cfg: &ModelConfig,
-        len: usize,
-        layers: usize,
-        vb: VarBuilder,
-    ) -> Result<Self> {
+    pub fn without_input(cfg: &ModelConfig, len: usize, layers: usize, vb: VarBuilder) -> Result<Self> {
         Self::build(cfg, len, layers, false, None, vb)
     }
 
-    fn build(
-        cfg: &ModelConfig,
-        len: usize,
-        layers: usize,
-        cross: bool,
-        inp: Option<Linear>,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let pos = vb.get_with_hints(
-            (len, cfg.d_model),
-            "pos",
-            candle_nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-        )?;
-        let blocks = (0..layers)
-            .map(|i| Block::new(cfg, cross, vb.pp(format!("blocks.{i}"))))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Stack {
-            inp,
-            pos,
-            blocks,
-            ln: LayerNorm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("ln"))?,
-        })
+    fn build(cfg: &ModelConfig, len: usize, layers: usize, cross: bool, inp: Option<Linear>, vb: VarBuilder) -> Result<Self> {
+        let pos = vb.get_with_hints((len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
+        let blocks = (0..layers).map(|i| Block::new(cfg, cross, vb.pp(format!("blocks.{i}")))).collect::<Result<Vec<_>>>()?;
+        Ok(Stack { inp, pos, blocks, ln: LayerNorm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("ln"))? })
     }
 
     /// `xs: (b, L, d)` with `L <= n` (a trimmed batch takes the first `L`
     /// learned positions), `extra: (b, d)` added at every position (the time embedding).
-    pub fn forward_t(
-        &self,
-        xs: &Tensor,
-        extra: Option<&Tensor>,
-        context: Option<&Tensor>,
-        train: bool,
-    ) -> Result<Tensor> {
+    pub fn forward_t(&self, xs: &Tensor, extra: Option<&Tensor>, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let len = xs.dim(1)?;
-        let pos = if len == self.pos.dim(0)? {
-            self.pos.clone()
-        } else {
-            self.pos.narrow(0, 0, len)?
-        };
+        let pos = if len == self.pos.dim(0)? { self.pos.clone() } else { self.pos.narrow(0, 0, len)? };
         let xs = match &self.inp {
             Some(inp) => inp.forward(xs)?,
             None => xs.clone(),

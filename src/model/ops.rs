@@ -10,13 +10,7 @@ use super::fused;
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer norm over the last dimension.
-pub fn layer_norm(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f64,
-    train: bool,
-) -> Result<Tensor> {
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64, train: bool) -> Result<Tensor> {
     if !train && xs.is_contiguous() && xs.dtype() == DType::F32 {
         return candle_nn::ops::layer_norm(xs, weight, bias, eps as f32);
     }
@@ -27,12 +21,7 @@ pub fn layer_norm(
 }
 
 /// Layer norm composed of differentiable primitives (any device and dtype).
-pub(crate) fn layer_norm_composed(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f64,
-) -> Result<Tensor> {
+pub(crate) fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     let hidden = xs.dim(D::Minus1)? as f64;
     let mean = (xs.sum_keepdim(D::Minus1)? / hidden)?;
     let centered = xs.broadcast_sub(&mean)?;
@@ -107,25 +96,11 @@ mod tests {
         let b = Tensor::randn(0f32, 0.1, 8, &dev).unwrap();
         let fused = layer_norm(&xs, &w, &b, 1e-5, false).unwrap();
         let plain = layer_norm(&xs, &w, &b, 1e-5, true).unwrap();
-        let diff = (fused - plain)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = (fused - plain).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-4, "{diff}");
         let fused = softmax(&xs, false).unwrap();
         let plain = softmax(&xs, true).unwrap();
-        let diff = (fused - plain)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = (fused - plain).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-6, "{diff}");
     }
 }

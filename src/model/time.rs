@@ -12,9 +12,7 @@ pub fn timestep_features(t: &[u32], steps: usize, dim: usize, device: &Device) -
     let mut data = Vec::with_capacity(t.len() * dim);
     for &step in t {
         let scaled = step as f64 * 1000.0 / steps as f64;
-        let args: Vec<f64> = (0..half)
-            .map(|i| scaled * (-(10000f64.ln()) * i as f64 / half as f64).exp())
-            .collect();
+        let args: Vec<f64> = (0..half).map(|i| scaled * (-(10000f64.ln()) * i as f64 / half as f64).exp()).collect();
         data.extend(args.iter().map(|a| a.cos() as f32));
         data.extend(args.iter().map(|a| a.sin() as f32));
     }
@@ -54,10 +52,7 @@ mod tests {
 
     #[test]
     fn features_are_cos_then_sin() {
-        let f = timestep_features(&[0, 600], 1200, 8, &Device::Cpu)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let f = timestep_features(&[0, 600], 1200, 8, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(f[0], vec![1., 1., 1., 1., 0., 0., 0., 0.]);
         // t = 600 of 1200 -> 500; first frequency 1
         assert!((f[1][0] - 500f32.cos()).abs() < 1e-4 && (f[1][4] - 500f32.sin()).abs() < 1e-4);

@@ -70,37 +70,23 @@ pub struct Pipeline {
 impl Pipeline {
     /// Reads and validates a pipeline file.
     pub fn load(path: &Path) -> Result<Self, PipelineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let pipeline: Pipeline = toml::from_str(&text).map_err(|e| PipelineError::Invalid {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_path_buf(), source })?;
+        let pipeline: Pipeline =
+            toml::from_str(&text).map_err(|e| PipelineError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
         let mut names = std::collections::HashSet::new();
         for stage in &pipeline.stages {
             if !names.insert(stage.name.as_str()) {
-                return Err(PipelineError::Invalid {
-                    path: path.to_path_buf(),
-                    reason: format!("stage `{}` appears twice", stage.name),
-                });
+                return Err(PipelineError::Invalid { path: path.to_path_buf(), reason: format!("stage `{}` appears twice", stage.name) });
             }
             if stage.args.is_empty() || stage.args[0] == "pipeline" {
                 return Err(PipelineError::Invalid {
                     path: path.to_path_buf(),
-                    reason: format!(
-                        "stage `{}` needs a lastmile command other than `pipeline`",
-                        stage.name
-                    ),
+                    reason: format!("stage `{}` needs a lastmile command other than `pipeline`", stage.name),
                 });
             }
         }
         if pipeline.stages.is_empty() {
-            return Err(PipelineError::Invalid {
-                path: path.to_path_buf(),
-                reason: "no [[stage]]".into(),
-            });
+            return Err(PipelineError::Invalid { path: path.to_path_buf(), reason: "no [[stage]]".into() });
         }
         Ok(pipeline)
     }
@@ -115,10 +101,7 @@ impl Pipeline {
 /// names included), into `hasher`. A missing path hashes as `missing`.
 fn hash_path(hasher: &mut Sha256, path: &Path) -> Result<(), PipelineError> {
     if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|source| PipelineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| PipelineError::Io { path: path.to_path_buf(), source })?;
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     } else if path.is_dir() {
@@ -130,12 +113,7 @@ fn hash_path(hasher: &mut Sha256, path: &Path) -> Result<(), PipelineError> {
             .collect();
         files.sort();
         for file in files {
-            hasher.update(
-                file.strip_prefix(path)
-                    .unwrap_or(&file)
-                    .to_string_lossy()
-                    .as_bytes(),
-            );
+            hasher.update(file.strip_prefix(path).unwrap_or(&file).to_string_lossy().as_bytes());
             hasher.update([0]);
             hash_path(hasher, &file)?;
         }
@@ -148,11 +126,7 @@ fn hash_path(hasher: &mut Sha256, path: &Path) -> Result<(), PipelineError> {
 /// The cache key of a stage. `produced` maps outputs of earlier stages to
 /// those stages' keys: such inputs count by key (their content is decided by
 /// it), raw inputs by content.
-pub fn stage_key(
-    stage: &Stage,
-    root: &Path,
-    produced: &HashMap<PathBuf, String>,
-) -> Result<String, PipelineError> {
+pub fn stage_key(stage: &Stage, root: &Path, produced: &HashMap<PathBuf, String>) -> Result<String, PipelineError> {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION"));
     for arg in &stage.args {
@@ -186,15 +160,8 @@ pub fn read_record(state_dir: &Path, stage: &str) -> Option<StageRecord> {
 }
 
 /// Records a successful run of a stage.
-pub fn write_record(
-    state_dir: &Path,
-    stage: &str,
-    record: &StageRecord,
-) -> Result<(), PipelineError> {
-    crate::dataset::write_file_atomic(
-        &state_dir.join(format!("{stage}.json")),
-        &serde_json::to_vec_pretty(record).expect("serialises"),
-    )?;
+pub fn write_record(state_dir: &Path, stage: &str, record: &StageRecord) -> Result<(), PipelineError> {
+    crate::dataset::write_file_atomic(&state_dir.join(format!("{stage}.json")), &serde_json::to_vec_pretty(record).expect("serialises"))?;
     Ok(())
 }
 
@@ -202,17 +169,14 @@ pub fn write_record(
 /// attempt (finished or not) ran under another key, so its outputs are stale.
 pub fn begin_stage(state_dir: &Path, stage: &str, key: &str) -> Result<bool, PipelineError> {
     let path = state_dir.join(format!("{stage}.started"));
-    let stale = std::fs::read_to_string(&path)
-        .map(|k| k.trim() != key)
-        .unwrap_or(true);
+    let stale = std::fs::read_to_string(&path).map(|k| k.trim() != key).unwrap_or(true);
     crate::dataset::write_file_atomic(&path, key.as_bytes())?;
     Ok(stale)
 }
 
 /// Whether a stage can be skipped: same key as last time and outputs present.
 pub fn is_fresh(stage: &Stage, key: &str, root: &Path, state_dir: &Path) -> bool {
-    read_record(state_dir, &stage.name).is_some_and(|r| r.key == key)
-        && stage.outputs.iter().all(|o| root.join(o).exists())
+    read_record(state_dir, &stage.name).is_some_and(|r| r.key == key) && stage.outputs.iter().all(|o| root.join(o).exists())
 }
 
 #[cfg(test)]
@@ -241,30 +205,15 @@ mod tests {
         std::fs::write(root.join("c/sub/a.txt"), "two").unwrap();
         let k2 = stage_key(&s, root, &none).unwrap();
         assert_ne!(k1, k2);
-        assert_ne!(
-            k2,
-            stage_key(&stage(&["mine", "-q"], &["c"]), root, &none).unwrap()
-        );
+        assert_ne!(k2, stage_key(&stage(&["mine", "-q"], &["c"]), root, &none).unwrap());
         let upstream: HashMap<PathBuf, String> = [(PathBuf::from("c"), "k".to_string())].into();
         let k3 = stage_key(&s, root, &upstream).unwrap();
         std::fs::write(root.join("c/sub/a.txt"), "three").unwrap();
-        assert_eq!(
-            k3,
-            stage_key(&s, root, &upstream).unwrap(),
-            "produced inputs count by key"
-        );
+        assert_eq!(k3, stage_key(&s, root, &upstream).unwrap(), "produced inputs count by key");
 
         let state = root.join("state");
         assert!(!is_fresh(&s, &k3, root, &state));
-        write_record(
-            &state,
-            "s",
-            &StageRecord {
-                key: k3.clone(),
-                seconds: 1.0,
-            },
-        )
-        .unwrap();
+        write_record(&state, "s", &StageRecord { key: k3.clone(), seconds: 1.0 }).unwrap();
         assert!(!is_fresh(&s, &k3, root, &state), "outputs missing");
         std::fs::write(root.join("out"), "x").unwrap();
         assert!(is_fresh(&s, &k3, root, &state));
@@ -284,9 +233,6 @@ mod tests {
             }
         }
         names.sort();
-        assert_eq!(
-            names,
-            ["excel-nightly", "powershell-nightly", "python-nightly"]
-        );
+        assert_eq!(names, ["excel-nightly", "powershell-nightly", "python-nightly"]);
     }
 }

@@ -3,9 +3,7 @@
 //! dispatch callback: the library never parses or runs command lines), the
 //! check that it wrote what it declared, and its record.
 
-use super::{
-    begin_stage, is_fresh, stage_key, write_record, Pipeline, PipelineError, Stage, StageRecord,
-};
+use super::{begin_stage, is_fresh, stage_key, write_record, Pipeline, PipelineError, Stage, StageRecord};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,32 +57,17 @@ pub fn run_pipeline(
     dispatch: &mut dyn FnMut(&Stage) -> Result<(), String>,
     on_event: &mut dyn FnMut(StageEvent<'_>),
 ) -> Result<(), PipelineError> {
-    let invalid = |reason: String| PipelineError::Invalid {
-        path: file.to_path_buf(),
-        reason,
-    };
-    for name in options
-        .force
-        .iter()
-        .chain(&options.until)
-        .filter(|n| *n != "all")
-    {
+    let invalid = |reason: String| PipelineError::Invalid { path: file.to_path_buf(), reason };
+    for name in options.force.iter().chain(&options.until).filter(|n| *n != "all") {
         if !pipeline.stages.iter().any(|s| &s.name == name) {
             let known: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
-            return Err(invalid(format!(
-                "no stage `{name}` (stages: {})",
-                known.join(", ")
-            )));
+            return Err(invalid(format!("no stage `{name}` (stages: {})", known.join(", "))));
         }
     }
     let state = pipeline.state_dir(root);
     let mut produced: HashMap<PathBuf, String> = HashMap::new();
     let last = match &options.until {
-        Some(until) => pipeline
-            .stages
-            .iter()
-            .position(|s| &s.name == until)
-            .unwrap_or(0),
+        Some(until) => pipeline.stages.iter().position(|s| &s.name == until).unwrap_or(0),
         None => pipeline.stages.len() - 1,
     };
     for stage in &pipeline.stages[..=last] {
@@ -95,10 +78,7 @@ pub fn run_pipeline(
             produced.insert(out.clone(), key.clone());
         }
         if options.dry_run {
-            on_event(StageEvent::Planned {
-                stage,
-                cached: fresh,
-            });
+            on_event(StageEvent::Planned { stage, cached: fresh });
             continue;
         }
         if fresh {
@@ -119,22 +99,14 @@ pub fn run_pipeline(
                 } else {
                     Ok(())
                 };
-                removed.map_err(|source| PipelineError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                removed.map_err(|source| PipelineError::Io { path: path.clone(), source })?;
             }
         }
         let clock = Instant::now();
-        dispatch(stage)
-            .map_err(|reason| invalid(format!("stage `{}` failed: {reason}", stage.name)))?;
+        dispatch(stage).map_err(|reason| invalid(format!("stage `{}` failed: {reason}", stage.name)))?;
         for out in &stage.outputs {
             if !root.join(out).exists() {
-                return Err(invalid(format!(
-                    "stage `{}` finished but did not write its declared output {}",
-                    stage.name,
-                    out.display()
-                )));
+                return Err(invalid(format!("stage `{}` finished but did not write its declared output {}", stage.name, out.display())));
             }
         }
         let seconds = clock.elapsed().as_secs_f64();

@@ -48,15 +48,8 @@ pub fn line_chart(chart: &LineChart<'_>, path: &Path) -> Result<(), PlotError> {
         // the font is valid TrueType, so registering cannot fail
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-    let fail = |reason: String| PlotError {
-        path: path.display().to_string(),
-        reason,
-    };
-    let points = chart
-        .series
-        .iter()
-        .chain(&chart.markers)
-        .flat_map(|s| s.points.iter());
+    let fail = |reason: String| PlotError { path: path.display().to_string(), reason };
+    let points = chart.series.iter().chain(&chart.markers).flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in points {
         x0 = x0.min(x);
@@ -70,11 +63,7 @@ pub fn line_chart(chart: &LineChart<'_>, path: &Path) -> Result<(), PlotError> {
     if x1 == x0 {
         x1 = x0 + 1.0;
     }
-    let (y0, y1) = chart.y_range.unwrap_or(if y1 > y0 {
-        (y0, y1 + 0.05 * (y1 - y0))
-    } else {
-        (y0 - 1.0, y1 + 1.0)
-    });
+    let (y0, y1) = chart.y_range.unwrap_or(if y1 > y0 { (y0, y1 + 0.05 * (y1 - y0)) } else { (y0 - 1.0, y1 + 1.0) });
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
     let mut ctx = ChartBuilder::on(&root)
@@ -92,25 +81,17 @@ pub fn line_chart(chart: &LineChart<'_>, path: &Path) -> Result<(), PlotError> {
         .map_err(|e| fail(e.to_string()))?;
     for (i, series) in chart.series.iter().enumerate() {
         let color = Palette99::pick(i).mix(0.9);
-        ctx.draw_series(LineSeries::new(
-            series.points.iter().copied(),
-            color.stroke_width(2),
-        ))
-        .map_err(|e| fail(e.to_string()))?
-        .label(series.label.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        ctx.draw_series(LineSeries::new(series.points.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| fail(e.to_string()))?
+            .label(series.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     for (i, series) in chart.markers.iter().enumerate() {
         let color = Palette99::pick(chart.series.len() + i).mix(0.8);
-        ctx.draw_series(
-            series
-                .points
-                .iter()
-                .map(|&p| Circle::new(p, 4, color.filled())),
-        )
-        .map_err(|e| fail(e.to_string()))?
-        .label(series.label.clone())
-        .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        ctx.draw_series(series.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| fail(e.to_string()))?
+            .label(series.label.clone())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -134,12 +115,7 @@ mod tests {
             title: "loss",
             x_label: "step",
             y_label: "loss",
-            series: vec![Series {
-                label: "train".into(),
-                points: (0..50)
-                    .map(|i| (i as f64, 1.0 / (1.0 + i as f64)))
-                    .collect(),
-            }],
+            series: vec![Series { label: "train".into(), points: (0..50).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect() }],
             y_range: None,
             markers: Vec::new(),
         };

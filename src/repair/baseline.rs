@@ -18,20 +18,11 @@ pub fn rule_based(lang: &dyn Language, text: &str) -> String {
     // lone leading `=` of an Excel formula
     loop {
         let tokens = lang.lex(&out);
-        let Some(last) = tokens
-            .iter()
-            .rev()
-            .find(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline))
-        else {
+        let Some(last) = tokens.iter().rev().find(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline)) else {
             break;
         };
-        let droppable = matches!(last.kind, TokenKind::Operator)
-            || (last.kind == TokenKind::Punctuation && matches!(last.text, "," | ";"));
-        let only_token = tokens
-            .iter()
-            .filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline))
-            .count()
-            == 1;
+        let droppable = matches!(last.kind, TokenKind::Operator) || (last.kind == TokenKind::Punctuation && matches!(last.text, "," | ";"));
+        let only_token = tokens.iter().filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline)).count() == 1;
         if !droppable || only_token {
             break;
         }
@@ -91,10 +82,7 @@ mod tests {
     fn rule_based_fixes_the_cheap_cases() {
         let excel = LangId::Excel.language();
         assert_eq!(rule_based(excel, "=SUM(A1:A3"), "=SUM(A1:A3)");
-        assert_eq!(
-            rule_based(excel, "=IF(A1>0,SUM(B1:B3),"),
-            "=IF(A1>0,SUM(B1:B3))"
-        );
+        assert_eq!(rule_based(excel, "=IF(A1>0,SUM(B1:B3),"), "=IF(A1>0,SUM(B1:B3))");
         assert_eq!(rule_based(excel, "=A1+"), "=A1");
         assert_eq!(rule_based(excel, "=SUM(A1)"), "=SUM(A1)");
         assert_eq!(rule_based(excel, "="), "=");

@@ -79,33 +79,21 @@ pub struct Localise {
 
 impl Default for Localise {
     fn default() -> Self {
-        Localise {
-            radii: vec![1, 2, 3],
-            inserts: vec![0, 1, 2],
-        }
+        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2] }
     }
 }
 
 /// The token where the error of `text` at byte `offset` sits: the first token
 /// that ends after it, or the `<eos>` position when the error is at the end.
 pub fn error_token(offsets: &[(usize, usize)], offset: usize) -> usize {
-    offsets
-        .iter()
-        .position(|&(_, end)| end > offset)
-        .unwrap_or(offsets.len())
+    offsets.iter().position(|&(_, end)| end > offset).unwrap_or(offsets.len())
 }
 
 /// One localised variant of `ids` (the snippet's ids, no `<eos>`): `inserts`
 /// `<mask>` slots placed before token `at`, then `c, <eos>, <pad>...` of
 /// length `n` with the keep-clean mask (0 on `radius` positions each side of
 /// the slots, slots and error token included). `None` when it does not fit.
-pub fn localised_variant(
-    ids: &[u32],
-    at: usize,
-    radius: usize,
-    inserts: usize,
-    n: usize,
-) -> Option<(Vec<u32>, Vec<f32>)> {
+pub fn localised_variant(ids: &[u32], at: usize, radius: usize, inserts: usize, n: usize) -> Option<(Vec<u32>, Vec<f32>)> {
     let at = at.min(ids.len());
     let mut out: Vec<u32> = Vec::with_capacity(n);
     out.extend_from_slice(&ids[..at]);
@@ -118,9 +106,7 @@ pub fn localised_variant(
     out.resize(n, crate::tokenizer::PAD);
     let lo = at.saturating_sub(radius);
     let hi = (at + inserts + radius).min(n - 1); // inclusive: covers the error token itself
-    let keep = (0..n)
-        .map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 })
-        .collect();
+    let keep = (0..n).map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 }).collect();
     Some((out, keep))
 }
 
@@ -137,12 +123,7 @@ impl Default for RepairConfig {
         RepairConfig {
             levels: (1..=9).map(|k| k as f64 / 10.0).collect(),
             samples: 1,
-            sampler: SamplerConfig {
-                steps: Some(50),
-                stride: None,
-                clamp: false,
-                update: Update::Ddpm,
-            },
+            sampler: SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
             batch_size: 64,
             seed: 0,
             localise: None,
@@ -160,17 +141,8 @@ pub struct Repairer<'a> {
 
 impl<'a> Repairer<'a> {
     /// A repairer for `lang` with a loaded checkpoint.
-    pub fn new(
-        model: &'a CodeFusion,
-        tokenizer: &'a CodeTokenizer,
-        lang: &'a dyn Language,
-    ) -> Self {
-        Repairer {
-            model,
-            tokenizer,
-            lang,
-            schedule: NoiseSchedule::sqrt(model.config().diffusion_steps),
-        }
+    pub fn new(model: &'a CodeFusion, tokenizer: &'a CodeTokenizer, lang: &'a dyn Language) -> Self {
+        Repairer { model, tokenizer, lang, schedule: NoiseSchedule::sqrt(model.config().diffusion_steps) }
     }
 
     /// The language it repairs.
@@ -180,11 +152,7 @@ impl<'a> Repairer<'a> {
 
     /// All candidates for every input (in level, then sample order), or why
     /// an input has none. Chains of one level are batched across inputs.
-    pub fn repair(
-        &self,
-        inputs: &[String],
-        config: &RepairConfig,
-    ) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
+    pub fn repair(&self, inputs: &[String], config: &RepairConfig) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
         self.repair_with_progress(inputs, config, &mut crate::progress::ignore)
     }
 
@@ -201,10 +169,7 @@ impl<'a> Repairer<'a> {
         for (item, text) in inputs.iter().enumerate() {
             let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
             if ids.len() + 1 > n {
-                out.push(Err(ItemError::TooLong {
-                    tokens: ids.len() + 1,
-                    max: n,
-                }));
+                out.push(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
                 continue;
             }
             out.push(Ok(Vec::new()));
@@ -215,34 +180,28 @@ impl<'a> Repairer<'a> {
                 fixed
             };
             // the variants of this input, each run for every sample
-            let variants: Vec<(Vec<u32>, Option<Vec<f32>>)> =
-                match (&config.localise, self.lang.check(text)) {
-                    (Some(localise), Err(error)) => {
-                        let at = error_token(&offsets, error.offset);
-                        let list: Vec<_> = localise
-                            .radii
-                            .iter()
-                            .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
-                            .filter_map(|(r, k)| localised_variant(&ids, at, r, k, n))
-                            .map(|(v, keep)| (v, Some(keep)))
-                            .collect();
-                        if list.is_empty() {
-                            vec![(whole(), Some(vec![0.0; n]))]
-                        } else {
-                            list
-                        }
+            let variants: Vec<(Vec<u32>, Option<Vec<f32>>)> = match (&config.localise, self.lang.check(text)) {
+                (Some(localise), Err(error)) => {
+                    let at = error_token(&offsets, error.offset);
+                    let list: Vec<_> = localise
+                        .radii
+                        .iter()
+                        .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
+                        .filter_map(|(r, k)| localised_variant(&ids, at, r, k, n))
+                        .map(|(v, keep)| (v, Some(keep)))
+                        .collect();
+                    if list.is_empty() {
+                        vec![(whole(), Some(vec![0.0; n]))]
+                    } else {
+                        list
                     }
-                    (Some(_), Ok(())) => vec![(whole(), Some(vec![0.0; n]))],
-                    (None, _) => vec![(whole(), None)],
-                };
+                }
+                (Some(_), Ok(())) => vec![(whole(), Some(vec![0.0; n]))],
+                (None, _) => vec![(whole(), None)],
+            };
             for sample in 0..config.samples {
                 for (ids, keep) in &variants {
-                    jobs.push(Job {
-                        item,
-                        sample,
-                        ids: ids.clone(),
-                        keep: keep.clone(),
-                    });
+                    jobs.push(Job { item, sample, ids: ids.clone(), keep: keep.clone() });
                 }
             }
         }
@@ -256,43 +215,15 @@ impl<'a> Repairer<'a> {
             rng.set_stream(li as u64);
             for chunk in jobs.chunks(batch_size) {
                 // a model trained on length buckets runs on the chunk's bucket (else n)
-                let longest = chunk
-                    .iter()
-                    .map(|job| crate::tokenizer::len_with_eos(&job.ids))
-                    .max()
-                    .unwrap_or(n);
+                let longest = chunk.iter().map(|job| crate::tokenizer::len_with_eos(&job.ids)).max().unwrap_or(n);
                 let len = self.model.config().trimmed_len(longest);
-                let tokens = crate::model::token_batch(
-                    chunk.iter().map(|job| job.ids.as_slice()),
-                    len,
-                    device,
-                )?;
+                let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
                 let finals = if config.localise.is_some() {
-                    let keep: Vec<f32> = chunk
-                        .iter()
-                        .flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied()))
-                        .collect();
+                    let keep: Vec<f32> = chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
                     let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
-                    from_tokens_partial(
-                        self.model,
-                        &self.schedule,
-                        &config.sampler,
-                        &tokens,
-                        &keep,
-                        t,
-                        &mut rng,
-                        &mut |_| {},
-                    )?
+                    from_tokens_partial(self.model, &self.schedule, &config.sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?
                 } else {
-                    from_tokens(
-                        self.model,
-                        &self.schedule,
-                        &config.sampler,
-                        &tokens,
-                        t,
-                        &mut rng,
-                        &mut |_| {},
-                    )?
+                    from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?
                 };
                 for (job, mut ids) in chunk.iter().zip(finals) {
                     // kept positions are the input's, whatever the read-out says there
@@ -308,11 +239,7 @@ impl<'a> Repairer<'a> {
                         level,
                         sample: job.sample,
                         valid: self.lang.check(&text).is_ok(),
-                        token_edit_distance: token_edit_distance(
-                            self.lang,
-                            &inputs[job.item],
-                            &text,
-                        ),
+                        token_edit_distance: token_edit_distance(self.lang, &inputs[job.item], &text),
                         text,
                     };
                     if let Ok(list) = &mut out[job.item] {
@@ -320,11 +247,7 @@ impl<'a> Repairer<'a> {
                     }
                 }
                 done += 1;
-                progress(Progress::count(
-                    Unit::Batches,
-                    done as u64,
-                    Some(total as u64),
-                ));
+                progress(Progress::count(Unit::Batches, done as u64, Some(total as u64)));
             }
         }
         for list in out.iter_mut().flatten() {
@@ -342,9 +265,7 @@ mod tests {
 
     #[test]
     fn every_level_and_sample_gives_a_candidate_and_long_inputs_an_error() {
-        let texts: Vec<String> = (0..200)
-            .map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3))
-            .collect();
+        let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
         let config = ModelConfig {
             vocab_size: 300,
@@ -355,8 +276,7 @@ mod tests {
             decoder_layers: 1,
             ..ModelConfig::tiny()
         };
-        let (model, _vars) =
-            crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
         let excel = LangId::Excel.language();
         let repairer = Repairer::new(&model, &tokenizer, excel);
         let long = format!("={}", vec!["A1"; 40].join("+"));
@@ -365,10 +285,7 @@ mod tests {
             levels: vec![0.1, 0.5],
             samples: 3,
             batch_size: 4,
-            sampler: SamplerConfig {
-                steps: Some(5),
-                ..Default::default()
-            },
+            sampler: SamplerConfig { steps: Some(5), ..Default::default() },
             seed: 1,
             localise: None,
         };
@@ -376,18 +293,8 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap().len(), 6);
         assert!(matches!(out[1], Err(ItemError::TooLong { max: 16, .. })));
         let third = out[2].as_ref().unwrap();
-        assert_eq!(
-            third
-                .iter()
-                .map(|c| (c.level, c.sample))
-                .collect::<Vec<_>>()[..3],
-            [(0.1, 0), (0.1, 1), (0.1, 2)]
-        );
-        assert_eq!(
-            repairer.repair(&inputs, &repair).unwrap(),
-            out,
-            "same seed, same candidates"
-        );
+        assert_eq!(third.iter().map(|c| (c.level, c.sample)).collect::<Vec<_>>()[..3], [(0.1, 0), (0.1, 1), (0.1, 2)]);
+        assert_eq!(repairer.repair(&inputs, &repair).unwrap(), out, "same seed, same candidates");
     }
 
     #[test]
@@ -396,52 +303,23 @@ mod tests {
         let ids = [10u32, 11, 12, 13, 14];
         let (v, keep) = localised_variant(&ids, 2, 1, 0, 10).unwrap();
         assert_eq!(v, [10, 11, 12, 13, 14, 1, 0, 0, 0, 0]);
-        assert_eq!(
-            keep,
-            [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
-            "the error token and one each side"
-        );
+        assert_eq!(keep, [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "the error token and one each side");
         let (v, keep) = localised_variant(&ids, 2, 1, 2, 10).unwrap();
-        assert_eq!(
-            v,
-            [10, 11, 3, 3, 12, 13, 14, 1, 0, 0],
-            "two <mask> slots before the error token"
-        );
-        assert_eq!(
-            keep.iter().filter(|&&k| k == 0.0).count(),
-            5,
-            "slots, error token, one each side"
-        );
+        assert_eq!(v, [10, 11, 3, 3, 12, 13, 14, 1, 0, 0], "two <mask> slots before the error token");
+        assert_eq!(keep.iter().filter(|&&k| k == 0.0).count(), 5, "slots, error token, one each side");
         let (_, keep) = localised_variant(&ids, 5, 2, 1, 10).unwrap();
-        assert_eq!(
-            &keep[3..8],
-            [0.0; 5],
-            "an error at the end: the tail, a slot and <eos> are free"
-        );
-        assert!(
-            localised_variant(&ids, 2, 1, 5, 10).is_none(),
-            "too long with the slots"
-        );
+        assert_eq!(&keep[3..8], [0.0; 5], "an error at the end: the tail, a slot and <eos> are free");
+        assert!(localised_variant(&ids, 2, 1, 5, 10).is_none(), "too long with the slots");
         // byte offsets map to the token that ends after them, or <eos>
         let offsets = [(0, 1), (1, 4), (4, 5)];
-        assert_eq!(
-            (
-                error_token(&offsets, 0),
-                error_token(&offsets, 2),
-                error_token(&offsets, 4),
-                error_token(&offsets, 9)
-            ),
-            (0, 1, 2, 3)
-        );
+        assert_eq!((error_token(&offsets, 0), error_token(&offsets, 2), error_token(&offsets, 4), error_token(&offsets, 9)), (0, 1, 2, 3));
     }
 
     #[test]
     fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
-        let bench = crate::eval::load_bench(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/benchmarks/repair/excel.json"
-        )))
-        .unwrap();
+        let bench =
+            crate::eval::load_bench(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json")))
+                .unwrap();
         let excel = LangId::Excel.language();
         let texts: Vec<String> = bench.iter().map(|i| i.truth.clone()).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();
@@ -455,51 +333,28 @@ mod tests {
             length_bucket: Some(8),
             ..ModelConfig::tiny()
         };
-        let (model, _vars) =
-            crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
-        let inputs: Vec<String> = bench
-            .iter()
-            .map(|i| i.broken.clone())
-            .filter(|b| excel.check(b).is_err() && b.len() < 60)
-            .take(6)
-            .collect();
-        let localise = Localise {
-            radii: vec![1],
-            inserts: vec![0, 1],
-        };
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let inputs: Vec<String> =
+            bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
+        let localise = Localise { radii: vec![1], inserts: vec![0, 1] };
         let repair = RepairConfig {
             levels: vec![0.5],
             samples: 2,
             batch_size: 8,
-            sampler: SamplerConfig {
-                stride: Some(200),
-                ..Default::default()
-            },
+            sampler: SamplerConfig { stride: Some(200), ..Default::default() },
             seed: 3,
             localise: Some(localise),
         };
-        let out = Repairer::new(&model, &tokenizer, excel)
-            .repair(&inputs, &repair)
-            .unwrap();
+        let out = Repairer::new(&model, &tokenizer, excel).repair(&inputs, &repair).unwrap();
         for (input, candidates) in inputs.iter().zip(&out) {
             let candidates = candidates.as_ref().unwrap();
-            assert_eq!(
-                candidates.len(),
-                2 * 2,
-                "two variants for each of two samples"
-            );
+            assert_eq!(candidates.len(), 2 * 2, "two variants for each of two samples");
             let (ids, offsets) = tokenizer.encode_with_offsets(input).unwrap();
             let at = error_token(&offsets, excel.check(input).unwrap_err().offset);
             for c in candidates {
                 // an untrained model writes junk, but only inside the window
-                let prefix = tokenizer
-                    .decode_snippet(&ids[..at.saturating_sub(1)])
-                    .unwrap();
-                assert!(
-                    c.text.starts_with(&prefix),
-                    "{input} -> {}: the part before the window is kept",
-                    c.text
-                );
+                let prefix = tokenizer.decode_snippet(&ids[..at.saturating_sub(1)]).unwrap();
+                assert!(c.text.starts_with(&prefix), "{input} -> {}: the part before the window is kept", c.text);
             }
         }
     }
@@ -514,17 +369,11 @@ mod tests {
         use crate::train::{diffusion_loss, AdamW, AdamWParams};
         use candle_core::Device;
         use rand::Rng;
-        let bench = crate::eval::load_bench(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/benchmarks/repair/excel.json"
-        )))
-        .unwrap();
+        let bench =
+            crate::eval::load_bench(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json")))
+                .unwrap();
         let excel = LangId::Excel.language();
-        let mut formulas: Vec<String> = bench
-            .iter()
-            .map(|i| i.truth.clone())
-            .filter(|t| t.len() <= 14 && excel.check(t).is_ok())
-            .collect();
+        let mut formulas: Vec<String> = bench.iter().map(|i| i.truth.clone()).filter(|t| t.len() <= 14 && excel.check(t).is_ok()).collect();
         formulas.dedup();
         formulas.truncate(8);
         formulas.push("=SUM(A1:A3)".into());
@@ -539,25 +388,16 @@ mod tests {
             ..ModelConfig::tiny()
         };
         let (model, vars) = init_model(&config, &Device::Cpu, 0).unwrap();
-        let flat: Vec<u32> = formulas
-            .iter()
-            .flat_map(|f| tokenizer.encode_fixed(f, 16).unwrap().unwrap())
-            .collect();
+        let flat: Vec<u32> = formulas.iter().flat_map(|f| tokenizer.encode_fixed(f, 16).unwrap().unwrap()).collect();
         let tokens = Tensor::from_vec(flat, (formulas.len(), 16), &Device::Cpu).unwrap();
         let schedule = NoiseSchedule::sqrt(1200);
-        let mut optimizer =
-            AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
+        let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for _ in 0..600 {
-            let t: Vec<u32> = (0..formulas.len())
-                .map(|_| rng.random_range(0..1200))
-                .collect();
+            let t: Vec<u32> = (0..formulas.len()).map(|_| rng.random_range(0..1200)).collect();
             let eps = randn(&mut rng, &[formulas.len(), 16, 32], &Device::Cpu).unwrap();
-            let terms =
-                diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
-            optimizer
-                .step(&terms.total.backward().unwrap(), 3e-3, Some(1.0))
-                .unwrap();
+            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+            optimizer.step(&terms.total.backward().unwrap(), 3e-3, Some(1.0)).unwrap();
         }
         let broken = "=SUM(A1:A3".to_string();
         assert!(excel.check(&broken).is_err());
@@ -567,34 +407,15 @@ mod tests {
             levels: vec![0.3, 0.5, 0.7],
             samples: 3,
             batch_size: 9,
-            sampler: SamplerConfig {
-                steps: Some(5),
-                ..Default::default()
-            },
+            sampler: SamplerConfig { steps: Some(5), ..Default::default() },
             seed: 0,
             localise: None,
         };
-        let candidates = Repairer::new(&model, &tokenizer, excel)
-            .repair(&[broken], &repair)
-            .unwrap()
-            .remove(0)
-            .unwrap();
-        let valid: Vec<&str> = candidates
-            .iter()
-            .filter(|c| c.valid)
-            .map(|c| c.text.as_str())
-            .collect();
-        assert!(
-            !valid.is_empty(),
-            "no valid candidate among {:?}",
-            candidates.iter().map(|c| &c.text).collect::<Vec<_>>()
-        );
+        let candidates = Repairer::new(&model, &tokenizer, excel).repair(&[broken], &repair).unwrap().remove(0).unwrap();
+        let valid: Vec<&str> = candidates.iter().filter(|c| c.valid).map(|c| c.text.as_str()).collect();
+        assert!(!valid.is_empty(), "no valid candidate among {:?}", candidates.iter().map(|c| &c.text).collect::<Vec<_>>());
         assert!(valid.iter().all(|v| excel.check(v).is_ok()));
         let chosen = choose(&candidates, excel, Pooling::Guided).unwrap();
-        assert!(
-            chosen.valid,
-            "guided pooling picks a valid candidate: {}",
-            chosen.text
-        );
+        assert!(chosen.valid, "guided pooling picks a valid candidate: {}", chosen.text);
     }
 }

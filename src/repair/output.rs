@@ -12,25 +12,13 @@ use std::path::Path;
 pub type ItemResult = Result<Vec<Candidate>, ItemError>;
 
 /// The chosen repair of each input (`None`: no candidates), by `pooling`.
-pub fn chosen<'a>(
-    results: &'a [ItemResult],
-    lang: &dyn Language,
-    pooling: Pooling,
-) -> Vec<Option<&'a Candidate>> {
-    results
-        .iter()
-        .map(|r| r.as_ref().ok().and_then(|c| choose(c, lang, pooling)))
-        .collect()
+pub fn chosen<'a>(results: &'a [ItemResult], lang: &dyn Language, pooling: Pooling) -> Vec<Option<&'a Candidate>> {
+    results.iter().map(|r| r.as_ref().ok().and_then(|c| choose(c, lang, pooling))).collect()
 }
 
 /// Long-format rows: one per candidate, `chosen` flagged by identity; a row
 /// of nulls with the error for an input without candidates.
-pub fn repair_rows(
-    inputs: &[String],
-    results: &[ItemResult],
-    lang: &dyn Language,
-    pooling: Pooling,
-) -> Vec<RepairRow> {
+pub fn repair_rows(inputs: &[String], results: &[ItemResult], lang: &dyn Language, pooling: Pooling) -> Vec<RepairRow> {
     let picks = chosen(results, lang, pooling);
     let mut rows = Vec::new();
     for (index, ((input, result), pick)) in inputs.iter().zip(results).zip(picks).enumerate() {
@@ -74,11 +62,7 @@ pub fn write_jsonl(
     lang: &dyn Language,
     pooling: Pooling,
 ) -> std::io::Result<()> {
-    for ((input, result), pick) in inputs
-        .iter()
-        .zip(results)
-        .zip(chosen(results, lang, pooling))
-    {
+    for ((input, result), pick) in inputs.iter().zip(results).zip(chosen(results, lang, pooling)) {
         let line = serde_json::json!({
             "input": input,
             "chosen": pick.map(|c| c.text.clone()),

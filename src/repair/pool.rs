@@ -48,35 +48,25 @@ impl std::str::FromStr for Pooling {
             "guided" => Ok(Pooling::Guided),
             _ => match s.strip_prefix("best:").map(str::parse::<f64>) {
                 Some(Ok(level)) if (0.0..=1.0).contains(&level) => Ok(Pooling::Best { level }),
-                _ => Err(format!("`{s}`: expected vote, guided or best:<level in 0..1> (`any` is an evaluation oracle, see `eval repair`)")),
+                _ => {
+                    Err(format!("`{s}`: expected vote, guided or best:<level in 0..1> (`any` is an evaluation oracle, see `eval repair`)"))
+                }
             },
         }
     }
 }
 
 /// Chooses one candidate (`None` when there are none).
-pub fn choose<'a>(
-    candidates: &'a [Candidate],
-    lang: &dyn Language,
-    pooling: Pooling,
-) -> Option<&'a Candidate> {
+pub fn choose<'a>(candidates: &'a [Candidate], lang: &dyn Language, pooling: Pooling) -> Option<&'a Candidate> {
     match pooling {
         Pooling::Best { level } => {
-            let closest = candidates
-                .iter()
-                .map(|c| (c.level - level).abs())
-                .fold(f64::INFINITY, f64::min);
-            candidates
-                .iter()
-                .filter(|c| (c.level - level).abs() == closest)
-                .min_by_key(|c| c.sample)
+            let closest = candidates.iter().map(|c| (c.level - level).abs()).fold(f64::INFINITY, f64::min);
+            candidates.iter().filter(|c| (c.level - level).abs() == closest).min_by_key(|c| c.sample)
         }
         Pooling::Vote => vote(candidates.iter(), lang, |_| 0),
         Pooling::Guided => {
             if candidates.iter().any(|c| c.valid) {
-                vote(candidates.iter().filter(|c| c.valid), lang, |c| {
-                    c.token_edit_distance
-                })
+                vote(candidates.iter().filter(|c| c.valid), lang, |c| c.token_edit_distance)
             } else {
                 vote(candidates.iter(), lang, |_| 0)
             }
@@ -129,13 +119,7 @@ mod tests {
     use crate::lang::LangId;
 
     fn c(level: f64, sample: usize, text: &str, valid: bool, edits: usize) -> Candidate {
-        Candidate {
-            level,
-            sample,
-            text: text.into(),
-            valid,
-            token_edit_distance: edits,
-        }
+        Candidate { level, sample, text: text.into(), valid, token_edit_distance: edits }
     }
 
     #[test]
@@ -151,34 +135,15 @@ mod tests {
             c(0.4, 0, "=SUM(A1)", true, 1),
         ];
         // vote: "=SUM(A1" three times (whitespace-normalised), although invalid
-        assert_eq!(
-            choose(&cands, excel, Pooling::Vote).unwrap().text,
-            "=SUM(A1"
-        );
+        assert_eq!(choose(&cands, excel, Pooling::Vote).unwrap().text, "=SUM(A1");
         // guided: valid only; SUM(A1) and MAX(A1) both twice, SUM is closer to the input
-        assert_eq!(
-            choose(&cands, excel, Pooling::Guided).unwrap().text,
-            "=SUM(A1)"
-        );
+        assert_eq!(choose(&cands, excel, Pooling::Guided).unwrap().text, "=SUM(A1)");
         // best: the first sample at the closest level
-        assert_eq!(
-            choose(&cands, excel, Pooling::Best { level: 0.31 })
-                .unwrap()
-                .text,
-            "=MAX(A1)"
-        );
-        assert_eq!(
-            choose(&cands, excel, Pooling::Best { level: 0.4 })
-                .unwrap()
-                .sample,
-            0
-        );
+        assert_eq!(choose(&cands, excel, Pooling::Best { level: 0.31 }).unwrap().text, "=MAX(A1)");
+        assert_eq!(choose(&cands, excel, Pooling::Best { level: 0.4 }).unwrap().sample, 0);
         // guided falls back to vote when nothing is valid
         let invalid: Vec<_> = cands.iter().filter(|c| !c.valid).cloned().collect();
-        assert_eq!(
-            choose(&invalid, excel, Pooling::Guided).unwrap().text,
-            "=SUM(A1"
-        );
+        assert_eq!(choose(&invalid, excel, Pooling::Guided).unwrap().text, "=SUM(A1");
         assert!(choose(&[], excel, Pooling::Vote).is_none());
         assert!(any_correct(&cands, |c| c.text == "=MAX(A1)"));
         assert!(!any_correct(&cands, |c| c.text == "=MIN(A1)"));

@@ -54,10 +54,7 @@ pub fn run_batch(
     let mut steps: Vec<Vec<DecodedStep>> = vec![Vec::new(); batch];
     let mut record = |step: &crate::diffusion::ChainStep| {
         for (chain, ids) in steps.iter_mut().zip(&step.tokens) {
-            chain.push(DecodedStep {
-                t: step.t,
-                ids: snippet_ids(ids).to_vec(),
-            });
+            chain.push(DecodedStep { t: step.t, ids: snippet_ids(ids).to_vec() });
         }
     };
     let anchors = match start {
@@ -67,17 +64,9 @@ pub fn run_batch(
         }
         Start::Anchors { texts, ids, t0 } => {
             // a model trained on length buckets runs on the batch's bucket (else n)
-            let longest = ids
-                .iter()
-                .map(|row| crate::tokenizer::len_with_eos(row))
-                .max()
-                .unwrap_or(0);
-            let n = model
-                .config()
-                .trimmed_len(longest)
-                .min(ids.first().map_or(0, Vec::len));
-            let tokens =
-                crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
+            let longest = ids.iter().map(|row| crate::tokenizer::len_with_eos(row)).max().unwrap_or(0);
+            let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
+            let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
             from_tokens(model, schedule, sampler, &tokens, t0, rng, &mut record)?;
             texts.iter().cloned().map(Some).collect()
         }
@@ -86,11 +75,7 @@ pub fn run_batch(
         .into_iter()
         .zip(anchors)
         .enumerate()
-        .map(|(k, (steps, anchor))| Chain {
-            chain_id: first_id + k as u64,
-            anchor,
-            steps,
-        })
+        .map(|(k, (steps, anchor))| Chain { chain_id: first_id + k as u64, anchor, steps })
         .collect())
 }
 
@@ -116,9 +101,7 @@ impl Chain {
         let mut out = Vec::with_capacity(self.steps.len());
         for (k, step) in self.steps.iter().enumerate() {
             let len = step.ids.len().max(previous.len());
-            let changed: Vec<usize> = (0..len)
-                .filter(|&i| step.ids.get(i) != previous.get(i))
-                .collect();
+            let changed: Vec<usize> = (0..len).filter(|&i| step.ids.get(i) != previous.get(i)).collect();
             let span = match (changed.first(), changed.last()) {
                 (Some(a), Some(b)) => b - a,
                 _ => 0,
@@ -149,25 +132,13 @@ mod tests {
             chain_id: 9,
             anchor: None,
             steps: vec![
-                DecodedStep {
-                    t: 10,
-                    ids: vec![5, 6, 7],
-                },
-                DecodedStep {
-                    t: 5,
-                    ids: vec![5, 8, 7, 9],
-                },
-                DecodedStep {
-                    t: 0,
-                    ids: vec![5, 8, 7, 9],
-                },
+                DecodedStep { t: 10, ids: vec![5, 6, 7] },
+                DecodedStep { t: 5, ids: vec![5, 8, 7, 9] },
+                DecodedStep { t: 0, ids: vec![5, 8, 7, 9] },
             ],
         };
         let log = chain.log(11, "unconditional");
-        let changed: Vec<_> = log
-            .iter()
-            .map(|r| (r.tokens_changed, r.change_span, r.length))
-            .collect();
+        let changed: Vec<_> = log.iter().map(|r| (r.tokens_changed, r.change_span, r.length)).collect();
         assert_eq!(changed, vec![(3, 2, 3), (2, 2, 4), (0, 0, 4)]);
         assert_eq!(log[0].t_frac, 1.0);
         assert!(log.iter().all(|r| r.chain_id == 9));

@@ -72,18 +72,10 @@ fn default_valid_fraction() -> f64 {
     0.02
 }
 fn default_sampler() -> SamplerConfig {
-    SamplerConfig {
-        steps: Some(50),
-        stride: None,
-        clamp: false,
-        update: crate::diffusion::Update::Ddpm,
-    }
+    SamplerConfig { steps: Some(50), stride: None, clamp: false, update: crate::diffusion::Update::Ddpm }
 }
 fn default_output() -> ShardWriterOptions {
-    ShardWriterOptions {
-        shard_rows: 50_000,
-        row_group_rows: 8_192,
-    }
+    ShardWriterOptions { shard_rows: 50_000, row_group_rows: 8_192 }
 }
 
 /// Which decoded intermediates of a chain are paired with its fixed side.
@@ -127,9 +119,7 @@ impl SourceConfig {
     /// The weight of this source.
     pub fn weight(&self) -> f64 {
         match self {
-            SourceConfig::Unconditional { weight } | SourceConfig::Anchored { weight, .. } => {
-                *weight
-            }
+            SourceConfig::Unconditional { weight } | SourceConfig::Anchored { weight, .. } => *weight,
         }
     }
 
@@ -174,12 +164,7 @@ pub struct FilterConfig {
 
 impl Default for FilterConfig {
     fn default() -> Self {
-        FilterConfig {
-            min_token_edits: 1,
-            max_token_edits: 4,
-            broken: BrokenRule::Any,
-            max_length_change: None,
-        }
+        FilterConfig { min_token_edits: 1, max_token_edits: 4, broken: BrokenRule::Any, max_length_change: None }
     }
 }
 
@@ -187,14 +172,9 @@ impl RolloutConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, RolloutError> {
         let text = std::fs::read_to_string(path).map_err(|e| RolloutError::io(path, e))?;
-        let config: RolloutConfig = toml::from_str(&text).map_err(|e| RolloutError::Config {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        config.validate().map_err(|reason| RolloutError::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let config: RolloutConfig =
+            toml::from_str(&text).map_err(|e| RolloutError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
+        config.validate().map_err(|reason| RolloutError::Config { path: path.to_path_buf(), reason })?;
         Ok(config)
     }
 
@@ -203,10 +183,7 @@ impl RolloutConfig {
         if self.sources.is_empty() {
             return Err("at least one [[source]] is needed".into());
         }
-        if self
-            .sources
-            .iter()
-            .any(|s| !(s.weight() >= 0.0 && s.weight().is_finite()))
+        if self.sources.iter().any(|s| !(s.weight() >= 0.0 && s.weight().is_finite()))
             || self.sources.iter().map(SourceConfig::weight).sum::<f64>() <= 0.0
         {
             return Err("source weights must be finite, non-negative and not all zero".into());
@@ -214,9 +191,7 @@ impl RolloutConfig {
         for source in &self.sources {
             if let SourceConfig::Anchored { t0: [lo, hi], .. } = source {
                 if !(0.0..=1.0).contains(lo) || !(0.0..=1.0).contains(hi) || lo > hi {
-                    return Err(format!(
-                        "anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"
-                    ));
+                    return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
                 }
             }
         }
@@ -293,36 +268,20 @@ mod tests {
         assert_eq!(config.sources.len(), 2);
         assert_eq!(
             config.filter,
-            FilterConfig {
-                min_token_edits: 1,
-                max_token_edits: 6,
-                broken: BrokenRule::Invalid,
-                max_length_change: None
-            }
+            FilterConfig { min_token_edits: 1, max_token_edits: 6, broken: BrokenRule::Invalid, max_length_change: None }
         );
         assert_eq!(config.sampler.steps, Some(50));
         assert_eq!(config.total_units(), 200_000 / 256 + 1);
 
         let mut bad = config.clone();
-        bad.sources = vec![SourceConfig::Anchored {
-            weight: 1.0,
-            corpus: "c".into(),
-            t0: [0.6, 0.2],
-        }];
+        bad.sources = vec![SourceConfig::Anchored { weight: 1.0, corpus: "c".into(), t0: [0.6, 0.2] }];
         assert!(bad.validate().unwrap_err().contains("t0"));
         let mut both = config.clone();
         both.sampler.stride = Some(60);
-        assert!(
-            both.validate().unwrap_err().contains("exclude"),
-            "steps and stride together"
-        );
+        assert!(both.validate().unwrap_err().contains("exclude"), "steps and stride together");
         both.sampler.steps = None;
         both.validate().unwrap();
-        assert_ne!(
-            config.unit_key("a"),
-            both.unit_key("a"),
-            "the sampler is part of the unit key"
-        );
+        assert_ne!(config.unit_key("a"), both.unit_key("a"), "the sampler is part of the unit key");
         assert!(toml::from_str::<RolloutConfig>(&text.replace("t0 =", "t00 =")).is_err());
         assert_ne!(config.unit_key("a"), config.unit_key("b"));
         let mut bigger = config.clone();

@@ -110,28 +110,13 @@ pub struct PairFilter<'a> {
 
 impl<'a> PairFilter<'a> {
     /// Filters for `lang` with an empty dedupe set.
-    pub fn new(
-        lang: &'a dyn Language,
-        config: FilterConfig,
-        decontaminator: &'a Decontaminator,
-    ) -> Self {
-        PairFilter {
-            lang,
-            config,
-            decontaminator,
-            seen: HashSet::new(),
-            counts: FilterCounts::default(),
-        }
+    pub fn new(lang: &'a dyn Language, config: FilterConfig, decontaminator: &'a Decontaminator) -> Self {
+        PairFilter { lang, config, decontaminator, seen: HashSet::new(), counts: FilterCounts::default() }
     }
 
     /// Runs the filters on one candidate. `fixed_valid` is passed in because a
     /// chain's fixed side is checked once for all its candidates.
-    pub fn check(
-        &mut self,
-        broken: &str,
-        fixed: &str,
-        fixed_valid: bool,
-    ) -> Result<Accepted, Rejection> {
+    pub fn check(&mut self, broken: &str, fixed: &str, fixed_valid: bool) -> Result<Accepted, Rejection> {
         self.counts.candidates += 1;
         let verdict = self.verdict(broken, fixed, fixed_valid);
         match &verdict {
@@ -141,12 +126,7 @@ impl<'a> PairFilter<'a> {
         verdict
     }
 
-    fn verdict(
-        &mut self,
-        broken: &str,
-        fixed: &str,
-        fixed_valid: bool,
-    ) -> Result<Accepted, Rejection> {
+    fn verdict(&mut self, broken: &str, fixed: &str, fixed_valid: bool) -> Result<Accepted, Rejection> {
         if !fixed_valid {
             return Err(Rejection::FixedInvalid);
         }
@@ -155,44 +135,30 @@ impl<'a> PairFilter<'a> {
             return Err(Rejection::Unchanged);
         }
         let token_edit_distance = token_edit_distance(lang, broken, fixed);
-        if !(self.config.min_token_edits..=self.config.max_token_edits)
-            .contains(&token_edit_distance)
-        {
+        if !(self.config.min_token_edits..=self.config.max_token_edits).contains(&token_edit_distance) {
             return Err(Rejection::EditDistance);
         }
         if let Some(max_change) = self.config.max_length_change {
-            let (b, f) = (
-                broken.trim().chars().count() as f64,
-                fixed.chars().count().max(1) as f64,
-            );
+            let (b, f) = (broken.trim().chars().count() as f64, fixed.chars().count().max(1) as f64);
             if b == 0.0 || (b - f).abs() / f > max_change {
                 return Err(Rejection::Length);
             }
         }
         let broken_valid = lang.check(broken).is_ok();
         match (self.config.broken, broken_valid) {
-            (BrokenRule::Invalid, true) | (BrokenRule::Valid, false) => {
-                return Err(Rejection::BrokenRule)
-            }
+            (BrokenRule::Invalid, true) | (BrokenRule::Valid, false) => return Err(Rejection::BrokenRule),
             _ => {}
         }
         let key = (broken.to_string(), fixed.to_string());
         if self.seen.contains(&key) {
             return Err(Rejection::Duplicate);
         }
-        let contaminated = |text: &str| {
-            self.decontaminator
-                .is_contaminated(text, &lang.sketch(text))
-        };
+        let contaminated = |text: &str| self.decontaminator.is_contaminated(text, &lang.sketch(text));
         if contaminated(broken) || contaminated(fixed) {
             return Err(Rejection::Contaminated);
         }
         self.seen.insert(key);
-        Ok(Accepted {
-            token_edit_distance,
-            char_edit_distance: char_edit_distance(broken, fixed),
-            broken_valid,
-        })
+        Ok(Accepted { token_edit_distance, char_edit_distance: char_edit_distance(broken, fixed), broken_valid })
     }
 }
 
@@ -211,99 +177,32 @@ mod tests {
     fn each_filter_drops_what_it_should() {
         let held = Decontaminator::default();
         let mut f = filter(FilterConfig::default(), &held);
-        assert_eq!(
-            f.check("=SUM(A1", "=SUM(A1", false),
-            Err(Rejection::FixedInvalid)
-        );
-        assert_eq!(
-            f.check("=SUM( A1 )", "=SUM(A1)", true),
-            Err(Rejection::Unchanged)
-        );
-        assert_eq!(
-            f.check("=1", "=SUM(A1:A9)/COUNT(B2:B7)", true),
-            Err(Rejection::EditDistance)
-        );
+        assert_eq!(f.check("=SUM(A1", "=SUM(A1", false), Err(Rejection::FixedInvalid));
+        assert_eq!(f.check("=SUM( A1 )", "=SUM(A1)", true), Err(Rejection::Unchanged));
+        assert_eq!(f.check("=1", "=SUM(A1:A9)/COUNT(B2:B7)", true), Err(Rejection::EditDistance));
         let kept = f.check("=SUM(A1", "=SUM(A1)", true).unwrap();
-        assert_eq!(
-            kept,
-            Accepted {
-                token_edit_distance: 1,
-                char_edit_distance: 1,
-                broken_valid: false
-            }
-        );
-        assert_eq!(
-            f.check("=SUM(A1", "=SUM(A1)", true),
-            Err(Rejection::Duplicate)
-        );
+        assert_eq!(kept, Accepted { token_edit_distance: 1, char_edit_distance: 1, broken_valid: false });
+        assert_eq!(f.check("=SUM(A1", "=SUM(A1)", true), Err(Rejection::Duplicate));
         let counts = f.counts;
         assert_eq!((counts.candidates, counts.kept), (5, 1));
-        assert_eq!(
-            (
-                counts.fixed_invalid,
-                counts.unchanged,
-                counts.edit_distance,
-                counts.duplicate
-            ),
-            (1, 1, 1, 1)
-        );
+        assert_eq!((counts.fixed_invalid, counts.unchanged, counts.edit_distance, counts.duplicate), (1, 1, 1, 1));
 
-        let mut strict = filter(
-            FilterConfig {
-                min_token_edits: 2,
-                max_token_edits: 2,
-                broken: BrokenRule::Invalid,
-                max_length_change: None,
-            },
-            &held,
-        );
-        assert_eq!(
-            strict.check("=SUM(A1", "=SUM(A1)", true),
-            Err(Rejection::EditDistance)
-        );
-        assert_eq!(
-            strict.check("=SUM(A1,B1)", "=SUM(A1)", true),
-            Err(Rejection::BrokenRule)
-        );
+        let mut strict =
+            filter(FilterConfig { min_token_edits: 2, max_token_edits: 2, broken: BrokenRule::Invalid, max_length_change: None }, &held);
+        assert_eq!(strict.check("=SUM(A1", "=SUM(A1)", true), Err(Rejection::EditDistance));
+        assert_eq!(strict.check("=SUM(A1,B1)", "=SUM(A1)", true), Err(Rejection::BrokenRule));
         assert!(strict.check("=SUM(A1,,", "=SUM(A1)", true).is_ok());
-        let mut valid_only = filter(
-            FilterConfig {
-                broken: BrokenRule::Valid,
-                ..FilterConfig::default()
-            },
-            &held,
-        );
-        assert_eq!(
-            valid_only.check("=SUM(A1", "=SUM(A1)", true),
-            Err(Rejection::BrokenRule)
-        );
-        assert!(
-            valid_only
-                .check("=MAX(A1)", "=SUM(A1)", true)
-                .unwrap()
-                .broken_valid
-        );
+        let mut valid_only = filter(FilterConfig { broken: BrokenRule::Valid, ..FilterConfig::default() }, &held);
+        assert_eq!(valid_only.check("=SUM(A1", "=SUM(A1)", true), Err(Rejection::BrokenRule));
+        assert!(valid_only.check("=MAX(A1)", "=SUM(A1)", true).unwrap().broken_valid);
         // fragments: an empty broken side, or one far shorter than the fixed one
-        let mut length = filter(
-            FilterConfig {
-                max_length_change: Some(0.4),
-                ..FilterConfig::default()
-            },
-            &held,
-        );
+        let mut length = filter(FilterConfig { max_length_change: Some(0.4), ..FilterConfig::default() }, &held);
         assert_eq!(length.check("", "=A1", true), Err(Rejection::Length));
-        assert_eq!(
-            length.check("=B!", "=ONet!C85", true),
-            Err(Rejection::Length),
-            "the nightly junk of issue 13"
-        );
+        assert_eq!(length.check("=B!", "=ONet!C85", true), Err(Rejection::Length), "the nightly junk of issue 13");
         assert!(length.check("=ONet!C8", "=ONet!C85", true).is_ok());
         assert_eq!(length.counts.length, 2);
         let json = serde_json::to_string(&FilterCounts::default()).unwrap();
-        assert!(
-            !json.contains("length"),
-            "written only when it counted something: {json}"
-        );
+        assert!(!json.contains("length"), "written only when it counted something: {json}");
     }
 
     #[test]
@@ -316,26 +215,14 @@ mod tests {
         };
         let excel = LangId::Excel.language();
         let held = load_decontaminator(&[source], root, excel).unwrap();
-        let bench: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(root.join("corpora/benchmarks/repair/excel.json")).unwrap(),
-        )
-        .unwrap();
+        let bench: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("corpora/benchmarks/repair/excel.json")).unwrap()).unwrap();
         let truth = bench[0]["GroundTruth"].as_str().unwrap().trim().to_string();
         // Same sketch, other constants: still contaminated.
         let fixed = truth.replace('1', "7");
         assert!(excel.check(&fixed).is_ok(), "{fixed}");
-        let mut f = filter(
-            FilterConfig {
-                max_token_edits: 100,
-                ..FilterConfig::default()
-            },
-            &held,
-        );
+        let mut f = filter(FilterConfig { max_token_edits: 100, ..FilterConfig::default() }, &held);
         let broken = format!("{fixed}+");
-        assert_eq!(
-            f.check(&broken, &fixed, true),
-            Err(Rejection::Contaminated),
-            "{fixed}"
-        );
+        assert_eq!(f.check(&broken, &fixed, true), Err(Rejection::Contaminated), "{fixed}");
     }
 }

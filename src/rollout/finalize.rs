@@ -6,8 +6,8 @@ use super::units::collect_prefix;
 use super::{FilterCounts, Rollout, RolloutError};
 use crate::dataset::{assign_split, Split};
 use crate::dataset::{
-    dataset_card, file_sha256, pair_schema, read_chain_steps, replace_dir, write_file_atomic,
-    write_parquet_atomic, ChainStepRecord, Manifest, ManifestFile, PairRecord, ShardWriter,
+    dataset_card, file_sha256, pair_schema, read_chain_steps, replace_dir, write_file_atomic, write_parquet_atomic, ChainStepRecord,
+    Manifest, ManifestFile, PairRecord, ShardWriter,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,37 +56,23 @@ impl Rollout<'_> {
     pub fn finalize(&self) -> Result<FinalSummary, RolloutError> {
         let config = self.config;
         let total = config.total_units();
-        let (pairs, used, cross_unit_duplicates) =
-            collect_prefix(&self.units, total, config.target_pairs)?;
-        let mut summary = FinalSummary {
-            units: used,
-            cross_unit_duplicates,
-            ..FinalSummary::default()
-        };
+        let (pairs, used, cross_unit_duplicates) = collect_prefix(&self.units, total, config.target_pairs)?;
+        let mut summary = FinalSummary { units: used, cross_unit_duplicates, ..FinalSummary::default() };
         let mut log: Vec<ChainStepRecord> = Vec::new();
         for u in 0..used {
-            let marker = self
-                .units
-                .read_marker(u)?
-                .expect("collect_prefix checked every used unit");
+            let marker = self.units.read_marker(u)?.expect("collect_prefix checked every used unit");
             summary.chains += marker.chains;
             summary.counts += marker.counts;
             log.extend(read_chain_steps(&self.units.chains(u))?);
         }
-        summary.beyond_target =
-            (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
+        summary.beyond_target = (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
 
-        let name = self
-            .out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into());
+        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
         let staging = crate::dataset::staging_dir(&self.out)?;
         let data = staging.join("data");
         let split_seed = format!("lastmile-rollout-{}", config.seed);
-        let (valid, train): (Vec<&PairRecord>, Vec<&PairRecord>) = pairs.iter().partition(|p| {
-            assign_split(&p.fixed, &split_seed, config.valid_fraction) == Split::Valid
-        });
+        let (valid, train): (Vec<&PairRecord>, Vec<&PairRecord>) =
+            pairs.iter().partition(|p| assign_split(&p.fixed, &split_seed, config.valid_fraction) == Split::Valid);
         let mut files = Vec::new();
         for (split, rows) in [("train", &train), ("valid", &valid)] {
             if rows.is_empty() && split == "valid" {
@@ -100,21 +86,11 @@ impl Rollout<'_> {
             for shard in writer.finish()? {
                 let path = format!("data/{}", shard.file);
                 let (sha256, bytes) = file_sha256(&staging.join(&path))?;
-                files.push(ManifestFile {
-                    path,
-                    split: split.to_string(),
-                    rows: shard.rows,
-                    bytes,
-                    sha256,
-                });
+                files.push(ManifestFile { path, split: split.to_string(), rows: shard.rows, bytes, sha256 });
             }
             summary.rows.insert(split.to_string(), rows.len());
         }
-        write_parquet_atomic(
-            &staging.join("chains.parquet"),
-            &ChainStepRecord::to_batch(&log),
-            config.output,
-        )?;
+        write_parquet_atomic(&staging.join("chains.parquet"), &ChainStepRecord::to_batch(&log), config.output)?;
 
         let manifest = Manifest {
             name: name.clone(),
@@ -127,17 +103,9 @@ impl Rollout<'_> {
             config: serde_json::to_value(config).expect("config serialises"),
             report: serde_json::to_value(&summary).expect("summary serialises"),
         };
-        write_file_atomic(
-            &staging.join("manifest.json"),
-            &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"),
-        )?;
+        write_file_atomic(&staging.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))?;
         let title = format!("{name}: {} repair pairs from diffusion chains", config.lang);
-        let card = dataset_card(
-            &manifest,
-            &pair_schema(),
-            &title,
-            &card_body(&manifest, &summary, &pairs),
-        );
+        let card = dataset_card(&manifest, &pair_schema(), &title, &card_body(&manifest, &summary, &pairs));
         write_file_atomic(&staging.join("README.md"), card.as_bytes())?;
         replace_dir(&staging, &self.out)?;
         Ok(summary)
@@ -165,33 +133,13 @@ fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) 
         *by_source.entry(p.source.as_str()).or_default() += 1;
     }
     for (source, n) in by_source {
-        let _ = writeln!(
-            out,
-            "| source `{source}` | {n} ({:.1}%) |",
-            100.0 * n as f64 / total
-        );
+        let _ = writeln!(out, "| source `{source}` | {n} ({:.1}%) |", 100.0 * n as f64 / total);
     }
     let mean = |f: fn(&PairRecord) -> f64| pairs.iter().map(f).sum::<f64>() / total;
-    let _ = writeln!(
-        out,
-        "| mean token edit distance | {:.2} |",
-        mean(|p| f64::from(p.token_edit_distance))
-    );
-    let _ = writeln!(
-        out,
-        "| mean char edit distance | {:.2} |",
-        mean(|p| f64::from(p.char_edit_distance))
-    );
-    let _ = writeln!(
-        out,
-        "| broken fails the syntax check | {:.1}% |",
-        100.0 * mean(|p| f64::from(u8::from(!p.broken_valid)))
-    );
-    let _ = writeln!(
-        out,
-        "| mean t / (T-1) | {:.3} |",
-        mean(|p| f64::from(p.t_frac))
-    );
+    let _ = writeln!(out, "| mean token edit distance | {:.2} |", mean(|p| f64::from(p.token_edit_distance)));
+    let _ = writeln!(out, "| mean char edit distance | {:.2} |", mean(|p| f64::from(p.char_edit_distance)));
+    let _ = writeln!(out, "| broken fails the syntax check | {:.1}% |", 100.0 * mean(|p| f64::from(u8::from(!p.broken_valid))));
+    let _ = writeln!(out, "| mean t / (T-1) | {:.3} |", mean(|p| f64::from(p.t_frac)));
     let _ = writeln!(out, "| chains run | {} |", summary.chains);
     let c = &summary.counts;
     out.push_str("\n## Filters\n\n| candidates | fixed invalid | unchanged | edit distance | length | broken rule | duplicate | contaminated | cross-unit duplicate | beyond target | kept |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -215,14 +163,7 @@ fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) 
     examples.sort_by(|a, b| a.id.cmp(&b.id));
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', "⏎");
     for p in examples.into_iter().take(10) {
-        let _ = writeln!(
-            out,
-            "| `{}` | `{}` | {} | {} |",
-            cell(&p.broken),
-            cell(&p.fixed),
-            p.t,
-            p.token_edit_distance
-        );
+        let _ = writeln!(out, "| `{}` | `{}` | {} | {} |", cell(&p.broken), cell(&p.fixed), p.t, p.token_edit_distance);
     }
     out.push_str("\n`chains.parquet` (outside `data/`) logs every visited chain step: tokens changed, change span, length.\n");
     out

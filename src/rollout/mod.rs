@@ -19,8 +19,7 @@ pub use finalize::FinalSummary;
 pub use units::{Rank, Timing, UnitDir, UnitMarker};
 
 use crate::dataset::{
-    load_decontaminator, read_corpus_split, write_parquet_atomic, ChainStepRecord, DatasetError,
-    Decontaminator, PairRecord,
+    load_decontaminator, read_corpus_split, write_parquet_atomic, ChainStepRecord, DatasetError, Decontaminator, PairRecord,
 };
 use crate::diffusion::NoiseSchedule;
 use crate::model::CodeFusion;
@@ -71,10 +70,7 @@ pub enum RolloutError {
 
 impl RolloutError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RolloutError::Io {
-            path: path.into(),
-            source,
-        }
+        RolloutError::Io { path: path.into(), source }
     }
 }
 
@@ -124,10 +120,7 @@ impl<'a> Rollout<'a> {
         checkpoint_sha256: &str,
         root: &Path,
     ) -> Result<Self, RolloutError> {
-        config.validate().map_err(|reason| RolloutError::Config {
-            path: "rollout config".into(),
-            reason,
-        })?;
+        config.validate().map_err(|reason| RolloutError::Config { path: "rollout config".into(), reason })?;
         let n = model.config().seq_len;
         let mut anchors = Vec::new();
         for source in &config.sources {
@@ -145,9 +138,7 @@ impl<'a> Rollout<'a> {
                     if pool.is_empty() {
                         return Err(RolloutError::Config {
                             path: dir,
-                            reason: format!(
-                                "no train snippet fits the model length {n}; mine the corpus first"
-                            ),
+                            reason: format!("no train snippet fits the model length {n}; mine the corpus first"),
                         });
                     }
                     pool.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
@@ -156,8 +147,7 @@ impl<'a> Rollout<'a> {
                 }
             });
         }
-        let decontaminator =
-            load_decontaminator(&config.decontaminate, root, config.lang.language())?;
+        let decontaminator = load_decontaminator(&config.decontaminate, root, config.lang.language())?;
         Ok(Rollout {
             config,
             model,
@@ -176,8 +166,7 @@ impl<'a> Rollout<'a> {
         let config = self.config;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(u as u64 + 1);
-        let mut filter =
-            PairFilter::new(config.lang.language(), config.filter, &self.decontaminator);
+        let mut filter = PairFilter::new(config.lang.language(), config.filter, &self.decontaminator);
         let mut timing = Timing::default();
         let (mut pairs, mut log) = (Vec::new(), Vec::new());
         let first = u * config.chains_per_unit;
@@ -200,23 +189,9 @@ impl<'a> Rollout<'a> {
                 timing.filter_s += clock.elapsed().as_secs_f64();
             }
         }
-        write_parquet_atomic(
-            &self.units.pairs(u),
-            &PairRecord::to_batch(&pairs),
-            config.output,
-        )?;
-        write_parquet_atomic(
-            &self.units.chains(u),
-            &ChainStepRecord::to_batch(&log),
-            config.output,
-        )?;
-        let marker = UnitMarker {
-            unit: u,
-            chains: last - first,
-            counts: filter.counts,
-            timing,
-            rank,
-        };
+        write_parquet_atomic(&self.units.pairs(u), &PairRecord::to_batch(&pairs), config.output)?;
+        write_parquet_atomic(&self.units.chains(u), &ChainStepRecord::to_batch(&log), config.output)?;
+        let marker = UnitMarker { unit: u, chains: last - first, counts: filter.counts, timing, rank };
         self.units.write_marker(&marker)?;
         Ok(marker)
     }
@@ -234,50 +209,18 @@ impl<'a> Rollout<'a> {
 
     /// Runs `b` chains with ids from `batch_start` from source `which`: corpus
     /// snippets noised to a drawn level, or pure noise.
-    fn run_chains(
-        &self,
-        which: usize,
-        batch_start: usize,
-        b: usize,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Vec<chain::Chain>, RolloutError> {
+    fn run_chains(&self, which: usize, batch_start: usize, b: usize, rng: &mut ChaCha8Rng) -> Result<Vec<chain::Chain>, RolloutError> {
         let config = self.config;
         Ok(match (&self.anchors[which], &config.sources[which]) {
             (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
-                let picks: Vec<usize> = (batch_start..batch_start + b)
-                    .map(|i| i % pool.ids.len())
-                    .collect();
+                let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
                 let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
-                let frac = if hi > lo {
-                    rng.random_range(*lo..=*hi)
-                } else {
-                    *lo
-                };
-                let start = Start::Anchors {
-                    texts: &texts,
-                    ids: &ids,
-                    t0: self.schedule.level(frac),
-                };
-                run_batch(
-                    self.model,
-                    &self.schedule,
-                    &config.sampler,
-                    start,
-                    b,
-                    batch_start as u64,
-                    rng,
-                )?
+                let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
+                let start = Start::Anchors { texts: &texts, ids: &ids, t0: self.schedule.level(frac) };
+                run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
             }
-            _ => run_batch(
-                self.model,
-                &self.schedule,
-                &config.sampler,
-                Start::Noise,
-                b,
-                batch_start as u64,
-                rng,
-            )?,
+            _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
         })
     }
 
@@ -296,10 +239,7 @@ impl<'a> Rollout<'a> {
         let t_max = self.schedule.steps() - 1;
         let (fixed, candidates) = match &chain.anchor {
             Some(anchor) => (anchor.clone(), texts.len()),
-            None => (
-                texts.last().cloned().unwrap_or_default(),
-                texts.len().saturating_sub(1),
-            ),
+            None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
         };
         let fixed_valid = config.lang.language().check(&fixed).is_ok();
         let picked: Vec<usize> = match config.selection {
@@ -307,9 +247,7 @@ impl<'a> Rollout<'a> {
             Selection::Uniform => vec![],
             Selection::AllDistinct => {
                 let mut seen = std::collections::HashSet::new();
-                (0..candidates)
-                    .filter(|&k| seen.insert(texts[k].as_str()))
-                    .collect()
+                (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
             }
         };
         for k in picked {
@@ -338,12 +276,7 @@ impl<'a> Rollout<'a> {
 
     /// Runs this rank's units until the target or the budget is reached; rank 0
     /// then waits (at most `wait`) for the other ranks and finalizes.
-    pub fn run_rank(
-        &self,
-        rank: Rank,
-        wait: Duration,
-        progress: &mut ProgressFn<'_>,
-    ) -> Result<RankSummary, RolloutError> {
+    pub fn run_rank(&self, rank: Rank, wait: Duration, progress: &mut ProgressFn<'_>) -> Result<RankSummary, RolloutError> {
         let config = self.config;
         let target = Some(config.target_pairs as u64);
         let pairs = |kept: usize| Progress::count(Unit::Pairs, kept as u64, target);
@@ -368,10 +301,7 @@ impl<'a> Rollout<'a> {
             summary.counts += marker.counts;
             summary.timing += marker.timing;
             prefix.advance(&self.units, total, config.target_pairs)?;
-            let status = format!(
-                "unit {u}: {} kept of {} candidates",
-                marker.counts.kept, marker.counts.candidates
-            );
+            let status = format!("unit {u}: {} kept of {} candidates", marker.counts.kept, marker.counts.candidates);
             progress(pairs(prefix.kept).with_status(status));
         }
         if rank.rank != 0 {
@@ -398,10 +328,6 @@ impl<'a> Rollout<'a> {
 /// The id of a pair: language and 16 hex digits of sha256(broken, NUL, fixed).
 pub fn pair_id(lang: &str, broken: &str, fixed: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(broken)
-        .chain_update([0u8])
-        .chain_update(fixed)
-        .finalize();
+    let digest = Sha256::new().chain_update(broken).chain_update([0u8]).chain_update(fixed).finalize();
     format!("{lang}-{}", hex::encode(&digest[..8]))
 }

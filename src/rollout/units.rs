@@ -22,30 +22,16 @@ pub struct Rank {
 
 impl Rank {
     /// The single-process rank.
-    pub const SOLO: Rank = Rank {
-        rank: 0,
-        world_size: 1,
-    };
+    pub const SOLO: Rank = Rank { rank: 0, world_size: 1 };
 
     /// Rank and world size from flags, else from the environment of a launcher
     /// (`RANK`/`WORLD_SIZE` of torchrun, `OMPI_COMM_WORLD_RANK`/`_SIZE` of
     /// mpirun, `SLURM_PROCID`/`SLURM_NTASKS` of srun), else a single process.
-    pub fn detect(
-        rank: Option<usize>,
-        world_size: Option<usize>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Rank, RolloutError> {
-        const LAUNCHERS: [(&str, &str); 3] = [
-            ("RANK", "WORLD_SIZE"),
-            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
-            ("SLURM_PROCID", "SLURM_NTASKS"),
-        ];
+    pub fn detect(rank: Option<usize>, world_size: Option<usize>, env: impl Fn(&str) -> Option<String>) -> Result<Rank, RolloutError> {
+        const LAUNCHERS: [(&str, &str); 3] =
+            [("RANK", "WORLD_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")];
         let parse = |name: &str, value: String| {
-            value.trim().parse::<usize>().map_err(|_| {
-                RolloutError::Rank(format!(
-                    "environment variable {name}={value:?} is not a number"
-                ))
-            })
+            value.trim().parse::<usize>().map_err(|_| RolloutError::Rank(format!("environment variable {name}={value:?} is not a number")))
         };
         let (rank, world_size) = match (rank, world_size) {
             (Some(r), Some(w)) => (r, w),
@@ -59,16 +45,10 @@ impl Rank {
                 }
                 found.unwrap_or((0, 1))
             }
-            _ => {
-                return Err(RolloutError::Rank(
-                    "--rank and --world-size go together".into(),
-                ))
-            }
+            _ => return Err(RolloutError::Rank("--rank and --world-size go together".into())),
         };
         if world_size == 0 || rank >= world_size {
-            return Err(RolloutError::Rank(format!(
-                "rank {rank} is not below world size {world_size}"
-            )));
+            return Err(RolloutError::Rank(format!("rank {rank} is not below world size {world_size}")));
         }
         Ok(Rank { rank, world_size })
     }
@@ -153,13 +133,8 @@ pub struct UnitDir {
 impl UnitDir {
     /// The unit directory of the dataset at `out`.
     pub fn for_dataset(out: &Path) -> Self {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into());
-        UnitDir {
-            dir: out.with_file_name(format!(".{name}.units")),
-        }
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+        UnitDir { dir: out.with_file_name(format!(".{name}.units")) }
     }
 
     /// The directory.
@@ -222,10 +197,7 @@ impl UnitDir {
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
                 .map(Some)
-                .map_err(|e| RolloutError::Config {
-                    path,
-                    reason: format!("corrupt unit marker: {e}"),
-                }),
+                .map_err(|e| RolloutError::Config { path, reason: format!("corrupt unit marker: {e}") }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(RolloutError::io(&path, e)),
         }
@@ -233,10 +205,7 @@ impl UnitDir {
 
     /// Marks unit `u` complete (after its files are in place).
     pub fn write_marker(&self, marker: &UnitMarker) -> Result<(), RolloutError> {
-        write_file_atomic(
-            &self.marker(marker.unit),
-            &serde_json::to_vec_pretty(marker).expect("marker serialises"),
-        )?;
+        write_file_atomic(&self.marker(marker.unit), &serde_json::to_vec_pretty(marker).expect("marker serialises"))?;
         Ok(())
     }
 }
@@ -254,21 +223,12 @@ pub struct Prefix {
 impl Prefix {
     /// An empty prefix.
     pub fn new() -> Self {
-        Prefix {
-            next: 0,
-            kept: 0,
-            seen: HashSet::new(),
-        }
+        Prefix { next: 0, kept: 0, seen: HashSet::new() }
     }
 
     /// Absorbs complete units after the prefix, up to `total` or until `target`
     /// pairs are reached. Returns whether the target is reached.
-    pub fn advance(
-        &mut self,
-        units: &UnitDir,
-        total: usize,
-        target: usize,
-    ) -> Result<bool, RolloutError> {
+    pub fn advance(&mut self, units: &UnitDir, total: usize, target: usize) -> Result<bool, RolloutError> {
         while self.kept < target && self.next < total {
             if units.read_marker(self.next)?.is_none() {
                 break;
@@ -297,11 +257,7 @@ impl Default for Prefix {
 
 /// Pairs of the prefix of units, deduplicated globally in unit order and cut at
 /// `target`, with the number of units used and of cross-unit duplicates.
-pub fn collect_prefix(
-    units: &UnitDir,
-    total: usize,
-    target: usize,
-) -> Result<(Vec<PairRecord>, usize, usize), RolloutError> {
+pub fn collect_prefix(units: &UnitDir, total: usize, target: usize) -> Result<(Vec<PairRecord>, usize, usize), RolloutError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut duplicates = 0;
@@ -336,54 +292,23 @@ mod tests {
     fn rank_comes_from_flags_or_launchers() {
         let none = |_: &str| None;
         assert_eq!(Rank::detect(None, None, none).unwrap(), Rank::SOLO);
-        assert_eq!(
-            Rank::detect(Some(1), Some(3), none).unwrap(),
-            Rank {
-                rank: 1,
-                world_size: 3
-            }
-        );
+        assert_eq!(Rank::detect(Some(1), Some(3), none).unwrap(), Rank { rank: 1, world_size: 3 });
         let torchrun = |k: &str| match k {
             "RANK" => Some("2".to_string()),
             "WORLD_SIZE" => Some("4".to_string()),
             _ => None,
         };
-        assert_eq!(
-            Rank::detect(None, None, torchrun).unwrap(),
-            Rank {
-                rank: 2,
-                world_size: 4
-            }
-        );
+        assert_eq!(Rank::detect(None, None, torchrun).unwrap(), Rank { rank: 2, world_size: 4 });
         let slurm = |k: &str| match k {
             "SLURM_PROCID" => Some("0".to_string()),
             "SLURM_NTASKS" => Some("2".to_string()),
             _ => None,
         };
-        assert_eq!(
-            Rank::detect(None, None, slurm).unwrap(),
-            Rank {
-                rank: 0,
-                world_size: 2
-            }
-        );
-        let broken = |k: &str| {
-            (k == "OMPI_COMM_WORLD_RANK" || k == "OMPI_COMM_WORLD_SIZE").then(|| "x".to_string())
-        };
-        assert!(Rank::detect(None, None, broken)
-            .unwrap_err()
-            .to_string()
-            .contains("OMPI_COMM_WORLD_RANK"));
+        assert_eq!(Rank::detect(None, None, slurm).unwrap(), Rank { rank: 0, world_size: 2 });
+        let broken = |k: &str| (k == "OMPI_COMM_WORLD_RANK" || k == "OMPI_COMM_WORLD_SIZE").then(|| "x".to_string());
+        assert!(Rank::detect(None, None, broken).unwrap_err().to_string().contains("OMPI_COMM_WORLD_RANK"));
         assert!(Rank::detect(Some(3), Some(3), none).is_err());
         assert!(Rank::detect(Some(0), None, none).is_err());
-        assert_eq!(
-            Rank {
-                rank: 1,
-                world_size: 3
-            }
-            .units(8)
-            .collect::<Vec<_>>(),
-            vec![1, 4, 7]
-        );
+        assert_eq!(Rank { rank: 1, world_size: 3 }.units(8).collect::<Vec<_>>(), vec![1, 4, 7]);
     }
 }

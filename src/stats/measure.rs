@@ -76,11 +76,7 @@ pub fn mean_pairwise_similarity(sequences: &[&[String]], n: usize) -> Option<f64
     for i in 0..sets.len() {
         for j in i + 1..sets.len() {
             let union = sets[i].union(&sets[j]).count();
-            let similarity = if union == 0 {
-                1.0
-            } else {
-                sets[i].intersection(&sets[j]).count() as f64 / union as f64
-            };
+            let similarity = if union == 0 { 1.0 } else { sets[i].intersection(&sets[j]).count() as f64 / union as f64 };
             total += similarity;
             count += 1;
         }
@@ -111,21 +107,13 @@ impl Distribution {
         }
         let mut sorted = values.to_vec();
         sorted.sort_unstable();
-        let rank = |q: f64| {
-            sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1] as f64
-        };
+        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1] as f64;
         let max = *sorted.last().expect("non-empty");
         let mut histogram = vec![0; max + 1];
         for &v in values {
             histogram[v] += 1;
         }
-        Distribution {
-            mean: values.iter().sum::<usize>() as f64 / values.len() as f64,
-            median: rank(0.5),
-            p90: rank(0.9),
-            max,
-            histogram,
-        }
+        Distribution { mean: values.iter().sum::<usize>() as f64 / values.len() as f64, median: rank(0.5), p90: rank(0.9), max, histogram }
     }
 }
 

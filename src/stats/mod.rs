@@ -71,44 +71,26 @@ pub struct PairRow {
 /// The Parquet files of an input: a dataset directory (its `data/*.parquet`),
 /// a directory of Parquet files, or one file.
 pub fn input_files(path: &Path) -> Result<Vec<PathBuf>, StatsError> {
-    let dir = if path.join("data").is_dir() {
-        path.join("data")
-    } else {
-        path.to_path_buf()
-    };
+    let dir = if path.join("data").is_dir() { path.join("data") } else { path.to_path_buf() };
     if dir.is_file() {
         return Ok(vec![dir]);
     }
-    let entries = std::fs::read_dir(&dir).map_err(|source| StatsError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
+    let entries = std::fs::read_dir(&dir).map_err(|source| StatsError::Io { path: dir.clone(), source })?;
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
     files.sort();
     if files.is_empty() {
-        return Err(StatsError::Input {
-            path: dir,
-            reason: "no .parquet files".into(),
-        });
+        return Err(StatsError::Input { path: dir, reason: "no .parquet files".into() });
     }
     Ok(files)
 }
 
 fn polars_error(path: &Path) -> impl FnOnce(PolarsError) -> StatsError + '_ {
-    move |source| StatsError::Polars {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StatsError::Polars { path: path.to_path_buf(), source }
 }
 
 fn scan(files: &[PathBuf]) -> PolarsResult<LazyFrame> {
-    let paths: Vec<PlRefPath> = files
-        .iter()
-        .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
-        .collect();
+    let paths: Vec<PlRefPath> = files.iter().map(|p| PlRefPath::new(p.to_string_lossy().as_ref())).collect();
     LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
 }
 
@@ -119,11 +101,7 @@ pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
     let err = polars_error(path);
     let frame = scan(&files).and_then(|lf| lf.collect());
     let frame = frame.map_err(err)?;
-    let names: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     for needed in ["broken", "fixed"] {
         if !names.iter().any(|n| n == needed) {
             return Err(StatsError::Input {
@@ -140,16 +118,10 @@ pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
     };
     let broken = strings("broken")?;
     let fixed = strings("fixed")?;
-    let lang = if names.iter().any(|n| n == "lang") {
-        Some(strings("lang")?)
-    } else {
-        None
-    };
+    let lang = if names.iter().any(|n| n == "lang") { Some(strings("lang")?) } else { None };
     let t_frac: Option<Vec<Option<f32>>> = if names.iter().any(|n| n == "t_frac") {
         let column = frame.column("t_frac").map_err(polars_error(path))?;
-        let column = column
-            .cast(&DataType::Float32)
-            .map_err(polars_error(path))?;
+        let column = column.cast(&DataType::Float32).map_err(polars_error(path))?;
         Some(column.f32().map_err(polars_error(path))?.iter().collect())
     } else {
         None
@@ -192,20 +164,15 @@ fn group_stats(measures: &[&PairMeasure]) -> GroupStats {
     let n = measures.len();
     let edits: Vec<usize> = measures.iter().map(|m| m.token_edit_distance).collect();
     let localized: Vec<f64> = measures.iter().filter_map(|m| m.localization).collect();
-    let sequences: Vec<&[String]> = measures
-        .iter()
-        .map(|m| m.broken_tokens.as_slice())
-        .collect();
+    let sequences: Vec<&[String]> = measures.iter().map(|m| m.broken_tokens.as_slice()).collect();
     let stride = n.div_ceil(SIMILARITY_SAMPLE).max(1);
     let sample: Vec<&[String]> = sequences.iter().step_by(stride).copied().collect();
     GroupStats {
         pairs: n,
         token_edit_distance: Distribution::of(&edits),
-        localization: (!localized.is_empty())
-            .then(|| localized.iter().sum::<f64>() / localized.len() as f64),
+        localization: (!localized.is_empty()).then(|| localized.iter().sum::<f64>() / localized.len() as f64),
         span: measures.iter().map(|m| m.span as f64).sum::<f64>() / n.max(1) as f64,
-        broken_invalid: measures.iter().filter(|m| m.broken_invalid).count() as f64
-            / n.max(1) as f64,
+        broken_invalid: measures.iter().filter(|m| m.broken_invalid).count() as f64 / n.max(1) as f64,
         distinct_n: [1, 2, 3, 4].map(|k| distinct_n(&sequences, k)),
         pairwise_similarity: [1, 2, 3, 4].map(|k| mean_pairwise_similarity(&sample, k)),
         similarity_sample: sample.len(),
@@ -269,33 +236,20 @@ pub const T_BUCKETS: usize = 10;
 
 /// Computes the statistics of `pairs`; `default_lang` serves rows without a
 /// `lang` (an input from another generator).
-pub fn compute(
-    input: &Path,
-    pairs: &[PairRow],
-    default_lang: Option<LangId>,
-) -> Result<DatasetStats, StatsError> {
+pub fn compute(input: &Path, pairs: &[PairRow], default_lang: Option<LangId>) -> Result<DatasetStats, StatsError> {
     let mut langs: Vec<LangId> = Vec::with_capacity(pairs.len());
     for row in pairs {
         let lang = match (&row.lang, default_lang) {
-            (Some(name), _) => name.parse::<LangId>().map_err(|reason| StatsError::Input {
-                path: input.to_path_buf(),
-                reason,
-            })?,
+            (Some(name), _) => name.parse::<LangId>().map_err(|reason| StatsError::Input { path: input.to_path_buf(), reason })?,
             (None, Some(lang)) => lang,
             (None, None) => {
-                return Err(StatsError::Input {
-                    path: input.to_path_buf(),
-                    reason: "no `lang` column: pass the language (--lang)".into(),
-                })
+                return Err(StatsError::Input { path: input.to_path_buf(), reason: "no `lang` column: pass the language (--lang)".into() })
             }
         };
         langs.push(lang);
     }
-    let measures: Vec<PairMeasure> = pairs
-        .par_iter()
-        .zip(&langs)
-        .map(|(row, lang)| measure(lang.language(), &row.broken, &row.fixed))
-        .collect();
+    let measures: Vec<PairMeasure> =
+        pairs.par_iter().zip(&langs).map(|(row, lang)| measure(lang.language(), &row.broken, &row.fixed)).collect();
     let mut by_lang: BTreeMap<LangId, Vec<usize>> = BTreeMap::new();
     for (i, lang) in langs.iter().enumerate() {
         by_lang.entry(*lang).or_default().push(i);
@@ -307,8 +261,7 @@ pub fn compute(
             let mut buckets: Vec<Vec<&PairMeasure>> = vec![Vec::new(); T_BUCKETS];
             for &i in &rows {
                 if let Some(t) = pairs[i].t_frac {
-                    buckets[((t.clamp(0.0, 1.0) * T_BUCKETS as f32) as usize).min(T_BUCKETS - 1)]
-                        .push(&measures[i]);
+                    buckets[((t.clamp(0.0, 1.0) * T_BUCKETS as f32) as usize).min(T_BUCKETS - 1)].push(&measures[i]);
                 }
             }
             let by_t = buckets
@@ -321,19 +274,10 @@ pub fn compute(
                     stats: group_stats(b),
                 })
                 .collect();
-            LangStats {
-                lang: lang.name().to_string(),
-                overall: group_stats(&all),
-                by_t,
-            }
+            LangStats { lang: lang.name().to_string(), overall: group_stats(&all), by_t }
         })
         .collect();
-    Ok(DatasetStats {
-        input: input.display().to_string(),
-        pairs: pairs.len(),
-        languages,
-        chain_trends: None,
-    })
+    Ok(DatasetStats { input: input.display().to_string(), pairs: pairs.len(), languages, chain_trends: None })
 }
 
 /// Buckets of the chain trends.
@@ -342,11 +286,8 @@ pub const TREND_BUCKETS: i32 = 20;
 /// Aggregates a chain log (`chains.parquet`) with polars: per source and
 /// `t` bucket, mean tokens changed and change span of steps after the first.
 pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
-    let bucket = (col("t_frac").cast(DataType::Float64) * lit(f64::from(TREND_BUCKETS)))
-        .cast(DataType::Int32);
-    let bucket = when(bucket.clone().gt(lit(TREND_BUCKETS - 1)))
-        .then(lit(TREND_BUCKETS - 1))
-        .otherwise(bucket);
+    let bucket = (col("t_frac").cast(DataType::Float64) * lit(f64::from(TREND_BUCKETS))).cast(DataType::Int32);
+    let bucket = when(bucket.clone().gt(lit(TREND_BUCKETS - 1))).then(lit(TREND_BUCKETS - 1)).otherwise(bucket);
     let frame = scan(&[path.to_path_buf()])
         .map(|lf| {
             lf.filter(col("step").gt(lit(0u32)))
@@ -354,18 +295,9 @@ pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
                 .group_by([col("source"), col("bucket")])
                 .agg([
                     len().alias("steps"),
-                    col("tokens_changed")
-                        .cast(DataType::Float64)
-                        .mean()
-                        .alias("tokens_changed"),
-                    col("change_span")
-                        .cast(DataType::Float64)
-                        .mean()
-                        .alias("change_span"),
-                    col("change_span")
-                        .cast(DataType::UInt64)
-                        .max()
-                        .alias("max_change_span"),
+                    col("tokens_changed").cast(DataType::Float64).mean().alias("tokens_changed"),
+                    col("change_span").cast(DataType::Float64).mean().alias("change_span"),
+                    col("change_span").cast(DataType::UInt64).max().alias("max_change_span"),
                 ])
                 .sort(["source", "bucket"], SortMultipleOptions::default())
         })
@@ -374,22 +306,11 @@ pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
     let get = |name: &str| frame.column(name).map_err(polars_error(path));
     let source = get("source")?.str().map_err(polars_error(path))?.clone();
     let bucket = get("bucket")?.i32().map_err(polars_error(path))?.clone();
-    let steps = get("steps")?
-        .cast(&DataType::UInt64)
-        .map_err(polars_error(path))?;
+    let steps = get("steps")?.cast(&DataType::UInt64).map_err(polars_error(path))?;
     let steps = steps.u64().map_err(polars_error(path))?.clone();
-    let changed = get("tokens_changed")?
-        .f64()
-        .map_err(polars_error(path))?
-        .clone();
-    let span = get("change_span")?
-        .f64()
-        .map_err(polars_error(path))?
-        .clone();
-    let max_span = get("max_change_span")?
-        .u64()
-        .map_err(polars_error(path))?
-        .clone();
+    let changed = get("tokens_changed")?.f64().map_err(polars_error(path))?.clone();
+    let span = get("change_span")?.f64().map_err(polars_error(path))?.clone();
+    let max_span = get("max_change_span")?.u64().map_err(polars_error(path))?.clone();
     Ok((0..frame.height())
         .map(|i| ChainTrend {
             source: source.get(i).unwrap_or_default().to_string(),
@@ -404,10 +325,7 @@ pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
 
 /// Reads and measures an input: pairs, and chain trends when `chains.parquet`
 /// sits next to `data/`.
-pub fn dataset_stats(
-    input: &Path,
-    default_lang: Option<LangId>,
-) -> Result<DatasetStats, StatsError> {
+pub fn dataset_stats(input: &Path, default_lang: Option<LangId>) -> Result<DatasetStats, StatsError> {
     let pairs = load_pairs(input)?;
     let mut stats = compute(input, &pairs, default_lang)?;
     let chains = input.join("chains.parquet");

@@ -45,10 +45,7 @@ fn group_row(label: &str, g: &GroupStats) -> String {
 
 /// The Markdown summary.
 pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
-    let mut out = format!(
-        "# Statistics of `{}`\n\n{} pairs.\n\n",
-        stats.input, stats.pairs
-    );
+    let mut out = format!("# Statistics of `{}`\n\n{} pairs.\n\n", stats.input, stats.pairs);
     out.push_str(
         "Tokens are the language's lexer tokens after whitespace normalisation. *Edits*: token edit distance \
          (mean, median, p90). *Loc.*: mean distance between edited positions (pairs with 2+ edits). *Span*: \
@@ -63,10 +60,7 @@ pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
         out.push_str(&group_row("all", &lang.overall));
         out.push('\n');
         for b in &lang.by_t {
-            out.push_str(&group_row(
-                &format!("t ∈ [{:.1}, {:.1})", b.t_lo, b.t_hi),
-                &b.stats,
-            ));
+            out.push_str(&group_row(&format!("t ∈ [{:.1}, {:.1})", b.t_lo, b.t_hi), &b.stats));
             out.push('\n');
         }
         out.push('\n');
@@ -83,10 +77,7 @@ pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
         out.push('\n');
     }
     for plot in plots {
-        let name = plot
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = plot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let _ = writeln!(out, "![{name}]({name})");
     }
     out
@@ -94,10 +85,7 @@ pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
 
 /// Writes `stats.json`, `stats.md` and the plots into `dir`.
 pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, StatsError> {
-    std::fs::create_dir_all(dir).map_err(|source| StatsError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| StatsError::Io { path: dir.to_path_buf(), source })?;
     let mut plots = Vec::new();
 
     let histogram: Vec<Series> = stats
@@ -105,18 +93,8 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
         .iter()
         .map(|l| {
             let total = l.overall.pairs.max(1) as f64;
-            let points = l
-                .overall
-                .token_edit_distance
-                .histogram
-                .iter()
-                .enumerate()
-                .map(|(k, &c)| (k as f64, c as f64 / total))
-                .collect();
-            Series {
-                label: l.lang.clone(),
-                points,
-            }
+            let points = l.overall.token_edit_distance.histogram.iter().enumerate().map(|(k, &c)| (k as f64, c as f64 / total)).collect();
+            Series { label: l.lang.clone(), points }
         })
         .collect();
     let mut draw = |name: &str, chart: LineChart<'_>| -> Result<(), StatsError> {
@@ -145,11 +123,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
             .iter()
             .map(|l| Series {
                 label: format!("{}{suffix}", l.lang),
-                points: l
-                    .by_t
-                    .iter()
-                    .filter_map(|b| f(&b.stats).map(|v| ((b.t_lo + b.t_hi) / 2.0, v)))
-                    .collect(),
+                points: l.by_t.iter().filter_map(|b| f(&b.stats).map(|v| ((b.t_lo + b.t_hi) / 2.0, v))).collect(),
             })
             .collect()
     };
@@ -180,12 +154,7 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
     let diversity: Vec<Series> = stats
         .languages
         .iter()
-        .map(|l| Series {
-            label: l.lang.clone(),
-            points: (0..4)
-                .map(|k| ((k + 1) as f64, l.overall.distinct_n[k]))
-                .collect(),
-        })
+        .map(|l| Series { label: l.lang.clone(), points: (0..4).map(|k| ((k + 1) as f64, l.overall.distinct_n[k])).collect() })
         .collect();
     draw(
         "diversity.png",
@@ -204,20 +173,10 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
         let mut series = Vec::new();
         for source in sources {
             let of = |f: fn(&super::ChainTrend) -> f64| -> Vec<(f64, f64)> {
-                trends
-                    .iter()
-                    .filter(|t| t.source == source)
-                    .map(|t| (t.t_lo + 0.5 / f64::from(super::TREND_BUCKETS), f(t)))
-                    .collect()
+                trends.iter().filter(|t| t.source == source).map(|t| (t.t_lo + 0.5 / f64::from(super::TREND_BUCKETS), f(t))).collect()
             };
-            series.push(Series {
-                label: format!("{source}: tokens changed"),
-                points: of(|t| t.tokens_changed),
-            });
-            series.push(Series {
-                label: format!("{source}: change span"),
-                points: of(|t| t.change_span),
-            });
+            series.push(Series { label: format!("{source}: tokens changed"), points: of(|t| t.tokens_changed) });
+            series.push(Series { label: format!("{source}: change span"), points: of(|t| t.change_span) });
         }
         draw(
             "chain_trends.png",
@@ -233,15 +192,8 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
     }
 
     let json = dir.join("stats.json");
-    write_file_atomic(
-        &json,
-        &serde_json::to_vec_pretty(stats).expect("stats serialise"),
-    )?;
+    write_file_atomic(&json, &serde_json::to_vec_pretty(stats).expect("stats serialise"))?;
     let md = dir.join("stats.md");
     write_file_atomic(&md, markdown(stats, &plots).as_bytes())?;
-    Ok(ReportFiles {
-        json,
-        markdown: md,
-        plots,
-    })
+    Ok(ReportFiles { json, markdown: md, plots })
 }

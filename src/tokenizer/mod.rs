@@ -50,10 +50,7 @@ pub enum TokenizerError {
 
 fn wrap(context: impl Into<String>) -> impl FnOnce(tokenizers::Error) -> TokenizerError {
     let context = context.into();
-    move |e| TokenizerError::Tokenizers {
-        context,
-        message: e.to_string(),
-    }
+    move |e| TokenizerError::Tokenizers { context, message: e.to_string() }
 }
 
 /// A loaded tokenizer with the model's fixed-length conventions.
@@ -82,29 +79,18 @@ impl CodeTokenizer {
             .vocab_size(vocab_size)
             .min_frequency(2)
             .show_progress(false)
-            .special_tokens(
-                SPECIAL_TOKENS
-                    .iter()
-                    .map(|t| AddedToken::from(*t, true))
-                    .collect(),
-            )
+            .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
         let mut tokenizer = TokenizerBuilder::new()
             .with_model(BPE::default())
             .with_normalizer(None::<tokenizers::NormalizerWrapper>)
-            .with_pre_tokenizer(Some(
-                ByteLevel::default()
-                    .add_prefix_space(false)
-                    .trim_offsets(false),
-            ))
+            .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false).trim_offsets(false)))
             .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
             .with_decoder(Some(ByteLevelDecoder::default()))
             .build()
             .map_err(wrap("building the tokenizer"))?;
-        tokenizer
-            .train(&mut trainer, texts)
-            .map_err(wrap("training the tokenizer"))?;
+        tokenizer.train(&mut trainer, texts).map_err(wrap("training the tokenizer"))?;
         let inner: Tokenizer = tokenizer.into();
         let this = CodeTokenizer { inner };
         this.verify_specials(Path::new("<trained>"))?;
@@ -121,16 +107,9 @@ impl CodeTokenizer {
 
     /// Saves as a standard `tokenizer.json` (atomically).
     pub fn save(&self, path: &Path) -> Result<(), TokenizerError> {
-        let json = self
-            .inner
-            .to_string(true)
-            .map_err(wrap(format!("{}", path.display())))?;
-        crate::dataset::write_file_atomic(path, json.as_bytes()).map_err(|e| {
-            TokenizerError::Tokenizers {
-                context: format!("{}", path.display()),
-                message: e.to_string(),
-            }
-        })
+        let json = self.inner.to_string(true).map_err(wrap(format!("{}", path.display())))?;
+        crate::dataset::write_file_atomic(path, json.as_bytes())
+            .map_err(|e| TokenizerError::Tokenizers { context: format!("{}", path.display()), message: e.to_string() })
     }
 
     fn verify_specials(&self, path: &Path) -> Result<(), TokenizerError> {
@@ -160,10 +139,7 @@ impl CodeTokenizer {
     }
 
     /// Token ids of a snippet with the byte range of `text` each one covers.
-    pub fn encode_with_offsets(
-        &self,
-        text: &str,
-    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), TokenizerError> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), TokenizerError> {
         let encoding = self.inner.encode(text, false).map_err(wrap("encoding"))?;
         Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
     }
@@ -192,11 +168,8 @@ impl CodeTokenizer {
         if ids.len() + 1 > n {
             return Ok(None);
         }
-        let mut marked: Vec<bool> = encoding
-            .get_offsets()
-            .iter()
-            .map(|&(start, end)| spans.iter().any(|s| s.start < end && start < s.end))
-            .collect();
+        let mut marked: Vec<bool> =
+            encoding.get_offsets().iter().map(|&(start, end)| spans.iter().any(|s| s.start < end && start < s.end)).collect();
         ids.push(EOS);
         ids.resize(n, PAD);
         marked.resize(n, false);
@@ -204,11 +177,7 @@ impl CodeTokenizer {
     }
 
     /// Encodes many snippets to length `n`, dropping (and counting) what does not fit.
-    pub fn encode_all(
-        &self,
-        texts: &[String],
-        n: usize,
-    ) -> Result<(Vec<Vec<u32>>, EncodeStats), TokenizerError> {
+    pub fn encode_all(&self, texts: &[String], n: usize) -> Result<(Vec<Vec<u32>>, EncodeStats), TokenizerError> {
         let mut stats = EncodeStats::default();
         let mut rows = Vec::with_capacity(texts.len());
         for text in texts {
@@ -225,18 +194,13 @@ impl CodeTokenizer {
 
     /// Decodes ids up to (not including) the first `<eos>` or `<pad>`.
     pub fn decode_snippet(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        self.inner
-            .decode(snippet_ids(ids), true)
-            .map_err(wrap("decoding"))
+        self.inner.decode(snippet_ids(ids), true).map_err(wrap("decoding"))
     }
 }
 
 /// The ids of the snippet itself: everything before the first `<eos>` or `<pad>`.
 pub fn snippet_ids(ids: &[u32]) -> &[u32] {
-    let end = ids
-        .iter()
-        .position(|&id| id == EOS || id == PAD)
-        .unwrap_or(ids.len());
+    let end = ids.iter().position(|&id| id == EOS || id == PAD).unwrap_or(ids.len());
     &ids[..end]
 }
 
@@ -251,15 +215,8 @@ mod tests {
     use super::*;
 
     fn formulas() -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/excel/euses-formulas.txt"
-        ))
-        .unwrap();
-        text.lines()
-            .take(3000)
-            .map(|l| format!("={}", crate::mine::unquote_csv(l)))
-            .collect()
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
+        text.lines().take(3000).map(|l| format!("={}", crate::mine::unquote_csv(l))).collect()
     }
 
     #[test]
@@ -267,51 +224,25 @@ mod tests {
         let texts = formulas();
         let tok = CodeTokenizer::train(texts.iter(), 600).unwrap();
         assert_eq!(tok.vocab_size(), 600);
-        for text in texts
-            .iter()
-            .take(500)
-            .chain(["=IF(A1=\"é ü\",\n  1,\t2)".to_string()].iter())
-        {
+        for text in texts.iter().take(500).chain(["=IF(A1=\"é ü\",\n  1,\t2)".to_string()].iter()) {
             let ids = tok.encode_fixed(text, 512).unwrap().unwrap();
             assert!(ids.iter().all(|&i| i != UNK));
             assert_eq!(&tok.decode_snippet(&ids).unwrap(), text);
         }
         let python = "def f(x):\n    return {'a': x}  # c\n";
-        assert_eq!(
-            tok.decode_snippet(&tok.encode_fixed(python, 512).unwrap().unwrap())
-                .unwrap(),
-            python
-        );
+        assert_eq!(tok.decode_snippet(&tok.encode_fixed(python, 512).unwrap().unwrap()).unwrap(), python);
     }
 
     #[test]
     fn fixed_length_encoding_pads_and_rejects_what_does_not_fit() {
         let tok = CodeTokenizer::train(formulas().iter(), 400).unwrap();
         let ids = tok.encode("=SUM(A1:A3)").unwrap();
-        let fixed = tok
-            .encode_fixed("=SUM(A1:A3)", ids.len() + 3)
-            .unwrap()
-            .unwrap();
+        let fixed = tok.encode_fixed("=SUM(A1:A3)", ids.len() + 3).unwrap().unwrap();
         assert_eq!(&fixed[..ids.len()], &ids[..]);
         assert_eq!(&fixed[ids.len()..], &[EOS, PAD, PAD]);
-        assert_eq!(
-            tok.encode_fixed("=SUM(A1:A3)", ids.len()).unwrap(),
-            None,
-            "no room for <eos>"
-        );
-        let (rows, stats) = tok
-            .encode_all(&["=A1".into(), "=SUM(A1:A3)".into()], ids.len())
-            .unwrap();
-        assert_eq!(
-            (rows.len(), stats),
-            (
-                1,
-                EncodeStats {
-                    kept: 1,
-                    too_long: 1
-                }
-            )
-        );
+        assert_eq!(tok.encode_fixed("=SUM(A1:A3)", ids.len()).unwrap(), None, "no room for <eos>");
+        let (rows, stats) = tok.encode_all(&["=A1".into(), "=SUM(A1:A3)".into()], ids.len()).unwrap();
+        assert_eq!((rows.len(), stats), (1, EncodeStats { kept: 1, too_long: 1 }));
     }
 
     #[test]
@@ -320,20 +251,9 @@ mod tests {
         let text = "=SUM(A1)+IF(B2,1,2)";
         let spans = crate::lang::LangId::Excel.language().maskable_spans(text);
         let (ids, marked) = tok.encode_fixed_marked(text, 40, &spans).unwrap().unwrap();
-        let marked_text: String = ids
-            .iter()
-            .zip(&marked)
-            .filter(|(_, m)| **m)
-            .map(|(id, _)| tok.decode_snippet(&[*id]).unwrap())
-            .collect();
-        assert!(
-            marked_text.contains("SUM") && marked_text.contains("IF"),
-            "{marked_text}"
-        );
-        assert!(
-            !marked_text.contains("A1") && !marked_text.contains('+'),
-            "{marked_text}"
-        );
+        let marked_text: String = ids.iter().zip(&marked).filter(|(_, m)| **m).map(|(id, _)| tok.decode_snippet(&[*id]).unwrap()).collect();
+        assert!(marked_text.contains("SUM") && marked_text.contains("IF"), "{marked_text}");
+        assert!(!marked_text.contains("A1") && !marked_text.contains('+'), "{marked_text}");
     }
 
     #[test]
@@ -343,12 +263,8 @@ mod tests {
         let path = dir.path().join("tokenizer.json");
         tok.save(&path).unwrap();
         let loaded = CodeTokenizer::load(&path).unwrap();
-        assert_eq!(
-            loaded.encode("=VLOOKUP(A1,B:C,2)").unwrap(),
-            tok.encode("=VLOOKUP(A1,B:C,2)").unwrap()
-        );
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(loaded.encode("=VLOOKUP(A1,B:C,2)").unwrap(), tok.encode("=VLOOKUP(A1,B:C,2)").unwrap());
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(json["model"]["type"], "BPE");
         assert_eq!(json["added_tokens"][1]["content"], "<eos>");
     }

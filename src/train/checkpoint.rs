@@ -43,22 +43,14 @@ pub fn save(
 ) -> Result<(), TrainError> {
     let staging = crate::dataset::staging_dir(dir)?;
     std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-    vars.save(staging.join(MODEL_FILE))
-        .map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
+    vars.save(staging.join(MODEL_FILE)).map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
     candle_core::safetensors::save(&optimizer, staging.join(OPTIMIZER_FILE))
         .map_err(|e| TrainError::candle(staging.join(OPTIMIZER_FILE), e))?;
     if let Some(ema) = ema {
-        candle_core::safetensors::save(&ema, staging.join(EMA_FILE))
-            .map_err(|e| TrainError::candle(staging.join(EMA_FILE), e))?;
+        candle_core::safetensors::save(&ema, staging.join(EMA_FILE)).map_err(|e| TrainError::candle(staging.join(EMA_FILE), e))?;
     }
-    write_file_atomic(
-        &staging.join(CONFIG_FILE),
-        &serde_json::to_vec_pretty(config).expect("config serialises"),
-    )?;
-    write_file_atomic(
-        &staging.join(STATE_FILE),
-        &serde_json::to_vec_pretty(state).expect("state serialises"),
-    )?;
+    write_file_atomic(&staging.join(CONFIG_FILE), &serde_json::to_vec_pretty(config).expect("config serialises"))?;
+    write_file_atomic(&staging.join(STATE_FILE), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
     tokenizer.save(&staging.join(TOKENIZER_FILE))?;
     replace_dir(&staging, dir)?;
     Ok(())
@@ -66,8 +58,7 @@ pub fn save(
 
 /// Loads weights into `vars` (which must hold the same names and shapes).
 pub fn load_weights(dir: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
-    vars.load(dir.join(MODEL_FILE))
-        .map_err(|e| TrainError::candle(dir.join(MODEL_FILE), e))
+    vars.load(dir.join(MODEL_FILE)).map_err(|e| TrainError::candle(dir.join(MODEL_FILE), e))
 }
 
 /// Reads the moving average of a checkpoint.
@@ -77,17 +68,11 @@ pub fn load_ema(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, 
 }
 
 /// Reads optimizer moments and the training state.
-pub fn load_training_state(
-    dir: &Path,
-    device: &Device,
-) -> Result<(HashMap<String, Tensor>, TrainState), TrainError> {
-    let moments = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), device)
-        .map_err(|e| TrainError::candle(dir.join(OPTIMIZER_FILE), e))?;
+pub fn load_training_state(dir: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, TrainState), TrainError> {
+    let moments =
+        candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), device).map_err(|e| TrainError::candle(dir.join(OPTIMIZER_FILE), e))?;
     let path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    let state = serde_json::from_str(&text).map_err(|e| TrainError::Config {
-        path,
-        reason: e.to_string(),
-    })?;
+    let state = serde_json::from_str(&text).map_err(|e| TrainError::Config { path, reason: e.to_string() })?;
     Ok((moments, state))
 }

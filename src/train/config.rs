@@ -134,19 +134,12 @@ impl TrainConfig {
     /// Reads a TOML run config; relative paths stay relative to the working directory.
     pub fn load(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let config: TrainConfig = toml::from_str(&text).map_err(|e| TrainError::Config {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let config: TrainConfig =
+            toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
         if config.batch_size == 0 || config.eval_every == 0 || config.checkpoint_every == 0 {
-            return Err(TrainError::Config {
-                path: path.to_path_buf(),
-                reason: "sizes and intervals must be positive".into(),
-            });
+            return Err(TrainError::Config { path: path.to_path_buf(), reason: "sizes and intervals must be positive".into() });
         }
-        if !(0.0..=1.0).contains(&config.lr_min_ratio)
-            || config.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d))
-        {
+        if !(0.0..=1.0).contains(&config.lr_min_ratio) || config.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d)) {
             return Err(TrainError::Config {
                 path: path.to_path_buf(),
                 reason: "lr_min_ratio must be in [0, 1] and ema_decay in [0, 1)".into(),
@@ -167,10 +160,7 @@ impl TrainConfig {
             });
         }
         if config.max_steps.is_none() && config.time_budget_s.is_none() {
-            return Err(TrainError::Config {
-                path: path.to_path_buf(),
-                reason: "set max_steps and/or time_budget_s".into(),
-            });
+            return Err(TrainError::Config { path: path.to_path_buf(), reason: "set max_steps and/or time_budget_s".into() });
         }
         Ok(config)
     }
@@ -208,8 +198,7 @@ impl TrainConfig {
         let Some(end) = self.lr_decay_steps.filter(|&end| end > self.warmup_steps) else {
             return self.lr;
         };
-        let progress =
-            ((step - self.warmup_steps) as f64 / (end - self.warmup_steps) as f64).min(1.0);
+        let progress = ((step - self.warmup_steps) as f64 / (end - self.warmup_steps) as f64).min(1.0);
         let floor = self.lr * self.lr_min_ratio;
         floor + (self.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
     }

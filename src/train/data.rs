@@ -23,26 +23,11 @@ pub struct TokenizedSplit {
 
 impl TokenizedSplit {
     /// Reads `split` of the corpus in `dir` and encodes it to length `n`.
-    pub fn load(
-        dir: &Path,
-        split: &str,
-        tokenizer: &CodeTokenizer,
-        n: usize,
-    ) -> Result<Self, super::TrainError> {
+    pub fn load(dir: &Path, split: &str, tokenizer: &CodeTokenizer, n: usize) -> Result<Self, super::TrainError> {
         let records = read_corpus_split(dir, split)?;
-        let mut out = TokenizedSplit {
-            rows: Vec::new(),
-            maskable: Vec::new(),
-            stats: EncodeStats::default(),
-        };
+        let mut out = TokenizedSplit { rows: Vec::new(), maskable: Vec::new(), stats: EncodeStats::default() };
         for record in records {
-            let lang: LangId = record
-                .lang
-                .parse()
-                .map_err(|reason| super::TrainError::Data {
-                    path: dir.to_path_buf(),
-                    reason,
-                })?;
+            let lang: LangId = record.lang.parse().map_err(|reason| super::TrainError::Data { path: dir.to_path_buf(), reason })?;
             let spans = lang.language().maskable_spans(&record.text);
             match tokenizer.encode_fixed_marked(&record.text, n, &spans)? {
                 Some((ids, marked)) => {
@@ -74,26 +59,10 @@ impl TokenizedSplit {
 
     /// [`TokenizedSplit::batch`] cut to the first `len` positions: `(b, len)`
     /// ids and `(b, len, 1)` CPD mask.
-    pub fn batch_trimmed(
-        &self,
-        indices: &[usize],
-        len: usize,
-        device: &Device,
-    ) -> CandleResult<(Tensor, Tensor)> {
-        let keep: Vec<f32> = indices
-            .iter()
-            .flat_map(|&i| {
-                self.maskable[i][..len]
-                    .iter()
-                    .map(|&m| if m { 0.0 } else { 1.0 })
-            })
-            .collect();
+    pub fn batch_trimmed(&self, indices: &[usize], len: usize, device: &Device) -> CandleResult<(Tensor, Tensor)> {
+        let keep: Vec<f32> = indices.iter().flat_map(|&i| self.maskable[i][..len].iter().map(|&m| if m { 0.0 } else { 1.0 })).collect();
         Ok((
-            crate::model::token_batch(
-                indices.iter().map(|&i| self.rows[i].as_slice()),
-                len,
-                device,
-            )?,
+            crate::model::token_batch(indices.iter().map(|&i| self.rows[i].as_slice()), len, device)?,
             Tensor::from_vec(keep, (indices.len(), len, 1), device)?,
         ))
     }
@@ -108,10 +77,7 @@ impl TokenizedSplit {
     pub fn buckets(&self, config: &ModelConfig) -> BTreeMap<usize, Vec<usize>> {
         let mut buckets: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for i in 0..self.len() {
-            buckets
-                .entry(config.trimmed_len(self.snippet_len(i)))
-                .or_default()
-                .push(i);
+            buckets.entry(config.trimmed_len(self.snippet_len(i))).or_default().push(i);
         }
         buckets
     }
@@ -138,27 +104,15 @@ impl TokenizedSplit {
     /// A `(b, len, 1)` keep-clean mask (1 = keep) that noises one random window
     /// of `1..=span_max` positions per row, placed anywhere over the snippet,
     /// its `<eos>` and the position after it (where a missing token goes).
-    pub fn span_mask(
-        &self,
-        indices: &[usize],
-        len: usize,
-        span_max: usize,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> CandleResult<Tensor> {
+    pub fn span_mask(&self, indices: &[usize], len: usize, span_max: usize, rng: &mut ChaCha8Rng, device: &Device) -> CandleResult<Tensor> {
         let n = len;
         let mut keep = vec![1f32; indices.len() * n];
         for (r, &i) in indices.iter().enumerate() {
-            let eos = self.rows[i]
-                .iter()
-                .position(|&id| id == crate::tokenizer::EOS)
-                .unwrap_or(n - 1);
+            let eos = self.rows[i].iter().position(|&id| id == crate::tokenizer::EOS).unwrap_or(n - 1);
             let reach = (eos + 2).min(n); // positions a window may cover
             let width = rng.random_range(1..=span_max.min(reach));
             let start = rng.random_range(0..=reach - width);
-            keep[r * n + start..r * n + start + width]
-                .iter_mut()
-                .for_each(|k| *k = 0.0);
+            keep[r * n + start..r * n + start + width].iter_mut().for_each(|k| *k = 0.0);
         }
         Tensor::from_vec(keep, (indices.len(), n, 1), device)
     }

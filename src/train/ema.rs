@@ -42,10 +42,7 @@ impl Ema {
                 let (d, one_minus) = (decay as f32, (1.0 - decay) as f32);
                 let folded = crate::model::fused::with_data(average, "ema", |a| {
                     crate::model::fused::with_data(var.as_tensor(), "ema", |w| {
-                        Ok(a.iter()
-                            .zip(w)
-                            .map(|(a, w)| a * d + w * one_minus)
-                            .collect::<Vec<f32>>())
+                        Ok(a.iter().zip(w).map(|(a, w)| a * d + w * one_minus).collect::<Vec<f32>>())
                     })
                 })?;
                 *average = Tensor::from_vec(folded, average.shape(), average.device())?;
@@ -60,18 +57,13 @@ impl Ema {
 
     /// The averages as named tensors, for a checkpoint (same names as the model).
     pub fn state(&self) -> HashMap<String, Tensor> {
-        self.shadow
-            .iter()
-            .map(|(name, _, average)| (name.clone(), average.clone()))
-            .collect()
+        self.shadow.iter().map(|(name, _, average)| (name.clone(), average.clone())).collect()
     }
 
     /// Restores averages saved by [`Ema::state`].
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         for (name, var, average) in &mut self.shadow {
-            let saved = state
-                .get(name)
-                .ok_or_else(|| candle_core::Error::Msg(format!("EMA state lacks `{name}`")))?;
+            let saved = state.get(name).ok_or_else(|| candle_core::Error::Msg(format!("EMA state lacks `{name}`")))?;
             *average = saved.to_device(var.device())?;
         }
         Ok(())
@@ -90,22 +82,14 @@ mod tests {
         let mut ema = Ema::new(&vars, 0.9).unwrap();
         assert_eq!(ema.decay_at(1), 2.0 / 11.0);
         assert_eq!(ema.decay_at(1000), 0.9);
-        var.set(&Tensor::new(&[11f32, 22.0], &Device::Cpu).unwrap())
-            .unwrap();
+        var.set(&Tensor::new(&[11f32, 22.0], &Device::Cpu).unwrap()).unwrap();
         ema.update(1).unwrap();
         // 0 * 2/11 + 11 * 9/11 = 9
         let got = ema.state()["w"].to_vec1::<f32>().unwrap();
-        assert!(
-            !ema.state()["w"].track_op(),
-            "the average holds no backprop graph"
-        );
-        assert!(
-            (got[0] - 9.0).abs() < 1e-5 && (got[1] - 18.0).abs() < 1e-5,
-            "{got:?}"
-        );
+        assert!(!ema.state()["w"].track_op(), "the average holds no backprop graph");
+        assert!((got[0] - 9.0).abs() < 1e-5 && (got[1] - 18.0).abs() < 1e-5, "{got:?}");
         // the average is a copy: changing the variable does not change it
-        var.set(&Tensor::new(&[0f32, 0.0], &Device::Cpu).unwrap())
-            .unwrap();
+        var.set(&Tensor::new(&[0f32, 0.0], &Device::Cpu).unwrap()).unwrap();
         assert_eq!(ema.state()["w"].to_vec1::<f32>().unwrap(), got);
     }
 }

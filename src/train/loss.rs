@@ -54,10 +54,6 @@ pub fn diffusion_loss(
         mse_x0: mse_x0.to_scalar()?,
         mse_decoded: mse_decoded.to_scalar()?,
         ce: ce.to_scalar()?,
-        total: if mse_weight == 1.0 {
-            ((mse_x0 + mse_decoded)? + ce)?
-        } else {
-            (((mse_x0 + mse_decoded)? * mse_weight)? + ce)?
-        },
+        total: if mse_weight == 1.0 { ((mse_x0 + mse_decoded)? + ce)? } else { (((mse_x0 + mse_decoded)? * mse_weight)? + ce)? },
     })
 }

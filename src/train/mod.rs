@@ -81,16 +81,10 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        TrainError::Io { path: path.to_path_buf(), source }
     }
     pub(crate) fn candle(path: impl Into<PathBuf>, source: candle_core::Error) -> Self {
-        TrainError::Candle {
-            path: path.into(),
-            source,
-        }
+        TrainError::Candle { path: path.into(), source }
     }
 }
 /// How a run ended.
@@ -125,54 +119,29 @@ pub fn evaluate(
     for k in 0..batches {
         let indices: Vec<usize> = (0..batch).map(|i| (k * batch + i) % valid.len()).collect();
         let (tokens, _) = valid.batch(&indices, &device)?;
-        let t: Vec<u32> = (0..batch)
-            .map(|_| rng.random_range(0..schedule.steps() as u32))
-            .collect();
-        let eps = randn(
-            &mut rng,
-            &[batch, model.config().seq_len, model.config().d_model],
-            &device,
-        )?;
-        total += diffusion_loss(model, schedule, &tokens, &t, &eps, None, 1.0, false)?
-            .total
-            .to_scalar::<f32>()?;
+        let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..schedule.steps() as u32)).collect();
+        let eps = randn(&mut rng, &[batch, model.config().seq_len, model.config().d_model], &device)?;
+        total += diffusion_loss(model, schedule, &tokens, &t, &eps, None, 1.0, false)?.total.to_scalar::<f32>()?;
     }
     Ok(total / batches as f32)
 }
 
 /// Runs (or with `resume`, continues) pretraining as configured.
-pub fn pretrain(
-    config: &TrainConfig,
-    device: &Device,
-    resume: bool,
-    progress: &mut ProgressFn<'_>,
-) -> Result<TrainSummary, TrainError> {
+pub fn pretrain(config: &TrainConfig, device: &Device, resume: bool, progress: &mut ProgressFn<'_>) -> Result<TrainSummary, TrainError> {
     let mut trainer = Trainer::resume(config, device, resume)?;
     let start = trainer.state.step;
     let max_steps = config.max_steps.map(|s| s as u64);
-    progress(
-        Progress::count(Unit::Steps, start as u64, max_steps).with_note(format!(
-            "training on {} snippets ({} held out), from step {start}",
-            trainer.train.len(),
-            trainer.valid.len()
-        )),
-    );
-    let initial_valid_loss = if start == 0 {
-        Some(trainer.evaluate()?)
-    } else {
-        None
-    };
+    progress(Progress::count(Unit::Steps, start as u64, max_steps).with_note(format!(
+        "training on {} snippets ({} held out), from step {start}",
+        trainer.train.len(),
+        trainer.valid.len()
+    )));
+    let initial_valid_loss = if start == 0 { Some(trainer.evaluate()?) } else { None };
     trainer.start_clock();
     while !trainer.finished() {
         let metrics = trainer.step()?;
-        let valid = metrics
-            .valid_loss
-            .map(|v| format!(" valid {v:.4}"))
-            .unwrap_or_default();
-        let status = format!(
-            "loss {:.4} (ce {:.3}){valid} {:.0} tok/s",
-            metrics.loss, metrics.ce, metrics.tokens_per_s
-        );
+        let valid = metrics.valid_loss.map(|v| format!(" valid {v:.4}")).unwrap_or_default();
+        let status = format!("loss {:.4} (ce {:.3}){valid} {:.0} tok/s", metrics.loss, metrics.ce, metrics.tokens_per_s);
         progress(Progress::count(Unit::Steps, metrics.step as u64, max_steps).with_status(status));
         if trainer.checkpoint_due() {
             trainer.save()?;
@@ -218,11 +187,7 @@ mod tests {
     }
 
     fn real_formulas(count: usize) -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/excel/euses-formulas.txt"
-        ))
-        .unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
         let mut seen = std::collections::HashSet::new();
         text.lines()
             .map(|l| format!("={}", crate::mine::unquote_csv(l)))
@@ -250,23 +215,13 @@ mod tests {
                 })
                 .collect();
             let corpus = dir.path().join("corpus");
-            let mut writer = ShardWriter::new(
-                &corpus,
-                split,
-                corpus_schema(),
-                ShardWriterOptions::default(),
-            )
-            .unwrap();
+            let mut writer = ShardWriter::new(&corpus, split, corpus_schema(), ShardWriterOptions::default()).unwrap();
             writer.write(&CorpusRecord::to_batch(&records)).unwrap();
             writer.finish().unwrap();
         }
         let tokenizer = CodeTokenizer::train(formulas.iter(), 300).unwrap();
         tokenizer.save(&dir.path().join("tokenizer.json")).unwrap();
-        std::fs::write(
-            dir.path().join("model.toml"),
-            toml::to_string(&tiny_config()).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("model.toml"), toml::to_string(&tiny_config()).unwrap()).unwrap();
         let config = TrainConfig {
             model: dir.path().join("model.toml"),
             corpus: dir.path().join("corpus"),
@@ -299,15 +254,7 @@ mod tests {
 
     fn batch(model: &CodeFusion) -> (Tensor, Vec<u32>, Tensor) {
         let device = Device::Cpu;
-        let ids: Vec<u32> = (0..4 * 16)
-            .map(|i| {
-                if i % 16 < 6 {
-                    4 + (i * 7 % 290) as u32
-                } else {
-                    0
-                }
-            })
-            .collect();
+        let ids: Vec<u32> = (0..4 * 16).map(|i| if i % 16 < 6 { 4 + (i * 7 % 290) as u32 } else { 0 }).collect();
         let tokens = Tensor::from_vec(ids, (4, 16), &device).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let eps = randn(&mut rng, &[4, 16, model.config().d_model], &device).unwrap();
@@ -318,58 +265,22 @@ mod tests {
     fn every_parameter_receives_a_gradient() {
         // the spec's model, and the recipe's: tied head, row norm, weighted mse, a span mask
         for tied in [false, true] {
-            let config = ModelConfig {
-                tied_head: tied,
-                embed_norm: tied.then_some(4.0),
-                ..tiny_config()
-            };
+            let config = ModelConfig { tied_head: tied, embed_norm: tied.then_some(4.0), ..tiny_config() };
             let (model, vars) = init_model(&config, &Device::Cpu, 0).unwrap();
             let schedule = NoiseSchedule::sqrt(1200);
             let (tokens, t, eps) = batch(&model);
-            let split = TokenizedSplit {
-                rows: tokens.to_vec2::<u32>().unwrap(),
-                maskable: vec![vec![false; 16]; 4],
-                stats: Default::default(),
-            };
-            let mask = split
-                .span_mask(
-                    &[0, 1, 2, 3],
-                    16,
-                    4,
-                    &mut ChaCha8Rng::seed_from_u64(1),
-                    &Device::Cpu,
-                )
-                .unwrap();
+            let split =
+                TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default() };
+            let mask = split.span_mask(&[0, 1, 2, 3], 16, 4, &mut ChaCha8Rng::seed_from_u64(1), &Device::Cpu).unwrap();
             let keep = tied.then_some(&mask);
-            let loss = diffusion_loss(
-                &model,
-                &schedule,
-                &tokens,
-                &t,
-                &eps,
-                keep,
-                if tied { 16.0 } else { 1.0 },
-                true,
-            )
-            .unwrap();
+            let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, keep, if tied { 16.0 } else { 1.0 }, true).unwrap();
             let grads = loss.total.backward().unwrap();
             let data = vars.data().lock().unwrap();
             // embed, time (2 linears), 2 stacks of (inp, pos, 1 block of 6 sub-layers, ln), denoiser_out, head
-            assert_eq!(
-                data.len(),
-                1 + 4 + 2 * (2 + 1 + 12 + 2) + 2 + if tied { 0 } else { 2 }
-            );
+            assert_eq!(data.len(), 1 + 4 + 2 * (2 + 1 + 12 + 2) + 2 + if tied { 0 } else { 2 });
             for (name, var) in data.iter() {
-                let grad = grads
-                    .get(var)
-                    .unwrap_or_else(|| panic!("{name} has no gradient"));
-                let size = grad
-                    .abs()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let grad = grads.get(var).unwrap_or_else(|| panic!("{name} has no gradient"));
+                let size = grad.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
                 assert!(size > 0.0, "{name} has a zero gradient (tied head: {tied})");
             }
         }
@@ -393,35 +304,17 @@ mod tests {
                     .collect()
             })
             .collect();
-        let split = TokenizedSplit {
-            rows: rows.clone(),
-            maskable: vec![vec![false; 16]; 64],
-            stats: Default::default(),
-        };
+        let split = TokenizedSplit { rows: rows.clone(), maskable: vec![vec![false; 16]; 64], stats: Default::default() };
         let indices: Vec<usize> = (0..64).collect();
-        let mask = split
-            .span_mask(
-                &indices,
-                16,
-                4,
-                &mut ChaCha8Rng::seed_from_u64(5),
-                &Device::Cpu,
-            )
-            .unwrap();
+        let mask = split.span_mask(&indices, 16, 4, &mut ChaCha8Rng::seed_from_u64(5), &Device::Cpu).unwrap();
         let mask: Vec<Vec<f32>> = mask.squeeze(2).unwrap().to_vec2().unwrap();
         let mut widths = std::collections::BTreeSet::new();
         for (row, keep) in rows.iter().zip(&mask) {
             let noised: Vec<usize> = (0..16).filter(|&p| keep[p] == 0.0).collect();
             assert!(!noised.is_empty() && noised.len() <= 4);
-            assert!(
-                noised.windows(2).all(|w| w[1] == w[0] + 1),
-                "one contiguous window: {noised:?}"
-            );
+            assert!(noised.windows(2).all(|w| w[1] == w[0] + 1), "one contiguous window: {noised:?}");
             let eos = row.iter().position(|&id| id == 1).unwrap();
-            assert!(
-                *noised.last().unwrap() <= eos + 1,
-                "within the snippet, its <eos> and one more"
-            );
+            assert!(*noised.last().unwrap() <= eos + 1, "within the snippet, its <eos> and one more");
             widths.insert(noised.len());
         }
         assert_eq!(widths.len(), 4, "every width 1..=4 occurs");
@@ -431,18 +324,11 @@ mod tests {
         config.low_noise_max = 240;
         let t = config.draw_timesteps(1200, &mut ChaCha8Rng::seed_from_u64(0));
         let low = t.iter().filter(|&&t| t < 240).count() as f64 / t.len() as f64;
-        assert!(
-            (low - 0.6).abs() < 0.03,
-            "half low plus a fifth of the uniform half: {low}"
-        );
+        assert!((low - 0.6).abs() < 0.03, "half low plus a fifth of the uniform half: {low}");
         config.low_noise_prob = 0.0;
         let mut a = ChaCha8Rng::seed_from_u64(0);
         let uniform: Vec<u32> = (0..4000).map(|_| a.random_range(0..1200u32)).collect();
-        assert_eq!(
-            config.draw_timesteps(1200, &mut ChaCha8Rng::seed_from_u64(0)),
-            uniform,
-            "off: the spec's draw, stream unchanged"
-        );
+        assert_eq!(config.draw_timesteps(1200, &mut ChaCha8Rng::seed_from_u64(0)), uniform, "off: the spec's draw, stream unchanged");
     }
 
     #[test]
@@ -451,18 +337,9 @@ mod tests {
         let (model, vars) = init_model(&config, &Device::Cpu, 1).unwrap();
         let schedule = NoiseSchedule::sqrt(1200);
         let (tokens, t, eps) = batch(&model);
-        let loss = || {
-            diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true)
-                .unwrap()
-                .total
-                .to_scalar::<f32>()
-                .unwrap() as f64
-        };
-        let grads = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true)
-            .unwrap()
-            .total
-            .backward()
-            .unwrap();
+        let loss =
+            || diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().total.to_scalar::<f32>().unwrap() as f64;
+        let grads = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().total.backward().unwrap();
         let data = vars.data().lock().unwrap().clone();
         let mut checked = 0;
         for name in [
@@ -474,35 +351,21 @@ mod tests {
             "time.fc1.weight",
         ] {
             let var = &data[name];
-            let grad = grads
-                .get(var)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let grad = grads.get(var).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             // the entry with the largest gradient keeps float32 round-off small relative to the signal
-            let (index, analytic) = grad
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-                .unwrap();
+            let (index, analytic) = grad.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap();
             let original = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let h = 1e-2f32;
             let probe = |delta: f32| {
                 let mut values = original.clone();
                 values[index] += delta;
-                var.set(&Tensor::from_vec(values, var.dims(), &Device::Cpu).unwrap())
-                    .unwrap();
+                var.set(&Tensor::from_vec(values, var.dims(), &Device::Cpu).unwrap()).unwrap();
                 loss()
             };
             let numeric = (probe(h) - probe(-h)) / (2.0 * h as f64);
             probe(0.0);
             let relative = (numeric - *analytic as f64).abs() / numeric.abs().max(1e-3);
-            assert!(
-                relative < 0.05,
-                "{name}[{index}]: analytic {analytic} vs numeric {numeric}"
-            );
+            assert!(relative < 0.05, "{name}[{index}]: analytic {analytic} vs numeric {numeric}");
             checked += 1;
         }
         assert_eq!(checked, 6);
@@ -515,24 +378,15 @@ mod tests {
         let schedule = NoiseSchedule::sqrt(1200);
         let (tokens, _, eps) = batch(&model);
         let t = vec![0, 10, 20, 40];
-        let mut optimizer =
-            AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
-        let first = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true)
-            .unwrap()
-            .ce;
+        let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
+        let first = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().ce;
         let mut last = first;
         for _ in 0..150 {
-            let terms =
-                diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
             last = terms.ce;
-            optimizer
-                .step(&terms.total.backward().unwrap(), 3e-3, Some(1.0))
-                .unwrap();
+            optimizer.step(&terms.total.backward().unwrap(), 3e-3, Some(1.0)).unwrap();
         }
-        assert!(
-            first > 4.0 && last < 0.05,
-            "cross-entropy {first} -> {last}"
-        );
+        assert!(first > 4.0 && last < 0.05, "cross-entropy {first} -> {last}");
     }
 
     fn metrics(config: &TrainConfig) -> Vec<StepMetrics> {
@@ -556,9 +410,7 @@ mod tests {
         assert_eq!(straight.len(), 6);
         assert!(straight.iter().any(|m| m.cpd) && straight.iter().any(|m| !m.cpd));
         assert!(straight[2].valid_loss.is_some() && straight[5].valid_loss.is_some());
-        let straight_vars = crate::checkpoint::load(&config.checkpoint_dir(), &Device::Cpu)
-            .unwrap()
-            .vars;
+        let straight_vars = crate::checkpoint::load(&config.checkpoint_dir(), &Device::Cpu).unwrap().vars;
 
         let mut interrupted = config.clone();
         interrupted.out = config.out.with_file_name("run2");
@@ -574,63 +426,26 @@ mod tests {
         let resumed = crate::checkpoint::load(&interrupted.checkpoint_dir(), &Device::Cpu).unwrap();
         let (resumed_vars, tokenizer) = (resumed.vars, resumed.tokenizer);
         assert_eq!(tokenizer.vocab_size(), 300);
-        let (a, b) = (
-            straight_vars.data().lock().unwrap(),
-            resumed_vars.data().lock().unwrap(),
-        );
+        let (a, b) = (straight_vars.data().lock().unwrap(), resumed_vars.data().lock().unwrap());
         for (name, var) in a.iter() {
-            let diff = (var.as_tensor() - b[name].as_tensor())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap();
+            let diff = (var.as_tensor() - b[name].as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
             assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
         }
         // both weight files, raw and averaged, are the same tensors; inference reads the average
-        assert_eq!(
-            crate::checkpoint::inference_weights_file(&config.checkpoint_dir()),
-            config.checkpoint_dir().join(checkpoint::EMA_FILE)
-        );
+        assert_eq!(crate::checkpoint::inference_weights_file(&config.checkpoint_dir()), config.checkpoint_dir().join(checkpoint::EMA_FILE));
         for file in [checkpoint::MODEL_FILE, checkpoint::EMA_FILE] {
-            let load = |dir: PathBuf| {
-                candle_core::safetensors::load(dir.join(file), &Device::Cpu).unwrap()
-            };
-            let (a, b) = (
-                load(config.checkpoint_dir()),
-                load(interrupted.checkpoint_dir()),
-            );
+            let load = |dir: PathBuf| candle_core::safetensors::load(dir.join(file), &Device::Cpu).unwrap();
+            let (a, b) = (load(config.checkpoint_dir()), load(interrupted.checkpoint_dir()));
             assert_eq!(a.len(), b.len());
             for (name, tensor) in &a {
-                let diff = (tensor - &b[name])
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap();
+                let diff = (tensor - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
                 assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{file}: {name}");
             }
         }
-        let raw = candle_core::safetensors::load(
-            config.checkpoint_dir().join(checkpoint::MODEL_FILE),
-            &Device::Cpu,
-        )
-        .unwrap();
-        let ema = candle_core::safetensors::load(
-            config.checkpoint_dir().join(checkpoint::EMA_FILE),
-            &Device::Cpu,
-        )
-        .unwrap();
-        let moved = (&raw["head.weight"] - &ema["head.weight"])
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap();
-        assert!(
-            moved.to_scalar::<f32>().unwrap() > 0.0,
-            "the average lags the raw weights"
-        );
+        let raw = candle_core::safetensors::load(config.checkpoint_dir().join(checkpoint::MODEL_FILE), &Device::Cpu).unwrap();
+        let ema = candle_core::safetensors::load(config.checkpoint_dir().join(checkpoint::EMA_FILE), &Device::Cpu).unwrap();
+        let moved = (&raw["head.weight"] - &ema["head.weight"]).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(moved.to_scalar::<f32>().unwrap() > 0.0, "the average lags the raw weights");
     }
 
     #[test]
@@ -645,41 +460,20 @@ mod tests {
         continued.warmup_steps = 0;
         pretrain(&continued, &Device::Cpu, false, &mut |_| {}).unwrap();
         let load = |path: PathBuf| candle_core::safetensors::load(path, &Device::Cpu).unwrap();
-        let (start, after) = (
-            load(config.checkpoint_dir().join(checkpoint::EMA_FILE)),
-            load(continued.checkpoint_dir().join(checkpoint::MODEL_FILE)),
-        );
+        let (start, after) =
+            (load(config.checkpoint_dir().join(checkpoint::EMA_FILE)), load(continued.checkpoint_dir().join(checkpoint::MODEL_FILE)));
         assert_eq!(start.len(), after.len());
         for (name, tensor) in &start {
-            let diff = (tensor - &after[name])
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert_eq!(
-                diff, 0.0,
-                "{name}: continued pretraining starts from the averaged weights"
-            );
+            let diff = (tensor - &after[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(diff, 0.0, "{name}: continued pretraining starts from the averaged weights");
         }
         // another tokenizer is refused, naming the file
         let other = dir.path().join("other-tokenizer.json");
-        CodeTokenizer::train(["=A1+B2", "=SUM(C1:C9)"].iter(), 300)
-            .unwrap()
-            .save(&other)
-            .unwrap();
+        CodeTokenizer::train(["=A1+B2", "=SUM(C1:C9)"].iter(), 300).unwrap().save(&other).unwrap();
         continued.tokenizer = other;
         continued.out = dir.path().join("refused");
-        let err = pretrain(&continued, &Device::Cpu, false, &mut |_| {})
-            .err()
-            .expect("a different tokenizer is an error")
-            .to_string();
-        assert!(
-            err.contains("tokenizer.json") && err.contains("differs"),
-            "{err}"
-        );
+        let err = pretrain(&continued, &Device::Cpu, false, &mut |_| {}).err().expect("a different tokenizer is an error").to_string();
+        assert!(err.contains("tokenizer.json") && err.contains("differs"), "{err}");
     }
 
     #[test]
@@ -692,16 +486,10 @@ mod tests {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
         assert!(close(config.lr_at(0), 0.1) && close(config.lr_at(9), 1.0));
         assert!(close(config.lr_at(10), 1.0));
-        assert!(
-            close(config.lr_at(60), 0.55),
-            "half-way: the mean of peak and floor"
-        );
+        assert!(close(config.lr_at(60), 0.55), "half-way: the mean of peak and floor");
         assert!(close(config.lr_at(110), 0.1) && close(config.lr_at(5000), 0.1));
         let rates: Vec<f64> = (10..=110).map(|s| config.lr_at(s)).collect();
-        assert!(
-            rates.windows(2).all(|w| w[1] <= w[0]),
-            "decays monotonically"
-        );
+        assert!(rates.windows(2).all(|w| w[1] <= w[0]), "decays monotonically");
         config.lr_decay_steps = None;
         assert!(close(config.lr_at(5000), 1.0), "the spec's constant rate");
     }

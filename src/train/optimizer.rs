@@ -21,12 +21,7 @@ pub struct AdamWParams {
 
 impl Default for AdamWParams {
     fn default() -> Self {
-        AdamWParams {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
+        AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
     }
 }
 
@@ -46,22 +41,9 @@ impl AdamW {
     pub fn new(vars: HashMap<String, Var>, params: AdamWParams) -> Result<Self> {
         let mut vars: Vec<(String, Var)> = vars.into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<Result<Vec<_>>>()?;
-        let v = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AdamW {
-            vars,
-            m,
-            v,
-            step: 0,
-            params,
-            composed_only: false,
-        })
+        let m = vars.iter().map(|(_, v)| v.zeros_like()).collect::<Result<Vec<_>>>()?;
+        let v = vars.iter().map(|(_, v)| v.zeros_like()).collect::<Result<Vec<_>>>()?;
+        Ok(AdamW { vars, m, v, step: 0, params, composed_only: false })
     }
 
     /// Updates taken so far.
@@ -89,20 +71,12 @@ impl AdamW {
             _ => 1.0,
         };
         self.step += 1;
-        let AdamWParams {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        } = self.params;
+        let AdamWParams { beta1, beta2, eps, weight_decay } = self.params;
         let bias1 = 1.0 - beta1.powi(self.step as i32);
         let bias2 = 1.0 - beta2.powi(self.step as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var) else { continue };
-            if !self.composed_only
-                && crate::model::fused::applies(g)
-                && var.as_tensor().is_contiguous()
-            {
+            if !self.composed_only && crate::model::fused::applies(g) && var.as_tensor().is_contiguous() {
                 let (m, v) = self.fused_update(var, g, i, scale, lr, bias1, bias2)?;
                 self.m[i] = m;
                 self.v[i] = v;
@@ -112,11 +86,7 @@ impl AdamW {
             let m = ((&self.m[i] * beta1)? + (&g * (1.0 - beta1))?)?;
             let v = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + eps)?)?;
-            let decayed = if weight_decay > 0.0 {
-                (var.as_tensor() * (1.0 - lr * weight_decay))?
-            } else {
-                var.as_tensor().clone()
-            };
+            let decayed = if weight_decay > 0.0 { (var.as_tensor() * (1.0 - lr * weight_decay))? } else { var.as_tensor().clone() };
             var.set(&(decayed - (update * lr)?)?)?;
             self.m[i] = m;
             self.v[i] = v;
@@ -128,57 +98,29 @@ impl AdamW {
     /// (the composed version is ~12 tensor ops, each a pass over the weights);
     /// sets the variable and returns the new moments.
     #[allow(clippy::too_many_arguments)]
-    fn fused_update(
-        &self,
-        var: &Var,
-        g: &Tensor,
-        i: usize,
-        scale: f64,
-        lr: f64,
-        bias1: f64,
-        bias2: f64,
-    ) -> Result<(Tensor, Tensor)> {
+    fn fused_update(&self, var: &Var, g: &Tensor, i: usize, scale: f64, lr: f64, bias1: f64, bias2: f64) -> Result<(Tensor, Tensor)> {
         use crate::model::fused::with_data;
         use rayon::prelude::*;
-        let AdamWParams {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        } = self.params;
+        let AdamWParams { beta1, beta2, eps, weight_decay } = self.params;
         let (scale, lr, bias1, bias2) = (scale as f32, lr as f32, bias1 as f32, bias2 as f32);
-        let (beta1, beta2, eps, decay) = (
-            beta1 as f32,
-            beta2 as f32,
-            eps as f32,
-            1.0 - lr * weight_decay as f32,
-        );
+        let (beta1, beta2, eps, decay) = (beta1 as f32, beta2 as f32, eps as f32, 1.0 - lr * weight_decay as f32);
         let (m, v, w) = with_data(g, "adamw", |g| {
             with_data(&self.m[i], "adamw", |m| {
                 with_data(&self.v[i], "adamw", |v| {
                     with_data(var.as_tensor(), "adamw", |w| {
-                        let (mut m_new, mut v_new, mut w_new) = (
-                            vec![0f32; g.len()],
-                            vec![0f32; g.len()],
-                            vec![0f32; g.len()],
-                        );
+                        let (mut m_new, mut v_new, mut w_new) = (vec![0f32; g.len()], vec![0f32; g.len()], vec![0f32; g.len()]);
                         const CHUNK: usize = 1 << 14;
                         m_new
                             .par_chunks_mut(CHUNK)
                             .zip(v_new.par_chunks_mut(CHUNK))
                             .zip(w_new.par_chunks_mut(CHUNK))
-                            .zip(
-                                g.par_chunks(CHUNK)
-                                    .zip(m.par_chunks(CHUNK))
-                                    .zip(v.par_chunks(CHUNK).zip(w.par_chunks(CHUNK))),
-                            )
+                            .zip(g.par_chunks(CHUNK).zip(m.par_chunks(CHUNK)).zip(v.par_chunks(CHUNK).zip(w.par_chunks(CHUNK))))
                             .for_each(|(((m_new, v_new), w_new), ((g, m), (v, w)))| {
                                 for j in 0..g.len() {
                                     let g = g[j] * scale;
                                     m_new[j] = beta1 * m[j] + (1.0 - beta1) * g;
                                     v_new[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
-                                    let update =
-                                        (m_new[j] / bias1) / ((v_new[j] / bias2).sqrt() + eps);
+                                    let update = (m_new[j] / bias1) / ((v_new[j] / bias2).sqrt() + eps);
                                     w_new[j] = w[j] * decay - lr * update;
                                 }
                             });
@@ -189,10 +131,7 @@ impl AdamW {
         })?;
         let (shape, dev) = (var.shape(), var.device());
         var.set(&Tensor::from_vec(w, shape, dev)?)?;
-        Ok((
-            Tensor::from_vec(m, shape, dev)?,
-            Tensor::from_vec(v, shape, dev)?,
-        ))
+        Ok((Tensor::from_vec(m, shape, dev)?, Tensor::from_vec(v, shape, dev)?))
     }
 
     /// The moments as named tensors (`m.<name>`, `v.<name>`), for a checkpoint.
@@ -208,11 +147,8 @@ impl AdamW {
     /// Restores moments and step count saved by [`AdamW::state`].
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>, step: usize) -> Result<()> {
         for (i, (name, var)) in self.vars.iter().enumerate() {
-            let get = |key: String| {
-                state.get(&key).cloned().ok_or_else(|| {
-                    candle_core::Error::Msg(format!("optimizer state lacks `{key}`"))
-                })
-            };
+            let get =
+                |key: String| state.get(&key).cloned().ok_or_else(|| candle_core::Error::Msg(format!("optimizer state lacks `{key}`")));
             self.m[i] = get(format!("m.{name}"))?.to_device(var.device())?;
             self.v[i] = get(format!("v.{name}"))?.to_device(var.device())?;
         }
@@ -233,48 +169,22 @@ mod tests {
         let target = Tensor::randn(0f32, 1.0, (70, 300), &dev).unwrap();
         let run = |composed_only: bool| {
             let var = Var::from_tensor(&init).unwrap();
-            let params = AdamWParams {
-                weight_decay: 0.01,
-                ..AdamWParams::default()
-            };
-            let mut opt =
-                AdamW::new(HashMap::from([("w".to_string(), var.clone())]), params).unwrap();
+            let params = AdamWParams { weight_decay: 0.01, ..AdamWParams::default() };
+            let mut opt = AdamW::new(HashMap::from([("w".to_string(), var.clone())]), params).unwrap();
             opt.composed_only = composed_only;
             for _ in 0..3 {
-                let loss = (var.as_tensor() - &target)
-                    .unwrap()
-                    .sqr()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap();
-                opt.step(&loss.backward().unwrap(), 1e-2, Some(1.0))
-                    .unwrap();
+                let loss = (var.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap();
+                opt.step(&loss.backward().unwrap(), 1e-2, Some(1.0)).unwrap();
             }
             (var.as_tensor().clone(), opt.state())
         };
         let (fused_w, fused_state) = run(false);
         let (composed_w, composed_state) = run(true);
-        let diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff(&fused_w, &init) > 1e-3, "the weights moved");
-        assert!(
-            diff(&fused_w, &composed_w) < 1e-6,
-            "{}",
-            diff(&fused_w, &composed_w)
-        );
+        assert!(diff(&fused_w, &composed_w) < 1e-6, "{}", diff(&fused_w, &composed_w));
         for key in ["m.w", "v.w"] {
-            assert!(
-                diff(&fused_state[key], &composed_state[key]) < 1e-6,
-                "{key}"
-            );
+            assert!(diff(&fused_state[key], &composed_state[key]) < 1e-6, "{key}");
         }
     }
 }

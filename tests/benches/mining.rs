@@ -15,25 +15,16 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();
-    println!(
-        "mining throughput, {} threads",
-        rayon::current_num_threads()
-    );
-    println!(
-        "{:<11} {:>9} {:>8} {:>8} {:>10} {:>9}",
-        "lang", "inputs", "kept", "MB", "seconds", "inputs/s"
-    );
+    println!("mining throughput, {} threads", rayon::current_num_threads());
+    println!("{:<11} {:>9} {:>8} {:>8} {:>10} {:>9}", "lang", "inputs", "kept", "MB", "seconds", "inputs/s");
     let (mut total_s, mut total_inputs) = (0.0, 0);
     for path in paths {
         let config = CorpusConfig::load(&path).expect("valid config");
         let bytes = std::sync::atomic::AtomicU64::new(0);
         let started = Instant::now();
-        let report = mine(
-            &config,
-            root,
-            &out.path().join(config.lang.name()),
-            &mut |p| bytes.store(p.total.unwrap_or(0), std::sync::atomic::Ordering::Relaxed),
-        )
+        let report = mine(&config, root, &out.path().join(config.lang.name()), &mut |p| {
+            bytes.store(p.total.unwrap_or(0), std::sync::atomic::Ordering::Relaxed)
+        })
         .expect("mining succeeds");
         let seconds = started.elapsed().as_secs_f64();
         total_s += seconds;
@@ -48,17 +39,6 @@ fn main() {
             report.inputs as f64 / seconds
         );
     }
-    println!(
-        "{:<11} {:>9} {:>8} {:>8} {:>10.2} {:>9.0}",
-        "all",
-        total_inputs,
-        "",
-        "",
-        total_s,
-        total_inputs as f64 / total_s
-    );
-    println!(
-        "target: all five corpora in < 30 s: {}",
-        if total_s < 30.0 { "met" } else { "NOT met" }
-    );
+    println!("{:<11} {:>9} {:>8} {:>8} {:>10.2} {:>9.0}", "all", total_inputs, "", "", total_s, total_inputs as f64 / total_s);
+    println!("target: all five corpora in < 30 s: {}", if total_s < 30.0 { "met" } else { "NOT met" });
 }

@@ -38,24 +38,17 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64) {
     let device = Device::Cpu;
     let (model, vars) = init_model(config, &device, 0).unwrap();
-    let mut optimizer =
-        AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
+    let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
     let schedule = NoiseSchedule::sqrt(config.diffusion_steps);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (n, d) = (config.seq_len, config.d_model);
-    let ids: Vec<u32> = (0..batch * n)
-        .map(|_| rng.random_range(0..config.vocab_size as u32))
-        .collect();
+    let ids: Vec<u32> = (0..batch * n).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
     let tokens = Tensor::from_vec(ids, (batch, n), &device).unwrap();
     let train = time(reps, || {
-        let t: Vec<u32> = (0..batch)
-            .map(|_| rng.random_range(0..config.diffusion_steps as u32))
-            .collect();
+        let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
         let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
-        optimizer
-            .step(&loss.total.backward().unwrap(), 5e-4, None)
-            .unwrap();
+        optimizer.step(&loss.total.backward().unwrap(), 5e-4, None).unwrap();
     });
     let x = randn(&mut rng, &[batch, n, d], &device).unwrap();
     let t = vec![(config.diffusion_steps / 2) as u32; batch];
@@ -67,36 +60,14 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
 }
 
 fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/benches/torch_reference.py"
-    );
-    let out = Command::new("python3")
-        .args([
-            script,
-            "--config",
-            preset,
-            "--threads",
-            &threads.to_string(),
-        ])
-        .output()
-        .ok()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
+    let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string()]).output().ok()?;
     if !out.status.success() {
-        eprintln!(
-            "torch reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
+        eprintln!("torch reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some((
-        v["train_step_s"].as_f64()?,
-        v["sample_step_s"].as_f64()?,
-        v["impl"].as_str()?.to_string(),
-    ))
+    Some((v["train_step_s"].as_f64()?, v["sample_step_s"].as_f64()?, v["impl"].as_str()?.to_string()))
 }
 
 fn main() {
@@ -106,23 +77,11 @@ fn main() {
     println!("CodeFusion step times, batch 32, {threads} threads, median of {reps}");
     println!(
         "{:<6} {:>14} {:>14} {:>14} {:>14} {:>9} {:>9}",
-        "config",
-        "rust train s",
-        "torch train s",
-        "rust sample s",
-        "torch sample s",
-        "train x",
-        "sample x"
+        "config", "rust train s", "torch train s", "rust sample s", "torch sample s", "train x", "sample x"
     );
     // `cargo bench --bench model_step -- tiny` times one preset; no argument, all.
-    let only: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    for (preset, config) in [
-        ("tiny", ModelConfig::tiny()),
-        ("small", ModelConfig::small()),
-    ] {
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for (preset, config) in [("tiny", ModelConfig::tiny()), ("small", ModelConfig::small())] {
         if !only.is_empty() && !only.iter().any(|o| o == preset) {
             continue;
         }

@@ -34,46 +34,19 @@ fn main() {
         (model, tokenizer, "random initialisation")
     };
     let n = model.config().seq_len;
-    let inputs: Vec<String> = bench
-        .iter()
-        .map(|i| i.broken.clone())
-        .filter(|b| tokenizer.encode_fixed(b, n).unwrap().is_some())
-        .take(64)
-        .collect();
+    let inputs: Vec<String> =
+        bench.iter().map(|i| i.broken.clone()).filter(|b| tokenizer.encode_fixed(b, n).unwrap().is_some()).take(64).collect();
     let excel = LangId::Excel.language();
     let repairer = Repairer::new(&model, &tokenizer, excel);
-    println!(
-        "repair, tiny-excel ({what}), {} threads, {} inputs, batch 64, 1 sample",
-        rayon::current_num_threads(),
-        inputs.len()
-    );
-    println!(
-        "{:>7} {:>16} {:>16}",
-        "level", "steps 50 rep/s", "stride 60 rep/s"
-    );
+    println!("repair, tiny-excel ({what}), {} threads, {} inputs, batch 64, 1 sample", rayon::current_num_threads(), inputs.len());
+    println!("{:>7} {:>16} {:>16}", "level", "steps 50 rep/s", "stride 60 rep/s");
     for level in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] {
         let mut rates = Vec::new();
         for sampler in [
-            SamplerConfig {
-                steps: Some(50),
-                stride: None,
-                clamp: false,
-                update: Update::Ddpm,
-            },
-            SamplerConfig {
-                steps: None,
-                stride: Some(60),
-                clamp: false,
-                update: Update::Ddpm,
-            },
+            SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
+            SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm },
         ] {
-            let config = RepairConfig {
-                levels: vec![level],
-                samples: 1,
-                sampler,
-                batch_size: 64,
-                seed: 0,
-            };
+            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0 };
             let clock = Instant::now();
             let out = repairer.repair(&inputs, &config).unwrap();
             assert_eq!(out.len(), inputs.len());

@@ -30,18 +30,12 @@ fn main() {
         let sha = loaded.sha256.clone();
         (model, tokenizer, sha, "nightly checkpoint")
     } else {
-        let corpus = read_corpus_split(&root.join("outputs/corpus/excel"), "train")
-            .expect("run `make mine` first");
+        let corpus = read_corpus_split(&root.join("outputs/corpus/excel"), "train").expect("run `make mine` first");
         let texts: Vec<String> = corpus.into_iter().map(|r| r.text).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 4096).unwrap();
         let model_config = ModelConfig::load(&root.join("configs/model/tiny-excel.toml")).unwrap();
         let (model, _vars) = init_model(&model_config, &Device::Cpu, 0).unwrap();
-        (
-            model,
-            tokenizer,
-            "random-init".to_string(),
-            "random initialisation",
-        )
+        (model, tokenizer, "random-init".to_string(), "random initialisation")
     };
     let rollout = Rollout::new(&config, &model, &tokenizer, &sha, root).unwrap();
     let clock = Instant::now();
@@ -78,8 +72,5 @@ fn main() {
         timing.filter_s,
         100.0 * timing.filter_s / busy
     );
-    println!(
-        "  projected for 20,000 pairs: {:.1} min (target: <= 15)",
-        20_000.0 / rate.max(1e-9) / 60.0
-    );
+    println!("  projected for 20,000 pairs: {:.1} min (target: <= 15)", 20_000.0 / rate.max(1e-9) / 60.0);
 }

@@ -46,22 +46,9 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     if !args.t.is_empty() {
         ts = args.t.iter().map(|&t| t.min(steps - 1)).collect();
     }
-    let result = accuracy_by_t(
-        model,
-        schedule,
-        &valid.rows,
-        &ts,
-        args.examples,
-        64,
-        args.seed,
-    )
-    .context("evaluating")?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    write_file_atomic(
-        &args.out.join("accuracy_by_t.json"),
-        &serde_json::to_vec_pretty(&result)?,
-    )?;
+    let result = accuracy_by_t(model, schedule, &valid.rows, &ts, args.examples, 64, args.seed).context("evaluating")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    write_file_atomic(&args.out.join("accuracy_by_t.json"), &serde_json::to_vec_pretty(&result)?)?;
     accuracy_chart(&result, steps, &args.out.join("accuracy_by_t.png"))?;
     for level in &result.levels {
         output.line(format!(

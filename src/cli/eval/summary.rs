@@ -23,14 +23,8 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         .results
         .iter()
         .map(|path| {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "{}: not a results.json of `lastmile eval repair`",
-                    path.display()
-                )
-            })
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a results.json of `lastmile eval repair`", path.display()))
         })
         .collect::<Result<Vec<lastmile::eval::report::EvalRun>>>()?;
     let md = lastmile::eval::report::summary(&runs);

@@ -52,36 +52,19 @@ fn parse_end(text: &str) -> Option<(Option<String>, End)> {
         return None; // another workbook
     }
     let (sheet, cell) = match text.rfind('!') {
-        Some(i) => (
-            Some(text[..i].trim_matches('\'').replace("''", "'")),
-            &text[i + 1..],
-        ),
+        Some(i) => (Some(text[..i].trim_matches('\'').replace("''", "'")), &text[i + 1..]),
         None => (None, text),
     };
     let cell = cell.replace('$', "");
-    let letters: String = cell
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
+    let letters: String = cell.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
     let digits = &cell[letters.len()..];
     if !digits.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
     let end = match (letters.is_empty(), digits.is_empty()) {
-        (false, false) => End::Cell(
-            digits
-                .parse()
-                .ok()
-                .filter(|r| (1..=1_048_576).contains(r))?,
-            column_number(&letters)?,
-        ),
+        (false, false) => End::Cell(digits.parse().ok().filter(|r| (1..=1_048_576).contains(r))?, column_number(&letters)?),
         (false, true) => End::Column(column_number(&letters)?),
-        (true, false) => End::Row(
-            digits
-                .parse()
-                .ok()
-                .filter(|r| (1..=1_048_576).contains(r))?,
-        ),
+        (true, false) => End::Row(digits.parse().ok().filter(|r| (1..=1_048_576).contains(r))?),
         (true, true) => return None,
     };
     Some((sheet, end))
@@ -90,10 +73,7 @@ fn parse_end(text: &str) -> Option<(Option<String>, End)> {
 /// The cells a formula reads, or `None` when it cannot be executed here.
 fn referenced_cells(formula: &str) -> Option<BTreeSet<CellRef>> {
     let tokens = LangId::Excel.language().lex(formula);
-    let significant: Vec<_> = tokens
-        .iter()
-        .filter(|t| t.kind != TokenKind::Whitespace)
-        .collect();
+    let significant: Vec<_> = tokens.iter().filter(|t| t.kind != TokenKind::Whitespace).collect();
     let mut cells = BTreeSet::new();
     let mut i = 0;
     while i < significant.len() {
@@ -104,27 +84,17 @@ fn referenced_cells(formula: &str) -> Option<BTreeSet<CellRef>> {
         }
         let (sheet, first) = parse_end(token.text)?;
         let range_end = match (significant.get(i + 1), significant.get(i + 2)) {
-            (Some(colon), Some(next)) if colon.text == ":" && next.kind == TokenKind::Reference => {
-                Some(parse_end(next.text)?.1)
-            }
+            (Some(colon), Some(next)) if colon.text == ":" && next.kind == TokenKind::Reference => Some(parse_end(next.text)?.1),
             _ => None,
         };
         let (rows, cols) = match (&first, &range_end) {
             (End::Cell(r, c), None) => ((*r, *r), (*c, *c)),
-            (End::Cell(r1, c1), Some(End::Cell(r2, c2))) => {
-                ((*r1.min(r2), *r1.max(r2)), (*c1.min(c2), *c1.max(c2)))
-            }
-            (End::Column(c1), Some(End::Column(c2))) => {
-                ((1, WHOLE_COLUMN_ROWS), (*c1.min(c2), *c1.max(c2)))
-            }
-            (End::Row(r1), Some(End::Row(r2))) => {
-                ((*r1.min(r2), *r1.max(r2)), (1, WHOLE_ROW_COLUMNS))
-            }
+            (End::Cell(r1, c1), Some(End::Cell(r2, c2))) => ((*r1.min(r2), *r1.max(r2)), (*c1.min(c2), *c1.max(c2))),
+            (End::Column(c1), Some(End::Column(c2))) => ((1, WHOLE_COLUMN_ROWS), (*c1.min(c2), *c1.max(c2))),
+            (End::Row(r1), Some(End::Row(r2))) => ((*r1.min(r2), *r1.max(r2)), (1, WHOLE_ROW_COLUMNS)),
             _ => return None,
         };
-        if ((rows.1 - rows.0 + 1) as usize).saturating_mul((cols.1 - cols.0 + 1) as usize)
-            > MAX_CELLS
-        {
+        if ((rows.1 - rows.0 + 1) as usize).saturating_mul((cols.1 - cols.0 + 1) as usize) > MAX_CELLS {
             return None;
         }
         for r in rows.0..=rows.1 {
@@ -184,10 +154,7 @@ fn evaluate(formula: &str, cells: &BTreeSet<CellRef>, k: u64) -> Result<CellValu
         }
         let index = match &cell.0 {
             None => 0,
-            Some(name) => sheets
-                .iter()
-                .position(|s| s.eq_ignore_ascii_case(name))
-                .expect("added above") as u32,
+            Some(name) => sheets.iter().position(|s| s.eq_ignore_ascii_case(name)).expect("added above") as u32,
         };
         model.set_user_input(index, cell.1, cell.2, value)?;
     }
@@ -198,9 +165,7 @@ fn evaluate(formula: &str, cells: &BTreeSet<CellRef>, k: u64) -> Result<CellValu
 
 fn same_value(a: &CellValue, b: &CellValue) -> bool {
     match (a, b) {
-        (CellValue::Number(x), CellValue::Number(y)) => {
-            x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-        }
+        (CellValue::Number(x), CellValue::Number(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
         _ => a == b,
     }
 }
@@ -231,25 +196,17 @@ pub fn exec_match(candidate: &str, truth: &str) -> ExecMatch {
         return ExecMatch::Mismatch;
     }
     let (Some(a), Some(b)) = (referenced_cells(candidate), referenced_cells(truth)) else {
-        return ExecMatch::TextFallback(
-            excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth),
-        );
+        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
     };
     let cells: BTreeSet<CellRef> = a.union(&b).cloned().collect();
     if cells.contains(&(None, FORMULA_CELL.0, FORMULA_CELL.1)) {
-        return ExecMatch::TextFallback(
-            excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth),
-        );
+        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
     }
     for k in 0..FILLINGS {
         match (evaluate(candidate, &cells, k), evaluate(truth, &cells, k)) {
             (Ok(x), Ok(y)) if same_value(&x, &y) => {}
             (Ok(_), Ok(_)) => return ExecMatch::Mismatch,
-            _ => {
-                return ExecMatch::TextFallback(
-                    excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth),
-                )
-            }
+            _ => return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth)),
         }
     }
     ExecMatch::Match
@@ -261,52 +218,24 @@ mod tests {
 
     #[test]
     fn equal_formulas_match_and_different_ranges_do_not() {
-        assert_eq!(
-            exec_match("=SUM(A1:A10)/COUNT(A1:A10)", "=AVERAGE(A1:A10)"),
-            ExecMatch::Match
-        );
-        assert_eq!(
-            exec_match("=AVERAGE(A1:A9)", "=AVERAGE(A1:A10)"),
-            ExecMatch::Mismatch
-        );
+        assert_eq!(exec_match("=SUM(A1:A10)/COUNT(A1:A10)", "=AVERAGE(A1:A10)"), ExecMatch::Match);
+        assert_eq!(exec_match("=AVERAGE(A1:A9)", "=AVERAGE(A1:A10)"), ExecMatch::Mismatch);
         assert_eq!(exec_match("=A1+B1", "=B1+A1"), ExecMatch::Match);
         assert_eq!(exec_match("=A1*2", "=A1+A1"), ExecMatch::Match);
         assert_eq!(exec_match("=A1-B1", "=B1-A1"), ExecMatch::Mismatch);
-        assert_eq!(
-            exec_match("=SUM(Data!B2:B5)", "=SUM(Data!B2:B3,Data!B4:B5)"),
-            ExecMatch::Match
-        );
+        assert_eq!(exec_match("=SUM(Data!B2:B5)", "=SUM(Data!B2:B3,Data!B4:B5)"), ExecMatch::Match);
         // text and booleans in cells: SUM skips them, + does not
-        assert_eq!(
-            exec_match("=SUM(Data!B2:B5)", "=Data!B2+Data!B3+Data!B4+Data!B5"),
-            ExecMatch::Mismatch
-        );
-        assert_eq!(
-            exec_match("=SUM(C:C)", "=SUM(C1:C40)"),
-            ExecMatch::Match,
-            "whole columns are filled in rows 1..=40"
-        );
-        assert_eq!(
-            exec_match(
-                "=IF(A1>5,\"big\",\"small\")",
-                "=IF(A1<=5,\"small\",\"big\")"
-            ),
-            ExecMatch::Match
-        );
+        assert_eq!(exec_match("=SUM(Data!B2:B5)", "=Data!B2+Data!B3+Data!B4+Data!B5"), ExecMatch::Mismatch);
+        assert_eq!(exec_match("=SUM(C:C)", "=SUM(C1:C40)"), ExecMatch::Match, "whole columns are filled in rows 1..=40");
+        assert_eq!(exec_match("=IF(A1>5,\"big\",\"small\")", "=IF(A1<=5,\"small\",\"big\")"), ExecMatch::Match);
         // text in a cell: SUM ignores it, + does not
         assert_eq!(exec_match("=SUM(A1,B1)", "=A1+B1"), ExecMatch::Mismatch);
     }
 
     #[test]
     fn invalid_candidates_never_match_and_external_references_fall_back() {
-        assert_eq!(
-            exec_match("=SUM(A1:A10", "=SUM(A1:A10)"),
-            ExecMatch::Mismatch
-        );
-        assert_eq!(
-            exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A1"),
-            ExecMatch::TextFallback(true)
-        );
+        assert_eq!(exec_match("=SUM(A1:A10", "=SUM(A1:A10)"), ExecMatch::Mismatch);
+        assert_eq!(exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A1"), ExecMatch::TextFallback(true));
         assert!(!exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A2").is_match());
     }
 
@@ -324,35 +253,20 @@ mod tests {
     /// buggy formula that fails the check matches its ground truth.
     #[test]
     fn real_benchmark_formulas_execute() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/corpora/benchmarks/repair/excel.json"
-        );
-        let items: Vec<serde_json::Value> =
-            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json");
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let items: Vec<serde_json::Value> = items.into_iter().step_by(4).collect();
         let (mut executed, mut fallback) = (0, 0);
         for item in &items {
-            let (buggy, truth) = (
-                item["Buggy"].as_str().unwrap().trim(),
-                item["GroundTruth"].as_str().unwrap().trim(),
-            );
+            let (buggy, truth) = (item["Buggy"].as_str().unwrap().trim(), item["GroundTruth"].as_str().unwrap().trim());
             match exec_match(truth, truth) {
                 ExecMatch::Match => executed += 1,
                 ExecMatch::TextFallback(true) => fallback += 1,
                 other => panic!("{truth}: {other:?}"),
             }
-            assert!(
-                !exec_match(buggy, truth).is_match()
-                    || LangId::Excel.language().check(buggy).is_ok(),
-                "{buggy}"
-            );
+            assert!(!exec_match(buggy, truth).is_match() || LangId::Excel.language().check(buggy).is_ok(), "{buggy}");
         }
         assert_eq!(executed + fallback, items.len());
-        assert!(
-            executed >= items.len() * 9 / 10,
-            "only {executed} of {} executed ({fallback} fell back to text)",
-            items.len()
-        );
+        assert!(executed >= items.len() * 9 / 10, "only {executed} of {} executed ({fallback} fell back to text)", items.len());
     }
 }

@@ -39,26 +39,12 @@ pub(crate) struct XlToken<'a> {
     pub offset: usize,
 }
 
-const ERROR_LITERALS: [&str; 10] = [
-    "#NULL!",
-    "#DIV/0!",
-    "#VALUE!",
-    "#REF!",
-    "#NAME?",
-    "#NUM!",
-    "#N/A",
-    "#GETTING_DATA",
-    "#SPILL!",
-    "#CALC!",
-];
+const ERROR_LITERALS: [&str; 10] =
+    ["#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA", "#SPILL!", "#CALC!"];
 
 /// Lexes a whole formula.
 pub(crate) fn lex(text: &str) -> Vec<XlToken<'_>> {
-    let mut lexer = Lexer {
-        text,
-        pos: 0,
-        tokens: Vec::new(),
-    };
+    let mut lexer = Lexer { text, pos: 0, tokens: Vec::new() };
     while lexer.pos < text.len() {
         lexer.next_token();
     }
@@ -103,17 +89,8 @@ impl<'a> Lexer<'a> {
 
     fn push(&mut self, kind: XlKind, len: usize) {
         let len = len.max(1);
-        let len = self
-            .rest()
-            .char_indices()
-            .map(|(i, _)| i)
-            .find(|&i| i >= len)
-            .unwrap_or(self.rest().len());
-        self.tokens.push(XlToken {
-            kind,
-            text: &self.text[self.pos..self.pos + len],
-            offset: self.pos,
-        });
+        let len = self.rest().char_indices().map(|(i, _)| i).find(|&i| i >= len).unwrap_or(self.rest().len());
+        self.tokens.push(XlToken { kind, text: &self.text[self.pos..self.pos + len], offset: self.pos });
         self.pos += len;
     }
 
@@ -139,23 +116,16 @@ impl<'a> Lexer<'a> {
             }
             '"' => self.string(),
             '\'' => self.quoted_sheet(),
-            '#' => match ERROR_LITERALS
-                .iter()
-                .find(|e| rest.to_ascii_uppercase().starts_with(*e))
-            {
+            '#' => match ERROR_LITERALS.iter().find(|e| rest.to_ascii_uppercase().starts_with(*e)) {
                 Some(e) => self.push(XlKind::ErrorLiteral, e.len()),
                 None => self.push(XlKind::Unknown, 1),
             },
             '0'..='9' => self.number_or_row(),
             '.' if rest[1..].starts_with(|c: char| c.is_ascii_digit()) => self.number_or_row(),
             '[' => self.bracketed(),
-            '<' if rest.starts_with("<>") || rest.starts_with("<=") => {
-                self.push(XlKind::Operator, 2)
-            }
+            '<' if rest.starts_with("<>") || rest.starts_with("<=") => self.push(XlKind::Operator, 2),
             '>' if rest.starts_with(">=") => self.push(XlKind::Operator, 2),
-            '+' | '-' | '*' | '/' | '^' | '&' | '=' | '<' | '>' | '@' => {
-                self.push(XlKind::Operator, 1)
-            }
+            '+' | '-' | '*' | '/' | '^' | '&' | '=' | '<' | '>' | '@' => self.push(XlKind::Operator, 1),
             ':' => self.push(XlKind::Colon, 1),
             '%' => self.push(XlKind::Percent, 1),
             ',' => self.push(XlKind::Comma, 1),
@@ -198,10 +168,7 @@ impl<'a> Lexer<'a> {
             if matches!(bytes.get(j), Some(b'+' | b'-')) {
                 j += 1;
             }
-            let digits = bytes[j.min(bytes.len())..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
+            let digits = bytes[j.min(bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
             if digits > 0 {
                 i = j + digits;
             }
@@ -243,9 +210,7 @@ impl<'a> Lexer<'a> {
         if after.starts_with('!') {
             return self.reference_after_prefix(len + 1);
         }
-        let word_len = after
-            .find(|c: char| !is_word_char(c) || c == '$')
-            .unwrap_or(after.len());
+        let word_len = after.find(|c: char| !is_word_char(c) || c == '$').unwrap_or(after.len());
         if word_len > 0 && after[word_len..].starts_with('!') {
             return self.reference_after_prefix(len + word_len + 1);
         }
@@ -301,16 +266,12 @@ impl<'a> Lexer<'a> {
                 return self.push(XlKind::Reference, prefix_len + end + 2);
             }
         }
-        let len = after
-            .find(|c: char| !is_word_char(c))
-            .unwrap_or(after.len());
+        let len = after.find(|c: char| !is_word_char(c)).unwrap_or(after.len());
         let word = &after[..len];
         let valid = is_cell(word)
             || (is_column(word) && column_follows(&after[len..]))
             || (is_row(word) && after[len..].starts_with(':'))
-            || (!word.is_empty()
-                && !word.contains('$')
-                && !word.starts_with(|c: char| c.is_ascii_digit()))
+            || (!word.is_empty() && !word.contains('$') && !word.starts_with(|c: char| c.is_ascii_digit()))
             || word.eq_ignore_ascii_case("#REF!");
         if valid && !word.is_empty() {
             self.push(XlKind::Reference, prefix_len + len)
@@ -363,15 +324,7 @@ mod tests {
         use XlKind::*;
         assert_eq!(
             kinds("=SUM(A1:$B$2)"),
-            vec![
-                (Operator, "="),
-                (Function, "SUM"),
-                (LParen, "("),
-                (Reference, "A1"),
-                (Colon, ":"),
-                (Reference, "$B$2"),
-                (RParen, ")")
-            ]
+            vec![(Operator, "="), (Function, "SUM"), (LParen, "("), (Reference, "A1"), (Colon, ":"), (Reference, "$B$2"), (RParen, ")")]
         );
         assert_eq!(kinds("A:A")[0], (Reference, "A"));
         assert_eq!(kinds("A:A")[2], (Reference, "A"));
@@ -379,10 +332,7 @@ mod tests {
         assert_eq!(kinds("Metrics!E$2")[0], (Reference, "Metrics!E$2"));
         assert_eq!(kinds("[1]Sheet1!A1")[0], (Reference, "[1]Sheet1!A1"));
         assert_eq!(kinds("[0]!LOGINTERP")[0], (Reference, "[0]!LOGINTERP"));
-        assert_eq!(
-            kinds("[1]!'SGJ200,LA'/100")[0],
-            (Reference, "[1]!'SGJ200,LA'")
-        );
+        assert_eq!(kinds("[1]!'SGJ200,LA'/100")[0], (Reference, "[1]!'SGJ200,LA'"));
         assert_eq!(kinds("LOG10(2)")[0], (Function, "LOG10"));
         assert_eq!(kinds("TaxRate")[0], (Name, "TaxRate"));
         assert_eq!(kinds("#N/A")[0], (ErrorLiteral, "#N/A"));

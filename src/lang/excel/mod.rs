@@ -40,12 +40,9 @@ impl Language for Excel {
                     XlKind::Reference => TokenKind::Reference,
                     XlKind::Name => TokenKind::Identifier,
                     XlKind::Operator | XlKind::Colon | XlKind::Percent => TokenKind::Operator,
-                    XlKind::Comma
-                    | XlKind::Semicolon
-                    | XlKind::LParen
-                    | XlKind::RParen
-                    | XlKind::LBrace
-                    | XlKind::RBrace => TokenKind::Punctuation,
+                    XlKind::Comma | XlKind::Semicolon | XlKind::LParen | XlKind::RParen | XlKind::LBrace | XlKind::RBrace => {
+                        TokenKind::Punctuation
+                    }
                     XlKind::Unknown => TokenKind::Unknown,
                 };
                 Token::new(kind, t.text)
@@ -58,9 +55,7 @@ impl Language for Excel {
     }
 
     fn is_substantive(&self, text: &str) -> bool {
-        lexer::lex(text)
-            .iter()
-            .any(|t| matches!(t.kind, XlKind::Function | XlKind::Reference))
+        lexer::lex(text).iter().any(|t| matches!(t.kind, XlKind::Function | XlKind::Reference))
     }
 }
 
@@ -116,10 +111,7 @@ mod tests {
 
     #[test]
     fn sketch_removes_constants() {
-        assert_eq!(
-            Excel.sketch("=SUM(A1:A10)/COUNT(A1:A10)"),
-            "=SUM(:)/COUNT(:)"
-        );
+        assert_eq!(Excel.sketch("=SUM(A1:A10)/COUNT(A1:A10)"), "=SUM(:)/COUNT(:)");
         assert_eq!(Excel.sketch("=IF(B6 = \"x\", 1.5, TRUE)"), "=IF(=,,TRUE)");
         assert_eq!(Excel.normalize_whitespace("= SUM( A1 )"), "=SUM(A1)");
     }
@@ -133,11 +125,7 @@ mod tests {
     #[test]
     fn maskable_spans_are_function_and_names() {
         let text = "=IF(TaxRate>1,SUM(A1),0)";
-        let spans: Vec<_> = Excel
-            .maskable_spans(text)
-            .into_iter()
-            .map(|r| &text[r])
-            .collect();
+        let spans: Vec<_> = Excel.maskable_spans(text).into_iter().map(|r| &text[r]).collect();
         assert_eq!(spans, vec!["IF", "TaxRate", "SUM"]);
     }
 }

@@ -20,11 +20,7 @@ pub(crate) fn parse(text: &str, tokens: &[XlToken<'_>]) -> Result<(), SyntaxErro
             }
         }
     }
-    let mut parser = Parser {
-        text,
-        tokens: significant,
-        pos: 0,
-    };
+    let mut parser = Parser { text, tokens: significant, pos: 0 };
     parser.formula()
 }
 
@@ -70,11 +66,7 @@ impl<'t> Parser<'_, 't> {
 
     fn error_here(&self, expected: &str) -> SyntaxError {
         match self.peek() {
-            None => SyntaxError::at(
-                self.text,
-                self.text.len(),
-                format!("unexpected end of formula, expected {expected}"),
-            ),
+            None => SyntaxError::at(self.text, self.text.len(), format!("unexpected end of formula, expected {expected}")),
             Some(t) => {
                 let what = match t.kind {
                     XlKind::UnterminatedString => "unterminated string".to_string(),
@@ -104,13 +96,7 @@ impl<'t> Parser<'_, 't> {
 
     /// Binary operator levels, loosest first; the last level is `^`.
     fn binary_level(&mut self, level: usize) -> Parsed {
-        const LEVELS: [&[&str]; 5] = [
-            &["=", "<>", "<", ">", "<=", ">="],
-            &["&"],
-            &["+", "-"],
-            &["*", "/"],
-            &["^"],
-        ];
+        const LEVELS: [&[&str]; 5] = [&["=", "<>", "<", ">", "<=", ">="], &["&"], &["+", "-"], &["*", "/"], &["^"]];
         if level == LEVELS.len() {
             return self.postfix();
         }
@@ -136,11 +122,7 @@ impl<'t> Parser<'_, 't> {
         if self.peek_op(&["-", "+", "@"]).is_some() {
             self.pos += 1;
             let operand = self.prefix()?;
-            return Ok(if operand == Operand::Reference {
-                Operand::Reference
-            } else {
-                Operand::Value
-            });
+            return Ok(if operand == Operand::Reference { Operand::Reference } else { Operand::Value });
         }
         self.intersection()
     }
@@ -150,17 +132,10 @@ impl<'t> Parser<'_, 't> {
         let mut left = self.range()?;
         while left == Operand::Reference
             && self.spaced()
-            && matches!(
-                self.peek_kind(),
-                Some(XlKind::Reference | XlKind::Name | XlKind::Function)
-            )
+            && matches!(self.peek_kind(), Some(XlKind::Reference | XlKind::Name | XlKind::Function))
         {
             if self.range()? != Operand::Reference {
-                return Err(SyntaxError::at(
-                    self.text,
-                    self.tokens[self.pos - 1].0.offset,
-                    "intersection of a non-reference",
-                ));
+                return Err(SyntaxError::at(self.text, self.tokens[self.pos - 1].0.offset, "intersection of a non-reference"));
             }
             left = Operand::Reference;
         }
@@ -188,11 +163,7 @@ impl<'t> Parser<'_, 't> {
             if !ok {
                 let at = self.tokens[self.pos - 1].0.offset;
                 let from = start.map_or("", |t| t.text);
-                return Err(SyntaxError::at(
-                    self.text,
-                    at,
-                    format!("invalid range starting at `{from}`"),
-                ));
+                return Err(SyntaxError::at(self.text, at, format!("invalid range starting at `{from}`")));
             }
             row_range = false;
         }
@@ -206,13 +177,8 @@ impl<'t> Parser<'_, 't> {
         match token.kind {
             XlKind::Number => {
                 self.pos += 1;
-                let is_row =
-                    token.text.bytes().all(|b| b.is_ascii_digit()) && !token.text.starts_with('0');
-                Ok(if is_row {
-                    Operand::RowNumber
-                } else {
-                    Operand::Value
-                })
+                let is_row = token.text.bytes().all(|b| b.is_ascii_digit()) && !token.text.starts_with('0');
+                Ok(if is_row { Operand::RowNumber } else { Operand::Value })
             }
             XlKind::String | XlKind::Bool | XlKind::ErrorLiteral => {
                 self.pos += 1;
@@ -237,11 +203,7 @@ impl<'t> Parser<'_, 't> {
                     operand = Operand::Reference;
                 }
                 self.close(XlKind::RParen, token, "`)`")?;
-                Ok(if operand == Operand::RowNumber {
-                    Operand::Value
-                } else {
-                    operand
-                })
+                Ok(if operand == Operand::RowNumber { Operand::Value } else { operand })
             }
             XlKind::LBrace => {
                 self.pos += 1;
@@ -252,30 +214,20 @@ impl<'t> Parser<'_, 't> {
         }
     }
 
-    fn close(
-        &mut self,
-        kind: XlKind,
-        open: XlToken<'_>,
-        expected: &str,
-    ) -> Result<(), SyntaxError> {
+    fn close(&mut self, kind: XlKind, open: XlToken<'_>, expected: &str) -> Result<(), SyntaxError> {
         if self.peek_kind() == Some(kind) {
             self.pos += 1;
             return Ok(());
         }
         let mut e = self.error_here(expected);
         let opened = SyntaxError::at(self.text, open.offset, "");
-        e.message = format!(
-            "{} (to close `{}` at column {})",
-            e.message, open.text, opened.column
-        );
+        e.message = format!("{} (to close `{}` at column {})", e.message, open.text, opened.column);
         Err(e)
     }
 
     /// `NAME(` already consumed up to the name; arguments may be empty (`IF(A1,,0)`).
     fn arguments(&mut self, function: XlToken<'_>) -> Result<(), SyntaxError> {
-        let open = self
-            .peek()
-            .expect("the lexer only makes a function before `(`");
+        let open = self.peek().expect("the lexer only makes a function before `(`");
         self.pos += 1;
         if self.peek_kind() == Some(XlKind::RParen) {
             self.pos += 1;
@@ -305,9 +257,7 @@ impl<'t> Parser<'_, 't> {
                 }
             }
             match self.peek_kind() {
-                Some(XlKind::Number | XlKind::String | XlKind::Bool | XlKind::ErrorLiteral) => {
-                    self.pos += 1
-                }
+                Some(XlKind::Number | XlKind::String | XlKind::Bool | XlKind::ErrorLiteral) => self.pos += 1,
                 _ => return Err(self.error_here("a constant in the array")),
             }
             match self.peek_kind() {
