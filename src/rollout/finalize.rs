@@ -30,24 +30,32 @@ pub struct FinalSummary {
     pub beyond_target: usize,
 }
 
-/// The filter line of a finished rollout: candidates and every reason a pair was dropped.
+impl FinalSummary {
+    /// Candidates, then every reason a candidate was dropped, with its count:
+    /// the columns of the filter line and of the dataset card's filter table.
+    pub fn filter_counts(&self) -> [(&'static str, u64); 10] {
+        let c = self.counts;
+        [
+            ("candidates", c.candidates),
+            ("fixed invalid", c.fixed_invalid),
+            ("unchanged", c.unchanged),
+            ("edit distance", c.edit_distance),
+            ("length", c.length),
+            ("broken rule", c.broken_rule),
+            ("duplicate", c.duplicate),
+            ("contaminated", c.contaminated),
+            ("cross-unit duplicate", self.cross_unit_duplicates as u64),
+            ("beyond target", self.beyond_target as u64),
+        ]
+    }
+}
+
+/// The filter line of a finished rollout: `N candidates; fixed invalid n, ...`.
 impl std::fmt::Display for FinalSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = self.counts;
-        write!(
-            f,
-            "{} candidates; fixed invalid {}, unchanged {}, edit distance {}, length {}, broken rule {}, duplicate {}, contaminated {}, cross-unit duplicate {}, beyond target {}",
-            c.candidates,
-            c.fixed_invalid,
-            c.unchanged,
-            c.edit_distance,
-            c.length,
-            c.broken_rule,
-            c.duplicate,
-            c.contaminated,
-            self.cross_unit_duplicates,
-            self.beyond_target
-        )
+        let [(_, candidates), dropped @ ..] = self.filter_counts();
+        let dropped: Vec<String> = dropped.iter().map(|(name, n)| format!("{name} {n}")).collect();
+        write!(f, "{candidates} candidates; {}", dropped.join(", "))
     }
 }
 
@@ -141,23 +149,10 @@ fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) 
     let _ = writeln!(out, "| broken fails the syntax check | {:.1}% |", 100.0 * mean(|p| f64::from(u8::from(!p.broken_valid))));
     let _ = writeln!(out, "| mean t / (T-1) | {:.3} |", mean(|p| f64::from(p.t_frac)));
     let _ = writeln!(out, "| chains run | {} |", summary.chains);
-    let c = &summary.counts;
-    out.push_str("\n## Filters\n\n| candidates | fixed invalid | unchanged | edit distance | length | broken rule | duplicate | contaminated | cross-unit duplicate | beyond target | kept |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        c.candidates,
-        c.fixed_invalid,
-        c.unchanged,
-        c.edit_distance,
-        c.length,
-        c.broken_rule,
-        c.duplicate,
-        c.contaminated,
-        summary.cross_unit_duplicates,
-        summary.beyond_target,
-        pairs.len()
-    );
+    let columns = summary.filter_counts();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).chain(["kept"]).collect();
+    let counts: Vec<String> = columns.iter().map(|(_, n)| n.to_string()).chain([pairs.len().to_string()]).collect();
+    let _ = writeln!(out, "\n## Filters\n\n| {} |\n|{}\n| {} |", names.join(" | "), "---|".repeat(names.len()), counts.join(" | "));
     out.push_str("\n## Examples\n\n| broken | fixed | t | edits |\n|---|---|---|---|\n");
     let mut examples: Vec<&PairRecord> = pairs.iter().collect();
     examples.sort_by(|a, b| a.id.cmp(&b.id));
