@@ -97,6 +97,17 @@ struct AnchorPool {
     ids: Vec<Vec<u32>>,
 }
 
+/// Sorts each block of `block` consecutive pool entries by token length.
+/// Unit `u` anchors its chains on block `u` (until the pool wraps), so a unit
+/// keeps the same shuffled snippets while its batches hold similar lengths and
+/// a length-bucketed model runs each batch at its own short length instead of
+/// the length of the longest formula among 64 random ones.
+fn sort_blocks_by_length(pool: &mut [(String, Vec<u32>)], block: usize) {
+    for chunk in pool.chunks_mut(block.max(1)) {
+        chunk.sort_by_key(|(_, ids)| crate::tokenizer::len_with_eos(ids));
+    }
+}
+
 /// A rollout of one configuration with a loaded checkpoint.
 pub struct Rollout<'a> {
     config: &'a RolloutConfig,
@@ -142,6 +153,9 @@ impl<'a> Rollout<'a> {
                         });
                     }
                     pool.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+                    if model.config().length_bucket.is_some() {
+                        sort_blocks_by_length(&mut pool, config.chains_per_unit);
+                    }
                     let (texts, ids) = pool.into_iter().unzip();
                     Some(AnchorPool { texts, ids })
                 }
@@ -330,4 +344,26 @@ pub fn pair_id(lang: &str, broken: &str, fixed: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new().chain_update(broken).chain_update([0u8]).chain_update(fixed).finalize();
     format!("{lang}-{}", hex::encode(&digest[..8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_sorted_by_length_and_keep_their_snippets() {
+        use crate::tokenizer::{EOS, PAD};
+        let row = |len: usize| {
+            let mut ids = vec![7; len];
+            ids.push(EOS);
+            ids.resize(12, PAD);
+            ids
+        };
+        let lens = [5, 1, 9, 3, 2, 8, 4];
+        let mut pool: Vec<(String, Vec<u32>)> = lens.iter().map(|&l| (format!("s{l}"), row(l))).collect();
+        sort_blocks_by_length(&mut pool, 3);
+        let names: Vec<&str> = pool.iter().map(|(t, _)| t.as_str()).collect();
+        // blocks [5,1,9] [3,2,8] [4]: each sorted in place, none mixed with another
+        assert_eq!(names, ["s1", "s5", "s9", "s2", "s3", "s8", "s4"]);
+    }
 }
