@@ -2,6 +2,8 @@
 //! `run(args, &Output) -> Result<ExitCode>`. Only this module prints.
 
 mod check;
+mod corrupt;
+mod dataset_args;
 mod eval;
 mod mine;
 mod model;
@@ -55,6 +57,8 @@ pub enum Command {
     Sample(sample::Args),
     /// Roll out chains from a checkpoint into a repair-pair dataset.
     Rollout(rollout::Args),
+    /// Rule-based corruptions of a mined corpus into a repair-pair dataset (no model).
+    Corrupt(corrupt::Args),
     /// Statistics and plots of a repair-pair dataset.
     Stats(stats::Args),
     /// Repair broken snippets by noise injection.
@@ -85,6 +89,7 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Sample(args) => sample::run(args, output),
         Command::Eval(args) => eval::run(args, output),
         Command::Rollout(args) => rollout::run(args, output),
+        Command::Corrupt(args) => corrupt::run(args, output),
         Command::Stats(args) => stats::run(args, output),
         Command::Repair(args) => repair::run(args, output),
         Command::Pipeline(args) => pipeline::run(args, output),

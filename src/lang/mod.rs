@@ -9,14 +9,17 @@
 
 mod bash;
 mod cf;
+mod corruption;
 pub mod edit;
 mod excel;
 mod powershell;
 mod python;
+mod python_corrupt;
 mod python_targets;
 mod token;
 mod tree_sitter_support;
 
+pub use corruption::Corruption;
 pub use excel::exec::{exec_match as excel_exec_match, ExecMatch};
 pub use token::{Token, TokenKind};
 
@@ -156,6 +159,12 @@ pub trait Language: Send + Sync {
 
     /// How whitespace is normalised for exact match and sketches.
     fn whitespace_rule(&self) -> WhitespaceRule;
+
+    /// The rule-based corruption operators of the language (FLAME's for Excel,
+    /// BIFI's for Python); none by default.
+    fn corruptions(&self) -> &'static [Corruption] {
+        &[]
+    }
 
     /// Whether `candidate` computes what `truth` computes, by the language's
     /// execution engine (Excel: IronCalc); `None` when it has none.

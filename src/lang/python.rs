@@ -17,6 +17,10 @@ impl Language for Python {
         LangId::Python
     }
 
+    fn corruptions(&self) -> &'static [super::Corruption] {
+        super::python_corrupt::CORRUPTIONS
+    }
+
     fn repair_metric(&self) -> RepairMetric {
         RepairMetric::Bifi
     }

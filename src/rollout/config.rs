@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutConfig {
-    /// Checkpoint directory (`model.safetensors`, `config.json`, `tokenizer.json`).
-    pub checkpoint: PathBuf,
+    /// Checkpoint directory (`model.safetensors`, `config.json`, `tokenizer.json`);
+    /// needed unless every source is `rules` (`lastmile corrupt`).
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
     /// Language of the checkpoint's snippets: its checker filters the pairs.
     pub lang: LangId,
     /// Dataset directory to write (`data/`, `manifest.json`, `README.md`, `chains.parquet`).
@@ -109,6 +111,21 @@ pub enum SourceConfig {
         /// Range of `t0` as fractions of `T - 1`, drawn uniformly per batch.
         t0: [f64; 2],
     },
+    /// A real corpus snippet with one mistake made by a rule-based operator of
+    /// the language (`Language::corruptions`: FLAME's families for Excel,
+    /// BIFI's token edits for Python); the fixed side is the snippet and the
+    /// `source` column says `rules:<operator>`. Needs no model.
+    Rules {
+        /// Relative weight of this source.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Mined corpus directory; its `train` split supplies the snippets.
+        corpus: PathBuf,
+        /// Relative weight of each operator by name; an operator not listed
+        /// has weight 1, and 0 switches it off.
+        #[serde(default)]
+        operators: std::collections::BTreeMap<String, f64>,
+    },
 }
 
 fn one() -> f64 {
@@ -119,7 +136,7 @@ impl SourceConfig {
     /// The weight of this source.
     pub fn weight(&self) -> f64 {
         match self {
-            SourceConfig::Unconditional { weight } | SourceConfig::Anchored { weight, .. } => *weight,
+            SourceConfig::Unconditional { weight } | SourceConfig::Anchored { weight, .. } | SourceConfig::Rules { weight, .. } => *weight,
         }
     }
 
@@ -128,7 +145,13 @@ impl SourceConfig {
         match self {
             SourceConfig::Unconditional { .. } => "unconditional",
             SourceConfig::Anchored { .. } => "anchored",
+            SourceConfig::Rules { .. } => "rules",
         }
+    }
+
+    /// Whether chains of this source need a model (every source but `rules`).
+    pub fn needs_model(&self) -> bool {
+        !matches!(self, SourceConfig::Rules { .. })
     }
 }
 
@@ -189,11 +212,18 @@ impl RolloutConfig {
             return Err("source weights must be finite, non-negative and not all zero".into());
         }
         for source in &self.sources {
-            if let SourceConfig::Anchored { t0: [lo, hi], .. } = source {
-                if !(0.0..=1.0).contains(lo) || !(0.0..=1.0).contains(hi) || lo > hi {
-                    return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
+            match source {
+                SourceConfig::Anchored { t0: [lo, hi], .. } => {
+                    if !(0.0..=1.0).contains(lo) || !(0.0..=1.0).contains(hi) || lo > hi {
+                        return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
+                    }
                 }
+                SourceConfig::Rules { operators, .. } => self.check_operators(operators)?,
+                SourceConfig::Unconditional { .. } => {}
             }
+        }
+        if self.checkpoint.is_none() && self.sources.iter().any(SourceConfig::needs_model) {
+            return Err("`checkpoint` is needed: a source other than `rules` runs the model".into());
         }
         if self.sampler.steps.is_some() && self.sampler.stride.is_some() {
             return Err("sampler.steps and sampler.stride exclude each other".into());
@@ -212,6 +242,24 @@ impl RolloutConfig {
         }
         if self.output.shard_rows == 0 || self.output.row_group_rows == 0 {
             return Err("output.shard_rows and output.row_group_rows must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Operator weights name operators of the language and leave one switched on.
+    fn check_operators(&self, weights: &std::collections::BTreeMap<String, f64>) -> Result<(), String> {
+        let known: Vec<&str> = self.lang.language().corruptions().iter().map(|c| c.name).collect();
+        if known.is_empty() {
+            return Err(format!("{} has no rule-based corruption operators (a `rules` source needs them)", self.lang));
+        }
+        if let Some(unknown) = weights.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unknown {} operator `{unknown}` (known: {})", self.lang, known.join(", ")));
+        }
+        if weights.values().any(|w| !(*w >= 0.0 && w.is_finite())) {
+            return Err("operator weights must be finite and non-negative".into());
+        }
+        if known.iter().all(|k| weights.get(*k) == Some(&0.0)) {
+            return Err("every operator is switched off".into());
         }
         Ok(())
     }

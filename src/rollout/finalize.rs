@@ -3,7 +3,7 @@
 //! a staging directory that atomically replaces the old dataset.
 
 use super::units::collect_prefix;
-use super::{FilterCounts, Rollout, RolloutError};
+use super::{FilterCounts, Rollout, RolloutConfig, RolloutError};
 use crate::dataset::{assign_split, Split};
 use crate::dataset::{
     dataset_card, file_sha256, pair_schema, read_chain_steps, replace_dir, write_file_atomic, write_parquet_atomic, ChainStepRecord,
@@ -112,23 +112,43 @@ impl Rollout<'_> {
             report: serde_json::to_value(&summary).expect("summary serialises"),
         };
         write_file_atomic(&staging.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))?;
-        let title = format!("{name}: {} repair pairs from diffusion chains", config.lang);
-        let card = dataset_card(&manifest, &pair_schema(), &title, &card_body(&manifest, &summary, &pairs));
+        let from = if config.sources.iter().all(|s| s.needs_model()) {
+            "diffusion chains"
+        } else if config.sources.iter().any(|s| s.needs_model()) {
+            "diffusion chains and rule-based corruptions"
+        } else {
+            "rule-based corruptions"
+        };
+        let title = format!("{name}: {} repair pairs from {from}", config.lang);
+        let card = dataset_card(&manifest, &pair_schema(), &title, &card_body(config, &manifest, &summary, &pairs));
         write_file_atomic(&staging.join("README.md"), card.as_bytes())?;
         replace_dir(&staging, &self.out)?;
         Ok(summary)
     }
 }
 
-fn card_body(manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) -> String {
+/// What made the pairs, for the card's first line and its title.
+fn made_by(config: &RolloutConfig, checkpoint: &str) -> String {
+    let diffusion = format!(
+        "the decoded intermediate steps of reverse-diffusion chains of a CodeFusion checkpoint (sha256 `{}`)",
+        &checkpoint[..checkpoint.len().min(16)]
+    );
+    let rules = format!("rule-based corruption operators ({}) applied to real snippets", config.lang);
+    match (config.sources.iter().any(|s| s.needs_model()), config.sources.iter().any(|s| !s.needs_model())) {
+        (true, true) => format!("{diffusion}, mixed with {rules}"),
+        (false, _) => rules,
+        (true, false) => diffusion,
+    }
+}
+
+fn card_body(config: &RolloutConfig, manifest: &Manifest, summary: &FinalSummary, pairs: &[PairRecord]) -> String {
     let mut out = String::new();
     let total = pairs.len().max(1) as f64;
     let _ = writeln!(
         out,
-        "(broken, fixed) {} pairs made by [lastmile](https://github.com/) from the decoded intermediate steps of \
-         reverse-diffusion chains of a CodeFusion checkpoint (sha256 `{}`), seed {}.\n",
+        "(broken, fixed) {} pairs made by [lastmile](https://github.com/) from {}, seed {}.\n",
         manifest.lang,
-        &manifest.checkpoint[..manifest.checkpoint.len().min(16)],
+        made_by(config, &manifest.checkpoint),
         manifest.seed
     );
     out.push_str("## Loading\n\n```python\nfrom datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={\"train\": \"data/train-*.parquet\"})\n\nimport polars as pl\ndf = pl.read_parquet(\"data/*.parquet\")\n```\n\n");

@@ -108,11 +108,18 @@ fn sort_blocks_by_length(pool: &mut [(String, Vec<u32>)], block: usize) {
     }
 }
 
-/// A rollout of one configuration with a loaded checkpoint.
-pub struct Rollout<'a> {
-    config: &'a RolloutConfig,
+/// The model side of a rollout: weights and the tokenizer they were trained with.
+#[derive(Clone, Copy)]
+struct Denoiser<'a> {
     model: &'a CodeFusion,
     tokenizer: &'a CodeTokenizer,
+}
+
+/// A rollout of one configuration: diffusion chains from a loaded checkpoint,
+/// rule-based corruptions, or a mix, into one dataset layout.
+pub struct Rollout<'a> {
+    config: &'a RolloutConfig,
+    denoiser: Option<Denoiser<'a>>,
     checkpoint: String,
     schedule: NoiseSchedule,
     anchors: Vec<Option<AnchorPool>>,
@@ -120,6 +127,9 @@ pub struct Rollout<'a> {
     out: PathBuf,
     units: UnitDir,
 }
+
+/// What the manifest and the pairs name as the checkpoint of a rollout without a model.
+pub const NO_CHECKPOINT: &str = "none";
 
 impl<'a> Rollout<'a> {
     /// Prepares a rollout: loads anchor corpora and decontamination benchmarks
@@ -131,14 +141,32 @@ impl<'a> Rollout<'a> {
         checkpoint_sha256: &str,
         root: &Path,
     ) -> Result<Self, RolloutError> {
+        Self::prepare(config, Some(Denoiser { model, tokenizer }), checkpoint_sha256, root)
+    }
+
+    /// Prepares a rollout whose sources are all `rules` (`lastmile corrupt`): no model.
+    pub fn without_model(config: &'a RolloutConfig, root: &Path) -> Result<Self, RolloutError> {
+        if let Some(source) = config.sources.iter().find(|s| s.needs_model()) {
+            let reason = format!("a `{}` source runs the model: use `lastmile rollout` with a checkpoint", source.name());
+            return Err(RolloutError::Config { path: "rollout config".into(), reason });
+        }
+        Self::prepare(config, None, NO_CHECKPOINT, root)
+    }
+
+    fn prepare(
+        config: &'a RolloutConfig,
+        denoiser: Option<Denoiser<'a>>,
+        checkpoint_sha256: &str,
+        root: &Path,
+    ) -> Result<Self, RolloutError> {
         config.validate().map_err(|reason| RolloutError::Config { path: "rollout config".into(), reason })?;
-        let n = model.config().seq_len;
         let mut anchors = Vec::new();
         for source in &config.sources {
-            anchors.push(match source {
-                SourceConfig::Unconditional { .. } => None,
-                SourceConfig::Anchored { corpus, .. } => {
+            anchors.push(match (source, denoiser) {
+                (SourceConfig::Unconditional { .. }, _) => None,
+                (SourceConfig::Anchored { corpus, .. }, Some(Denoiser { model, tokenizer })) => {
                     let dir = root.join(corpus);
+                    let n = model.config().seq_len;
                     let records = read_corpus_split(&dir, "train")?;
                     let mut pool = Vec::new();
                     for record in records {
@@ -159,15 +187,25 @@ impl<'a> Rollout<'a> {
                     let (texts, ids) = pool.into_iter().unzip();
                     Some(AnchorPool { texts, ids })
                 }
+                (SourceConfig::Rules { corpus, .. }, _) => {
+                    let dir = root.join(corpus);
+                    let mut texts: Vec<String> = read_corpus_split(&dir, "train")?.into_iter().map(|r| r.text).collect();
+                    if texts.is_empty() {
+                        return Err(RolloutError::Config { path: dir, reason: "no train snippet; mine the corpus first".into() });
+                    }
+                    texts.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+                    Some(AnchorPool { texts, ids: Vec::new() })
+                }
+                (SourceConfig::Anchored { .. }, None) => unreachable!("without_model refuses model sources"),
             });
         }
         let decontaminator = load_decontaminator(&config.decontaminate, root, config.lang.language())?;
         Ok(Rollout {
             config,
-            model,
-            tokenizer,
+            denoiser,
             checkpoint: checkpoint_sha256.to_string(),
-            schedule: NoiseSchedule::sqrt(model.config().diffusion_steps),
+            // rules-only rollouts log no chains; the spec's T keeps t_frac defined
+            schedule: NoiseSchedule::sqrt(denoiser.map_or(1200, |d| d.model.config().diffusion_steps)),
             anchors,
             decontaminator,
             out: root.join(&config.out),
@@ -188,14 +226,21 @@ impl<'a> Rollout<'a> {
         for batch_start in (first..last).step_by(config.batch_size) {
             let b = config.batch_size.min(last - batch_start);
             let which = self.pick_source(&mut rng);
+            if let SourceConfig::Rules { operators, .. } = &config.sources[which] {
+                let clock = Instant::now();
+                self.corrupt_batch(which, operators, batch_start, b, &mut filter, &mut rng, &mut pairs);
+                timing.filter_s += clock.elapsed().as_secs_f64();
+                continue;
+            }
+            let denoiser = self.denoiser.expect("validated: model sources have a model");
             let clock = Instant::now();
-            let chains = self.run_chains(which, batch_start, b, &mut rng)?;
+            let chains = self.run_chains(denoiser.model, which, batch_start, b, &mut rng)?;
             timing.denoise_s += clock.elapsed().as_secs_f64();
             timing.chain_steps += chains.iter().map(|c| c.steps.len() as u64).sum::<u64>();
             let source = &config.sources[which];
             for chain in chains {
                 let clock = Instant::now();
-                let texts = chain.decode(self.tokenizer)?;
+                let texts = chain.decode(denoiser.tokenizer)?;
                 timing.decode_s += clock.elapsed().as_secs_f64();
                 let clock = Instant::now();
                 self.select_pairs(&chain, &texts, source, &mut filter, &mut rng, &mut pairs);
@@ -223,7 +268,14 @@ impl<'a> Rollout<'a> {
 
     /// Runs `b` chains with ids from `batch_start` from source `which`: corpus
     /// snippets noised to a drawn level, or pure noise.
-    fn run_chains(&self, which: usize, batch_start: usize, b: usize, rng: &mut ChaCha8Rng) -> Result<Vec<chain::Chain>, RolloutError> {
+    fn run_chains(
+        &self,
+        model: &CodeFusion,
+        which: usize,
+        batch_start: usize,
+        b: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<chain::Chain>, RolloutError> {
         let config = self.config;
         Ok(match (&self.anchors[which], &config.sources[which]) {
             (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
@@ -232,10 +284,69 @@ impl<'a> Rollout<'a> {
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
                 let start = Start::Anchors { texts: &texts, ids: &ids, t0: self.schedule.level(frac) };
-                run_batch(self.model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
+                run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
             }
-            _ => run_batch(self.model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
+            _ => run_batch(model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
         })
+    }
+
+    /// Corrupts the snippets of `b` slots from `batch_start` with the language's
+    /// operators drawn by weight, keeping the pairs the filters keep. A snippet
+    /// that no drawn operator applies to counts as `unchanged`.
+    #[allow(clippy::too_many_arguments)]
+    fn corrupt_batch(
+        &self,
+        which: usize,
+        weights: &std::collections::BTreeMap<String, f64>,
+        batch_start: usize,
+        b: usize,
+        filter: &mut PairFilter<'_>,
+        rng: &mut ChaCha8Rng,
+        pairs: &mut Vec<PairRecord>,
+    ) {
+        let config = self.config;
+        let lang = config.lang.language();
+        let operators = lang.corruptions();
+        let weight: Vec<f64> = operators.iter().map(|o| weights.get(o.name).copied().unwrap_or(1.0)).collect();
+        let total: f64 = weight.iter().sum();
+        let pool = self.anchors[which].as_ref().expect("rules sources have a pool");
+        for slot in batch_start..batch_start + b {
+            let fixed = &pool.texts[slot % pool.texts.len()];
+            // operators drawn by weight without replacement until one applies,
+            // so a snippet only one operator fits still gets that one
+            let (mut left, mut left_total, mut made) = (weight.clone(), total, None);
+            while made.is_none() && left_total > 0.0 {
+                let mut draw = rng.random::<f64>() * left_total;
+                let k = left.iter().position(|w| {
+                    draw -= w;
+                    draw < 0.0 && *w > 0.0
+                });
+                let Some(k) = k.or_else(|| left.iter().rposition(|w| *w > 0.0)) else { break };
+                made = (operators[k].apply)(fixed, rng).map(|broken| (operators[k].name, broken));
+                left_total -= left[k];
+                left[k] = 0.0;
+            }
+            let (name, broken) = made.unwrap_or(("none", fixed.clone()));
+            let fixed_valid = lang.check(fixed).is_ok();
+            if let Ok(accepted) = filter.check(&broken, fixed, fixed_valid) {
+                pairs.push(PairRecord {
+                    id: pair_id(config.lang.name(), &broken, fixed),
+                    lang: config.lang.name().to_string(),
+                    broken,
+                    fixed: fixed.clone(),
+                    t: 0,
+                    t_frac: 0.0,
+                    token_edit_distance: accepted.token_edit_distance as u32,
+                    char_edit_distance: accepted.char_edit_distance as u32,
+                    broken_valid: accepted.broken_valid,
+                    fixed_valid,
+                    source: format!("rules:{name}"),
+                    chain_id: slot as u64,
+                    seed: config.seed,
+                    checkpoint: self.checkpoint.clone(),
+                });
+            }
+        }
     }
 
     /// The candidate pairs of one chain (its decoded `texts`) that the

@@ -23,7 +23,7 @@ fn main() {
     let units = 3;
     config.max_chains = units * config.chains_per_unit;
     config.target_pairs = usize::MAX;
-    let checkpoint = root.join(&config.checkpoint);
+    let checkpoint = root.join(config.checkpoint.as_ref().expect("the nightly config names a checkpoint"));
     let (model, tokenizer, sha, what) = if checkpoint.join("model.safetensors").exists() {
         let loaded = lastmile::checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
         let (model, tokenizer) = (loaded.model, loaded.tokenizer);

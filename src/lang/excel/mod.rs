@@ -3,6 +3,7 @@
 //! Snippets carry their leading `=`; the EUSES corpus lacks it, so mining adds it
 //! (`prefix = "="` in `configs/corpus/excel.toml`).
 
+mod corrupt;
 pub mod exec;
 mod lexer;
 mod parser;
@@ -21,6 +22,10 @@ impl Language for Excel {
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
         parser::parse(text, &lexer::lex(text))
+    }
+
+    fn corruptions(&self) -> &'static [super::Corruption] {
+        corrupt::CORRUPTIONS
     }
 
     fn exec_match(&self, candidate: &str, truth: &str) -> Option<bool> {

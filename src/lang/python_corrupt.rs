@@ -1,0 +1,120 @@
+//! BIFI-style corruptions of Python: insertion, deletion and replacement of one
+//! punctuation token, and indentation errors (a line indented or dedented
+//! where the block structure does not allow it).
+
+use super::corruption::{pick, splice, Corruption};
+use super::token::TokenKind;
+use super::Language;
+use rand::{Rng, RngCore};
+
+/// The punctuation BIFI perturbs.
+const PUNCTUATION: [&str; 9] = ["(", ")", "[", "]", "{", "}", ",", ":", "."];
+
+/// Every Python operator, in documentation order.
+pub(crate) const CORRUPTIONS: &[Corruption] = &[
+    Corruption {
+        name: "punct_delete",
+        description: "delete one punctuation token ( ) [ ] { } , : .",
+        example: ("f(x, y)", "f(x y)"),
+        apply: punct_delete,
+    },
+    Corruption {
+        name: "punct_insert",
+        description: "insert one punctuation token before a token",
+        example: ("f(x)", "f((x)"),
+        apply: punct_insert,
+    },
+    Corruption {
+        name: "punct_replace",
+        description: "replace one punctuation token by another",
+        example: ("f(x)", "f[x)"),
+        apply: punct_replace,
+    },
+    Corruption {
+        name: "indent_add",
+        description: "indent a line that must not be indented further",
+        example: ("x = 1\ny = 2", "x = 1\n    y = 2"),
+        apply: indent_add,
+    },
+    Corruption {
+        name: "indent_remove",
+        description: "remove all or half of an indented line's indentation",
+        example: ("if x:\n    y = 2", "if x:\ny = 2"),
+        apply: indent_remove,
+    },
+];
+
+/// Byte ranges of the punctuation tokens, and of every token that is not layout.
+fn token_ranges(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
+    let (mut punct, mut starts, mut at) = (Vec::new(), Vec::new(), 0);
+    for t in super::python::Python.lex(text) {
+        if t.kind == TokenKind::Punctuation && PUNCTUATION.contains(&t.text) {
+            punct.push(at..at + t.text.len());
+        }
+        if !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline | TokenKind::Comment) {
+            starts.push(at);
+        }
+        at += t.text.len();
+    }
+    (punct, starts)
+}
+
+fn punct_delete(text: &str, rng: &mut dyn RngCore) -> Option<String> {
+    let r = pick(&token_ranges(text).0, rng)?;
+    Some(splice(text, r, ""))
+}
+
+fn punct_insert(text: &str, rng: &mut dyn RngCore) -> Option<String> {
+    let at = pick(&token_ranges(text).1, rng)?;
+    Some(splice(text, at..at, pick(&PUNCTUATION, rng)?))
+}
+
+fn punct_replace(text: &str, rng: &mut dyn RngCore) -> Option<String> {
+    let r = pick(&token_ranges(text).0, rng)?;
+    let with = pick(&PUNCTUATION, rng)?;
+    (with != &text[r.clone()]).then(|| splice(text, r, with))
+}
+
+/// Byte offsets where each non-blank line starts, and its indentation width.
+fn lines(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if !line.trim().is_empty() {
+            out.push((at, indent));
+        }
+        at += line.len();
+    }
+    out
+}
+
+/// The first of the candidate edits, in random order, that really is an
+/// indentation error (fails the strict check): an extra indent inside brackets
+/// or on a block's first line is still valid Python, and would not be a mistake.
+fn first_error(mut candidates: Vec<String>, rng: &mut dyn RngCore) -> Option<String> {
+    while !candidates.is_empty() {
+        let k = rng.random_range(0..candidates.len());
+        let edited = candidates.swap_remove(k);
+        if super::python::Python.check(&edited).is_err() {
+            return Some(edited);
+        }
+    }
+    None
+}
+
+fn indent_add(text: &str, rng: &mut dyn RngCore) -> Option<String> {
+    // not the first line: an indented first line is a different, easy mistake
+    let edits = lines(text).into_iter().skip(1).map(|(start, _)| splice(text, start..start, "    ")).collect();
+    first_error(edits, rng)
+}
+
+fn indent_remove(text: &str, rng: &mut dyn RngCore) -> Option<String> {
+    let half = rng.random_bool(0.5);
+    let edits = lines(text)
+        .into_iter()
+        .filter(|&(_, w)| w > 0)
+        .map(|(start, width)| splice(text, start..start + if half && width >= 2 { width / 2 } else { width }, ""))
+        .collect();
+    first_error(edits, rng)
+}
