@@ -130,6 +130,18 @@ fn corrupt_writes_a_rollout_shaped_dataset_of_rule_based_mistakes() {
     lastmile(root).args(["rollout", "--quiet", "--config", "corrupt.toml"]).assert().success();
     assert_eq!(files(&ds), once, "rollout runs a rules-only config without a model");
 
+    // Realism: the edit families of the rules source next to the real benchmark's.
+    lastmile(root).args(["stats", "--quiet", "ds", "--real", "bench.json"]).assert().success();
+    let stats: serde_json::Value = serde_json::from_str(&fs::read_to_string(ds.join("stats/stats.json")).unwrap()).unwrap();
+    let excel_stats = &stats["languages"][0];
+    assert_eq!(excel_stats["by_source"][0]["source"], "rules");
+    let js = excel_stats["by_source"][0]["realism_js"].as_f64().unwrap();
+    assert!(js > 0.0 && js < 1.0, "{js}");
+    let real: Vec<f64> = stats["real"]["families"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!((real.iter().sum::<f64>() - 1.0).abs() < 1e-9 && real[0] > 0.3, "brackets lead the real Excel mistakes: {real:?}");
+    let md = fs::read_to_string(ds.join("stats/stats.md")).unwrap();
+    assert!(md.contains("edit families") && md.contains("by source (Figure 7)") && ds.join("stats/edit_families.png").exists());
+
     // Bad configs: the file and the reason.
     let bad = CORRUPT.replace("close_paren_drop = 3", "close_paren_dorp = 3");
     fs::write(root.join("bad.toml"), bad).unwrap();

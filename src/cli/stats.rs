@@ -22,6 +22,10 @@ pub struct Args {
     /// Language of rows without a `lang` column (other generators' data).
     #[arg(long)]
     lang: Option<LangId>,
+    /// A repair benchmark of real mistakes (`corpora/benchmarks/repair/excel.json`):
+    /// each source's edit families are compared with its Buggy -> GroundTruth edits.
+    #[arg(long)]
+    real: Option<PathBuf>,
     /// Report directory (default: `INPUT/stats` for a directory, else next to the file).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -31,7 +35,16 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let out =
         args.out.clone().unwrap_or_else(|| if args.input.is_dir() { args.input.join("stats") } else { args.input.with_extension("stats") });
-    let stats = dataset_stats(&args.input, args.lang).with_context(|| format!("computing statistics of {}", args.input.display()))?;
+    let mut stats = dataset_stats(&args.input, args.lang).with_context(|| format!("computing statistics of {}", args.input.display()))?;
+    if let Some(real) = &args.real {
+        let items = lastmile::dataset::load_bench(real)?;
+        let lang = match (args.lang, stats.languages.as_slice()) {
+            (Some(lang), _) => lang,
+            (None, [only]) => only.lang.parse::<LangId>().map_err(anyhow::Error::msg)?,
+            _ => anyhow::bail!("--real with several languages: say which (--lang)"),
+        };
+        stats.compare_to_real(real, &items, lang);
+    }
     let files = write_report(&stats, &out).with_context(|| format!("writing the report to {}", out.display()))?;
     for lang in &stats.languages {
         let g = &lang.overall;
@@ -49,6 +62,13 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             g.distinct_n[2],
             g.distinct_n[3]
         ));
+    }
+    for lang in &stats.languages {
+        let js = |v: Option<f64>| v.map_or(String::new(), |v| format!(", JS to real {v:.3}"));
+        let line: Vec<String> = std::iter::once(format!("all{}", js(lang.realism_js)))
+            .chain(lang.by_source.iter().map(|s| format!("{} {} pairs{}", s.source, s.stats.pairs, js(s.realism_js))))
+            .collect();
+        output.line(format!("{} edit families: {}", lang.lang, line.join("; ")));
     }
     output.line(format!("wrote {} and {} plots", files.markdown.display(), files.plots.len()));
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 //! benchmarks, and the hash split.
 
 mod atomic;
+mod bench;
 mod columns;
 mod corpus;
 mod decontaminate;
@@ -19,6 +20,7 @@ mod shards;
 mod split;
 
 pub use atomic::{replace_dir, staging_dir, write_file_atomic};
+pub use bench::{load_bench, load_inputs, BenchError, BenchItem};
 pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
 pub use decontaminate::{load_decontaminator, BenchmarkSource, Decontaminator, MatchRule};
 pub use error::DatasetError;

@@ -9,22 +9,12 @@
 //! token edits from the input), exact match for the others (no engine here;
 //! exec falls back to exact).
 
+use crate::dataset::BenchItem;
 use crate::lang::edit::{char_edit_distance, token_edit_distance};
 use crate::lang::{LangId, Language, RepairMetric};
 use crate::repair::{baseline, choose, Candidate, Pooling};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// One benchmark item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BenchItem {
-    /// Where it comes from: `<file stem>/<index>`.
-    pub id: String,
-    /// The broken snippet.
-    pub broken: String,
-    /// The correct version.
-    pub truth: String,
-}
 
 /// Whether a repair matches the truth, four ways.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -2,15 +2,14 @@
 //! execution via IronCalc for Excel, BIFI for Python), the harness that scores
 //! every method, the published reference numbers, and the reports.
 
-pub mod bench;
 pub mod denoiser;
 pub mod harness;
 pub mod published;
 pub mod report;
 pub mod run;
 
+pub use crate::dataset::{load_bench, load_inputs, BenchError, BenchItem};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
-pub use bench::{load_bench, load_inputs, BenchError};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
-pub use harness::{evaluate, metrics, BenchItem, EvalReport, Headline, ItemResult, Metrics, Rates};
+pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
 pub use run::{run_repair_eval, EvalWriteError};

@@ -317,12 +317,10 @@ mod tests {
 
     #[test]
     fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
-        // the benchmark file read directly: `eval/` (its reader) sits above `repair/`
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json");
-        let bench: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let bench = crate::dataset::load_bench(std::path::Path::new(path)).unwrap();
         let excel = LangId::Excel.language();
-        let field = |name: &str| -> Vec<String> { bench.iter().map(|i| i[name].as_str().unwrap().to_string()).collect() };
-        let texts = field("GroundTruth");
+        let texts: Vec<String> = bench.iter().map(|i| i.truth.clone()).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();
         let config = ModelConfig {
             vocab_size: 400,
@@ -335,7 +333,8 @@ mod tests {
             ..ModelConfig::tiny()
         };
         let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
-        let inputs: Vec<String> = field("Buggy").into_iter().filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
+        let inputs: Vec<String> =
+            bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
         let localise = Localise { radii: vec![1], inserts: vec![0, 1] };
         let repair = RepairConfig {
             levels: vec![0.5],

@@ -4,6 +4,7 @@
 //! trends of the repair paper's Figure 2. Works on any Parquet with `broken`
 //! and `fixed` columns, so other generators can be compared.
 
+pub mod families;
 pub mod measure;
 
 mod report;
@@ -66,6 +67,9 @@ pub struct PairRow {
     pub fixed: String,
     /// `t / (T - 1)`, when the input has a `t_frac` column.
     pub t_frac: Option<f32>,
+    /// What made the pair (`anchored`, `unconditional`, `rules:<operator>`),
+    /// when the input has a `source` column.
+    pub source: Option<String>,
 }
 
 /// The Parquet files of an input: a dataset directory (its `data/*.parquet`),
@@ -119,6 +123,7 @@ pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
     let broken = strings("broken")?;
     let fixed = strings("fixed")?;
     let lang = if names.iter().any(|n| n == "lang") { Some(strings("lang")?) } else { None };
+    let source = if names.iter().any(|n| n == "source") { Some(strings("source")?) } else { None };
     let t_frac: Option<Vec<Option<f32>>> = if names.iter().any(|n| n == "t_frac") {
         let column = frame.column("t_frac").map_err(polars_error(path))?;
         let column = column.cast(&DataType::Float32).map_err(polars_error(path))?;
@@ -132,6 +137,7 @@ pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
             broken: broken[i].clone().unwrap_or_default(),
             fixed: fixed[i].clone().unwrap_or_default(),
             t_frac: t_frac.as_ref().and_then(|t| t[i]),
+            source: source.as_ref().and_then(|s| s[i].clone()),
         })
         .collect())
 }
@@ -199,6 +205,37 @@ pub struct LangStats {
     pub overall: GroupStats,
     /// Per noise bucket (empty when the input has no `t_frac`).
     pub by_t: Vec<BucketStats>,
+    /// Share of each edit family ([`families::EditFamily::ALL`] order) over all its pairs.
+    pub families: [f64; 7],
+    /// Per source kind (`anchored`, `unconditional`, `rules`; empty without a
+    /// `source` column): the same measures side by side (Figure 7).
+    pub by_source: Vec<SourceStats>,
+    /// Jensen-Shannon distance of `families` to the real benchmark's, when one was given.
+    pub realism_js: Option<f64>,
+}
+
+/// The pairs of one source kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStats {
+    /// `anchored`, `unconditional`, `rules` (the `source` column up to its `:`).
+    pub source: String,
+    /// The measures.
+    pub stats: GroupStats,
+    /// Share of each edit family.
+    pub families: [f64; 7],
+    /// Jensen-Shannon distance of `families` to the real benchmark's, when one was given.
+    pub realism_js: Option<f64>,
+}
+
+/// The real mistakes pairs are held against: a benchmark's Buggy -> GroundTruth edits.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealEdits {
+    /// The benchmark.
+    pub path: String,
+    /// Its items.
+    pub pairs: usize,
+    /// Share of each edit family.
+    pub families: [f64; 7],
 }
 
 /// Mean per-step change of chains in one noise bucket (the repair paper's Figure 2).
@@ -229,6 +266,25 @@ pub struct DatasetStats {
     pub languages: Vec<LangStats>,
     /// Chain trends, when the input is a dataset with `chains.parquet`.
     pub chain_trends: Option<Vec<ChainTrend>>,
+    /// The real benchmark's edit families, when one was given (`--real`).
+    pub real: Option<RealEdits>,
+}
+
+impl DatasetStats {
+    /// Classifies the real benchmark's edits and sets every language's and
+    /// source's realism: the Jensen-Shannon distance of its edit families to
+    /// the benchmark's. The benchmark is in `lang`.
+    pub fn compare_to_real(&mut self, path: &Path, items: &[crate::dataset::BenchItem], lang: LangId) {
+        let real: Vec<families::EditFamily> = items.iter().map(|i| families::classify(lang.language(), &i.broken, &i.truth)).collect();
+        let real = families::distribution(&real);
+        for l in self.languages.iter_mut().filter(|l| l.lang == lang.name()) {
+            l.realism_js = Some(families::jensen_shannon(&l.families, &real));
+            for s in &mut l.by_source {
+                s.realism_js = Some(families::jensen_shannon(&s.families, &real));
+            }
+        }
+        self.real = Some(RealEdits { path: path.display().to_string(), pairs: items.len(), families: real });
+    }
 }
 
 /// Noise buckets of width 0.1.
@@ -274,10 +330,33 @@ pub fn compute(input: &Path, pairs: &[PairRow], default_lang: Option<LangId>) ->
                     stats: group_stats(b),
                 })
                 .collect();
-            LangStats { lang: lang.name().to_string(), overall: group_stats(&all), by_t }
+            let edit_families: Vec<families::EditFamily> = rows.iter().map(|&i| measures[i].family).collect();
+            let mut by_source: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for &i in &rows {
+                if let Some(source) = &pairs[i].source {
+                    by_source.entry(source.split(':').next().unwrap_or_default()).or_default().push(i);
+                }
+            }
+            let by_source = by_source
+                .into_iter()
+                .map(|(source, rows)| SourceStats {
+                    source: source.to_string(),
+                    stats: group_stats(&rows.iter().map(|&i| &measures[i]).collect::<Vec<_>>()),
+                    families: families::distribution(&rows.iter().map(|&i| measures[i].family).collect::<Vec<_>>()),
+                    realism_js: None,
+                })
+                .collect();
+            LangStats {
+                lang: lang.name().to_string(),
+                overall: group_stats(&all),
+                by_t,
+                families: families::distribution(&edit_families),
+                by_source,
+                realism_js: None,
+            }
         })
         .collect();
-    Ok(DatasetStats { input: input.display().to_string(), pairs: pairs.len(), languages, chain_trends: None })
+    Ok(DatasetStats { input: input.display().to_string(), pairs: pairs.len(), languages, chain_trends: None, real: None })
 }
 
 /// Buckets of the chain trends.

@@ -65,6 +65,7 @@ pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&families_section(stats));
     if let Some(trends) = &stats.chain_trends {
         out.push_str("## Chain trends (Figure 2 of the repair paper)\n\nPer reverse step, by noise level: tokens whose decoding changed, and the distance between the first and last changed token.\n\n| source | t from | steps | tokens changed | change span | max span |\n|---|---|---|---|---|---|\n");
         for t in trends {
@@ -79,6 +80,51 @@ pub fn markdown(stats: &DatasetStats, plots: &[PathBuf]) -> String {
     for plot in plots {
         let name = plot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let _ = writeln!(out, "![{name}]({name})");
+    }
+    out
+}
+
+/// Figure 7's measures per source side by side, and the edit families with
+/// their distance to the real benchmark's.
+fn families_section(stats: &DatasetStats) -> String {
+    use super::families::EditFamily;
+    let mut out = String::new();
+    let names: Vec<&str> = EditFamily::ALL.iter().map(|f| f.name()).collect();
+    let shares = |f: &[f64; 7]| f.iter().map(|v| format!("{:.1}%", 100.0 * v)).collect::<Vec<_>>().join(" | ");
+    for lang in &stats.languages {
+        if !lang.by_source.is_empty() {
+            let _ = writeln!(
+                out,
+                "## {}: by source (Figure 7)\n\n*Localisation* (loc.): mean distance between the edited token positions of a pair \
+                 (pairs with 2+ edits). *Diversity*: distinct-n and the mean pairwise n-gram Jaccard similarity of {} broken \
+                 sides sampled evenly (lower = more diverse). *Complexity*: token edit distance.\n",
+                lang.lang,
+                super::SIMILARITY_SAMPLE
+            );
+            out.push_str("| source | pairs | edits | median | p90 | loc. | span | invalid | distinct-1/2/3/4 | similarity-1/2/3/4 |\n|---|---|---|---|---|---|---|---|---|---|\n");
+            for s in &lang.by_source {
+                out.push_str(&group_row(&s.source, &s.stats));
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "## {}: edit families\n\nEvery pair's edit classified by one rule set (`stats::families`: bracket, quote, separator, \
+             operator, name, argument, other). *JS*: Jensen-Shannon distance (base 2, 0 = the same distribution, 1 = disjoint) \
+             to the families of the real benchmark's Buggy -> GroundTruth edits.\n",
+            lang.lang
+        );
+        let _ = writeln!(out, "| pairs | {} | JS to real |\n|---|{}---|", names.join(" | "), "---|".repeat(names.len()));
+        let js = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+        let _ = writeln!(out, "| all ({}) | {} | {} |", lang.overall.pairs, shares(&lang.families), js(lang.realism_js));
+        for s in &lang.by_source {
+            let _ = writeln!(out, "| {} ({}) | {} | {} |", s.source, s.stats.pairs, shares(&s.families), js(s.realism_js));
+        }
+        if let Some(real) = &stats.real {
+            let _ = writeln!(out, "| real: `{}` ({}) | {} | 0 |", real.path, real.pairs, shares(&real.families));
+        }
+        out.push('\n');
     }
     out
 }
@@ -106,6 +152,34 @@ pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, Sta
         plots.push(path);
         Ok(())
     };
+    // edit families: one line per source (and the real benchmark), x = family
+    let mut family_series: Vec<Series> = Vec::new();
+    for l in &stats.languages {
+        let line = |label: String, f: &[f64; 7]| Series { label, points: f.iter().enumerate().map(|(k, v)| (k as f64, *v)).collect() };
+        if l.by_source.is_empty() {
+            family_series.push(line(l.lang.clone(), &l.families));
+        }
+        for s in &l.by_source {
+            family_series.push(line(format!("{} {}", l.lang, s.source), &s.families));
+        }
+    }
+    if let Some(real) = &stats.real {
+        family_series.push(Series {
+            label: "real benchmark".into(),
+            points: real.families.iter().enumerate().map(|(k, v)| (k as f64, *v)).collect(),
+        });
+    }
+    draw(
+        "edit_families.png",
+        LineChart {
+            title: "Edit families: 0 bracket, 1 quote, 2 separator, 3 operator, 4 name, 5 argument, 6 other",
+            x_label: "edit family",
+            y_label: "fraction of pairs",
+            series: family_series,
+            y_range: Some((0.0, 1.0)),
+            markers: Vec::new(),
+        },
+    )?;
     draw(
         "edit_distance.png",
         LineChart {

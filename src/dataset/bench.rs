@@ -3,9 +3,19 @@
 //! assignment files (`submission: [{syntax_incorrect, semantics_correct}]`),
 //! one file or a directory of them.
 
-use super::BenchItem;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+/// One benchmark item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchItem {
+    /// Where it comes from: `<file stem>/<index>`.
+    pub id: String,
+    /// The broken snippet.
+    pub broken: String,
+    /// The correct version.
+    pub truth: String,
+}
 
 /// Errors reading a benchmark.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +114,7 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
 pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
     let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
     if path.extension().is_some_and(|e| e == "parquet") {
-        return crate::dataset::read_string_column(path, "broken").map_err(|e| format(e.to_string()));
+        return super::read_string_column(path, "broken").map_err(|e| format(e.to_string()));
     }
     let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
     let snippet = |item: &Value, names: [&str; 2]| names.iter().find_map(|n| item.get(*n).and_then(Value::as_str)).map(str::to_string);
