@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod diffusion;
 pub mod eval;
 pub mod lang;
+pub mod machine;
 pub mod mine;
 pub mod model;
 pub mod pipeline;

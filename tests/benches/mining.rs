@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 fn main() {
+    println!("{}", lastmile::machine::Machine::detect());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().expect("temp dir");
     let mut paths: Vec<_> = std::fs::read_dir(root.join("configs/corpus"))

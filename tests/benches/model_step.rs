@@ -71,6 +71,7 @@ fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> 
 }
 
 fn main() {
+    println!("{}", lastmile::machine::Machine::detect());
     lastmile::alloc::keep_freed_memory();
     let threads = rayon::current_num_threads();
     let reps = 5;

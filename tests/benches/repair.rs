@@ -19,6 +19,7 @@ use std::path::Path;
 use std::time::Instant;
 
 fn main() {
+    println!("{}", lastmile::machine::Machine::detect());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bench = load_bench(&root.join("corpora/benchmarks/repair/excel.json")).unwrap();
     let checkpoint = root.join("outputs/nightly/excel/run/checkpoint");
@@ -46,7 +47,7 @@ fn main() {
             SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
             SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm },
         ] {
-            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0 };
+            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0, localise: None };
             let clock = Instant::now();
             let out = repairer.repair(&inputs, &config).unwrap();
             assert_eq!(out.len(), inputs.len());

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 fn main() {
+    println!("{}", lastmile::machine::Machine::detect());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config = RolloutConfig::load(&root.join("configs/rollout/excel-nightly.toml")).unwrap();
     let scratch = tempfile::tempdir().unwrap();
