@@ -189,8 +189,27 @@ impl ExecMatch {
     }
 }
 
+/// Installs (once) a panic hook that stays silent for panics raised inside
+/// IronCalc, which [`exec_match`] catches and scores as mismatches: without it
+/// every such candidate prints a panic message (and, under `RUST_BACKTRACE`, a
+/// backtrace that costs more than the evaluation). Every other panic is
+/// reported by the previous hook as before.
+fn silence_engine_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.location().is_some_and(|l| l.file().contains("ironcalc")) {
+                return;
+            }
+            previous(info)
+        }));
+    });
+}
+
 /// Execution match of an Excel `candidate` against `truth` (see the module docs).
 pub fn exec_match(candidate: &str, truth: &str) -> ExecMatch {
+    silence_engine_panics();
     let excel = LangId::Excel.language();
     if excel.check(candidate).is_err() {
         return ExecMatch::Mismatch;
