@@ -329,22 +329,7 @@ impl<'a> Rollout<'a> {
             let (name, broken) = made.unwrap_or(("none", fixed.clone()));
             let fixed_valid = lang.check(fixed).is_ok();
             if let Ok(accepted) = filter.check(&broken, fixed, fixed_valid) {
-                pairs.push(PairRecord {
-                    id: pair_id(config.lang.name(), &broken, fixed),
-                    lang: config.lang.name().to_string(),
-                    broken,
-                    fixed: fixed.clone(),
-                    t: 0,
-                    t_frac: 0.0,
-                    token_edit_distance: accepted.token_edit_distance as u32,
-                    char_edit_distance: accepted.char_edit_distance as u32,
-                    broken_valid: accepted.broken_valid,
-                    fixed_valid,
-                    source: format!("rules:{name}"),
-                    chain_id: slot as u64,
-                    seed: config.seed,
-                    checkpoint: self.checkpoint.clone(),
-                });
+                pairs.push(self.pair_record(broken, fixed, fixed_valid, &accepted, 0, format!("rules:{name}"), slot as u64));
             }
         }
     }
@@ -361,7 +346,6 @@ impl<'a> Rollout<'a> {
         pairs: &mut Vec<PairRecord>,
     ) {
         let config = self.config;
-        let t_max = self.schedule.steps() - 1;
         let (fixed, candidates) = match &chain.anchor {
             Some(anchor) => (anchor.clone(), texts.len()),
             None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
@@ -378,24 +362,42 @@ impl<'a> Rollout<'a> {
         for k in picked {
             let broken = &texts[k];
             if let Ok(accepted) = filter.check(broken, &fixed, fixed_valid) {
-                let t = chain.steps[k].t;
-                pairs.push(PairRecord {
-                    id: pair_id(config.lang.name(), broken, &fixed),
-                    lang: config.lang.name().to_string(),
-                    broken: broken.clone(),
-                    fixed: fixed.clone(),
-                    t: t as u32,
-                    t_frac: t as f32 / t_max.max(1) as f32,
-                    token_edit_distance: accepted.token_edit_distance as u32,
-                    char_edit_distance: accepted.char_edit_distance as u32,
-                    broken_valid: accepted.broken_valid,
-                    fixed_valid,
-                    source: source.name().to_string(),
-                    chain_id: chain.chain_id,
-                    seed: config.seed,
-                    checkpoint: self.checkpoint.clone(),
-                });
+                let (t, source) = (chain.steps[k].t, source.name().to_string());
+                pairs.push(self.pair_record(broken.clone(), &fixed, fixed_valid, &accepted, t, source, chain.chain_id));
             }
+        }
+    }
+
+    /// The row of a kept pair: `t` its timestep (0 for a rule-based pair),
+    /// `chain_id` its chain (or snippet slot).
+    #[allow(clippy::too_many_arguments)]
+    fn pair_record(
+        &self,
+        broken: String,
+        fixed: &str,
+        fixed_valid: bool,
+        accepted: &Accepted,
+        t: usize,
+        source: String,
+        chain_id: u64,
+    ) -> PairRecord {
+        let config = self.config;
+        let t_max = self.schedule.steps() - 1;
+        PairRecord {
+            id: pair_id(config.lang.name(), &broken, fixed),
+            lang: config.lang.name().to_string(),
+            broken,
+            fixed: fixed.to_string(),
+            t: t as u32,
+            t_frac: t as f32 / t_max.max(1) as f32,
+            token_edit_distance: accepted.token_edit_distance as u32,
+            char_edit_distance: accepted.char_edit_distance as u32,
+            broken_valid: accepted.broken_valid,
+            fixed_valid,
+            source,
+            chain_id,
+            seed: config.seed,
+            checkpoint: self.checkpoint.clone(),
         }
     }
 
