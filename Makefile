@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
 
-.PHONY: run run-python run-powershell eval eval-model mine test same-bytes bench grammar check-toolchain clean
+.PHONY: run run-python run-powershell eval eval-model data-quality mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -46,10 +46,19 @@ eval-model:
 	  json.dump([{'Buggy': i['GroundTruth'], 'GroundTruth': i['GroundTruth']} for i in b], open('outputs/eval/identity.json', 'w'))"
 	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel \
 	  --levels 0.1 -k 1 --stride 60 --out $(MODEL_EVAL)/fidelity
+	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel \
+	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(MODEL_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel \
 	  --levels 0.1,0.2,0.3 -k 3 --stride 60 --localise --radii 1,2 --inserts 0,1 --out $(MODEL_EVAL)/bench
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 100 --clamp --update ddpm --lang excel \
 	  --out $(MODEL_EVAL)/samples.jsonl
+
+## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
+## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
+## (configs/fixer/recipe.toml), scored on the Excel benchmark; McNemar between
+## sources; outputs/data-quality/report.md. Resumable.
+data-quality:
+	LASTMILE="$(LASTMILE)" scripts/data-quality.sh
 
 ## mine: mine every corpus with the default configs
 mine:

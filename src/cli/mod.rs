@@ -5,6 +5,7 @@ mod check;
 mod corrupt;
 mod dataset_args;
 mod eval;
+mod fixer;
 mod mine;
 mod model;
 mod model_args;
@@ -67,6 +68,8 @@ pub enum Command {
     Pipeline(pipeline::Args),
     /// Evaluate trained models.
     Eval(eval::Args),
+    /// Train the downstream seq2seq fixer of data ablations.
+    Fixer(fixer::Args),
 }
 
 /// Runs the parsed command line.
@@ -93,5 +96,6 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(args, output),
         Command::Repair(args) => repair::run(args, output),
         Command::Pipeline(args) => pipeline::run(args, output),
+        Command::Fixer(args) => fixer::run(args, output),
     }
 }

@@ -46,7 +46,7 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
-    let config = SamplerConfig { steps: args.steps, stride: None, clamp: args.clamp, update: args.update };
+    let config = SamplerConfig { steps: args.steps, stride: None, clamp: args.clamp, update: args.update, likelihood: 0.0 };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let bar = output.steps_bar();
     bar.set_length(args.n as u64);

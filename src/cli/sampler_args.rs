@@ -20,6 +20,10 @@ pub struct SamplerArgs {
     /// Replace `x0_hat` by the embedding of its decoded tokens at every step.
     #[arg(long)]
     clamp: bool,
+    /// Weight of the noisy input's likelihood in the decoded tokens (0: the
+    /// paper's decoding; 1: the model's logits times the Gaussian evidence).
+    #[arg(long, default_value_t = 0.0)]
+    likelihood: f64,
     /// Error-localised repair: noise only a window around the strict checker's
     /// error (RADIUS positions each side, with INSERTS free slots for missing
     /// tokens), keep the rest of the input clean. One variant per pair of
@@ -38,8 +42,16 @@ impl SamplerArgs {
     /// The sampler these flags describe.
     pub fn config(&self) -> SamplerConfig {
         match self.stride {
-            Some(stride) => SamplerConfig { steps: None, stride: Some(stride.max(1)), clamp: self.clamp, update: self.update },
-            None => SamplerConfig { steps: Some(self.steps), stride: None, clamp: self.clamp, update: self.update },
+            Some(stride) => SamplerConfig {
+                steps: None,
+                stride: Some(stride.max(1)),
+                clamp: self.clamp,
+                update: self.update,
+                likelihood: self.likelihood,
+            },
+            None => {
+                SamplerConfig { steps: Some(self.steps), stride: None, clamp: self.clamp, update: self.update, likelihood: self.likelihood }
+            }
         }
     }
 

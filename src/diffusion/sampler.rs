@@ -20,7 +20,7 @@ pub enum Update {
 }
 
 /// Sampler settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplerConfig {
     /// Respaced number of steps; `None` visits every timestep.
@@ -33,6 +33,19 @@ pub struct SamplerConfig {
     pub clamp: bool,
     /// The update rule.
     pub update: Update,
+    /// Deviation from the spec (`docs/model-spec.md`, 8): weight `w` of the
+    /// Gaussian likelihood of the noisy input in the decoded tokens. Every
+    /// step adds `w * sqrt(abar_t) / (1 - abar_t) * x_t . E^T` to the head's
+    /// logits: `log q(x_t | token)` up to a constant when every row has the same
+    /// norm, so a token the input still shows clearly is read back (a product
+    /// of the model's prediction and the evidence). 0 (the default) is the
+    /// paper's decoding.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub likelihood: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl SamplerConfig {
@@ -101,7 +114,7 @@ pub fn reverse(
 ) -> Result<Vec<Vec<u32>>> {
     let timesteps = config.timesteps(schedule, start);
     let b = x_start.dim(0)?;
-    let table = if config.clamp { Some(model.embedding_table()?) } else { None };
+    let table = if config.clamp || config.likelihood > 0.0 { Some(model.embedding_table()?) } else { None };
     let mut x_t = x_start;
     let mut last = Vec::new();
     for (k, &t) in timesteps.iter().enumerate() {
@@ -110,6 +123,10 @@ pub fn reverse(
         }
         let x0_hat = model.denoise(&x_t, &vec![t as u32; b], context, false)?;
         let logits = model.logits(&model.decode(&x0_hat, context, false)?)?;
+        let logits = match (&table, config.likelihood > 0.0) {
+            (Some(table), true) => (logits + input_likelihood(&x_t, table, schedule.alpha_bar(t))? * config.likelihood)?,
+            _ => logits,
+        };
         let ids = logits.argmax(D::Minus1)?; // (b, n)
         let step = ChainStep { t, tokens: ids.to_vec2::<u32>()? };
         on_step(&step);
@@ -117,7 +134,7 @@ pub fn reverse(
         let Some(&t_next) = timesteps.get(k + 1) else {
             break;
         };
-        let x0_hat = match &table {
+        let x0_hat = match table.as_ref().filter(|_| config.clamp) {
             Some(table) => {
                 let (bb, n) = ids.dims2()?;
                 table.index_select(&ids.flatten_all()?, 0)?.reshape((bb, n, table.dim(1)?))?
@@ -137,6 +154,15 @@ pub fn reverse(
         };
     }
     Ok(last)
+}
+
+/// `log q(x_t | x0 = e_v)` for every row `v` of `table: (V, d)` up to a
+/// per-position constant (exact when the rows share one norm):
+/// `sqrt(abar) / (1 - abar) * x_t . e_v`, `(b, n, d) -> (b, n, V)`.
+pub fn input_likelihood(x_t: &Tensor, table: &Tensor, abar: f64) -> Result<Tensor> {
+    let (b, n, d) = x_t.dims3()?;
+    let scale = abar.sqrt() / (1.0 - abar).max(1e-6);
+    (x_t.reshape((b * n, d))?.matmul(&table.t()?)? * scale)?.reshape((b, n, table.dim(0)?))
 }
 
 /// Unconditional generation: `batch` chains from `x_{T-1} ~ N(0, I)`.

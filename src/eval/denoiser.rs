@@ -33,6 +33,9 @@ pub struct LevelAccuracy {
     /// Snippet accuracy of rounding `D(x0_hat)` to its nearest embedding row
     /// instead of reading it out with the head.
     pub round_decoded_accuracy: f64,
+    /// Snippet accuracy of the head's logits plus the noisy input's
+    /// log-likelihood (the sampler's `likelihood = 1`).
+    pub with_likelihood_accuracy: f64,
 }
 
 /// How many of the most frequent ids count as frequent in [`LevelAccuracy`].
@@ -82,7 +85,8 @@ pub fn accuracy_by_t(
     for &t in ts {
         let (mut hit_snippet, mut hit_all, mut total_all) = (0usize, 0usize, 0usize);
         let (mut hit_frequent, mut total_frequent, mut hit_rare, mut total_rare) = (0usize, 0usize, 0usize, 0usize);
-        let (mut hit_round_input, mut hit_round_decoded) = (0usize, 0usize);
+        let (mut hit_round_input, mut hit_round_decoded, mut hit_likelihood) = (0usize, 0usize, 0usize);
+        let table = model.embedding_table()?;
         for start in (0..examples).step_by(batch) {
             let indices: Vec<usize> = (start..(start + batch).min(examples)).collect();
             // a model trained on length buckets is measured on the batch's bucket (else n)
@@ -93,7 +97,11 @@ pub fn accuracy_by_t(
             let x_t = q_sample(schedule, &x0, &vec![t as u32; indices.len()], &eps)?;
             let x0_hat = model.denoise(&x_t, &vec![t as u32; indices.len()], None, false)?;
             let decoded = model.decode(&x0_hat, None, false)?;
-            let predicted = model.logits(&decoded)?.argmax(candle_core::D::Minus1)?.to_vec2::<u32>()?;
+            let logits = model.logits(&decoded)?;
+            let predicted = logits.argmax(candle_core::D::Minus1)?.to_vec2::<u32>()?;
+            let with_likelihood = (logits + crate::diffusion::input_likelihood(&x_t, &table, schedule.alpha_bar(t))?)?
+                .argmax(candle_core::D::Minus1)?
+                .to_vec2::<u32>()?;
             let rounded_input = model.nearest_rows(&x_t)?;
             let rounded_decoded = model.nearest_rows(&decoded)?;
             for (r, &i) in indices.iter().enumerate() {
@@ -103,6 +111,7 @@ pub fn accuracy_by_t(
                 hit_snippet += hits(row);
                 hit_round_input += hits(&rounded_input[r]);
                 hit_round_decoded += hits(&rounded_decoded[r]);
+                hit_likelihood += hits(&with_likelihood[r]);
                 for (guess, id) in row[..snippet_len].iter().zip(&truth[..snippet_len]) {
                     let (hit, total) =
                         if frequent.contains(id) { (&mut hit_frequent, &mut total_frequent) } else { (&mut hit_rare, &mut total_rare) };
@@ -122,6 +131,7 @@ pub fn accuracy_by_t(
             rare_accuracy: hit_rare as f64 / total_rare.max(1) as f64,
             round_input_accuracy: hit_round_input as f64 / snippet_positions.max(1) as f64,
             round_decoded_accuracy: hit_round_decoded as f64 / snippet_positions.max(1) as f64,
+            with_likelihood_accuracy: hit_likelihood as f64 / snippet_positions.max(1) as f64,
         });
     }
     Ok(AccuracyByT { levels, chance_snippet_accuracy: majority as f64 / snippet_positions.max(1) as f64, examples })

@@ -13,6 +13,7 @@ use crate::dataset::BenchItem;
 use crate::lang::edit::{char_edit_distance, token_edit_distance};
 use crate::lang::{LangId, Language, RepairMetric};
 use crate::repair::{baseline, choose, Candidate, Pooling};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -169,12 +170,21 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
     levels.dedup();
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
     let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()]; // level -> item -> (sample, metrics)
-    for (item, cands) in items.iter().zip(candidates) {
-        let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, engine);
-        methods.entry("identity".into()).or_default().push(m(&baseline::identity(&item.broken)));
-        methods.entry("rule_based".into()).or_default().push(m(&baseline::rule_based(lang, &item.broken)));
+                                                                                          // scoring runs the formula engine several times per candidate: in parallel
+                                                                                          // over items (each item's scores are independent, so the result is the same)
+    let scores: Vec<(Metrics, Metrics, Vec<Metrics>)> = items
+        .par_iter()
+        .zip(candidates)
+        .map(|(item, cands)| {
+            let m = |repair: &str| metrics(lang, &item.broken, repair, &item.truth, engine);
+            let scored = cands.as_deref().unwrap_or(&[]).iter().map(|c| m(&c.text)).collect();
+            (m(&baseline::identity(&item.broken)), m(&baseline::rule_based(lang, &item.broken)), scored)
+        })
+        .collect();
+    for ((item, cands), (identity, rule_based, scored)) in items.iter().zip(candidates).zip(scores) {
+        methods.entry("identity".into()).or_default().push(identity);
+        methods.entry("rule_based".into()).or_default().push(rule_based);
         let cands = cands.as_deref().unwrap_or(&[]);
-        let scored: Vec<Metrics> = cands.iter().map(|c| m(&c.text)).collect();
         for pooling in [("vote", Pooling::Vote), ("guided", Pooling::Guided)] {
             // the chosen candidate was scored above: look it up, do not re-run the engine
             let chosen = choose(cands, lang, pooling.1)

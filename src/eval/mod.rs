@@ -2,7 +2,9 @@
 //! execution via IronCalc for Excel, BIFI for Python), the harness that scores
 //! every method, the published reference numbers, and the reports.
 
+pub mod data_quality;
 pub mod denoiser;
+pub mod fixer;
 pub mod harness;
 pub mod published;
 pub mod report;
@@ -10,6 +12,8 @@ pub mod run;
 
 pub use crate::dataset::{load_bench, load_inputs, BenchError, BenchItem};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
+pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
+pub use fixer::{run_fixer_eval, FixerEvalRun};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
 pub use run::{run_repair_eval, EvalWriteError};

@@ -17,6 +17,32 @@ pub fn init_model(config: &ModelConfig, device: &Device, seed: u64) -> Result<(C
     let vars = VarMap::new();
     let model = CodeFusion::new(config, VarBuilder::from_varmap(&vars, DType::F32, device))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1417_1e5e_ed00);
+    // a tied head reads D's output against rows of norm `embed_norm`: its
+    // final layer norm starts at that scale (rows of norm r, not sqrt(d)), so
+    // `mse(D(x0_hat), x0)` does not start far off
+    let tied_scale = |name: &str, count: usize| -> Option<Vec<f32>> {
+        (config.tied_head && name == "decoder.ln.weight").then(|| {
+            let norm = config.embed_norm.unwrap_or((config.d_model as f64).sqrt());
+            vec![(norm / (config.d_model as f64).sqrt()) as f32; count]
+        })
+    };
+    redraw_seeded(&vars, &mut rng, 1.0, 0.02, &tied_scale, device)?;
+    Ok((model, vars))
+}
+
+/// Draws every variable of `vars` again, in name order, from `rng`, with
+/// PyTorch's defaults (`U(±1/sqrt(fan_in))` for linear weights and biases,
+/// unit layer norms), `N(0, embed_std)` for `embed.weight` and
+/// `N(0, pos_std)` for the learned positions; `overrides` may give a variable's values instead (it draws
+/// nothing from `rng`). Shared by every model this crate trains.
+pub fn redraw_seeded(
+    vars: &VarMap,
+    rng: &mut ChaCha8Rng,
+    embed_std: f32,
+    pos_std: f32,
+    overrides: &dyn Fn(&str, usize) -> Option<Vec<f32>>,
+    device: &Device,
+) -> Result<(), candle_core::Error> {
     let data = vars.data().lock().expect("no poisoned lock");
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
@@ -29,17 +55,11 @@ pub fn init_model(config: &ModelConfig, device: &Device, seed: u64) -> Result<(C
             (0..count).map(|_| std * rng.sample::<f32, _>(rand_distr::StandardNormal)).collect()
         };
         let values: Vec<f32> = match (parent, leaf) {
-            // a tied head reads D's output against rows of norm `embed_norm`:
-            // its final layer norm starts at that scale (rows of norm r, not
-            // sqrt(d)), so `mse(D(x0_hat), x0)` does not start far off
-            ("ln", "weight") if config.tied_head && name == "decoder.ln.weight" => {
-                let norm = config.embed_norm.unwrap_or((config.d_model as f64).sqrt());
-                vec![(norm / (config.d_model as f64).sqrt()) as f32; count]
-            }
+            _ if overrides(name, count).is_some() => overrides(name, count).expect("checked"),
             (p, "weight") if p.starts_with("ln") => vec![1.0; count],
             (p, "bias") if p.starts_with("ln") => vec![0.0; count],
-            ("embed", "weight") => normal(&mut rng, 1.0),
-            (_, "pos") => normal(&mut rng, 0.02),
+            ("embed", "weight") => normal(rng, embed_std),
+            (_, "pos") => normal(rng, pos_std),
             (_, leaf) => {
                 let weight = if leaf == "bias" { &data[&format!("{}weight", &name[..name.len() - 4])] } else { var };
                 let bound = 1.0 / (weight.dims()[1] as f32).sqrt();
@@ -48,6 +68,5 @@ pub fn init_model(config: &ModelConfig, device: &Device, seed: u64) -> Result<(C
         };
         var.set(&Tensor::from_vec(values, var.dims(), device)?)?;
     }
-    drop(data);
-    Ok((model, vars))
+    Ok(())
 }

@@ -100,8 +100,9 @@ impl Attention {
         xs.reshape((b, n, self.n_heads, d / self.n_heads))?.transpose(1, 2)?.contiguous()
     }
 
-    /// Attends `xs: (b, n, d)` to itself, or to `context: (b, m, d)` when cross.
-    pub fn forward_t(&self, xs: &Tensor, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+    /// Attends `xs: (b, n, d)` to itself, or to `context: (b, m, d)` when
+    /// cross; `mask` is added to the attention scores ([`ops::attention`]).
+    pub fn forward_t(&self, xs: &Tensor, context: Option<&Tensor>, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let (b, n, d) = xs.dims3()?;
         let (q, k, v) = match (&self.in_proj, context) {
             (Some(in_proj), _) => {
@@ -116,7 +117,7 @@ impl Attention {
             (None, None) => candle_core::bail!("cross-attention needs an encoder output"),
         };
         let (q, k, v) = (self.split_heads(&q)?, self.split_heads(&k)?, self.split_heads(&v)?);
-        let xs = ops::attention(&q, &k, &v, train)?; // (b, h, n, d/h)
+        let xs = ops::attention(&q, &k, &v, mask, train)?; // (b, h, n, d/h)
         let xs = xs.transpose(1, 2)?.reshape((b, n, d))?;
         self.out_proj.forward(&xs)
     }
@@ -140,6 +141,16 @@ impl Module for FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.fc2.forward(&ops::gelu(&self.fc1.forward(xs)?)?)
     }
+}
+
+/// Additive attention masks of one forward pass (see [`ops::attention`]);
+/// the default masks nothing, as CodeFusion's bidirectional stacks need.
+#[derive(Debug, Clone, Default)]
+pub struct Masks {
+    /// Added to the self-attention scores: `(n, n)` causal, or `(b, 1, 1, n)` padding.
+    pub self_attn: Option<Tensor>,
+    /// Added to the cross-attention scores: `(b, 1, 1, m)` source padding.
+    pub cross_attn: Option<Tensor>,
 }
 
 /// Pre-LN transformer block: `x + MHA(LN(x))`, optionally `x + XAttn(LN(x), enc)`,
@@ -173,12 +184,18 @@ impl Block {
 
     /// `xs: (b, n, d) -> (b, n, d)`.
     pub fn forward_t(&self, xs: &Tensor, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_masked(xs, &Masks::default(), context, train)
+    }
+
+    /// [`Block::forward_t`] with attention masks (the seq2seq fixer's causal
+    /// decoder and padded sources).
+    pub fn forward_masked(&self, xs: &Tensor, masks: &Masks, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let residual = xs;
-        let xs = (self.attn.forward_t(&self.ln1.forward_t(xs, train)?, None, train)? + residual)?;
+        let xs = (self.attn.forward_t(&self.ln1.forward_t(xs, train)?, None, masks.self_attn.as_ref(), train)? + residual)?;
         let xs = match &self.cross {
             Some((ln, attn)) => {
                 let residual = &xs;
-                (attn.forward_t(&ln.forward_t(&xs, train)?, context, train)? + residual)?
+                (attn.forward_t(&ln.forward_t(&xs, train)?, context, masks.cross_attn.as_ref(), train)? + residual)?
             }
             None => xs,
         };
@@ -210,6 +227,12 @@ impl Stack {
         Self::build(cfg, len, layers, false, None, vb)
     }
 
+    /// A stack over token embeddings (no input projection) of at most `len`
+    /// positions, with cross-attention when `cross`: the fixer's encoder and decoder.
+    pub fn over_tokens(cfg: &ModelConfig, len: usize, layers: usize, cross: bool, vb: VarBuilder) -> Result<Self> {
+        Self::build(cfg, len, layers, cross, None, vb)
+    }
+
     fn build(cfg: &ModelConfig, len: usize, layers: usize, cross: bool, inp: Option<Linear>, vb: VarBuilder) -> Result<Self> {
         let pos = vb.get_with_hints((len, cfg.d_model), "pos", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
         let blocks = (0..layers).map(|i| Block::new(cfg, cross, vb.pp(format!("blocks.{i}")))).collect::<Result<Vec<_>>>()?;
@@ -219,6 +242,18 @@ impl Stack {
     /// `xs: (b, L, d)` with `L <= n` (a trimmed batch takes the first `L`
     /// learned positions), `extra: (b, d)` added at every position (the time embedding).
     pub fn forward_t(&self, xs: &Tensor, extra: Option<&Tensor>, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_masked(xs, extra, &Masks::default(), context, train)
+    }
+
+    /// [`Stack::forward_t`] with attention masks for every block.
+    pub fn forward_masked(
+        &self,
+        xs: &Tensor,
+        extra: Option<&Tensor>,
+        masks: &Masks,
+        context: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
         let len = xs.dim(1)?;
         let pos = if len == self.pos.dim(0)? { self.pos.clone() } else { self.pos.narrow(0, 0, len)? };
         let xs = match &self.inp {
@@ -230,7 +265,7 @@ impl Stack {
             xs = xs.broadcast_add(&extra.unsqueeze(1)?)?;
         }
         for block in &self.blocks {
-            xs = block.forward_t(&xs, context, train)?;
+            xs = block.forward_masked(&xs, masks, context, train)?;
         }
         self.ln.forward_t(&xs, train)
     }

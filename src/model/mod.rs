@@ -1,18 +1,25 @@
 //! The CodeFusion model in candle (`docs/model-spec.md`): configuration,
-//! layers and the model. No files, tokenizers or languages here.
+//! layers and the model; and the seq2seq fixer of data ablations, built from
+//! the same layers. No tokenizers or languages here.
 
+mod beam;
 mod codefusion;
 mod config;
+mod fixer;
+mod fixer_config;
 pub mod fused;
 mod init;
 mod layers;
 pub mod ops;
 mod time;
 
+pub use beam::{beam_search, Hypothesis};
 pub use codefusion::{CodeFusion, Encoder};
 pub use config::ModelConfig;
-pub use init::init_model;
-pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Stack};
+pub use fixer::{causal_mask, fixer_loss, padded_batch, padding_mask, smoothed_cross_entropy, Fixer, START};
+pub use fixer_config::{FixerConfig, FIXER_CONFIG_FILE};
+pub use init::{init_model, redraw_seeded};
+pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};
 
 use candle_core::{Device, Tensor};

@@ -76,12 +76,24 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     xs.gelu_erf()
 }
 
-/// Scaled dot-product attention, `q, k, v: (b, h, n, d_head)` → `(b, h, n, d_head)`.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, train: bool) -> Result<Tensor> {
+/// Scaled dot-product attention, `q: (b, h, n, d_head)`, `k, v: (b, h, m, d_head)`
+/// → `(b, h, n, d_head)`; `mask` is added to the scores before the softmax
+/// (0 where attending is allowed, a large negative number where not) and
+/// broadcasts to `(b, h, n, m)`: `(n, m)` for causal, `(b, 1, 1, m)` for padding.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
     let d_head = q.dim(D::Minus1)? as f64;
     let scores = (q.matmul(&k.t()?)? / d_head.sqrt())?; // (b, h, n, m)
+    let scores = match mask {
+        Some(mask) => scores.broadcast_add(mask)?,
+        None => scores,
+    };
     softmax(&scores, train)?.matmul(v)
 }
+
+/// The additive score mask value for a position that may not be attended to:
+/// large enough that its softmax weight is 0 in f32, finite so that a fully
+/// masked row (never built here) would not produce NaN.
+pub const MASKED: f32 = -1e9;
 
 #[cfg(test)]
 mod tests {

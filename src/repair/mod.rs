@@ -123,7 +123,7 @@ impl Default for RepairConfig {
         RepairConfig {
             levels: (1..=9).map(|k| k as f64 / 10.0).collect(),
             samples: 1,
-            sampler: SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
+            sampler: SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm, likelihood: 0.0 },
             batch_size: 64,
             seed: 0,
             localise: None,

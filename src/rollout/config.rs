@@ -74,7 +74,7 @@ fn default_valid_fraction() -> f64 {
     0.02
 }
 fn default_sampler() -> SamplerConfig {
-    SamplerConfig { steps: Some(50), stride: None, clamp: false, update: crate::diffusion::Update::Ddpm }
+    SamplerConfig { steps: Some(50), stride: None, clamp: false, update: crate::diffusion::Update::Ddpm, likelihood: 0.0 }
 }
 fn default_output() -> ShardWriterOptions {
     ShardWriterOptions { shard_rows: 50_000, row_group_rows: 8_192 }

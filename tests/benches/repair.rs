@@ -44,8 +44,8 @@ fn main() {
     for level in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9] {
         let mut rates = Vec::new();
         for sampler in [
-            SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm },
-            SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm },
+            SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm, likelihood: 0.0 },
+            SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm, likelihood: 0.0 },
         ] {
             let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0, localise: None };
             let clock = Instant::now();

@@ -52,14 +52,15 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     accuracy_chart(&result, steps, &args.out.join("accuracy_by_t.png"))?;
     for level in &result.levels {
         output.line(format!(
-            "t={:>5}  snippet {:>6.2}%  all {:>6.2}%  frequent {:>6.2}%  rare {:>6.2}%  round(x_t) {:>6.2}%  round(D) {:>6.2}%",
+            "t={:>5}  snippet {:>6.2}%  all {:>6.2}%  frequent {:>6.2}%  rare {:>6.2}%  round(x_t) {:>6.2}%  round(D) {:>6.2}%  +likelihood {:>6.2}%",
             level.t,
             100.0 * level.snippet_accuracy,
             100.0 * level.all_accuracy,
             100.0 * level.frequent_accuracy,
             100.0 * level.rare_accuracy,
             100.0 * level.round_input_accuracy,
-            100.0 * level.round_decoded_accuracy
+            100.0 * level.round_decoded_accuracy,
+            100.0 * level.with_likelihood_accuracy
         ));
     }
     output.line(format!(

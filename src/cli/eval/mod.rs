@@ -1,6 +1,7 @@
 //! `lastmile eval`: measurements of trained models.
 
 mod denoiser;
+mod fixer;
 mod repair;
 mod summary;
 
@@ -30,6 +31,14 @@ enum Command {
     /// `results.json`, `results.md` (Tables 1 and 3, published numbers in the
     /// same table), `by_level.png` (Figure 5) and `repair_levels.png` (Figure 6).
     Repair(repair::Args),
+    /// Score a trained seq2seq fixer (`lastmile fixer train`) on a repair
+    /// benchmark with the harness of `eval repair` (its beams are the
+    /// candidates: exact, sketch, exec, BIFI, guided, pass@k). Writes
+    /// `results.json` (with the per-item top-beam outcomes) and `results.md`.
+    Fixer(fixer::Args),
+    /// The data-quality report of `make data-quality`: mean ± std per pair
+    /// source over seeds and McNemar's exact test between sources.
+    DataQuality(fixer::ReportArgs),
     /// Put several `eval repair` runs side by side: Table 1 (methods × language,
     /// published numbers as extra rows) and Table 3 (pass@k), as Markdown.
     Summary(summary::Args),
@@ -41,5 +50,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         Command::Denoiser(args) => denoiser::run(args, output),
         Command::Repair(args) => repair::run(args, output),
         Command::Summary(args) => summary::run(args, output),
+        Command::Fixer(args) => fixer::run(args, output),
+        Command::DataQuality(args) => fixer::report(args, output),
     }
 }

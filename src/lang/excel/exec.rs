@@ -27,6 +27,10 @@ const FORMULA_CELL: (i32, i32) = (1_048_576, 16_384);
 /// A referenced cell: sheet name (`None` = the formula's sheet), row, column.
 type CellRef = (Option<String>, i32, i32);
 
+/// Functions whose result is a reference computed from their arguments: what
+/// they read cannot be known before evaluation.
+const DYNAMIC_REFERENCES: [&str; 2] = ["OFFSET", "INDIRECT"];
+
 /// One end of a reference.
 #[derive(Debug, Clone, PartialEq)]
 enum End {
@@ -79,6 +83,15 @@ fn referenced_cells(formula: &str) -> Option<BTreeSet<CellRef>> {
     while i < significant.len() {
         let token = significant[i];
         if token.kind != TokenKind::Reference {
+            // a range our lexer does not see as references (`1:1048576`, `A:XFD`,
+            // a range of a function's result) or a reference built at run time:
+            // the engine would read cells we did not fill, or build whole-sheet
+            // arrays (tens of GB) before it gives up
+            let dynamic = token.kind == TokenKind::Keyword
+                && DYNAMIC_REFERENCES.iter().any(|f| token.text.trim_end_matches('(').eq_ignore_ascii_case(f));
+            if token.text == ":" || dynamic {
+                return None;
+            }
             i += 1;
             continue;
         }
@@ -247,6 +260,15 @@ mod tests {
         for giant in ["=SUM(A1:ABCDEFGHIJKLMNOPQRSTUVWXYZ1)", "=A1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"] {
             let outcome = exec_match(giant, "=A1+1");
             assert!(!outcome.is_match(), "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn whole_sheet_ranges_and_run_time_references_are_compared_as_text() {
+        // IronCalc would build 2^34-cell arrays for these (the session-8 OOM)
+        for huge in ["=SUM(1:1048576)", "=SUM(A:XFD)+1", "=OFFSET(A1,0,0,1048576,16384)", "=SUM(INDIRECT(\"A1:XFD1048576\"))"] {
+            assert_eq!(exec_match(huge, "=A1+1"), ExecMatch::TextFallback(false), "{huge}");
+            assert_eq!(exec_match(huge, huge), ExecMatch::TextFallback(true), "{huge}");
         }
     }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make data-quality: the repair paper's Table 4 analog. After `make run` (which
+# builds outputs/datasets/excel-nightly and outputs/datasets/excel-rules), train
+# one fixer per pair source and seed with the one recipe (configs/fixer/recipe.toml),
+# score each on the real Excel benchmark, and write outputs/data-quality/report.md.
+# Resumable: a finished fixer or evaluation is not redone; an interrupted one resumes.
+set -euo pipefail
+LASTMILE=${LASTMILE:-"cargo run --quiet --locked --bin lastmile --"}
+OUT=${OUT:-outputs/data-quality}
+SEEDS=${SEEDS:-"0 1 2"}
+PAIRS=${PAIRS:-18000}
+LASTMILE_DATA=${LASTMILE_DATA:-outputs/datasets/excel-nightly}
+RULES_DATA=${RULES_DATA:-outputs/datasets/excel-rules}
+BENCH=${BENCH:-corpora/benchmarks/repair/excel.json}
+RECIPE=${RECIPE:-configs/fixer/recipe.toml}
+TOKENIZER=${TOKENIZER:-models/excel/tokenizer.json}
+for d in "$LASTMILE_DATA" "$RULES_DATA"; do
+  [ -d "$d/data" ] || { echo "data-quality: $d is missing: run \`make run\` first" >&2; exit 1; }
+done
+half=$((PAIRS / 2))
+declare -A SOURCES=(
+  [lastmile]="--pairs $LASTMILE_DATA:$PAIRS"
+  [rules]="--pairs $RULES_DATA:$PAIRS"
+  [mix]="--pairs $LASTMILE_DATA:$half --pairs $RULES_DATA:$half"
+  [identity]="--pairs identity:$LASTMILE_DATA:$PAIRS"
+)
+start=$(date +%s)
+mkdir -p "$OUT"
+for seed in $SEEDS; do
+  for source in lastmile rules mix identity; do
+    run="$OUT/$source-s$seed"
+    if [ ! -f "$run/model.safetensors" ]; then
+      echo "data-quality: training $run"
+      # shellcheck disable=SC2086
+      $LASTMILE fixer train ${SOURCES[$source]} --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed "$seed" --out "$run" --resume
+    fi
+    if [ ! -f "$run/eval/results.json" ]; then
+      echo "data-quality: scoring $run"
+      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang excel --beam 5 --out "$run/eval"
+    fi
+  done
+done
+$LASTMILE eval data-quality --dir "$OUT" --seconds "$(( $(date +%s) - start ))"

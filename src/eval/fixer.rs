@@ -1,0 +1,151 @@
+//! `lastmile eval fixer`: a trained seq2seq fixer on a repair benchmark,
+//! scored by the same harness as diffusion repair ([`evaluate`]): its beams
+//! are the candidates (one level, `sample` = beam rank), so exact, sketch,
+//! IronCalc exec, BIFI, guided pooling and pass@k mean what they mean there.
+
+use super::harness::{evaluate, metrics, EvalReport, Headline};
+use super::run::EvalWriteError;
+use super::BenchItem;
+use crate::checkpoint::LoadedFixer;
+use crate::dataset::write_file_atomic;
+use crate::lang::edit::token_edit_distance;
+use crate::lang::Language;
+use crate::model::beam_search;
+use crate::progress::{Progress, ProgressFn, Unit};
+use crate::repair::Candidate;
+use crate::tokenizer::{TokenizerError, EOS, PAD};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong decoding a benchmark with a fixer.
+#[derive(Debug, thiserror::Error)]
+pub enum FixerEvalError {
+    /// The model failed.
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    /// Tokenising or decoding failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+}
+
+/// One fixer evaluation, as written to `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixerEvalRun {
+    /// The benchmark file or directory.
+    pub bench: PathBuf,
+    /// The fixer directory.
+    pub fixer: PathBuf,
+    /// Beams per item (pass@k needs k).
+    pub beam: usize,
+    /// Wall-clock seconds of decoding (not scoring).
+    pub seconds: f64,
+    /// Per item, in benchmark order: whether the top beam is correct by the
+    /// headline metric (the paired data of McNemar's test between fixers).
+    pub top1: Vec<bool>,
+    /// The scores (method `best` is the top beam).
+    pub report: EvalReport,
+}
+
+/// Decodes every item with `beam` beams (items too long for the fixer get no
+/// candidates and count as failures) and scores them.
+pub fn run_fixer_eval(
+    fixer: &LoadedFixer,
+    lang: &dyn Language,
+    items: &[BenchItem],
+    beam: usize,
+    batch_size: usize,
+    bench: &Path,
+    dir: &Path,
+    progress: &mut ProgressFn<'_>,
+) -> Result<FixerEvalRun, FixerEvalError> {
+    let max_len = fixer.model.config().max_len;
+    let clock = std::time::Instant::now();
+    let mut sources: Vec<Option<Vec<u32>>> = Vec::with_capacity(items.len());
+    for item in items {
+        let mut ids = fixer.tokenizer.encode(&item.broken)?;
+        ids.push(EOS);
+        sources.push((ids.len() <= max_len).then_some(ids));
+    }
+    let fits: Vec<usize> = (0..items.len()).filter(|&i| sources[i].is_some()).collect();
+    let mut candidates: Vec<Option<Vec<Candidate>>> = vec![None; items.len()];
+    let chunks = fits.len().div_ceil(batch_size.max(1)) as u64;
+    for (done, chunk) in fits.chunks(batch_size.max(1)).enumerate() {
+        let batch: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_deref().expect("fits")).collect();
+        let hypotheses = beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)?;
+        for (&i, hyps) in chunk.iter().zip(hypotheses) {
+            let mut cands = Vec::with_capacity(hyps.len());
+            for (rank, h) in hyps.iter().enumerate() {
+                let text = fixer.tokenizer.decode_snippet(&h.ids)?;
+                cands.push(Candidate {
+                    level: 0.0,
+                    sample: rank,
+                    valid: lang.check(&text).is_ok(),
+                    token_edit_distance: token_edit_distance(lang, &items[i].broken, &text),
+                    text,
+                });
+            }
+            candidates[i] = Some(cands);
+        }
+        progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    let report = evaluate(lang, items, &candidates, true);
+    let headline = Headline::of(lang.id());
+    let top1 = items
+        .iter()
+        .zip(&candidates)
+        .map(|(item, c)| match c.as_deref().and_then(|c| c.first()) {
+            Some(top) => headline.get(&metrics(lang, &item.broken, &top.text, &item.truth, true)),
+            None => false,
+        })
+        .collect();
+    Ok(FixerEvalRun { bench: bench.to_path_buf(), fixer: dir.to_path_buf(), beam, seconds, top1, report })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+impl FixerEvalRun {
+    /// The Markdown report: the harness's method rows for a fixer, and pass@k.
+    pub fn markdown(&self) -> String {
+        let r = &self.report;
+        let mut md = String::new();
+        let _ = writeln!(md, "# Fixer: `{}` on `{}` ({})\n", self.fixer.display(), self.bench.display(), r.lang.name());
+        let _ = writeln!(
+            md,
+            "{} items ({} longer than the fixer's length, counted as failures); beam {}; {:.1} s of decoding.\n",
+            r.items, r.skipped, self.beam, self.seconds
+        );
+        let _ = writeln!(
+            md,
+            "Headline metric: **{}**.\n\n| method | exact | sketch | exec | bifi |\n|---|---:|---:|---:|---:|",
+            r.headline.name()
+        );
+        for (key, name) in [
+            ("identity", "identity (input unchanged)"),
+            ("rule_based", "rule-based fixer"),
+            ("best", "fixer, top beam"),
+            ("guided", "fixer, guided (valid beam closest to the input)"),
+            ("any", "fixer, any beam (oracle)"),
+        ] {
+            if let Some(x) = r.methods.get(key) {
+                let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", pct(x.exact), pct(x.sketch), pct(x.exec), pct(x.bifi));
+            }
+        }
+        let _ = writeln!(md, "\n| pass@k ({}) | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name());
+        let cell = |k: usize| r.pass_at.get(&k).map_or_else(|| "n/a".to_string(), |&p| pct(p));
+        let _ = writeln!(md, "| fixer | {} | {} | {} |", cell(1), cell(3), cell(5));
+        md
+    }
+
+    /// Writes `results.json` and `results.md` into `dir`; returns the Markdown.
+    pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
+        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
+        write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
+        let md = self.markdown();
+        write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
+        Ok(md)
+    }
+}

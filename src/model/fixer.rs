@@ -1,0 +1,201 @@
+//! The downstream fixer of data ablations (`lastmile fixer train`): a small
+//! seq2seq transformer, broken snippet in, fixed snippet out. Its encoder and
+//! decoder are CodeFusion's pre-LN [`Stack`]s (with a causal mask and source
+//! padding masks), over one token embedding that is also the output head.
+
+use super::fixer_config::FixerConfig;
+use super::layers::{Masks, Stack};
+use super::ops::MASKED;
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{embedding, Embedding, VarBuilder};
+
+/// The id the decoder starts from (the tokenizer's `<eos>`, as T5 starts from
+/// its pad): targets are `y, <eos>`, decoder inputs `<eos>, y`.
+pub const START: u32 = 1;
+
+/// The seq2seq fixer.
+#[derive(Debug, Clone)]
+pub struct Fixer {
+    config: FixerConfig,
+    embed: Embedding,
+    encoder: Stack,
+    decoder: Stack,
+}
+
+impl Fixer {
+    /// Builds the fixer; parameter names under `vb` are the checkpoint keys
+    /// (`embed`, `encoder.*`, `decoder.*`).
+    pub fn new(config: &FixerConfig, vb: VarBuilder) -> Result<Self> {
+        let layers = config.layer_config();
+        Ok(Fixer {
+            embed: embedding(config.vocab_size, config.d_model, vb.pp("embed"))?,
+            encoder: Stack::over_tokens(&layers, config.max_len, config.encoder_layers, false, vb.pp("encoder"))?,
+            decoder: Stack::over_tokens(&layers, config.max_len, config.decoder_layers, true, vb.pp("decoder"))?,
+            config: config.clone(),
+        })
+    }
+
+    /// The fixer's sizes.
+    pub fn config(&self) -> &FixerConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.embed.embeddings().device()
+    }
+
+    /// Token embeddings scaled by `sqrt(d)` (the rows are drawn at norm ~1, so
+    /// that the tied read-out starts with logits of unit scale).
+    fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        self.embed.forward(ids)? * (self.config.d_model as f64).sqrt()
+    }
+
+    /// `source: (b, m)` ids with `source_mask` from [`padding_mask`] → the
+    /// encoder's memory `(b, m, d)`.
+    pub fn encode(&self, source: &Tensor, source_mask: &Tensor, train: bool) -> Result<Tensor> {
+        let masks = Masks { self_attn: Some(source_mask.clone()), cross_attn: None };
+        self.encoder.forward_masked(&self.embed_tokens(source)?, None, &masks, None, train)
+    }
+
+    /// Teacher-forced decoder: `prefix: (b, L)` ids (starting with [`START`])
+    /// attending causally to itself and to `memory: (b, m, d)` → logits `(b, L, V)`.
+    pub fn decode(&self, prefix: &Tensor, memory: &Tensor, source_mask: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, len) = prefix.dims2()?;
+        let xs = self.decode_hidden(prefix, memory, source_mask, train)?; // (b, L, d)
+        self.read_out(&xs.reshape((b * len, self.config.d_model))?)?.reshape((b, len, self.config.vocab_size))
+    }
+
+    /// The decoder's last hidden states `(b, L, d)` (before the read-out).
+    pub fn decode_hidden(&self, prefix: &Tensor, memory: &Tensor, source_mask: &Tensor, train: bool) -> Result<Tensor> {
+        let masks = Masks { self_attn: Some(causal_mask(prefix.dim(1)?, prefix.device())?), cross_attn: Some(source_mask.clone()) };
+        self.decoder.forward_masked(&self.embed_tokens(prefix)?, None, &masks, Some(memory), train)
+    }
+
+    /// The tied read-out: hidden rows `(r, d)` → logits `(r, V)`.
+    pub fn read_out(&self, rows: &Tensor) -> Result<Tensor> {
+        rows.matmul(&self.embed.embeddings().t()?)
+    }
+}
+
+/// `(len, len)`: 0 on and below the diagonal, [`MASKED`] above it.
+pub fn causal_mask(len: usize, device: &Device) -> Result<Tensor> {
+    let values: Vec<f32> = (0..len).flat_map(|i| (0..len).map(move |j| if j > i { MASKED } else { 0.0 })).collect();
+    Tensor::from_vec(values, (len, len), device)
+}
+
+/// `(b, 1, 1, m)` additive key mask: 0 for the first `lengths[i]` positions of
+/// row `i`, [`MASKED`] for its padding.
+pub fn padding_mask(lengths: &[usize], m: usize, device: &Device) -> Result<Tensor> {
+    let values: Vec<f32> = lengths.iter().flat_map(|&len| (0..m).map(move |j| if j < len { 0.0 } else { MASKED })).collect();
+    Tensor::from_vec(values, (lengths.len(), 1, 1, m), device)
+}
+
+/// Rows of ids right-padded with `pad` to the longest, as a `(b, L)` u32 tensor.
+pub fn padded_batch(rows: &[&[u32]], pad: u32, device: &Device) -> Result<Tensor> {
+    let len = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+    let mut flat = Vec::with_capacity(rows.len() * len);
+    for row in rows {
+        flat.extend_from_slice(row);
+        flat.extend(std::iter::repeat_n(pad, len - row.len()));
+    }
+    Tensor::from_vec(flat, (rows.len(), len), device)
+}
+
+/// Label-smoothed cross-entropy of `logits: (r, V)` against `targets: (r)`:
+/// `(1 - eps) * nll + eps * mean over the vocabulary of -log p`, averaged over
+/// rows, from differentiable primitives.
+pub fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, eps: f64) -> Result<Tensor> {
+    let max = logits.max_keepdim(D::Minus1)?.detach(); // (r, 1)
+    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?; // (r, 1)
+    let picked = logits.gather(&targets.unsqueeze(1)?, 1)?; // (r, 1)
+    let uniform = logits.mean_keepdim(D::Minus1)?; // (r, 1)
+    let per_row = (lse - ((picked * (1.0 - eps))? + (uniform * eps)?)?)?;
+    per_row.mean_all()
+}
+
+/// The mean per-token loss of a batch of pairs (`sources[i]` and `targets[i]`
+/// both end with `<eos>`; `pad` fills the rest).
+pub fn fixer_loss(model: &Fixer, sources: &[&[u32]], targets: &[&[u32]], pad: u32, eps: f64, train: bool) -> Result<Tensor> {
+    let device = model.device().clone();
+    let source = padded_batch(sources, pad, &device)?; // (b, m)
+    let lengths: Vec<usize> = sources.iter().map(|s| s.len()).collect();
+    let source_mask = padding_mask(&lengths, source.dim(1)?, &device)?;
+    let prefixes: Vec<Vec<u32>> =
+        targets.iter().map(|t| std::iter::once(START).chain(t[..t.len() - 1].iter().copied()).collect()).collect();
+    let prefix = padded_batch(&prefixes.iter().map(Vec::as_slice).collect::<Vec<_>>(), pad, &device)?; // (b, L)
+    let memory = model.encode(&source, &source_mask, train)?;
+    let hidden = model.decode_hidden(&prefix, &memory, &source_mask, train)?; // (b, L, d)
+    let (b, len, d) = hidden.dims3()?;
+    // only the real target positions are read out (the largest matmul skips the padding)
+    let (mut rows, mut wanted) = (Vec::new(), Vec::new());
+    for (i, target) in targets.iter().enumerate() {
+        for (j, &id) in target.iter().enumerate() {
+            rows.push((i * len + j) as u32);
+            wanted.push(id);
+        }
+    }
+    let rows = Tensor::from_vec(rows, wanted.len(), &device)?;
+    let picked = model.read_out(&hidden.reshape((b * len, d))?.index_select(&rows, 0)?)?; // (r, V)
+    let wanted = Tensor::from_vec(wanted, picked.dim(0)?, &device)?;
+    smoothed_cross_entropy(&picked.to_dtype(DType::F32)?, &wanted, eps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn tiny() -> (Fixer, VarMap) {
+        let config = FixerConfig { vocab_size: 16, max_len: 8, d_model: 16, n_heads: 2, d_ff: 32, encoder_layers: 1, decoder_layers: 1 };
+        let vars = VarMap::new();
+        let model = Fixer::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+        (model, vars)
+    }
+
+    #[test]
+    fn decoder_is_causal_and_ignores_source_padding() {
+        let (model, _) = tiny();
+        let dev = Device::Cpu;
+        let source = Tensor::new(&[[5u32, 6, 1, 0, 0]], &dev).unwrap();
+        let padded_other = Tensor::new(&[[5u32, 6, 1, 9, 9]], &dev).unwrap();
+        let mask = padding_mask(&[3], 5, &dev).unwrap();
+        let logits = |source: &Tensor, prefix: &[u32]| {
+            let memory = model.encode(source, &mask, false).unwrap();
+            let prefix = Tensor::new(prefix, &dev).unwrap().unsqueeze(0).unwrap();
+            model.decode(&prefix, &memory, &mask, false).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap()
+        };
+        let short = logits(&source, &[START, 7]);
+        let long = logits(&source, &[START, 7, 8, 9]);
+        let other_pad = logits(&padded_other, &[START, 7]);
+        for (a, b) in short.iter().flatten().zip(long.iter().flatten()) {
+            assert!((a - b).abs() < 1e-4, "a later token changed an earlier position's logits");
+        }
+        for (a, b) in short.iter().flatten().zip(other_pad.iter().flatten()) {
+            assert!((a - b).abs() < 1e-4, "padding of the source leaked into the decoder");
+        }
+    }
+
+    #[test]
+    fn every_parameter_receives_a_gradient() {
+        let (model, vars) = tiny();
+        let loss = fixer_loss(&model, &[&[4, 5, 1], &[6, 1]], &[&[4, 1], &[7, 8, 1]], 0, 0.1, true).unwrap();
+        let grads = loss.backward().unwrap();
+        let data = vars.data().lock().unwrap();
+        for (name, var) in data.iter() {
+            let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name} has no gradient"));
+            let norm = grad.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(norm > 0.0, "{name}: zero gradient");
+        }
+    }
+
+    #[test]
+    fn smoothing_zero_is_plain_cross_entropy() {
+        let dev = Device::Cpu;
+        let logits = Tensor::new(&[[1f32, 2., 3.], [0., 0., 5.]], &dev).unwrap();
+        let targets = Tensor::new(&[2u32, 0], &dev).unwrap();
+        let ours = smoothed_cross_entropy(&logits, &targets, 0.0).unwrap().to_scalar::<f32>().unwrap();
+        let reference = candle_nn::loss::cross_entropy(&logits, &targets).unwrap().to_scalar::<f32>().unwrap();
+        assert!((ours - reference).abs() < 1e-5, "{ours} vs {reference}");
+    }
+}

@@ -1,0 +1,492 @@
+//! Training the downstream fixer (`lastmile fixer train`): one fixed recipe
+//! over a dataset's (broken → fixed) pairs, so that fixers trained on
+//! different pair sources compare the data and nothing else. Resumable:
+//! `checkpoint/` holds the weights, the optimiser moments and the step; the
+//! batch order is a pure function of the seed and the step.
+
+use super::optimizer::{AdamW, AdamWParams};
+use super::TrainError;
+use crate::dataset::{list_shards, read_pairs, replace_dir, write_file_atomic};
+use crate::model::{fixer_loss, redraw_seeded, Fixer, FixerConfig, FIXER_CONFIG_FILE};
+use crate::progress::{Progress, ProgressFn, Unit};
+use crate::tokenizer::{CodeTokenizer, EOS, PAD};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The fixer's training recipe file.
+pub const RECIPE_FILE: &str = "recipe.json";
+/// What the fixer was trained on.
+pub const DATA_FILE: &str = "data.json";
+/// The fixer's weights (final, inference).
+pub const FIXER_WEIGHTS_FILE: &str = "model.safetensors";
+/// The fixer's tokenizer copy.
+pub const FIXER_TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The one training recipe: every fixer of a comparison is trained with the
+/// same values, only the pairs differ (DataComp-style data ablation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FixerRecipe {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Pairs per batch.
+    pub batch_size: usize,
+    /// Peak AdamW learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps, then cosine decay to 10% of `lr`.
+    pub warmup_steps: usize,
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// Global gradient-norm clip.
+    pub grad_clip: f64,
+    /// Seed of the initialisation and of the batch order.
+    pub seed: u64,
+    /// Longest source and target in tokens, `<eos>` included; longer pairs are skipped.
+    pub max_len: usize,
+    /// Save a resumable checkpoint every this many steps.
+    pub checkpoint_every: usize,
+    /// Model width (the architecture is part of the recipe; see [`FixerConfig::standard`]).
+    pub d_model: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// Encoder blocks, and as many decoder blocks.
+    pub layers: usize,
+}
+
+impl Default for FixerRecipe {
+    fn default() -> Self {
+        FixerRecipe {
+            steps: 1200,
+            batch_size: 64,
+            lr: 1e-3,
+            warmup_steps: 100,
+            label_smoothing: 0.1,
+            grad_clip: 1.0,
+            seed: 0,
+            max_len: 80,
+            checkpoint_every: 250,
+            d_model: 128,
+            n_heads: 4,
+            layers: 2,
+        }
+    }
+}
+
+impl FixerRecipe {
+    /// The learning rate at `step` (0-based): warm-up, then cosine to 10%.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        self.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+    }
+
+    /// The fixer's sizes for a tokenizer of `vocab_size` ids.
+    pub fn model_config(&self, vocab_size: usize) -> FixerConfig {
+        let standard = FixerConfig::standard(vocab_size, self.max_len);
+        FixerConfig {
+            d_model: self.d_model,
+            d_ff: 4 * self.d_model,
+            n_heads: self.n_heads,
+            encoder_layers: self.layers,
+            decoder_layers: self.layers,
+            ..standard
+        }
+    }
+
+    /// Loads a recipe from TOML (unset fields take the defaults).
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_path_buf(), reason: e.to_string() })
+    }
+}
+
+/// Where a fixer's pairs come from: a dataset directory (`lastmile rollout`
+/// or `lastmile corrupt` output) and how many of its training pairs, drawn by
+/// a fixed seeded shuffle; `identity` trains on (fixed → fixed), the control
+/// that shows what the broken sides add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairSource {
+    /// The dataset directory (holding `data/train-*.parquet`).
+    pub dir: PathBuf,
+    /// Pairs to take (all when `None`).
+    pub count: Option<usize>,
+    /// Train on `fixed → fixed` instead of `broken → fixed`.
+    pub identity: bool,
+}
+
+impl std::str::FromStr for PairSource {
+    type Err = String;
+
+    /// `DIR`, `DIR:COUNT`, or either prefixed with `identity:`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (identity, rest) = match s.strip_prefix("identity:") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (dir, count) = match rest.rsplit_once(':') {
+            Some((dir, count)) if !count.is_empty() && count.chars().all(|c| c.is_ascii_digit()) => {
+                (dir, Some(count.parse::<usize>().map_err(|e| format!("`{s}`: {e}"))?))
+            }
+            _ => (rest, None),
+        };
+        if dir.is_empty() {
+            return Err(format!("`{s}`: expected [identity:]DIR[:COUNT]"));
+        }
+        Ok(PairSource { dir: PathBuf::from(dir), count, identity })
+    }
+}
+
+/// What a fixer was trained on, written as `data.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixerData {
+    /// The sources, in order.
+    pub sources: Vec<PairSource>,
+    /// Pairs taken from each source.
+    pub taken: Vec<usize>,
+    /// Pairs skipped as longer than `max_len` tokens.
+    pub too_long: usize,
+    /// Pairs trained on.
+    pub pairs: usize,
+}
+
+/// Reads the training pairs of `sources` (a fixed seeded subset of each).
+pub fn load_pair_texts(sources: &[PairSource]) -> Result<(Vec<(String, String)>, Vec<usize>), TrainError> {
+    let mut out = Vec::new();
+    let mut taken = Vec::new();
+    for source in sources {
+        let data = source.dir.join("data");
+        let shards = list_shards(&data, "train")?;
+        if shards.is_empty() {
+            return Err(TrainError::Data { path: data, reason: "no train-*.parquet shards: not a lastmile dataset".into() });
+        }
+        let mut pairs = Vec::new();
+        for shard in shards {
+            pairs.extend(read_pairs(&shard)?.into_iter().map(|p| {
+                if source.identity {
+                    (p.fixed.clone(), p.fixed)
+                } else {
+                    (p.broken, p.fixed)
+                }
+            }));
+        }
+        // the subset does not depend on the training seed: a data ablation varies only the data
+        pairs.shuffle(&mut ChaCha8Rng::seed_from_u64(0x5eed_da7a));
+        if let Some(count) = source.count {
+            if pairs.len() < count {
+                return Err(TrainError::Data {
+                    path: source.dir.clone(),
+                    reason: format!("{count} pairs wanted, {} in the train split", pairs.len()),
+                });
+            }
+            pairs.truncate(count);
+        }
+        taken.push(pairs.len());
+        out.extend(pairs);
+    }
+    Ok((out, taken))
+}
+
+/// Resumable state of a fixer run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FixerState {
+    step: usize,
+    elapsed_s: f64,
+    recipe: FixerRecipe,
+}
+
+/// How a fixer run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixerSummary {
+    /// Steps taken in total.
+    pub steps: usize,
+    /// Mean training loss over the last 50 steps of this process.
+    pub final_loss: Option<f32>,
+    /// What it was trained on.
+    pub data: FixerData,
+    /// Parameters.
+    pub parameters: usize,
+    /// Training seconds, resumed runs included.
+    pub elapsed_s: f64,
+}
+
+/// One metrics line per step.
+#[derive(Debug, Clone, Serialize)]
+struct FixerStep {
+    step: usize,
+    loss: f32,
+    lr: f64,
+    grad_norm: f64,
+    tokens_per_s: f64,
+}
+
+/// How a fixer run is driven (not part of the recipe: it does not change the result).
+#[derive(Debug, Clone, Default)]
+pub struct FixerRunOptions {
+    /// Continue from `out/checkpoint` when it exists.
+    pub resume: bool,
+    /// Stop (with a checkpoint) once this many steps are done, before the
+    /// recipe's end: a long run in slices. The final files are written only
+    /// when the recipe's steps are all done.
+    pub stop_after: Option<usize>,
+}
+
+/// Trains (or with `resume`, continues) a fixer on `sources` into `out`:
+/// `config.json`, `model.safetensors`, `tokenizer.json`, `recipe.json`,
+/// `data.json`, `metrics.jsonl`, and `checkpoint/` for resumption.
+pub fn train_fixer(
+    sources: &[PairSource],
+    tokenizer_path: &Path,
+    recipe: &FixerRecipe,
+    out: &Path,
+    options: &FixerRunOptions,
+    device: &Device,
+    progress: &mut ProgressFn<'_>,
+) -> Result<FixerSummary, TrainError> {
+    let tokenizer = CodeTokenizer::load(tokenizer_path)?;
+    let (texts, taken) = load_pair_texts(sources)?;
+    let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(texts.len());
+    let mut too_long = 0;
+    for (broken, fixed) in &texts {
+        let (mut b, mut f) = (tokenizer.encode(broken)?, tokenizer.encode(fixed)?);
+        b.push(EOS);
+        f.push(EOS);
+        if b.len() > recipe.max_len || f.len() > recipe.max_len {
+            too_long += 1;
+            continue;
+        }
+        pairs.push((b, f));
+    }
+    if pairs.is_empty() {
+        return Err(TrainError::Data { path: sources[0].dir.clone(), reason: format!("no pair fits {} tokens", recipe.max_len) });
+    }
+    let data = FixerData { sources: sources.to_vec(), taken, too_long, pairs: pairs.len() };
+    let config = recipe.model_config(tokenizer.vocab_size());
+    let candle = |e| TrainError::candle(out, e);
+    let mut vars = VarMap::new();
+    let model = Fixer::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device)).map_err(candle)?;
+    let d = config.d_model as f32;
+    // positions at the scale of the sqrt(d)-scaled token embeddings (unit per
+    // feature), so that copying, which needs them, does not start from noise
+    redraw_seeded(&vars, &mut ChaCha8Rng::seed_from_u64(recipe.seed ^ 0xf1e5), d.powf(-0.5), 1.0, &|_, _| None, device).map_err(candle)?;
+    let parameters = vars.all_vars().iter().map(|v| v.elem_count()).sum();
+    let mut optimizer = AdamW::new(vars.data().lock().expect("no poisoned lock").clone(), AdamWParams::default()).map_err(candle)?;
+    let ckpt = out.join("checkpoint");
+    let metrics_path = out.join("metrics.jsonl");
+    let mut state = FixerState { step: 0, elapsed_s: 0.0, recipe: recipe.clone() };
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    if options.resume && ckpt.join("state.json").exists() {
+        let path = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+        let saved: FixerState =
+            serde_json::from_str(&text).map_err(|e| TrainError::Config { path: path.clone(), reason: e.to_string() })?;
+        if saved.recipe != *recipe {
+            return Err(TrainError::Config { path, reason: "the checkpoint was trained with another recipe; use a new --out".into() });
+        }
+        vars.load(ckpt.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(ckpt.join(FIXER_WEIGHTS_FILE), e))?;
+        let moments = candle_core::safetensors::load(ckpt.join("optimizer.safetensors"), device)
+            .map_err(|e| TrainError::candle(ckpt.join("optimizer.safetensors"), e))?;
+        optimizer.load_state(&moments, saved.step).map_err(candle)?;
+        truncate_lines(&metrics_path, saved.step)?;
+        state = saved;
+    } else {
+        write_file_atomic(&metrics_path, b"")?;
+    }
+    let mut metrics = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+    progress(Progress::count(Unit::Steps, state.step as u64, Some(recipe.steps as u64)).with_note(format!(
+        "fixer: {parameters} parameters, {} pairs ({too_long} longer than {} tokens skipped), from step {}",
+        pairs.len(),
+        recipe.max_len,
+        state.step
+    )));
+    let save = |state: &FixerState, vars: &VarMap, optimizer: &AdamW| -> Result<(), TrainError> {
+        let staging = crate::dataset::staging_dir(&ckpt)?;
+        std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+        vars.save(staging.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(staging.join(FIXER_WEIGHTS_FILE), e))?;
+        candle_core::safetensors::save(&optimizer.state(), staging.join("optimizer.safetensors"))
+            .map_err(|e| TrainError::candle(staging.join("optimizer.safetensors"), e))?;
+        write_file_atomic(&staging.join("state.json"), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
+        replace_dir(&staging, &ckpt)?;
+        Ok(())
+    };
+    let order = BatchOrder::new(pairs.iter().map(|p| p.1.len().max(p.0.len())).collect(), recipe.batch_size, recipe.seed);
+    let mut recent: Vec<f32> = Vec::new();
+    let clock = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let stop = options.stop_after.unwrap_or(recipe.steps).min(recipe.steps);
+    while state.step < stop {
+        let started = Instant::now();
+        let indices = order.batch(state.step);
+        let sources: Vec<&[u32]> = indices.iter().map(|&i| pairs[i].0.as_slice()).collect();
+        let targets: Vec<&[u32]> = indices.iter().map(|&i| pairs[i].1.as_slice()).collect();
+        let loss = fixer_loss(&model, &sources, &targets, PAD, recipe.label_smoothing, true).map_err(candle)?;
+        let grads = loss.backward().map_err(candle)?;
+        let lr = recipe.lr_at(state.step);
+        let grad_norm = optimizer.step(&grads, lr, Some(recipe.grad_clip)).map_err(candle)?;
+        let loss: f32 = loss.to_scalar().map_err(candle)?;
+        state.step += 1;
+        state.elapsed_s = elapsed_before + clock.elapsed().as_secs_f64();
+        let tokens: usize = targets.iter().map(|t| t.len()).sum();
+        let line = FixerStep { step: state.step, loss, lr, grad_norm, tokens_per_s: tokens as f64 / started.elapsed().as_secs_f64() };
+        writeln!(metrics, "{}", serde_json::to_string(&line).expect("metrics serialise")).map_err(|e| TrainError::io(&metrics_path, e))?;
+        recent.push(loss);
+        if recent.len() > 50 {
+            recent.remove(0);
+        }
+        progress(
+            Progress::count(Unit::Steps, state.step as u64, Some(recipe.steps as u64))
+                .with_status(format!("loss {loss:.4} {:.0} tok/s", line.tokens_per_s)),
+        );
+        if state.step % recipe.checkpoint_every.max(1) == 0 || state.step == stop {
+            save(&state, &vars, &optimizer)?;
+        }
+    }
+    let final_loss = (!recent.is_empty()).then(|| recent.iter().sum::<f32>() / recent.len() as f32);
+    if state.step < recipe.steps {
+        return Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s });
+    }
+    // the inference files, beside the resumable checkpoint
+    vars.save(out.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(out.join(FIXER_WEIGHTS_FILE), e))?;
+    write_file_atomic(&out.join(FIXER_CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serialises"))?;
+    write_file_atomic(&out.join(RECIPE_FILE), &serde_json::to_vec_pretty(recipe).expect("recipe serialises"))?;
+    write_file_atomic(&out.join(DATA_FILE), &serde_json::to_vec_pretty(&data).expect("data serialises"))?;
+    tokenizer.save(&out.join(FIXER_TOKENIZER_FILE))?;
+    Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s })
+}
+
+/// The batch order: epoch `e` shuffles the pairs by a permutation seeded by
+/// `(seed, e)`, sorts each window of [`WINDOW`] batches by target length,
+/// cuts it into batches and shuffles the batches, so that a batch pads to
+/// similar lengths (~3x less compute than random batches) and batch `s`
+/// depends on nothing but the seed and `s`. The last partial batch of an
+/// epoch is dropped.
+struct BatchOrder {
+    lengths: Vec<usize>,
+    size: usize,
+    seed: u64,
+    cache: std::cell::RefCell<Option<(usize, Vec<Vec<usize>>)>>,
+}
+
+/// Batches per length-sorted window.
+const WINDOW: usize = 16;
+
+impl BatchOrder {
+    fn new(lengths: Vec<usize>, size: usize, seed: u64) -> Self {
+        let size = size.clamp(1, lengths.len().max(1));
+        BatchOrder { lengths, size, seed, cache: std::cell::RefCell::new(None) }
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        (self.lengths.len() / self.size).max(1)
+    }
+
+    fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9).wrapping_add(epoch as u64));
+        let mut perm: Vec<usize> = (0..self.lengths.len()).collect();
+        perm.shuffle(&mut rng);
+        perm.truncate(self.batches_per_epoch() * self.size);
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for window in perm.chunks(self.size * WINDOW) {
+            let mut window = window.to_vec();
+            window.sort_by_key(|&i| self.lengths[i]); // stable: ties keep the shuffled order
+            batches.extend(window.chunks(self.size).map(<[usize]>::to_vec));
+        }
+        batches.shuffle(&mut rng);
+        batches
+    }
+
+    fn batch(&self, step: usize) -> Vec<usize> {
+        let per_epoch = self.batches_per_epoch();
+        let epoch = step / per_epoch;
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            *cache = Some((epoch, self.epoch(epoch)));
+        }
+        cache.as_ref().expect("filled above").1[step % per_epoch].clone()
+    }
+}
+
+/// Keeps the first `lines` lines of a metrics file (a resumed run rewrites the rest).
+fn truncate_lines(path: &Path, lines: usize) -> Result<(), TrainError> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
+    write_file_atomic(path, kept.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_a_tenth() {
+        let r = FixerRecipe { steps: 1000, warmup_steps: 100, lr: 1.0, ..Default::default() };
+        assert!((r.lr_at(0) - 0.01).abs() < 1e-12);
+        assert!((r.lr_at(99) - 1.0).abs() < 1e-12);
+        assert!((r.lr_at(100) - 1.0).abs() < 1e-12);
+        assert!((r.lr_at(1000) - 0.1).abs() < 1e-12);
+        assert!(r.lr_at(550) < 0.6 && r.lr_at(550) > 0.5);
+    }
+
+    #[test]
+    fn pair_sources_parse() {
+        let p: PairSource = "outputs/datasets/x:20000".parse().unwrap();
+        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false });
+        let p: PairSource = "identity:outputs/d".parse().unwrap();
+        assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true });
+        assert!("identity:".parse::<PairSource>().is_err());
+    }
+
+    #[test]
+    fn batch_order_is_a_function_of_seed_and_step_covers_each_epoch_and_groups_lengths() {
+        let lengths: Vec<usize> = (0..640).map(|i| (i * 7919) % 50 + 1).collect();
+        let order = BatchOrder::new(lengths.clone(), 8, 3);
+        let again = BatchOrder::new(lengths.clone(), 8, 3);
+        assert_eq!(order.batch(77), again.batch(77), "no hidden state");
+        let mut epoch: Vec<usize> = (0..80).flat_map(|s| order.batch(s)).collect();
+        epoch.sort();
+        assert_eq!(epoch, (0..640).collect::<Vec<_>>(), "every pair once per epoch");
+        assert_ne!(order.batch(0), order.batch(80), "the next epoch is another order");
+        let spread = |b: &[usize]| b.iter().map(|&i| lengths[i]).max().unwrap() - b.iter().map(|&i| lengths[i]).min().unwrap();
+        let mean_spread = (0..80).map(|s| spread(&order.batch(s))).sum::<usize>() as f64 / 80.0;
+        assert!(mean_spread < 10.0, "batches of similar lengths: mean spread {mean_spread}");
+    }
+
+    #[test]
+    fn the_fixer_learns_to_copy() {
+        use crate::model::beam_search;
+        let device = Device::Cpu;
+        let config = FixerConfig { vocab_size: 16, max_len: 8, d_model: 32, n_heads: 2, d_ff: 64, encoder_layers: 1, decoder_layers: 1 };
+        let vars = VarMap::new();
+        let model = Fixer::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &device)).unwrap();
+        redraw_seeded(&vars, &mut ChaCha8Rng::seed_from_u64(1), 32f32.powf(-0.5), 1.0, &|_, _| None, &device).unwrap();
+        let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let sequence = |rng: &mut ChaCha8Rng| -> Vec<u32> {
+            use rand::Rng;
+            let len = rng.random_range(2..6);
+            (0..len).map(|_| rng.random_range(4..16)).chain([EOS]).collect()
+        };
+        let recipe = FixerRecipe { steps: 300, warmup_steps: 20, lr: 3e-3, ..Default::default() };
+        for step in 0..recipe.steps {
+            let batch: Vec<Vec<u32>> = (0..32).map(|_| sequence(&mut rng)).collect();
+            let rows: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
+            let loss = fixer_loss(&model, &rows, &rows, PAD, 0.0, true).unwrap();
+            optimizer.step(&loss.backward().unwrap(), recipe.lr_at(step), Some(1.0)).unwrap();
+        }
+        let held_out: Vec<Vec<u32>> = (0..50).map(|_| sequence(&mut rng)).collect();
+        let rows: Vec<&[u32]> = held_out.iter().map(Vec::as_slice).collect();
+        let decoded = beam_search(&model, &rows, 2, 8, EOS, PAD).unwrap();
+        let copied = held_out.iter().zip(&decoded).filter(|(x, hyps)| hyps.first().is_some_and(|h| h.ids == x[..x.len() - 1])).count();
+        assert!(copied >= 45, "copied {copied} of 50 held-out sequences");
+    }
+}
