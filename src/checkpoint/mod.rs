@@ -129,7 +129,8 @@ pub struct LoadedFixer {
 
 /// Loads fixer directory `dir` (`config.json`, `model.safetensors`, `tokenizer.json`).
 pub fn load_fixer(dir: &Path, device: &Device) -> Result<LoadedFixer, CheckpointError> {
-    let config = FixerConfig::load(dir).map_err(|reason| CheckpointError::Config { path: dir.join(CONFIG_FILE), reason })?;
+    let config =
+        FixerConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| CheckpointError::Config { path: dir.join(CONFIG_FILE), reason })?;
     let mut vars = VarMap::new();
     let model = Fixer::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device))
         .map_err(|source| CheckpointError::Candle { path: dir.to_path_buf(), source })?;

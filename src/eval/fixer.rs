@@ -3,7 +3,8 @@
 //! are the candidates (one level, `sample` = beam rank), so exact, sketch,
 //! IronCalc exec, BIFI, guided pooling and pass@k mean what they mean there.
 
-use super::harness::{evaluate, metrics, EvalReport, Headline};
+use super::harness::{evaluate_per_item, EvalReport, Headline};
+use super::report::pct;
 use super::run::EvalWriteError;
 use super::BenchItem;
 use crate::checkpoint::LoadedFixer;
@@ -90,21 +91,11 @@ pub fn run_fixer_eval(
         progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
     }
     let seconds = clock.elapsed().as_secs_f64();
-    let report = evaluate(lang, items, &candidates, true);
+    // one level (0), sample = beam rank: the harness's `best` is the top beam
+    let (report, best) = evaluate_per_item(lang, items, &candidates, true);
     let headline = Headline::of(lang.id());
-    let top1 = items
-        .iter()
-        .zip(&candidates)
-        .map(|(item, c)| match c.as_deref().and_then(|c| c.first()) {
-            Some(top) => headline.get(&metrics(lang, &item.broken, &top.text, &item.truth, true)),
-            None => false,
-        })
-        .collect();
+    let top1 = best.iter().map(|m| headline.get(m)).collect();
     Ok(FixerEvalRun { bench: bench.to_path_buf(), fixer: dir.to_path_buf(), beam, seconds, top1, report })
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1}%", 100.0 * x)
 }
 
 impl FixerEvalRun {

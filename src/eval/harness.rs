@@ -162,6 +162,18 @@ pub struct EvalReport {
 /// Evaluates candidate lists (from [`crate::repair::Repairer::repair`], `None`
 /// for an item the model could not take) against the items.
 pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<Vec<Candidate>>], engine: bool) -> EvalReport {
+    evaluate_per_item(lang, items, candidates, engine).0
+}
+
+/// [`evaluate`], and per item the metrics of the `best` method (the first
+/// sample at the best level; a fixer's top beam): the paired outcomes that
+/// tests between two repairers compare.
+pub fn evaluate_per_item(
+    lang: &dyn Language,
+    items: &[BenchItem],
+    candidates: &[Option<Vec<Candidate>>],
+    engine: bool,
+) -> (EvalReport, Vec<Metrics>) {
     let headline = Headline::of(lang.id());
     let mut per_item = Vec::with_capacity(items.len());
     let mut methods: BTreeMap<String, Vec<Metrics>> = BTreeMap::new();
@@ -169,9 +181,10 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
     levels.sort_by(f64::total_cmp);
     levels.dedup();
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
-    let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()]; // level -> item -> (sample, metrics)
-                                                                                          // scoring runs the formula engine several times per candidate: in parallel
-                                                                                          // over items (each item's scores are independent, so the result is the same)
+    // level -> item -> (sample, metrics)
+    let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()];
+    // scoring runs the formula engine several times per candidate: in parallel
+    // over items (each item's scores are independent, so the result is the same)
     let scores: Vec<(Metrics, Metrics, Vec<Metrics>)> = items
         .par_iter()
         .zip(candidates)
@@ -226,6 +239,7 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
     if let Some(ms) = per_level.get(best_index) {
         report_methods.insert("best".into(), Rates::of(ms));
     }
+    let best_per_item = per_level.get(best_index).cloned().unwrap_or_else(|| vec![Metrics::default(); items.len()]);
     // pass@k needs k samples per level: larger k are left out, not faked
     let samples = candidates.iter().flatten().flatten().map(|c| c.sample + 1).max().unwrap_or(0);
     let pass_at = [1usize, 3, 5]
@@ -237,7 +251,7 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
             (k, passed as f64 / items.len().max(1) as f64)
         })
         .collect();
-    EvalReport {
+    let report = EvalReport {
         lang: lang.id(),
         headline,
         items: items.len(),
@@ -248,7 +262,8 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
         pass_at,
         per_item,
         localised: None,
-    }
+    };
+    (report, best_per_item)
 }
 
 #[cfg(test)]

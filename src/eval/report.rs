@@ -40,7 +40,8 @@ const METHODS: [(&str, &str); 6] = [
     ("any", "diffusion, any (oracle)"),
 ];
 
-fn pct(x: f64) -> String {
+/// A rate as a percentage with one decimal.
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 

@@ -45,8 +45,9 @@ pub fn beam_search(model: &Fixer, sources: &[&[u32]], beam: usize, max_len: usiz
             owners.iter().map(|&(item, k)| std::iter::once(START).chain(live[item][k].0.iter().copied()).collect()).collect();
         let prefix = padded_batch(&prefixes.iter().map(Vec::as_slice).collect::<Vec<_>>(), pad, &dev)?; // (r, step + 1)
         let index = Tensor::from_vec(owners.iter().map(|&(item, _)| item as u32).collect::<Vec<_>>(), owners.len(), &dev)?;
-        let logits = model.decode(&prefix, &memory.index_select(&index, 0)?, &mask.index_select(&index, 0)?, false)?;
-        let last = logits.narrow(1, step, 1)?.squeeze(1)?; // (r, V)
+        let hidden = model.decode_hidden(&prefix, &memory.index_select(&index, 0)?, &mask.index_select(&index, 0)?, false)?;
+        // only the newest position is read out: (r, d) -> (r, V)
+        let last = model.read_out(&hidden.narrow(1, step, 1)?.squeeze(1)?.contiguous()?)?;
         let log_probs = candle_nn::ops::log_softmax(&last, D::Minus1)?.to_vec2::<f32>()?;
         let mut next: Vec<Vec<(Vec<u32>, f32)>> = vec![Vec::new(); sources.len()];
         let mut row = 0;

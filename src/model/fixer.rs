@@ -6,7 +6,7 @@
 use super::fixer_config::FixerConfig;
 use super::layers::{Masks, Stack};
 use super::ops::MASKED;
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
 /// The id the decoder starts from (the tokenizer's `<eos>`, as T5 starts from
@@ -138,12 +138,13 @@ pub fn fixer_loss(model: &Fixer, sources: &[&[u32]], targets: &[&[u32]], pad: u3
     let rows = Tensor::from_vec(rows, wanted.len(), &device)?;
     let picked = model.read_out(&hidden.reshape((b * len, d))?.index_select(&rows, 0)?)?; // (r, V)
     let wanted = Tensor::from_vec(wanted, picked.dim(0)?, &device)?;
-    smoothed_cross_entropy(&picked.to_dtype(DType::F32)?, &wanted, eps)
+    smoothed_cross_entropy(&picked, &wanted, eps)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::DType;
     use candle_nn::VarMap;
 
     fn tiny() -> (Fixer, VarMap) {

@@ -56,13 +56,9 @@ impl FixerConfig {
         }
     }
 
-    /// Loads `config.json` from a fixer directory.
-    pub fn load(dir: &Path) -> Result<Self, String> {
-        let path = dir.join(FIXER_CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    /// Loads a fixer config (JSON).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
-
-/// The fixer's model config file.
-pub const FIXER_CONFIG_FILE: &str = "config.json";

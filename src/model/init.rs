@@ -33,8 +33,8 @@ pub fn init_model(config: &ModelConfig, device: &Device, seed: u64) -> Result<(C
 /// Draws every variable of `vars` again, in name order, from `rng`, with
 /// PyTorch's defaults (`U(±1/sqrt(fan_in))` for linear weights and biases,
 /// unit layer norms), `N(0, embed_std)` for `embed.weight` and
-/// `N(0, pos_std)` for the learned positions; `overrides` may give a variable's values instead (it draws
-/// nothing from `rng`). Shared by every model this crate trains.
+/// `N(0, pos_std)` for the learned positions; `overrides` may give a
+/// variable's values instead (it draws nothing from `rng`). Shared by every model this crate trains.
 pub fn redraw_seeded(
     vars: &VarMap,
     rng: &mut ChaCha8Rng,
@@ -54,13 +54,13 @@ pub fn redraw_seeded(
         let normal = |rng: &mut ChaCha8Rng, std: f32| -> Vec<f32> {
             (0..count).map(|_| std * rng.sample::<f32, _>(rand_distr::StandardNormal)).collect()
         };
-        let values: Vec<f32> = match (parent, leaf) {
-            _ if overrides(name, count).is_some() => overrides(name, count).expect("checked"),
-            (p, "weight") if p.starts_with("ln") => vec![1.0; count],
-            (p, "bias") if p.starts_with("ln") => vec![0.0; count],
-            ("embed", "weight") => normal(rng, embed_std),
-            (_, "pos") => normal(rng, pos_std),
-            (_, leaf) => {
+        let values: Vec<f32> = match (overrides(name, count), parent, leaf) {
+            (Some(values), _, _) => values,
+            (None, p, "weight") if p.starts_with("ln") => vec![1.0; count],
+            (None, p, "bias") if p.starts_with("ln") => vec![0.0; count],
+            (None, "embed", "weight") => normal(rng, embed_std),
+            (None, _, "pos") => normal(rng, pos_std),
+            (None, _, leaf) => {
                 let weight = if leaf == "bias" { &data[&format!("{}weight", &name[..name.len() - 4])] } else { var };
                 let bound = 1.0 / (weight.dims()[1] as f32).sqrt();
                 (0..count).map(|_| rng.random_range(-bound..bound)).collect()

@@ -17,7 +17,7 @@ pub use beam::{beam_search, Hypothesis};
 pub use codefusion::{CodeFusion, Encoder};
 pub use config::ModelConfig;
 pub use fixer::{causal_mask, fixer_loss, padded_batch, padding_mask, smoothed_cross_entropy, Fixer, START};
-pub use fixer_config::{FixerConfig, FIXER_CONFIG_FILE};
+pub use fixer_config::FixerConfig;
 pub use init::{init_model, redraw_seeded};
 pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};

@@ -4,10 +4,12 @@
 //! `checkpoint/` holds the weights, the optimiser moments and the step; the
 //! batch order is a pure function of the seed and the step.
 
+use super::metrics::truncate_metrics;
 use super::optimizer::{AdamW, AdamWParams};
 use super::TrainError;
+use crate::checkpoint::{CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TOKENIZER_FILE};
 use crate::dataset::{list_shards, read_pairs, replace_dir, write_file_atomic};
-use crate::model::{fixer_loss, redraw_seeded, Fixer, FixerConfig, FIXER_CONFIG_FILE};
+use crate::model::{fixer_loss, redraw_seeded, Fixer, FixerConfig};
 use crate::progress::{Progress, ProgressFn, Unit};
 use crate::tokenizer::{CodeTokenizer, EOS, PAD};
 use candle_core::{DType, Device};
@@ -24,10 +26,6 @@ use std::time::Instant;
 pub const RECIPE_FILE: &str = "recipe.json";
 /// What the fixer was trained on.
 pub const DATA_FILE: &str = "data.json";
-/// The fixer's weights (final, inference).
-pub const FIXER_WEIGHTS_FILE: &str = "model.safetensors";
-/// The fixer's tokenizer copy.
-pub const FIXER_TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The one training recipe: every fixer of a comparison is trained with the
 /// same values, only the pairs differ (DataComp-style data ablation).
@@ -284,19 +282,19 @@ pub fn train_fixer(
     let metrics_path = out.join("metrics.jsonl");
     let mut state = FixerState { step: 0, elapsed_s: 0.0, recipe: recipe.clone() };
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    if options.resume && ckpt.join("state.json").exists() {
-        let path = ckpt.join("state.json");
+    if options.resume && ckpt.join(STATE_FILE).exists() {
+        let path = ckpt.join(STATE_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
         let saved: FixerState =
             serde_json::from_str(&text).map_err(|e| TrainError::Config { path: path.clone(), reason: e.to_string() })?;
         if saved.recipe != *recipe {
             return Err(TrainError::Config { path, reason: "the checkpoint was trained with another recipe; use a new --out".into() });
         }
-        vars.load(ckpt.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(ckpt.join(FIXER_WEIGHTS_FILE), e))?;
-        let moments = candle_core::safetensors::load(ckpt.join("optimizer.safetensors"), device)
-            .map_err(|e| TrainError::candle(ckpt.join("optimizer.safetensors"), e))?;
+        vars.load(ckpt.join(MODEL_FILE)).map_err(|e| TrainError::candle(ckpt.join(MODEL_FILE), e))?;
+        let moments = candle_core::safetensors::load(ckpt.join(OPTIMIZER_FILE), device)
+            .map_err(|e| TrainError::candle(ckpt.join(OPTIMIZER_FILE), e))?;
         optimizer.load_state(&moments, saved.step).map_err(candle)?;
-        truncate_lines(&metrics_path, saved.step)?;
+        truncate_metrics(&metrics_path, saved.step)?;
         state = saved;
     } else {
         write_file_atomic(&metrics_path, b"")?;
@@ -311,10 +309,10 @@ pub fn train_fixer(
     let save = |state: &FixerState, vars: &VarMap, optimizer: &AdamW| -> Result<(), TrainError> {
         let staging = crate::dataset::staging_dir(&ckpt)?;
         std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-        vars.save(staging.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(staging.join(FIXER_WEIGHTS_FILE), e))?;
-        candle_core::safetensors::save(&optimizer.state(), staging.join("optimizer.safetensors"))
-            .map_err(|e| TrainError::candle(staging.join("optimizer.safetensors"), e))?;
-        write_file_atomic(&staging.join("state.json"), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
+        vars.save(staging.join(MODEL_FILE)).map_err(|e| TrainError::candle(staging.join(MODEL_FILE), e))?;
+        candle_core::safetensors::save(&optimizer.state(), staging.join(OPTIMIZER_FILE))
+            .map_err(|e| TrainError::candle(staging.join(OPTIMIZER_FILE), e))?;
+        write_file_atomic(&staging.join(STATE_FILE), &serde_json::to_vec_pretty(state).expect("state serialises"))?;
         replace_dir(&staging, &ckpt)?;
         Ok(())
     };
@@ -355,11 +353,11 @@ pub fn train_fixer(
         return Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s });
     }
     // the inference files, beside the resumable checkpoint
-    vars.save(out.join(FIXER_WEIGHTS_FILE)).map_err(|e| TrainError::candle(out.join(FIXER_WEIGHTS_FILE), e))?;
-    write_file_atomic(&out.join(FIXER_CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serialises"))?;
+    vars.save(out.join(MODEL_FILE)).map_err(|e| TrainError::candle(out.join(MODEL_FILE), e))?;
+    write_file_atomic(&out.join(CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serialises"))?;
     write_file_atomic(&out.join(RECIPE_FILE), &serde_json::to_vec_pretty(recipe).expect("recipe serialises"))?;
     write_file_atomic(&out.join(DATA_FILE), &serde_json::to_vec_pretty(&data).expect("data serialises"))?;
-    tokenizer.save(&out.join(FIXER_TOKENIZER_FILE))?;
+    tokenizer.save(&out.join(TOKENIZER_FILE))?;
     Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s })
 }
 
@@ -413,14 +411,6 @@ impl BatchOrder {
         }
         cache.as_ref().expect("filled above").1[step % per_epoch].clone()
     }
-}
-
-/// Keeps the first `lines` lines of a metrics file (a resumed run rewrites the rest).
-fn truncate_lines(path: &Path, lines: usize) -> Result<(), TrainError> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
-    write_file_atomic(path, kept.as_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -34,12 +34,19 @@ pub struct StepMetrics {
     pub valid_loss: Option<f32>,
 }
 
-/// Keeps the metrics of steps up to `step` (a resumed run rewrites the rest).
+/// The one field every metrics line of this crate's trainers has.
+#[derive(Deserialize)]
+struct StepOf {
+    step: usize,
+}
+
+/// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the
+/// rest); any trainer's `metrics.jsonl` (pretraining, the fixer).
 pub(crate) fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let kept: String = text
         .lines()
-        .filter(|line| serde_json::from_str::<StepMetrics>(line).is_ok_and(|m| m.step <= step))
+        .filter(|line| serde_json::from_str::<StepOf>(line).is_ok_and(|m| m.step <= step))
         .map(|line| format!("{line}\n"))
         .collect();
     write_file_atomic(path, kept.as_bytes())?;
