@@ -227,6 +227,33 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     let manifest = Manifest::load(&root.join("small")).unwrap();
     assert_eq!(manifest.rows.values().sum::<usize>(), 7, "{out}");
 
+    // A windowed anchored source: every broken side is its fixed side with one
+    // local rewrite of at most width + inserts model tokens.
+    let windowed = ROLLOUT.replace("t0 = [0.02, 0.3]", "t0 = [0.05, 0.4]\nwindow = { width = [1, 2], inserts = [0, 1] }");
+    fs::write(root.join("window.toml"), windowed.replace("kind = \"unconditional\"", "kind = \"unconditional\"\nweight = 0")).unwrap();
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "window.toml", "--out", "win"]));
+    let tokenizer: serde_json::Value = serde_json::from_str(&fs::read_to_string(root.join("tok/tokenizer.json")).unwrap()).unwrap();
+    let longest_token = tokenizer["model"]["vocab"].as_object().unwrap().keys().map(|k| k.chars().count()).max().unwrap();
+    let manifest = Manifest::load(&root.join("win")).unwrap();
+    let mut windowed_pairs = 0;
+    for file in &manifest.files {
+        for pair in read_pairs(&root.join("win").join(&file.path)).unwrap() {
+            assert_eq!(pair.source, "window");
+            let (b, f): (Vec<char>, Vec<char>) = (pair.broken.chars().collect(), pair.fixed.chars().collect());
+            let prefix = b.iter().zip(&f).take_while(|(x, y)| x == y).count();
+            let suffix = b.iter().rev().zip(f.iter().rev()).take_while(|(x, y)| x == y).count().min(b.len().min(f.len()) - prefix);
+            let (changed_fixed, changed_broken) = (f.len() - prefix - suffix, b.len() - prefix - suffix);
+            assert!(
+                changed_fixed <= 2 * longest_token && changed_broken <= 3 * longest_token,
+                "{:?} -> {:?}: not one local rewrite",
+                pair.fixed,
+                pair.broken
+            );
+            windowed_pairs += 1;
+        }
+    }
+    assert!(windowed_pairs > 5, "only {windowed_pairs} windowed pairs");
+
     // Editing the rollout config reruns rollout and stats only.
     fs::write(root.join("rollout.toml"), ROLLOUT.replace("seed = 3", "seed = 4")).unwrap();
     let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));

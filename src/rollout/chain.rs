@@ -1,9 +1,10 @@
 //! Running a batch of reverse-diffusion chains and decoding every visited step.
 
 use crate::dataset::ChainStepRecord;
-use crate::diffusion::{from_tokens, generate, NoiseSchedule, SamplerConfig};
+use crate::diffusion::{from_tokens, from_tokens_partial, generate, NoiseSchedule, SamplerConfig};
 use crate::model::CodeFusion;
-use crate::tokenizer::{snippet_ids, CodeTokenizer, TokenizerError};
+use crate::tokenizer::{len_with_eos, snippet_ids, CodeTokenizer, TokenizerError, EOS, MASK, PAD};
+use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
 /// One decoded step of one chain.
@@ -39,6 +40,66 @@ pub enum Start<'a> {
         /// The starting timestep.
         t0: usize,
     },
+    /// These snippets (rows from [`windowed_variant`]) with only their window
+    /// noised to `t0`; every other position is held clean through the chain,
+    /// and each step is recorded as the clean snippet with the window's
+    /// decoded tokens spliced in ([`splice_window`]).
+    Windows {
+        /// The snippets' texts (the fixed sides).
+        texts: &'a [String],
+        /// Their fixed-length token ids, free slots inserted.
+        ids: &'a [Vec<u32>],
+        /// Each row's noised window.
+        windows: &'a [Window],
+        /// The starting timestep.
+        t0: usize,
+    },
+}
+
+/// The noised positions `lo..=hi` of one row of a windowed chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First noised position.
+    pub lo: usize,
+    /// Last noised position (inclusive).
+    pub hi: usize,
+}
+
+/// A windowed chain's row: `inserts` `<mask>` slots placed before token `at`
+/// of the snippet in the fixed-length `row` (`at` past the end means before
+/// `<eos>`), and the window over the slots and the `width` positions after
+/// them, `<eos>` included when it is reached. Slots that would push `<eos>` out
+/// of the row are not inserted.
+pub fn windowed_variant(row: &[u32], at: usize, width: usize, inserts: usize) -> (Vec<u32>, Window) {
+    let n = row.len();
+    let snippet = snippet_ids(row);
+    let at = at.min(snippet.len());
+    let inserts = inserts.min(n.saturating_sub(snippet.len() + 1));
+    let mut out = Vec::with_capacity(n);
+    out.extend_from_slice(&snippet[..at]);
+    out.extend(std::iter::repeat_n(MASK, inserts));
+    out.extend_from_slice(&snippet[at..]);
+    if out.len() < n {
+        out.push(EOS);
+    }
+    out.resize(n, PAD);
+    let hi = (at + inserts + width).saturating_sub(1).clamp(at, n.saturating_sub(1));
+    (out, Window { lo: at, hi })
+}
+
+/// The snippet a windowed chain's step stands for: the clean row outside the
+/// window and, inside it, the decoded tokens that are not `<eos>`, `<pad>` or
+/// `<mask>` (a window position decoded as one of those is deleted).
+pub fn splice_window(clean: &[u32], decoded: &[u32], window: Window) -> Vec<u32> {
+    let hi = window.hi.min(decoded.len().saturating_sub(1));
+    let mut out: Vec<u32> = snippet_ids(&clean[..window.lo.min(clean.len())]).to_vec();
+    if window.lo <= hi {
+        out.extend(decoded[window.lo..=hi].iter().copied().filter(|id| ![EOS, PAD, MASK].contains(id)));
+    }
+    if hi + 1 < clean.len() {
+        out.extend_from_slice(snippet_ids(&clean[hi + 1..]));
+    }
+    out
 }
 
 /// Runs one batch of chains with ids `first_id..first_id + batch`.
@@ -68,6 +129,22 @@ pub fn run_batch(
             let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
             let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
             from_tokens(model, schedule, sampler, &tokens, t0, rng, &mut record)?;
+            texts.iter().cloned().map(Some).collect()
+        }
+        Start::Windows { texts, ids, windows, t0 } => {
+            // the batch's bucket holds every row's snippet and window
+            let longest = ids.iter().zip(windows).map(|(row, w)| len_with_eos(row).max(w.hi + 1)).max().unwrap_or(0);
+            let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
+            let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
+            let keep: Vec<f32> =
+                windows.iter().flat_map(|w| (0..n).map(move |p| if (w.lo..=w.hi).contains(&p) { 0.0 } else { 1.0 })).collect();
+            let keep = Tensor::from_vec(keep, (batch, n, 1), model.device())?;
+            let mut record = |step: &crate::diffusion::ChainStep| {
+                for (((chain, decoded), clean), &window) in steps.iter_mut().zip(&step.tokens).zip(ids).zip(windows) {
+                    chain.push(DecodedStep { t: step.t, ids: splice_window(clean, decoded, window) });
+                }
+            };
+            from_tokens_partial(model, schedule, sampler, &tokens, &keep, t0, rng, &mut record)?;
             texts.iter().cloned().map(Some).collect()
         }
     };
@@ -142,6 +219,31 @@ mod tests {
         assert_eq!(changed, vec![(3, 2, 3), (2, 2, 4), (0, 0, 4)]);
         assert_eq!(log[0].t_frac, 1.0);
         assert!(log.iter().all(|r| r.chain_id == 9));
+    }
+
+    #[test]
+    fn windowed_variants_insert_slots_and_cover_the_window() {
+        let row = [5, 6, 7, 8, EOS, PAD, PAD, PAD];
+        let (v, w) = windowed_variant(&row, 1, 2, 1);
+        assert_eq!(v, [5, MASK, 6, 7, 8, EOS, PAD, PAD]);
+        assert_eq!(w, Window { lo: 1, hi: 3 }, "the slot and two tokens");
+        let (v, w) = windowed_variant(&row, 9, 1, 0);
+        assert_eq!((v.as_slice(), w), (&row[..], Window { lo: 4, hi: 4 }), "past the end: the <eos> position");
+        let full = [5, 6, 7, EOS];
+        let (v, w) = windowed_variant(&full, 3, 2, 2);
+        assert_eq!((v.as_slice(), w), (&full[..], Window { lo: 3, hi: 3 }), "no room for slots; clipped to the row");
+    }
+
+    #[test]
+    fn splicing_keeps_the_outside_and_deletes_special_tokens() {
+        let clean = [5, MASK, 6, 7, 8, EOS, PAD, PAD];
+        let window = Window { lo: 1, hi: 3 };
+        // the slot becomes a token (insertion), 6 stays, 7 is decoded as <pad> (deletion)
+        assert_eq!(splice_window(&clean, &[99, 42, 6, PAD, 99, 99, 99, 99], window), [5, 42, 6, 8]);
+        // the read-out outside the window is ignored: the clean tokens stand there
+        assert_eq!(splice_window(&clean, &[1, MASK, 6, 7, 2, 3, 4, 4], window), [5, 6, 7, 8]);
+        // a window over <eos> can append a token, and a trimmed read-out is fine
+        assert_eq!(splice_window(&[5, 6, EOS, PAD], &[0, 0, 9], Window { lo: 2, hi: 3 }), [5, 6, 9]);
     }
 
     #[test]

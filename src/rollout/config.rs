@@ -110,6 +110,13 @@ pub enum SourceConfig {
         corpus: PathBuf,
         /// Range of `t0` as fractions of `T - 1`, drawn uniformly per batch.
         t0: [f64; 2],
+        /// Partial noising: noise one window of each snippet and hold every
+        /// other position at its clean embedding through the chain (the
+        /// DiffuSeq-style noising error-localised repair uses), so each broken
+        /// side is the real snippet with one local rewrite. Unset noises the
+        /// whole snippet (the paper).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<WindowConfig>,
     },
     /// A real corpus snippet with one mistake made by a rule-based operator of
     /// the language (`Language::corruptions`: FLAME's families for Excel,
@@ -132,6 +139,34 @@ fn one() -> f64 {
     1.0
 }
 
+/// The noised window of a windowed anchored source, drawn per chain: `inserts`
+/// free `<mask>` slots placed before a token drawn uniformly (the `<eos>`
+/// position included, for mistakes at the end), then the slots and the `width`
+/// tokens from there are noised. A window position decoded as a real token
+/// stays (a substitution, or an insertion in a slot); one decoded as
+/// `<eos>`/`<pad>`/`<mask>` is dropped (a deletion).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Range `[lo, hi]` of the number of snippet tokens noised.
+    pub width: [usize; 2],
+    /// Range `[lo, hi]` of the number of free slots inserted.
+    #[serde(default)]
+    pub inserts: [usize; 2],
+}
+
+impl WindowConfig {
+    fn validate(&self) -> Result<(), String> {
+        let ([w_lo, w_hi], [i_lo, i_hi]) = (self.width, self.inserts);
+        if w_lo > w_hi || i_lo > i_hi || w_hi + i_hi == 0 || w_lo + i_lo == 0 {
+            return Err(format!(
+                "window width = [{w_lo}, {w_hi}], inserts = [{i_lo}, {i_hi}]: each range needs lo <= hi, and every window at least one position"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl SourceConfig {
     /// The weight of this source.
     pub fn weight(&self) -> f64 {
@@ -140,11 +175,13 @@ impl SourceConfig {
         }
     }
 
-    /// `unconditional` or `anchored`, as in the `source` column.
+    /// `unconditional`, `anchored`, `window` (anchored with a window) or
+    /// `rules`, as in the `source` column.
     pub fn name(&self) -> &'static str {
         match self {
             SourceConfig::Unconditional { .. } => "unconditional",
-            SourceConfig::Anchored { .. } => "anchored",
+            SourceConfig::Anchored { window: None, .. } => "anchored",
+            SourceConfig::Anchored { window: Some(_), .. } => "window",
             SourceConfig::Rules { .. } => "rules",
         }
     }
@@ -213,9 +250,12 @@ impl RolloutConfig {
         }
         for source in &self.sources {
             match source {
-                SourceConfig::Anchored { t0: [lo, hi], .. } => {
+                SourceConfig::Anchored { t0: [lo, hi], window, .. } => {
                     if !(0.0..=1.0).contains(lo) || !(0.0..=1.0).contains(hi) || lo > hi {
                         return Err(format!("anchored t0 = [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1"));
+                    }
+                    if let Some(window) = window {
+                        window.validate()?;
                     }
                 }
                 SourceConfig::Rules { operators, .. } => self.check_operators(operators)?,
@@ -322,7 +362,7 @@ mod tests {
         assert_eq!(config.total_units(), 200_000 / 256 + 1);
 
         let mut bad = config.clone();
-        bad.sources = vec![SourceConfig::Anchored { weight: 1.0, corpus: "c".into(), t0: [0.6, 0.2] }];
+        bad.sources = vec![SourceConfig::Anchored { weight: 1.0, corpus: "c".into(), t0: [0.6, 0.2], window: None }];
         assert!(bad.validate().unwrap_err().contains("t0"));
         let mut both = config.clone();
         both.sampler.stride = Some(60);
@@ -335,6 +375,22 @@ mod tests {
         let mut bigger = config.clone();
         bigger.target_pairs = 1;
         assert_eq!(config.unit_key("a"), bigger.unit_key("a"));
+
+        // a window: parsed, named `window`, part of the unit key, validated
+        let windowed: RolloutConfig =
+            toml::from_str(&text.replace("t0 = [0.1, 0.5]", "t0 = [0.1, 0.5]\nwindow = { width = [1, 3], inserts = [0, 1] }")).unwrap();
+        windowed.validate().unwrap();
+        assert_eq!(windowed.sources[0].name(), "window");
+        assert_eq!(config.sources[0].name(), "anchored");
+        assert_ne!(config.unit_key("a"), windowed.unit_key("a"));
+        assert!(!serde_json::to_string(&config.sources[0]).unwrap().contains("window"), "unset windows keep old manifests' bytes");
+        for (width, inserts) in [([3, 1], [0, 0]), ([0, 0], [0, 0]), ([1, 2], [2, 1])] {
+            let mut bad = windowed.clone();
+            if let SourceConfig::Anchored { window, .. } = &mut bad.sources[0] {
+                *window = Some(WindowConfig { width, inserts });
+            }
+            assert!(bad.validate().unwrap_err().contains("window"), "{width:?} {inserts:?}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod filter;
 mod finalize;
 pub mod units;
 
-pub use chain::{run_batch, Chain, DecodedStep, Start};
-pub use config::{BrokenRule, FilterConfig, RolloutConfig, Selection, SourceConfig};
+pub use chain::{run_batch, splice_window, windowed_variant, Chain, DecodedStep, Start, Window};
+pub use config::{BrokenRule, FilterConfig, RolloutConfig, Selection, SourceConfig, WindowConfig};
 pub use filter::{Accepted, FilterCounts, PairFilter, Rejection};
 pub use finalize::FinalSummary;
 pub use units::{Rank, Timing, UnitDir, UnitMarker};
@@ -278,13 +278,29 @@ impl<'a> Rollout<'a> {
     ) -> Result<Vec<chain::Chain>, RolloutError> {
         let config = self.config;
         Ok(match (&self.anchors[which], &config.sources[which]) {
-            (Some(pool), SourceConfig::Anchored { t0: [lo, hi], .. }) => {
+            (Some(pool), SourceConfig::Anchored { t0: [lo, hi], window, .. }) => {
                 let picks: Vec<usize> = (batch_start..batch_start + b).map(|i| i % pool.ids.len()).collect();
                 let texts: Vec<String> = picks.iter().map(|&i| pool.texts[i].clone()).collect();
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
-                let start = Start::Anchors { texts: &texts, ids: &ids, t0: self.schedule.level(frac) };
-                run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
+                let t0 = self.schedule.level(frac);
+                match window {
+                    None => run_batch(model, &self.schedule, &config.sampler, Start::Anchors { texts: &texts, ids: &ids, t0 }, b, batch_start as u64, rng)?,
+                    Some(window) => {
+                        // one window per chain: where (any token, or the end), how wide, how many free slots
+                        let (ids, windows): (Vec<Vec<u32>>, Vec<chain::Window>) = ids
+                            .iter()
+                            .map(|row| {
+                                let at = rng.random_range(0..=crate::tokenizer::snippet_ids(row).len());
+                                let width = rng.random_range(window.width[0]..=window.width[1]);
+                                let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
+                                chain::windowed_variant(row, at, width, inserts)
+                            })
+                            .unzip();
+                        let start = Start::Windows { texts: &texts, ids: &ids, windows: &windows, t0 };
+                        run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
+                    }
+                }
             }
             _ => run_batch(model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
         })
