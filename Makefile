@@ -3,7 +3,11 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/lastmile-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
-LASTMILE = $(CARGO) run --quiet --locked --bin lastmile --
+# data-parallel pretraining over MPI where an MPI library and libclang are there
+# (.ci/run installs them); one feature set for every command, so that `make test`
+# and `make run` share one build
+FEATURES ?= $(if $(and $(shell command -v mpicc 2>/dev/null),$(shell ldconfig -p 2>/dev/null | grep -m1 libclang)),--features mpi,)
+LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 .PHONY: run run-python run-powershell eval eval-model data-quality mine test same-bytes bench grammar check-toolchain clean
 
@@ -72,7 +76,7 @@ grammar:
 
 ## test: the whole test suite (unit, calibration, end-to-end CLI)
 test:
-	$(CARGO) test --locked
+	$(CARGO) test --locked $(FEATURES)
 
 ## same-bytes: a refactor changes no output: one seeded mine -> tokenizer -> pretrain ->
 ## rollout with REF's binary and HEAD's, every shard and checkpoint compared by sha256
@@ -82,10 +86,10 @@ same-bytes:
 
 ## bench: throughput benchmarks in the release-like bench profile
 bench:
-	$(CARGO) bench --locked --bench mining
-	$(CARGO) bench --locked --bench model_step
-	$(CARGO) bench --locked --bench rollout
-	$(CARGO) bench --locked --bench repair
+	$(CARGO) bench --locked $(FEATURES) --bench mining
+	$(CARGO) bench --locked $(FEATURES) --bench model_step
+	$(CARGO) bench --locked $(FEATURES) --bench rollout
+	$(CARGO) bench --locked $(FEATURES) --bench repair
 
 clean:
 	rm -rf outputs

@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod checkpoint;
 pub mod dataset;
 pub mod diffusion;
+pub mod dist;
 pub mod eval;
 pub mod lang;
 pub mod machine;

@@ -5,15 +5,19 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::model::device;
 use lastmile::plot::{line_chart, LineChart, Series};
-use lastmile::train::{pretrain, StepMetrics, TrainConfig};
+use lastmile::train::{pretrain_with, StepMetrics, TrainConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Pretrain a CodeFusion model as configured in a `configs/train/*.toml` file.
 ///
+/// Started by `mpirun -np N` or `srun` (a build with `--features mpi`), it runs
+/// data-parallel: every rank computes its share of each global batch of
+/// `batch_size`, gradients are summed over the ranks, and rank 0 alone writes.
+///
 /// Writes `OUT/metrics.jsonl` (one line per step: loss terms, lr, grad norm,
 /// embedding norm, tokens/s; held-out loss every `eval_every` steps) and
-/// `OUT/checkpoint/` (model, config, tokenizer, optimizer state, step, RNG, and
+/// `OUT/checkpoint/` (model, config, tokenizer, optimizer state, step, and
 /// with `ema_decay` the moving average of the weights that sampling uses).
 #[derive(Debug, Parser)]
 pub struct Args {
@@ -45,9 +49,21 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         config.time_budget_s = args.time_budget_s;
     }
     let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
+    let collective = lastmile::dist::from_environment().context("setting up the data-parallel ranks")?;
+    let (rank, world) = (collective.rank(), collective.world());
+    // rank 0 reports; the others only compute
+    let quiet = Output::new(true);
+    let output = if rank == 0 { output } else { &quiet };
+    if world > 1 {
+        output.line(format!("data-parallel over {world} ranks ({}): {} examples per rank and step", collective.name(), config.batch_size / world));
+    }
     let bar = output.steps_bar();
-    let summary = pretrain(&config, &device, args.resume, &mut Output::follow(&bar)).context("pretraining failed")?;
+    let summary = pretrain_with(&config, &device, args.resume, collective, &mut Output::follow(&bar))
+        .with_context(|| format!("pretraining failed (rank {rank} of {world})"))?;
     bar.finish_and_clear();
+    if rank != 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
     plot_losses(&config)?;
     output.line(format!(
         "{} steps in {:.0}s; held-out loss {} -> {}; {} train snippets ({} longer than n dropped) -> {}",

@@ -26,25 +26,15 @@ impl Rank {
 
     /// Rank and world size from flags, else from the environment of a launcher
     /// (`RANK`/`WORLD_SIZE` of torchrun, `OMPI_COMM_WORLD_RANK`/`_SIZE` of
-    /// mpirun, `SLURM_PROCID`/`SLURM_NTASKS` of srun), else a single process.
+    /// mpirun, `SLURM_PROCID`/`SLURM_NTASKS` of srun: [`crate::dist::launched`]),
+    /// else a single process.
     pub fn detect(rank: Option<usize>, world_size: Option<usize>, env: impl Fn(&str) -> Option<String>) -> Result<Rank, RolloutError> {
-        const LAUNCHERS: [(&str, &str); 3] =
-            [("RANK", "WORLD_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")];
-        let parse = |name: &str, value: String| {
-            value.trim().parse::<usize>().map_err(|_| RolloutError::Rank(format!("environment variable {name}={value:?} is not a number")))
-        };
         let (rank, world_size) = match (rank, world_size) {
             (Some(r), Some(w)) => (r, w),
-            (None, None) => {
-                let mut found = None;
-                for (r, w) in LAUNCHERS {
-                    if let (Some(rv), Some(wv)) = (env(r), env(w)) {
-                        found = Some((parse(r, rv)?, parse(w, wv)?));
-                        break;
-                    }
-                }
-                found.unwrap_or((0, 1))
-            }
+            (None, None) => match crate::dist::launched(env).map_err(|e| RolloutError::Rank(e.to_string()))? {
+                Some((_, rank, world)) => (rank, world),
+                None => (0, 1),
+            },
             _ => return Err(RolloutError::Rank("--rank and --world-size go together".into())),
         };
         if world_size == 0 || rank >= world_size {

@@ -1,7 +1,8 @@
 //! Training checkpoints (the file names and inference loading live in
 //! `crate::checkpoint`): `model.safetensors`, `config.json`, `tokenizer.json`,
 //! `optimizer.safetensors`, `ema.safetensors` (when the run averages its
-//! weights) and `state.json` (step, RNG state, elapsed time),
+//! weights) and `state.json` (step, elapsed time; a step's random draws are keyed by
+//! `(seed, step)`, `train::draws`, so no RNG state is kept),
 //! written to a staging directory that atomically replaces the previous one.
 
 use super::TrainError;
@@ -10,7 +11,6 @@ use crate::model::ModelConfig;
 use crate::tokenizer::CodeTokenizer;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,8 +23,6 @@ pub use crate::checkpoint::{EMA_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE};
 pub struct TrainState {
     /// Optimiser steps taken.
     pub step: usize,
-    /// The training RNG, exactly where it stopped.
-    pub rng: ChaCha8Rng,
     /// Training seconds so far (over all resumed runs).
     pub elapsed_s: f64,
     /// Last held-out loss, if evaluated.

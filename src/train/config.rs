@@ -165,18 +165,14 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// One timestep per example of a batch: `U[0, steps)`, or with
-    /// `low_noise_prob`, `U[0, low_noise_max)` for that share of them.
-    pub fn draw_timesteps(&self, steps: usize, rng: &mut ChaCha8Rng) -> Vec<u32> {
-        (0..self.batch_size)
-            .map(|_| {
-                if self.low_noise_prob > 0.0 && rng.random_bool(self.low_noise_prob) {
-                    rng.random_range(0..self.low_noise_max.min(steps) as u32)
-                } else {
-                    rng.random_range(0..steps as u32)
-                }
-            })
-            .collect()
+    /// One example's timestep: `U[0, steps)`, or with `low_noise_prob`,
+    /// `U[0, low_noise_max)` for that share of the examples.
+    pub fn draw_timestep(&self, steps: usize, rng: &mut ChaCha8Rng) -> u32 {
+        if self.low_noise_prob > 0.0 && rng.random_bool(self.low_noise_prob) {
+            rng.random_range(0..self.low_noise_max.min(steps) as u32)
+        } else {
+            rng.random_range(0..steps as u32)
+        }
     }
 
     /// The checkpoint directory of the run.

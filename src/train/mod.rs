@@ -5,6 +5,7 @@
 pub mod checkpoint;
 mod config;
 mod data;
+pub mod draws;
 mod ema;
 pub mod fixer;
 mod loss;
@@ -73,6 +74,9 @@ pub enum TrainError {
     /// Reading the corpus failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// A collective between data-parallel ranks failed.
+    #[error("data-parallel ranks: {0}")]
+    Dist(#[from] crate::dist::DistError),
     /// Reading a checkpoint to start from failed.
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
@@ -130,7 +134,20 @@ pub fn evaluate(
 
 /// Runs (or with `resume`, continues) pretraining as configured.
 pub fn pretrain(config: &TrainConfig, device: &Device, resume: bool, progress: &mut ProgressFn<'_>) -> Result<TrainSummary, TrainError> {
-    let mut trainer = Trainer::resume(config, device, resume)?;
+    pretrain_with(config, device, resume, Box::new(crate::dist::SingleProcess), progress)
+}
+
+/// [`pretrain`] as one rank of a data-parallel run (`collective`): the same
+/// steps on the same global batches, each rank computing its share; rank 0
+/// writes the metrics and checkpoints.
+pub fn pretrain_with(
+    config: &TrainConfig,
+    device: &Device,
+    resume: bool,
+    collective: Box<dyn crate::dist::Collective>,
+    progress: &mut ProgressFn<'_>,
+) -> Result<TrainSummary, TrainError> {
+    let mut trainer = Trainer::resume_with(config, device, resume, collective)?;
     let start = trainer.state.step;
     let max_steps = config.max_steps.map(|s| s as u64);
     progress(Progress::count(Unit::Steps, start as u64, max_steps).with_note(format!(
@@ -324,13 +341,39 @@ mod tests {
         config.batch_size = 4000;
         config.low_noise_prob = 0.5;
         config.low_noise_max = 240;
-        let t = config.draw_timesteps(1200, &mut ChaCha8Rng::seed_from_u64(0));
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let t: Vec<u32> = (0..4000).map(|_| config.draw_timestep(1200, &mut rng)).collect();
         let low = t.iter().filter(|&&t| t < 240).count() as f64 / t.len() as f64;
         assert!((low - 0.6).abs() < 0.03, "half low plus a fifth of the uniform half: {low}");
         config.low_noise_prob = 0.0;
         let mut a = ChaCha8Rng::seed_from_u64(0);
         let uniform: Vec<u32> = (0..4000).map(|_| a.random_range(0..1200u32)).collect();
-        assert_eq!(config.draw_timesteps(1200, &mut ChaCha8Rng::seed_from_u64(0)), uniform, "off: the spec's draw, stream unchanged");
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let t: Vec<u32> = (0..4000).map(|_| config.draw_timestep(1200, &mut rng)).collect();
+        assert_eq!(t, uniform, "off: the spec's draw, stream unchanged");
+    }
+
+    #[test]
+    fn a_steps_draws_do_not_depend_on_how_the_batch_is_split() {
+        use super::draws::{share, BatchPlan, ExampleDraws};
+        let (_dir, mut config) = workspace();
+        (config.batch_size, config.span_prob, config.cpd_prob, config.low_noise_prob) = (8, 1.0, 0.0, 0.5);
+        let rows: Vec<Vec<u32>> = (0..20).map(|i| (0..16).map(|p| if p < 2 + i % 9 { 4 } else if p == 2 + i % 9 { 1 } else { 0 }).collect()).collect();
+        let split = TokenizedSplit { rows, maskable: vec![vec![false; 16]; 20], stats: Default::default() };
+        let model = tiny_config();
+        let plan = BatchPlan::draw(&config, &model, &split, None, 3);
+        assert_eq!(plan, BatchPlan::draw(&config, &model, &split, None, 3), "every rank draws the same global batch");
+        assert_ne!(plan.indices, BatchPlan::draw(&config, &model, &split, None, 4).indices);
+        let whole = ExampleDraws::draw(&config, &plan, &split, 1200, 4, 0..8, 3);
+        for world in [2, 3, 8] {
+            let parts: Vec<ExampleDraws> = (0..world).map(|r| ExampleDraws::draw(&config, &plan, &split, 1200, 4, share(8, r, world), 3)).collect();
+            let t: Vec<u32> = parts.iter().flat_map(|p| p.t.clone()).collect();
+            let eps: Vec<f32> = parts.iter().flat_map(|p| p.eps.clone()).collect();
+            let spans: Vec<(usize, usize)> = parts.iter().flat_map(|p| p.spans.clone()).collect();
+            assert_eq!((t, eps, spans), (whole.t.clone(), whole.eps.clone(), whole.spans.clone()), "{world} ranks");
+        }
+        assert_eq!(whole.eps.len(), 8 * plan.len * 4);
+        assert_eq!(whole.spans.len(), 8, "a span batch: one window per example");
     }
 
     #[test]

@@ -2,19 +2,23 @@
 //! fresh, continued or resumed run), [`Trainer::step`] (one optimiser step,
 //! with held-out evaluation when due) and [`Trainer::save`] (an atomic
 //! checkpoint). Gradients pass between `backward` and the optimiser inside
-//! `step`: that is where a data-parallel run all-reduces them.
+//! `step`: that is where a data-parallel run sums them over its ranks
+//! ([`crate::dist::Collective`]); every rank then takes the same optimiser step,
+//! and only rank 0 writes metrics and checkpoints.
 
 use super::checkpoint::{self, TrainState};
+use super::data::windows_mask;
+use super::draws::{self, BatchPlan, ExampleDraws};
 use super::metrics::{truncate_metrics, StepMetrics};
-use super::{diffusion_loss, evaluate, AdamW, AdamWParams, Ema, TokenizedSplit, TrainConfig, TrainError};
+use super::{diffusion_loss, evaluate, AdamW, AdamWParams, Ema, LossTerms, TokenizedSplit, TrainConfig, TrainError};
 use crate::dataset::write_file_atomic;
-use crate::diffusion::{randn, NoiseSchedule};
+use crate::diffusion::NoiseSchedule;
+use crate::dist::{Collective, SingleProcess};
 use crate::model::{init_model, CodeFusion, ModelConfig};
 use crate::tokenizer::CodeTokenizer;
-use candle_core::Device;
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
@@ -36,10 +40,13 @@ pub struct Trainer<'a> {
     vars: VarMap,
     optimizer: AdamW,
     ema: Option<Ema>,
-    /// Step, RNG, elapsed time and last held-out loss.
+    /// Step, elapsed time and last held-out loss.
     pub state: TrainState,
     buckets: Option<BTreeMap<usize, Vec<usize>>>,
-    metrics_file: File,
+    /// This process's place among the data-parallel ranks.
+    collective: Box<dyn Collective>,
+    /// Rank 0's metrics file; other ranks write nothing.
+    metrics_file: Option<File>,
     run_started: Instant,
     elapsed_before: f64,
 }
@@ -48,6 +55,20 @@ impl<'a> Trainer<'a> {
     /// Loads the data and builds the model: from the last checkpoint when
     /// `resume` finds one, else from `init_from` or a seeded initialisation.
     pub fn resume(config: &'a TrainConfig, device: &Device, resume: bool) -> Result<Self, TrainError> {
+        Self::resume_with(config, device, resume, Box::new(SingleProcess))
+    }
+
+    /// [`Trainer::resume`] as one rank of a data-parallel run: each rank
+    /// computes its share of every global batch, and the gradients are summed
+    /// over the ranks before the optimiser step.
+    pub fn resume_with(config: &'a TrainConfig, device: &Device, resume: bool, collective: Box<dyn Collective>) -> Result<Self, TrainError> {
+        if collective.world() > config.batch_size {
+            return Err(TrainError::Config {
+                path: config.out.clone(),
+                reason: format!("{} ranks share a batch of {}: use at most one rank per example", collective.world(), config.batch_size),
+            });
+        }
+        let writer = collective.rank() == 0;
         let model_config = ModelConfig::load(&config.model).map_err(|reason| TrainError::Config { path: config.model.clone(), reason })?;
         let tokenizer = CodeTokenizer::load(&config.tokenizer)?;
         if tokenizer.vocab_size() > model_config.vocab_size {
@@ -78,7 +99,7 @@ impl<'a> Trainer<'a> {
             None => None,
         };
         let metrics_path = config.metrics_path();
-        let mut state = TrainState { step: 0, rng: ChaCha8Rng::seed_from_u64(config.seed), elapsed_s: 0.0, valid_loss: None };
+        let mut state = TrainState { step: 0, elapsed_s: 0.0, valid_loss: None };
         if resuming {
             checkpoint::load_weights(&ckpt_dir, &mut vars)?;
             let (moments, saved) = checkpoint::load_training_state(&ckpt_dir, device)?;
@@ -88,12 +109,17 @@ impl<'a> Trainer<'a> {
                 ema.load_state(&averages).map_err(|e| TrainError::candle(&ckpt_dir, e))?;
             }
             state = saved;
-            truncate_metrics(&metrics_path, state.step)?;
-        } else {
+            if writer {
+                truncate_metrics(&metrics_path, state.step)?;
+            }
+        } else if writer {
             std::fs::create_dir_all(&config.out).map_err(|e| TrainError::io(&config.out, e))?;
             write_file_atomic(&metrics_path, b"")?;
         }
-        let metrics_file = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+        let metrics_file = match writer {
+            true => Some(std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?),
+            false => None,
+        };
         let buckets = model_config.length_bucket.map(|_| train.buckets(&model_config));
         let elapsed_before = state.elapsed_s;
         Ok(Trainer {
@@ -110,6 +136,7 @@ impl<'a> Trainer<'a> {
             ema,
             state,
             buckets,
+            collective,
             metrics_file,
             run_started: Instant::now(),
             elapsed_before,
@@ -145,71 +172,115 @@ impl<'a> Trainer<'a> {
         self.state.step % self.config.checkpoint_every == 0
     }
 
-    /// One optimiser step; its metrics are appended to `metrics.jsonl`.
+    /// This process's rank and the number of ranks.
+    pub fn rank_and_world(&self) -> (usize, usize) {
+        (self.collective.rank(), self.collective.world())
+    }
+
+    /// One optimiser step; its metrics are appended to `metrics.jsonl`. The
+    /// global batch and every example's draws are functions of `(seed, step)`
+    /// ([`draws`]); this rank computes only its share of the examples.
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let config = self.config;
-        let (n, d) = (self.model_config.seq_len, self.model_config.d_model);
+        let d = self.model_config.d_model;
         let step_started = Instant::now();
-        let state = &mut self.state;
-        // length buckets: a share of the batches stays uniform at full length,
-        // the rest are similar-length rows cut to their bucket (drawn only when enabled)
-        let (indices, len) = match &self.buckets {
-            Some(buckets) if !state.rng.random_bool(config.full_length_prob) => {
-                self.train.sample_bucketed(config.batch_size, &self.model_config, buckets, &mut state.rng)
-            }
-            _ => (self.train.sample_indices(config.batch_size, &mut state.rng), n),
-        };
-        let cpd = config.cpd_prob > 0.0 && state.rng.random_bool(config.cpd_prob.min(1.0));
-        let t = config.draw_timesteps(self.schedule.steps(), &mut state.rng);
         let candle = |e| TrainError::candle(&config.out, e);
-        let eps = randn(&mut state.rng, &[config.batch_size, len, d], &self.device).map_err(candle)?;
-        let (tokens, keep_clean) = self.train.batch_trimmed(&indices, len, &self.device).map_err(candle)?;
-        // only drawn when enabled, so that configs without spans keep their RNG stream
-        let span = !cpd && config.span_prob > 0.0 && state.rng.random_bool(config.span_prob);
-        let keep_clean = if span {
-            Some(self.train.span_mask(&indices, len, config.span_max, &mut state.rng, &self.device).map_err(candle)?)
-        } else {
-            cpd.then_some(keep_clean)
+        let step = self.state.step;
+        let plan = BatchPlan::draw(config, &self.model_config, &self.train, self.buckets.as_ref(), step);
+        let (rank, world) = self.rank_and_world();
+        let share = draws::share(config.batch_size, rank, world);
+        let drawn = ExampleDraws::draw(config, &plan, &self.train, self.schedule.steps(), d, share.clone(), step);
+        let rows = &plan.indices[share.clone()];
+        let eps = Tensor::from_vec(drawn.eps, (rows.len(), plan.len, d), &self.device).map_err(candle)?;
+        let (tokens, maskable_kept) = self.train.batch_trimmed(rows, plan.len, &self.device).map_err(candle)?;
+        let keep_clean = match (plan.span, plan.cpd) {
+            (true, _) => Some(windows_mask(&drawn.spans, plan.len, &self.device).map_err(candle)?),
+            (false, true) => Some(maskable_kept),
+            (false, false) => None,
         };
         let terms =
-            diffusion_loss(&self.model, &self.schedule, &tokens, &t, &eps, keep_clean.as_ref(), config.mse_weight, true).map_err(candle)?;
-        let grads = terms.total.backward().map_err(candle)?;
-        let lr = config.lr_at(state.step);
+            diffusion_loss(&self.model, &self.schedule, &tokens, &drawn.t, &eps, keep_clean.as_ref(), config.mse_weight, true).map_err(candle)?;
+        let (loss, terms, grads) = if world == 1 {
+            let grads = terms.total.backward().map_err(candle)?;
+            (terms.total.to_scalar::<f32>().map_err(candle)?, [terms.mse_x0, terms.mse_decoded, terms.ce], grads)
+        } else {
+            self.sum_over_ranks(&terms, share.len() as f64 / config.batch_size as f64)?
+        };
+        let lr = config.lr_at(step);
         let grad_norm = self.optimizer.step(&grads, lr, config.grad_clip).map_err(candle)?;
-        state.step += 1;
-        let step = state.step;
+        self.state.step += 1;
+        let step = self.state.step;
         if let Some(ema) = self.ema.as_mut() {
             ema.update(step).map_err(candle)?;
         }
         let embed_norm =
             self.model.embedding_table().and_then(|e| e.sqr()?.sum_keepdim(1)?.sqrt()?.mean_all()?.to_scalar::<f32>()).map_err(candle)?;
-        // every `eval_every` steps, and at the last step so a run reports its final held-out loss
+        // every `eval_every` steps, and at the last step so a run reports its
+        // final held-out loss; rank 0 alone (it alone reports)
         let last_step = config.max_steps == Some(step);
-        let valid_loss = if step % config.eval_every == 0 || last_step { Some(self.evaluate()?) } else { None };
+        let due = step % config.eval_every == 0 || last_step;
+        let valid_loss = if due && rank == 0 { Some(self.evaluate()?) } else { None };
         if valid_loss.is_some() {
             self.state.valid_loss = valid_loss;
         }
+        let [mse_x0, mse_decoded, ce] = terms;
         let metrics = StepMetrics {
             step,
-            loss: terms.total.to_scalar().map_err(candle)?,
-            mse_x0: terms.mse_x0,
-            mse_decoded: terms.mse_decoded,
-            ce: terms.ce,
-            cpd,
+            loss,
+            mse_x0,
+            mse_decoded,
+            ce,
+            cpd: plan.cpd,
             lr,
             grad_norm,
             embed_norm,
-            tokens_per_s: (config.batch_size * len) as f64 / step_started.elapsed().as_secs_f64(),
+            tokens_per_s: (config.batch_size * plan.len) as f64 / step_started.elapsed().as_secs_f64(),
             valid_loss,
         };
-        let line = serde_json::to_string(&metrics).expect("metrics serialise");
-        writeln!(self.metrics_file, "{line}").map_err(|e| TrainError::io(&config.metrics_path(), e))?;
+        if let Some(file) = self.metrics_file.as_mut() {
+            let line = serde_json::to_string(&metrics).expect("metrics serialise");
+            writeln!(file, "{line}").map_err(|e| TrainError::io(&config.metrics_path(), e))?;
+        }
         Ok(metrics)
     }
 
+    /// The gradients of this rank's share (its loss scaled by `weight`, its
+    /// share of the global batch) summed with every other rank's, in one
+    /// buffer with the loss terms: the global batch's mean loss, its terms and
+    /// gradients, bitwise the same on every rank.
+    fn sum_over_ranks(&self, terms: &LossTerms, weight: f64) -> Result<(f32, [f32; 3], GradStore), TrainError> {
+        let candle = |e| TrainError::candle(&self.config.out, e);
+        let mut grads = (&terms.total * weight).and_then(|l| l.backward()).map_err(candle)?;
+        // parameters by name: every rank packs the same buffer layout
+        let vars: BTreeMap<String, candle_core::Var> = self.vars.data().lock().expect("no poisoned lock").clone().into_iter().collect();
+        let mut buf: Vec<f32> = Vec::new();
+        for var in vars.values() {
+            match grads.get(var) {
+                Some(g) => buf.extend(g.flatten_all().and_then(|g| g.to_vec1::<f32>()).map_err(candle)?),
+                None => buf.extend(std::iter::repeat_n(0.0, var.elem_count())),
+            }
+        }
+        let w = weight as f32;
+        let total = terms.total.to_scalar::<f32>().map_err(candle)?;
+        buf.extend([total * w, terms.mse_x0 * w, terms.mse_decoded * w, terms.ce * w]);
+        self.collective.all_reduce_sum(&mut buf)?;
+        let mut offset = 0;
+        for var in vars.values() {
+            let count = var.elem_count();
+            let summed = Tensor::from_slice(&buf[offset..offset + count], var.shape(), var.device()).map_err(candle)?;
+            grads.insert(var, summed);
+            offset += count;
+        }
+        Ok((buf[offset], [buf[offset + 1], buf[offset + 2], buf[offset + 3]], grads))
+    }
+
     /// Writes a complete checkpoint (weights, moments, average, state) atomically.
+    /// Ranks other than 0 write nothing.
     pub fn save(&mut self) -> Result<(), TrainError> {
         self.state.elapsed_s = self.elapsed_s();
+        if self.collective.rank() != 0 {
+            return Ok(());
+        }
         let ema = self.ema.as_ref().map(Ema::state);
         checkpoint::save(
             &self.config.checkpoint_dir(),
