@@ -4,6 +4,8 @@
 //! or reruns, `rollout` reads the same config to the same bytes, and bad
 //! configs fail naming the file and the reason.
 
+mod common;
+
 use assert_cmd::Command;
 use lastmile::dataset::{pair_schema, read_pairs, Manifest};
 use lastmile::lang::LangId;
@@ -44,15 +46,8 @@ row_group_rows = 100
 "#;
 
 fn setup(root: &Path) {
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
-    let lines: String = euses.lines().take(3000).map(|l| format!("{l}\n")).collect();
-    fs::write(root.join("formulas.txt"), lines).unwrap();
+    common::excel_slice(root, 3000);
     fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
-    fs::write(
-        root.join("excel.toml"),
-        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
-    )
-    .unwrap();
     fs::write(root.join("corrupt.toml"), CORRUPT).unwrap();
     lastmile(root).args(["mine", "--quiet", "--config", "excel.toml"]).assert().success();
 }

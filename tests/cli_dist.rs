@@ -5,6 +5,8 @@
 //! the weights of an uninterrupted run.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use assert_cmd::Command;
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -40,14 +42,7 @@ fn mpirun(dir: &Path, args: &[&str]) -> std::process::Command {
 }
 
 fn setup(root: &Path) {
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
-    let lines: String = euses.lines().take(2000).map(|l| format!("{l}\n")).collect();
-    fs::write(root.join("formulas.txt"), lines).unwrap();
-    fs::write(
-        root.join("excel.toml"),
-        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
-    )
-    .unwrap();
+    common::excel_slice(root, 2000);
     fs::write(
         root.join("model.toml"),
         "vocab_size = 300\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\ntied_head = true\n",
@@ -154,8 +149,12 @@ fn two_mpi_ranks_match_one_process_resume_anywhere_and_survive_a_dead_rank() {
     // uninterrupted run's weights (2 ranks both times: the same sums, bitwise)
     let state: serde_json::Value = serde_json::from_str(&fs::read_to_string(root.join("killed/checkpoint/state.json")).unwrap()).unwrap();
     let saved = state["step"].as_u64().unwrap();
-    eprintln!("rank {} killed; mpirun ended in {:.1} s with {status}; last checkpoint: step {saved}", ranks[1], killed_at.elapsed().as_secs_f64());
-    assert!(saved % 5 == 0 && saved < 200, "killed before the end, at a checkpoint step: {saved}");
+    eprintln!(
+        "rank {} killed; mpirun ended in {:.1} s with {status}; last checkpoint: step {saved}",
+        ranks[1],
+        killed_at.elapsed().as_secs_f64()
+    );
+    assert!(saved.is_multiple_of(5) && saved < 200, "killed before the end, at a checkpoint step: {saved}");
     let resumed = mpirun(root, &["--config", "killed.toml", "--resume"]).output().unwrap();
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert_eq!(max_diff(&model("long"), &model("killed")), 0.0, "resumed after a dead rank = uninterrupted");

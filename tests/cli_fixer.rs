@@ -4,6 +4,8 @@
 //! on the real Excel benchmark by `eval fixer`, and the data-quality report
 //! built from them.
 
+mod common;
+
 use assert_cmd::Command;
 use std::fs;
 use std::path::Path;
@@ -39,13 +41,7 @@ const RECIPE: &str =
 fn fixers_train_resume_evaluate_and_compare() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
-    fs::write(root.join("formulas.txt"), euses.lines().take(2000).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
-    fs::write(
-        root.join("excel.toml"),
-        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
-    )
-    .unwrap();
+    common::excel_slice(root, 2000);
     fs::write(root.join("corrupt.toml"), CORRUPT).unwrap();
     fs::write(root.join("recipe.toml"), RECIPE).unwrap();
     let tokenizer = concat!(env!("CARGO_MANIFEST_DIR"), "/models/excel/tokenizer.json");

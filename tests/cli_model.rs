@@ -2,6 +2,8 @@
 //! a small model for a few steps, resume it, sample and evaluate, all through the
 //! CLI on a temp dir.
 
+mod common;
+
 use assert_cmd::Command;
 use std::fs;
 use std::path::Path;
@@ -20,14 +22,7 @@ fn stdout(cmd: &mut Command) -> String {
 fn tokenizer_pretrain_resume_sample_and_eval() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
-    let lines: String = euses.lines().take(4000).map(|l| format!("{l}\n")).collect();
-    fs::write(root.join("formulas.txt"), lines).unwrap();
-    fs::write(
-        root.join("excel.toml"),
-        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
-    )
-    .unwrap();
+    common::excel_slice(root, 4000);
     lastmile(root).args(["-q", "mine", "--config", "excel.toml"]).assert().success();
     let out = stdout(lastmile(root).args([
         "tokenizer",

@@ -4,6 +4,8 @@
 //! independent of how the work was split (one rank, two concurrent ranks, a
 //! run killed with SIGKILL and resumed), and stages are proven cached.
 
+mod common;
+
 use assert_cmd::Command;
 use lastmile::dataset::{list_shards, pair_schema, read_pairs, Manifest};
 use std::fs;
@@ -81,19 +83,12 @@ row_group_rows = 16
 "#;
 
 fn setup(root: &Path) {
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
-    let lines: String = euses.lines().take(3000).map(|l| format!("{l}\n")).collect();
-    fs::write(root.join("formulas.txt"), lines).unwrap();
+    common::excel_slice(root, 3000);
     fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
     fs::create_dir_all(root.join("pydex")).unwrap();
     for file in ["2865_syntaxincorrect_correct_pair.json", "2868_syntaxincorrect_correct_pair.json"] {
         fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks/pydex").join(file), root.join("pydex").join(file)).unwrap();
     }
-    fs::write(
-        root.join("excel.toml"),
-        "lang = \"excel\"\n[[source]]\nkind = \"lines\"\npath = \"formulas.txt\"\nstrip_quotes = true\nprefix = \"=\"\n[split]\nvalid_fraction = 0.1\nseed = \"t\"\n",
-    )
-    .unwrap();
     fs::write(
         root.join("model.toml"),
         "vocab_size = 400\nseq_len = 24\nd_model = 32\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n",

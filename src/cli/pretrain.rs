@@ -55,7 +55,11 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let quiet = Output::new(true);
     let output = if rank == 0 { output } else { &quiet };
     if world > 1 {
-        output.line(format!("data-parallel over {world} ranks ({}): {} examples per rank and step", collective.name(), config.batch_size / world));
+        output.line(format!(
+            "data-parallel over {world} ranks ({}): {} examples per rank and step",
+            collective.name(),
+            config.batch_size / world
+        ));
     }
     let bar = output.steps_bar();
     let summary = pretrain_with(&config, &device, args.resume, collective, &mut Output::follow(&bar))

@@ -15,8 +15,8 @@ pub struct Mpi {
 impl Mpi {
     /// Initialises MPI (once per process).
     pub fn init() -> Result<Self, DistError> {
-        let universe =
-            mpi::initialize().ok_or_else(|| DistError::Backend { backend: "mpi", reason: "MPI was already initialised in this process".into() })?;
+        let universe = mpi::initialize()
+            .ok_or_else(|| DistError::Backend { backend: "mpi", reason: "MPI was already initialised in this process".into() })?;
         let world = universe.world();
         Ok(Mpi { world, _universe: universe })
     }

@@ -123,10 +123,10 @@ impl ModelConfig {
 
     /// Checks the sizes fit together.
     pub fn validate(&self) -> Result<(), String> {
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads));
         }
-        if self.time_features % 2 != 0 {
+        if !self.time_features.is_multiple_of(2) {
             return Err("time_features must be even".into());
         }
         if self.vocab_size < 5 || self.seq_len < 2 || self.diffusion_steps < 2 {

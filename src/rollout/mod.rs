@@ -285,7 +285,15 @@ impl<'a> Rollout<'a> {
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
                 let t0 = self.schedule.level(frac);
                 match window {
-                    None => run_batch(model, &self.schedule, &config.sampler, Start::Anchors { texts: &texts, ids: &ids, t0 }, b, batch_start as u64, rng)?,
+                    None => run_batch(
+                        model,
+                        &self.schedule,
+                        &config.sampler,
+                        Start::Anchors { texts: &texts, ids: &ids, t0 },
+                        b,
+                        batch_start as u64,
+                        rng,
+                    )?,
                     Some(window) => {
                         // one window per chain: where (any token, or the end), how wide, how many free slots
                         let (ids, windows): (Vec<Vec<u32>>, Vec<chain::Window>) = ids

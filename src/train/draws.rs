@@ -24,7 +24,12 @@ use std::ops::Range;
 /// The key of step `step`'s streams: sha256 of a tag, the seed and the step.
 fn step_key(seed: u64, step: usize) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::new().chain_update(b"lastmile train step").chain_update(seed.to_le_bytes()).chain_update((step as u64).to_le_bytes()).finalize().into()
+    Sha256::new()
+        .chain_update(b"lastmile train step")
+        .chain_update(seed.to_le_bytes())
+        .chain_update((step as u64).to_le_bytes())
+        .finalize()
+        .into()
 }
 
 /// The stream of the draws shared by the whole global batch of step `step`.
@@ -65,7 +70,9 @@ impl BatchPlan {
         // length buckets: a share of the batches stays uniform at full length,
         // the rest are similar-length rows cut to their bucket (drawn only when enabled)
         let (indices, len) = match buckets {
-            Some(buckets) if !rng.random_bool(config.full_length_prob) => train.sample_bucketed(config.batch_size, model, buckets, &mut rng),
+            Some(buckets) if !rng.random_bool(config.full_length_prob) => {
+                train.sample_bucketed(config.batch_size, model, buckets, &mut rng)
+            }
             _ => (train.sample_indices(config.batch_size, &mut rng), model.seq_len),
         };
         let cpd = config.cpd_prob > 0.0 && rng.random_bool(config.cpd_prob.min(1.0));
@@ -89,8 +96,17 @@ impl ExampleDraws {
     /// Draws the examples `share` of `plan` (indices into the global batch)
     /// from their own streams: the timestep, then the span window (span
     /// batches only), then `len * d` noise values.
-    pub fn draw(config: &TrainConfig, plan: &BatchPlan, train: &TokenizedSplit, diffusion_steps: usize, d: usize, share: Range<usize>, step: usize) -> Self {
-        let mut draws = ExampleDraws { t: Vec::with_capacity(share.len()), eps: Vec::with_capacity(share.len() * plan.len * d), spans: Vec::new() };
+    pub fn draw(
+        config: &TrainConfig,
+        plan: &BatchPlan,
+        train: &TokenizedSplit,
+        diffusion_steps: usize,
+        d: usize,
+        share: Range<usize>,
+        step: usize,
+    ) -> Self {
+        let mut draws =
+            ExampleDraws { t: Vec::with_capacity(share.len()), eps: Vec::with_capacity(share.len() * plan.len * d), spans: Vec::new() };
         for example in share {
             let mut rng = example_stream(config.seed, step, example);
             draws.t.push(config.draw_timestep(diffusion_steps, &mut rng));

@@ -344,7 +344,7 @@ pub fn train_fixer(
             Progress::count(Unit::Steps, state.step as u64, Some(recipe.steps as u64))
                 .with_status(format!("loss {loss:.4} {:.0} tok/s", line.tokens_per_s)),
         );
-        if state.step % recipe.checkpoint_every.max(1) == 0 || state.step == stop {
+        if state.step.is_multiple_of(recipe.checkpoint_every.max(1)) || state.step == stop {
             save(&state, &vars, &optimizer)?;
         }
     }

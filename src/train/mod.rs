@@ -358,7 +358,21 @@ mod tests {
         use super::draws::{share, BatchPlan, ExampleDraws};
         let (_dir, mut config) = workspace();
         (config.batch_size, config.span_prob, config.cpd_prob, config.low_noise_prob) = (8, 1.0, 0.0, 0.5);
-        let rows: Vec<Vec<u32>> = (0..20).map(|i| (0..16).map(|p| if p < 2 + i % 9 { 4 } else if p == 2 + i % 9 { 1 } else { 0 }).collect()).collect();
+        let rows: Vec<Vec<u32>> = (0..20)
+            .map(|i| {
+                (0..16)
+                    .map(|p| {
+                        if p < 2 + i % 9 {
+                            4
+                        } else if p == 2 + i % 9 {
+                            1
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         let split = TokenizedSplit { rows, maskable: vec![vec![false; 16]; 20], stats: Default::default() };
         let model = tiny_config();
         let plan = BatchPlan::draw(&config, &model, &split, None, 3);
@@ -366,7 +380,8 @@ mod tests {
         assert_ne!(plan.indices, BatchPlan::draw(&config, &model, &split, None, 4).indices);
         let whole = ExampleDraws::draw(&config, &plan, &split, 1200, 4, 0..8, 3);
         for world in [2, 3, 8] {
-            let parts: Vec<ExampleDraws> = (0..world).map(|r| ExampleDraws::draw(&config, &plan, &split, 1200, 4, share(8, r, world), 3)).collect();
+            let parts: Vec<ExampleDraws> =
+                (0..world).map(|r| ExampleDraws::draw(&config, &plan, &split, 1200, 4, share(8, r, world), 3)).collect();
             let t: Vec<u32> = parts.iter().flat_map(|p| p.t.clone()).collect();
             let eps: Vec<f32> = parts.iter().flat_map(|p| p.eps.clone()).collect();
             let spans: Vec<(usize, usize)> = parts.iter().flat_map(|p| p.spans.clone()).collect();
@@ -517,7 +532,7 @@ mod tests {
         CodeTokenizer::train(["=A1+B2", "=SUM(C1:C9)"].iter(), 300).unwrap().save(&other).unwrap();
         continued.tokenizer = other;
         continued.out = dir.path().join("refused");
-        let err = pretrain(&continued, &Device::Cpu, false, &mut |_| {}).err().expect("a different tokenizer is an error").to_string();
+        let err = pretrain(&continued, &Device::Cpu, false, &mut |_| {}).expect_err("a different tokenizer is an error").to_string();
         assert!(err.contains("tokenizer.json") && err.contains("differs"), "{err}");
     }
 

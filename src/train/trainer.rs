@@ -61,7 +61,12 @@ impl<'a> Trainer<'a> {
     /// [`Trainer::resume`] as one rank of a data-parallel run: each rank
     /// computes its share of every global batch, and the gradients are summed
     /// over the ranks before the optimiser step.
-    pub fn resume_with(config: &'a TrainConfig, device: &Device, resume: bool, collective: Box<dyn Collective>) -> Result<Self, TrainError> {
+    pub fn resume_with(
+        config: &'a TrainConfig,
+        device: &Device,
+        resume: bool,
+        collective: Box<dyn Collective>,
+    ) -> Result<Self, TrainError> {
         if collective.world() > config.batch_size {
             return Err(TrainError::Config {
                 path: config.out.clone(),
@@ -169,7 +174,7 @@ impl<'a> Trainer<'a> {
 
     /// Whether the step just taken is one to checkpoint after.
     pub fn checkpoint_due(&self) -> bool {
-        self.state.step % self.config.checkpoint_every == 0
+        self.state.step.is_multiple_of(self.config.checkpoint_every)
     }
 
     /// This process's rank and the number of ranks.
@@ -198,8 +203,8 @@ impl<'a> Trainer<'a> {
             (false, true) => Some(maskable_kept),
             (false, false) => None,
         };
-        let terms =
-            diffusion_loss(&self.model, &self.schedule, &tokens, &drawn.t, &eps, keep_clean.as_ref(), config.mse_weight, true).map_err(candle)?;
+        let terms = diffusion_loss(&self.model, &self.schedule, &tokens, &drawn.t, &eps, keep_clean.as_ref(), config.mse_weight, true)
+            .map_err(candle)?;
         let (loss, terms, grads) = if world == 1 {
             let grads = terms.total.backward().map_err(candle)?;
             (terms.total.to_scalar::<f32>().map_err(candle)?, [terms.mse_x0, terms.mse_decoded, terms.ce], grads)
@@ -218,7 +223,7 @@ impl<'a> Trainer<'a> {
         // every `eval_every` steps, and at the last step so a run reports its
         // final held-out loss; rank 0 alone (it alone reports)
         let last_step = config.max_steps == Some(step);
-        let due = step % config.eval_every == 0 || last_step;
+        let due = step.is_multiple_of(config.eval_every) || last_step;
         let valid_loss = if due && rank == 0 { Some(self.evaluate()?) } else { None };
         if valid_loss.is_some() {
             self.state.valid_loss = valid_loss;
