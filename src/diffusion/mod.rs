@@ -6,5 +6,7 @@ mod sampler;
 mod schedule;
 
 pub use noise::{q_sample, randn};
-pub use sampler::{from_tokens, from_tokens_partial, generate, input_likelihood, reverse, Anchor, ChainStep, SamplerConfig, Update};
+pub use sampler::{
+    from_tokens, from_tokens_partial, generate, input_likelihood, reverse, window_keep, Anchor, ChainStep, SamplerConfig, Update,
+};
 pub use schedule::NoiseSchedule;

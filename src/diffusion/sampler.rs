@@ -89,6 +89,14 @@ pub struct Anchor {
     pub keep: Tensor,
 }
 
+/// The `keep` of partial noising for windows: `(b, len, 1)`, 0 on row `r`'s
+/// window `windows[r]` (positions, inclusive) and 1 everywhere else. Training
+/// noises span windows this way, and windowed rollout its edit windows.
+pub fn window_keep(windows: &[std::ops::RangeInclusive<usize>], len: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let keep: Vec<f32> = windows.iter().flat_map(|w| (0..len).map(move |p| if w.contains(&p) { 0.0 } else { 1.0 })).collect();
+    Tensor::from_vec(keep, (windows.len(), len, 1), device)
+}
+
 impl Anchor {
     /// `keep * x0 + (1 - keep) * xs`.
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {

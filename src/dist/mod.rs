@@ -41,8 +41,6 @@ pub trait Collective {
     /// Replaces `buf` on every rank by its elementwise sum over all ranks. The
     /// result is bitwise the same on every rank (so weights stay identical).
     fn all_reduce_sum(&self, buf: &mut [f32]) -> Result<(), DistError>;
-    /// Returns once every rank has called it.
-    fn barrier(&self) -> Result<(), DistError>;
     /// The implementation, for logs: `single`, `mpi`.
     fn name(&self) -> &'static str;
 }
@@ -59,9 +57,6 @@ impl Collective for SingleProcess {
         1
     }
     fn all_reduce_sum(&self, _buf: &mut [f32]) -> Result<(), DistError> {
-        Ok(())
-    }
-    fn barrier(&self) -> Result<(), DistError> {
         Ok(())
     }
     fn name(&self) -> &'static str {

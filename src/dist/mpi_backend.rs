@@ -2,7 +2,7 @@
 //! MPICH): one process per rank, started by `mpirun -np N` or `srun`.
 
 use super::{Collective, DistError};
-use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
+use mpi::collective::{Root, SystemOperation};
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 /// MPI's world communicator; MPI is finalised when this is dropped.
@@ -43,11 +43,6 @@ impl Collective for Mpi {
             root.reduce_into(&buf[..], SystemOperation::sum());
         }
         root.broadcast_into(buf);
-        Ok(())
-    }
-
-    fn barrier(&self) -> Result<(), DistError> {
-        self.world.barrier();
         Ok(())
     }
 

@@ -94,16 +94,8 @@ pub fn error_token(offsets: &[(usize, usize)], offset: usize) -> usize {
 /// length `n` with the keep-clean mask (0 on `radius` positions each side of
 /// the slots, slots and error token included). `None` when it does not fit.
 pub fn localised_variant(ids: &[u32], at: usize, radius: usize, inserts: usize, n: usize) -> Option<(Vec<u32>, Vec<f32>)> {
+    let out = crate::tokenizer::fixed_row(ids, at, inserts, n)?;
     let at = at.min(ids.len());
-    let mut out: Vec<u32> = Vec::with_capacity(n);
-    out.extend_from_slice(&ids[..at]);
-    out.extend(std::iter::repeat_n(crate::tokenizer::MASK, inserts));
-    out.extend_from_slice(&ids[at..]);
-    if out.len() + 1 > n {
-        return None;
-    }
-    out.push(crate::tokenizer::EOS);
-    out.resize(n, crate::tokenizer::PAD);
     let lo = at.saturating_sub(radius);
     let hi = (at + inserts + radius).min(n - 1); // inclusive: covers the error token itself
     let keep = (0..n).map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 }).collect();
@@ -168,17 +160,11 @@ impl<'a> Repairer<'a> {
         let mut jobs: Vec<Job> = Vec::new();
         for (item, text) in inputs.iter().enumerate() {
             let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
-            if ids.len() + 1 > n {
+            let Some(whole) = crate::tokenizer::fixed_row(&ids, 0, 0, n) else {
                 out.push(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
                 continue;
-            }
-            out.push(Ok(Vec::new()));
-            let whole = || {
-                let mut fixed = ids.clone();
-                fixed.push(crate::tokenizer::EOS);
-                fixed.resize(n, crate::tokenizer::PAD);
-                fixed
             };
+            out.push(Ok(Vec::new()));
             // the variants of this input, each run for every sample
             let variants: Vec<(Vec<u32>, Option<Vec<f32>>)> = match (&config.localise, self.lang.check(text)) {
                 (Some(localise), Err(error)) => {
@@ -191,13 +177,13 @@ impl<'a> Repairer<'a> {
                         .map(|(v, keep)| (v, Some(keep)))
                         .collect();
                     if list.is_empty() {
-                        vec![(whole(), Some(vec![0.0; n]))]
+                        vec![(whole, Some(vec![0.0; n]))]
                     } else {
                         list
                     }
                 }
-                (Some(_), Ok(())) => vec![(whole(), Some(vec![0.0; n]))],
-                (None, _) => vec![(whole(), None)],
+                (Some(_), Ok(())) => vec![(whole, Some(vec![0.0; n]))],
+                (None, _) => vec![(whole, None)],
             };
             for sample in 0..config.samples {
                 for (ids, keep) in &variants {

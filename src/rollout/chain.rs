@@ -1,10 +1,9 @@
 //! Running a batch of reverse-diffusion chains and decoding every visited step.
 
 use crate::dataset::ChainStepRecord;
-use crate::diffusion::{from_tokens, from_tokens_partial, generate, NoiseSchedule, SamplerConfig};
+use crate::diffusion::{from_tokens, from_tokens_partial, generate, window_keep, NoiseSchedule, SamplerConfig};
 use crate::model::CodeFusion;
-use crate::tokenizer::{len_with_eos, snippet_ids, CodeTokenizer, TokenizerError, EOS, MASK, PAD};
-use candle_core::Tensor;
+use crate::tokenizer::{fixed_row, len_with_eos, snippet_ids, CodeTokenizer, TokenizerError, EOS, MASK, PAD};
 use rand_chacha::ChaCha8Rng;
 
 /// One decoded step of one chain.
@@ -75,14 +74,9 @@ pub fn windowed_variant(row: &[u32], at: usize, width: usize, inserts: usize) ->
     let snippet = snippet_ids(row);
     let at = at.min(snippet.len());
     let inserts = inserts.min(n.saturating_sub(snippet.len() + 1));
-    let mut out = Vec::with_capacity(n);
-    out.extend_from_slice(&snippet[..at]);
-    out.extend(std::iter::repeat_n(MASK, inserts));
-    out.extend_from_slice(&snippet[at..]);
-    if out.len() < n {
-        out.push(EOS);
-    }
-    out.resize(n, PAD);
+    // fits by the bound on `inserts`, unless the snippet fills the row without
+    // `<eos>`: then there are no slots and the row is as it was
+    let out = fixed_row(snippet, at, inserts, n).unwrap_or_else(|| row.to_vec());
     let hi = (at + inserts + width).saturating_sub(1).clamp(at, n.saturating_sub(1));
     (out, Window { lo: at, hi })
 }
@@ -136,9 +130,8 @@ pub fn run_batch(
             let longest = ids.iter().zip(windows).map(|(row, w)| len_with_eos(row).max(w.hi + 1)).max().unwrap_or(0);
             let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
             let tokens = crate::model::token_batch(ids.iter().map(Vec::as_slice), n, model.device())?;
-            let keep: Vec<f32> =
-                windows.iter().flat_map(|w| (0..n).map(move |p| if (w.lo..=w.hi).contains(&p) { 0.0 } else { 1.0 })).collect();
-            let keep = Tensor::from_vec(keep, (batch, n, 1), model.device())?;
+            let ranges: Vec<_> = windows.iter().map(|w| w.lo..=w.hi).collect();
+            let keep = window_keep(&ranges, n, model.device())?;
             let mut record = |step: &crate::diffusion::ChainStep| {
                 for (((chain, decoded), clean), &window) in steps.iter_mut().zip(&step.tokens).zip(ids).zip(windows) {
                     chain.push(DecodedStep { t: step.t, ids: splice_window(clean, decoded, window) });

@@ -146,13 +146,7 @@ impl CodeTokenizer {
 
     /// `c, <eos>, <pad>...` of exactly `n` ids, or `None` when it does not fit.
     pub fn encode_fixed(&self, text: &str, n: usize) -> Result<Option<Vec<u32>>, TokenizerError> {
-        let mut ids = self.encode(text)?;
-        if ids.len() + 1 > n {
-            return Ok(None);
-        }
-        ids.push(EOS);
-        ids.resize(n, PAD);
-        Ok(Some(ids))
+        Ok(fixed_row(&self.encode(text)?, 0, 0, n))
     }
 
     /// Like [`CodeTokenizer::encode_fixed`], plus for every position whether its
@@ -164,14 +158,11 @@ impl CodeTokenizer {
         spans: &[std::ops::Range<usize>],
     ) -> Result<Option<(Vec<u32>, Vec<bool>)>, TokenizerError> {
         let encoding = self.inner.encode(text, false).map_err(wrap("encoding"))?;
-        let mut ids = encoding.get_ids().to_vec();
-        if ids.len() + 1 > n {
+        let Some(ids) = fixed_row(encoding.get_ids(), 0, 0, n) else {
             return Ok(None);
-        }
+        };
         let mut marked: Vec<bool> =
             encoding.get_offsets().iter().map(|&(start, end)| spans.iter().any(|s| s.start < end && start < s.end)).collect();
-        ids.push(EOS);
-        ids.resize(n, PAD);
         marked.resize(n, false);
         Ok(Some((ids, marked)))
     }
@@ -196,6 +187,24 @@ impl CodeTokenizer {
     pub fn decode_snippet(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         self.inner.decode(snippet_ids(ids), true).map_err(wrap("decoding"))
     }
+}
+
+/// The model's row of a snippet: `c[..at], <mask> x slots, c[at..], <eos>,
+/// <pad>...` of exactly `n` ids (`at` past the end puts the slots before
+/// `<eos>`), or `None` when it does not fit. The free `<mask>` slots are where
+/// localised repair and windowed rollout let the model insert tokens.
+pub fn fixed_row(snippet: &[u32], at: usize, slots: usize, n: usize) -> Option<Vec<u32>> {
+    if snippet.len() + slots + 1 > n {
+        return None;
+    }
+    let at = at.min(snippet.len());
+    let mut row = Vec::with_capacity(n);
+    row.extend_from_slice(&snippet[..at]);
+    row.extend(std::iter::repeat_n(MASK, slots));
+    row.extend_from_slice(&snippet[at..]);
+    row.push(EOS);
+    row.resize(n, PAD);
+    Some(row)
 }
 
 /// The ids of the snippet itself: everything before the first `<eos>` or `<pad>`.

@@ -101,36 +101,19 @@ impl TokenizedSplit {
         (indices, len)
     }
 
-    /// A `(b, len, 1)` keep-clean mask (1 = keep) that noises one random window
-    /// per row ([`TokenizedSplit::span_window`]).
-    pub fn span_mask(&self, indices: &[usize], len: usize, span_max: usize, rng: &mut ChaCha8Rng, device: &Device) -> CandleResult<Tensor> {
-        let windows: Vec<(usize, usize)> = indices.iter().map(|&i| self.span_window(i, len, span_max, rng)).collect();
-        windows_mask(&windows, len, device)
-    }
-
-    /// One random window `(start, width)` of `1..=span_max` positions of row
-    /// `i` cut to `len`, placed anywhere over the snippet, its `<eos>` and the
-    /// position after it (where a missing token goes).
-    pub fn span_window(&self, i: usize, len: usize, span_max: usize, rng: &mut ChaCha8Rng) -> (usize, usize) {
+    /// One random window of `1..=span_max` positions of row `i` cut to `len`,
+    /// placed anywhere over the snippet, its `<eos>` and the position after it
+    /// (where a missing token goes): the positions a span batch noises.
+    pub fn span_window(&self, i: usize, len: usize, span_max: usize, rng: &mut ChaCha8Rng) -> std::ops::RangeInclusive<usize> {
         let eos = self.rows[i].iter().position(|&id| id == crate::tokenizer::EOS).unwrap_or(len - 1);
         let reach = (eos + 2).min(len); // positions a window may cover
         let width = rng.random_range(1..=span_max.min(reach));
         let start = rng.random_range(0..=reach - width);
-        (start, width)
+        start..=start + width - 1
     }
 
     /// `b` indices drawn uniformly with replacement.
     pub fn sample_indices(&self, b: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
         (0..b).map(|_| rng.random_range(0..self.len())).collect()
     }
-}
-
-/// The `(b, len, 1)` keep-clean mask (1 = keep) that noises window
-/// `(start, width)` of each row.
-pub fn windows_mask(windows: &[(usize, usize)], len: usize, device: &Device) -> CandleResult<Tensor> {
-    let mut keep = vec![1f32; windows.len() * len];
-    for (r, &(start, width)) in windows.iter().enumerate() {
-        keep[r * len + start..r * len + start + width].iter_mut().for_each(|k| *k = 0.0);
-    }
-    Tensor::from_vec(keep, (windows.len(), len, 1), device)
 }

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 /// The key of step `step`'s streams: sha256 of a tag, the seed and the step.
 fn step_key(seed: u64, step: usize) -> [u8; 32] {
@@ -88,8 +88,8 @@ pub struct ExampleDraws {
     pub t: Vec<u32>,
     /// Standard normal noise, `len * d` per example, examples one after another.
     pub eps: Vec<f32>,
-    /// One span window `(start, width)` per example, in span batches.
-    pub spans: Vec<(usize, usize)>,
+    /// One span window (positions, inclusive) per example, in span batches.
+    pub spans: Vec<RangeInclusive<usize>>,
 }
 
 impl ExampleDraws {

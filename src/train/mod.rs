@@ -290,7 +290,9 @@ mod tests {
             let (tokens, t, eps) = batch(&model);
             let split =
                 TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default() };
-            let mask = split.span_mask(&[0, 1, 2, 3], 16, 4, &mut ChaCha8Rng::seed_from_u64(1), &Device::Cpu).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            let windows: Vec<_> = (0..4).map(|i| split.span_window(i, 16, 4, &mut rng)).collect();
+            let mask = crate::diffusion::window_keep(&windows, 16, &Device::Cpu).unwrap();
             let keep = tied.then_some(&mask);
             let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, keep, if tied { 16.0 } else { 1.0 }, true).unwrap();
             let grads = loss.total.backward().unwrap();
@@ -325,7 +327,9 @@ mod tests {
             .collect();
         let split = TokenizedSplit { rows: rows.clone(), maskable: vec![vec![false; 16]; 64], stats: Default::default() };
         let indices: Vec<usize> = (0..64).collect();
-        let mask = split.span_mask(&indices, 16, 4, &mut ChaCha8Rng::seed_from_u64(5), &Device::Cpu).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let windows: Vec<_> = indices.iter().map(|&i| split.span_window(i, 16, 4, &mut rng)).collect();
+        let mask = crate::diffusion::window_keep(&windows, 16, &Device::Cpu).unwrap();
         let mask: Vec<Vec<f32>> = mask.squeeze(2).unwrap().to_vec2().unwrap();
         let mut widths = std::collections::BTreeSet::new();
         for (row, keep) in rows.iter().zip(&mask) {
@@ -384,7 +388,7 @@ mod tests {
                 (0..world).map(|r| ExampleDraws::draw(&config, &plan, &split, 1200, 4, share(8, r, world), 3)).collect();
             let t: Vec<u32> = parts.iter().flat_map(|p| p.t.clone()).collect();
             let eps: Vec<f32> = parts.iter().flat_map(|p| p.eps.clone()).collect();
-            let spans: Vec<(usize, usize)> = parts.iter().flat_map(|p| p.spans.clone()).collect();
+            let spans: Vec<_> = parts.iter().flat_map(|p| p.spans.clone()).collect();
             assert_eq!((t, eps, spans), (whole.t.clone(), whole.eps.clone(), whole.spans.clone()), "{world} ranks");
         }
         assert_eq!(whole.eps.len(), 8 * plan.len * 4);

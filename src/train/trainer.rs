@@ -7,12 +7,11 @@
 //! and only rank 0 writes metrics and checkpoints.
 
 use super::checkpoint::{self, TrainState};
-use super::data::windows_mask;
 use super::draws::{self, BatchPlan, ExampleDraws};
 use super::metrics::{truncate_metrics, StepMetrics};
 use super::{diffusion_loss, evaluate, AdamW, AdamWParams, Ema, LossTerms, TokenizedSplit, TrainConfig, TrainError};
 use crate::dataset::write_file_atomic;
-use crate::diffusion::NoiseSchedule;
+use crate::diffusion::{window_keep, NoiseSchedule};
 use crate::dist::{Collective, SingleProcess};
 use crate::model::{init_model, CodeFusion, ModelConfig};
 use crate::tokenizer::CodeTokenizer;
@@ -177,11 +176,6 @@ impl<'a> Trainer<'a> {
         self.state.step.is_multiple_of(self.config.checkpoint_every)
     }
 
-    /// This process's rank and the number of ranks.
-    pub fn rank_and_world(&self) -> (usize, usize) {
-        (self.collective.rank(), self.collective.world())
-    }
-
     /// One optimiser step; its metrics are appended to `metrics.jsonl`. The
     /// global batch and every example's draws are functions of `(seed, step)`
     /// ([`draws`]); this rank computes only its share of the examples.
@@ -192,14 +186,14 @@ impl<'a> Trainer<'a> {
         let candle = |e| TrainError::candle(&config.out, e);
         let step = self.state.step;
         let plan = BatchPlan::draw(config, &self.model_config, &self.train, self.buckets.as_ref(), step);
-        let (rank, world) = self.rank_and_world();
+        let (rank, world) = (self.collective.rank(), self.collective.world());
         let share = draws::share(config.batch_size, rank, world);
         let drawn = ExampleDraws::draw(config, &plan, &self.train, self.schedule.steps(), d, share.clone(), step);
         let rows = &plan.indices[share.clone()];
         let eps = Tensor::from_vec(drawn.eps, (rows.len(), plan.len, d), &self.device).map_err(candle)?;
         let (tokens, maskable_kept) = self.train.batch_trimmed(rows, plan.len, &self.device).map_err(candle)?;
         let keep_clean = match (plan.span, plan.cpd) {
-            (true, _) => Some(windows_mask(&drawn.spans, plan.len, &self.device).map_err(candle)?),
+            (true, _) => Some(window_keep(&drawn.spans, plan.len, &self.device).map_err(candle)?),
             (false, true) => Some(maskable_kept),
             (false, false) => None,
         };
