@@ -284,31 +284,22 @@ impl<'a> Rollout<'a> {
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
                 let t0 = self.schedule.level(frac);
-                match window {
-                    None => run_batch(
-                        model,
-                        &self.schedule,
-                        &config.sampler,
-                        Start::Anchors { texts: &texts, ids: &ids, t0 },
-                        b,
-                        batch_start as u64,
-                        rng,
-                    )?,
-                    Some(window) => {
-                        // one window per chain: where (any token, or the end), how wide, how many free slots
-                        let (ids, windows): (Vec<Vec<u32>>, Vec<chain::Window>) = ids
-                            .iter()
-                            .map(|row| {
-                                let at = rng.random_range(0..=crate::tokenizer::snippet_ids(row).len());
-                                let width = rng.random_range(window.width[0]..=window.width[1]);
-                                let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
-                                chain::windowed_variant(row, at, width, inserts)
-                            })
-                            .unzip();
-                        let start = Start::Windows { texts: &texts, ids: &ids, windows: &windows, t0 };
-                        run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
-                    }
-                }
+                // windowed: one window per chain: where (any token, or the end), how wide, how many free slots
+                let windowed: Option<(Vec<Vec<u32>>, Vec<chain::Window>)> = window.as_ref().map(|window| {
+                    ids.iter()
+                        .map(|row| {
+                            let at = rng.random_range(0..=crate::tokenizer::snippet_ids(row).len());
+                            let width = rng.random_range(window.width[0]..=window.width[1]);
+                            let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
+                            chain::windowed_variant(row, at, width, inserts)
+                        })
+                        .unzip()
+                });
+                let start = match &windowed {
+                    None => Start::Anchors { texts: &texts, ids: &ids, t0 },
+                    Some((ids, windows)) => Start::Windows { texts: &texts, ids, windows, t0 },
+                };
+                run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
             }
             _ => run_batch(model, &self.schedule, &config.sampler, Start::Noise, b, batch_start as u64, rng)?,
         })
