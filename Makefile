@@ -9,7 +9,7 @@ CARGO ?= cargo
 FEATURES ?= $(if $(and $(shell command -v mpicc 2>/dev/null),$(shell ldconfig -p 2>/dev/null | grep -m1 libclang)),--features mpi,)
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
-.PHONY: run run-python run-powershell eval eval-model data-quality mine test same-bytes bench grammar check-toolchain clean
+.PHONY: run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -63,6 +63,14 @@ eval-model:
 ## sources; outputs/data-quality/report.md. Resumable.
 data-quality:
 	LASTMILE="$(LASTMILE)" scripts/data-quality.sh
+
+## check-loaders: the nightly datasets (after `make run`) load unmodified in Polars,
+## pandas, pyarrow and Hugging Face `datasets` (installed into the user's site-packages
+## when missing), with the same rows and columns in each
+DATASETS ?= outputs/datasets/excel-nightly outputs/datasets/excel-rules
+check-loaders:
+	python3 -c "import polars, pandas, pyarrow, datasets" 2>/dev/null || python3 -m pip install --user --quiet polars pandas pyarrow datasets
+	python3 scripts/check-loaders.py $(DATASETS)
 
 ## mine: mine every corpus with the default configs
 mine:

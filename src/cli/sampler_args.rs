@@ -36,6 +36,11 @@ pub struct SamplerArgs {
     /// Free slots inserted at the error by --localise.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2", requires = "localise")]
     inserts: Vec<usize>,
+    /// With --localise: read each window out under the strict checker, the
+    /// most probable window tokens (top 8 a position, 256 tries) whose snippet
+    /// passes, instead of the argmax at each position.
+    #[arg(long, requires = "localise")]
+    constrained: bool,
 }
 
 impl SamplerArgs {
@@ -69,6 +74,6 @@ impl SamplerArgs {
 
     /// The error-localised variants, when `--localise` is given.
     pub fn localise(&self) -> Option<Localise> {
-        self.localise.then(|| Localise { radii: self.radii.clone(), inserts: self.inserts.clone() })
+        self.localise.then(|| Localise { radii: self.radii.clone(), inserts: self.inserts.clone(), constrained: self.constrained })
     }
 }

@@ -120,6 +120,24 @@ pub fn reverse(
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
+    reverse_scored(model, schedule, config, x_start, start, context, anchor, rng, on_step, false).map(|(last, _)| last)
+}
+
+/// [`reverse`], and with `scores` the final step's log-probabilities over the
+/// vocabulary, `(b, n, V)`: what a constrained read-out ranks its choices by.
+#[allow(clippy::too_many_arguments)]
+fn reverse_scored(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    x_start: Tensor,
+    start: usize,
+    context: Option<&Tensor>,
+    anchor: Option<&Anchor>,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+    scores: bool,
+) -> Result<(Vec<Vec<u32>>, Option<Tensor>)> {
     let timesteps = config.timesteps(schedule, start);
     let b = x_start.dim(0)?;
     let table = if config.clamp || config.likelihood > 0.0 { Some(model.embedding_table()?) } else { None };
@@ -140,7 +158,11 @@ pub fn reverse(
         on_step(&step);
         last = step.tokens;
         let Some(&t_next) = timesteps.get(k + 1) else {
-            break;
+            let scores = match scores {
+                true => Some(candle_nn::ops::log_softmax(&logits, D::Minus1)?),
+                false => None,
+            };
+            return Ok((last, scores));
         };
         let x0_hat = match table.as_ref().filter(|_| config.clamp) {
             Some(table) => {
@@ -161,7 +183,7 @@ pub fn reverse(
             }
         };
     }
-    Ok(last)
+    Ok((last, None))
 }
 
 /// `log q(x_t | x0 = e_v)` for every row `v` of `table: (V, d)` up to a
@@ -231,9 +253,27 @@ pub fn from_tokens_partial(
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
+    from_tokens_partial_scored(model, schedule, config, tokens, keep, t, rng, on_step).map(|(last, _)| last)
+}
+
+/// [`from_tokens_partial`], and the final step's log-probabilities over the
+/// vocabulary, `(b, n, V)`, for a read-out constrained by a checker.
+#[allow(clippy::too_many_arguments)]
+pub fn from_tokens_partial_scored(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    tokens: &Tensor,
+    keep: &Tensor,
+    t: usize,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<(Vec<Vec<u32>>, Tensor)> {
     let (x0, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
     let anchor = Anchor { x0, keep: keep.clone() };
-    reverse(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step)
+    let (last, scores) = reverse_scored(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step, true)?;
+    let scores = scores.ok_or_else(|| candle_core::Error::Msg("a reverse process without a step".into()))?;
+    Ok((last, scores))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! noise samples, batched across snippets; pooling picks one.
 
 pub mod baseline;
+pub mod constrained;
 pub mod output;
 mod pool;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
-use crate::diffusion::{from_tokens, from_tokens_partial, NoiseSchedule, SamplerConfig, Update};
+use crate::diffusion::{from_tokens, from_tokens_partial_scored, NoiseSchedule, SamplerConfig, Update};
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
 use crate::model::CodeFusion;
@@ -75,11 +76,16 @@ pub struct Localise {
     pub radii: Vec<usize>,
     /// Free slots inserted before the error's token (0 = none).
     pub inserts: Vec<usize>,
+    /// Read the window out constrained by the checker
+    /// ([`constrained::most_probable_accepted`]): the most probable window
+    /// tokens whose snippet passes, instead of the argmax at each position.
+    #[serde(default)]
+    pub constrained: bool,
 }
 
 impl Default for Localise {
     fn default() -> Self {
-        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2] }
+        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false }
     }
 }
 
@@ -100,6 +106,24 @@ pub fn localised_variant(ids: &[u32], at: usize, radius: usize, inserts: usize, 
     let hi = (at + inserts + radius).min(n - 1); // inclusive: covers the error token itself
     let keep = (0..n).map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 }).collect();
     Some((out, keep))
+}
+
+/// The ids of a localised chain's result: kept positions are the input's,
+/// whatever the read-out says there, and a `<pad>` or `<mask>` the model
+/// writes inside the window is no token at all, so a window can delete (a
+/// stray `)` or `&` mid-formula) instead of cutting the snippet short there.
+/// An `<eos>` still ends the snippet.
+pub fn window_edit(out: &[u32], keep: &[f32], input: &[u32]) -> Vec<u32> {
+    use crate::tokenizer::{MASK, PAD};
+    out.iter()
+        .zip(keep)
+        .zip(input)
+        .filter_map(|((&id, &k), &clean)| match k == 1.0 {
+            true => Some(clean),
+            false if id == PAD || id == MASK => None,
+            false => Some(id),
+        })
+        .collect()
 }
 
 /// One chain to run: an input's ids, its noise sample and (localised) mask.
@@ -204,22 +228,24 @@ impl<'a> Repairer<'a> {
                 let longest = chunk.iter().map(|job| crate::tokenizer::len_with_eos(&job.ids)).max().unwrap_or(n);
                 let len = self.model.config().trimmed_len(longest);
                 let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
-                let finals = if config.localise.is_some() {
-                    let keep: Vec<f32> = chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
-                    let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
-                    from_tokens_partial(self.model, &self.schedule, &config.sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?
-                } else {
-                    from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?
-                };
-                for (job, mut ids) in chunk.iter().zip(finals) {
-                    // kept positions are the input's, whatever the read-out says there
-                    if let Some(keep) = &job.keep {
-                        for ((id, &k), &clean) in ids.iter_mut().zip(keep).zip(&job.ids) {
-                            if k == 1.0 {
-                                *id = clean;
-                            }
-                        }
+                let (finals, scores) = match &config.localise {
+                    Some(localise) => {
+                        let keep: Vec<f32> =
+                            chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
+                        let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
+                        let (finals, scores) =
+                            from_tokens_partial_scored(self.model, &self.schedule, &config.sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?;
+                        // (b, len, V) on the host, only when the read-out is constrained
+                        (finals, localise.constrained.then(|| scores.to_vec3::<f32>()).transpose()?)
                     }
+                    None => (from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?, None),
+                };
+                for (j, (job, ids)) in chunk.iter().zip(finals).enumerate() {
+                    let ids = match (&job.keep, &scores) {
+                        (Some(keep), Some(scores)) => self.constrained_read_out(&ids, keep, &job.ids, &scores[j]),
+                        (Some(keep), None) => window_edit(&ids, keep, &job.ids),
+                        (None, _) => ids,
+                    };
                     let text = self.tokenizer.decode_snippet(&ids)?;
                     let candidate = Candidate {
                         level,
@@ -240,6 +266,30 @@ impl<'a> Repairer<'a> {
             list.sort_by(|a, b| a.level.total_cmp(&b.level).then(a.sample.cmp(&b.sample)));
         }
         Ok(out)
+    }
+
+    /// A localised chain's ids read out under the checker: the most probable
+    /// window tokens (final-step log-probabilities `scores: [position][id]`)
+    /// whose snippet passes the strict check, else the argmax `out`.
+    fn constrained_read_out(&self, out: &[u32], keep: &[f32], input: &[u32], scores: &[Vec<f32>]) -> Vec<u32> {
+        let limits = constrained::Constraint::default();
+        let window: Vec<usize> = (0..out.len().min(scores.len())).filter(|&p| keep[p] != 1.0).collect();
+        let choices: Vec<Vec<(u32, f32)>> = window.iter().map(|&p| constrained::top_k(&scores[p], limits.top_k)).collect();
+        let mut ids = out.to_vec();
+        let accepted = constrained::most_probable_accepted(&choices, limits.budget, |tokens| {
+            let mut row = out.to_vec();
+            for (&p, &id) in window.iter().zip(tokens) {
+                row[p] = id;
+            }
+            let edited = window_edit(&row, keep, input);
+            self.tokenizer.decode_snippet(&edited).is_ok_and(|text| self.lang.check(&text).is_ok())
+        });
+        if let Some(tokens) = accepted {
+            for (&p, &id) in window.iter().zip(&tokens) {
+                ids[p] = id;
+            }
+        }
+        window_edit(&ids, keep, input)
     }
 }
 
@@ -302,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn a_pad_or_mask_written_inside_the_window_deletes_and_outside_it_is_reset() {
+        use crate::tokenizer::{EOS, MASK, PAD};
+        // `c = 10 11 12 13`, the window is positions 1..=2
+        let input = [10, 11, 12, 13, EOS, PAD];
+        let keep = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        assert_eq!(window_edit(&[10, PAD, 20, 13, EOS, PAD], &keep, &input), [10, 20, 13, EOS, PAD], "a deletion mid-snippet");
+        assert_eq!(window_edit(&[10, MASK, PAD, 13, EOS, PAD], &keep, &input), [10, 13, EOS, PAD]);
+        assert_eq!(window_edit(&[30, 21, 22, 33, 34, 35], &keep, &input), [10, 21, 22, 13, EOS, PAD], "kept positions reset");
+        let ended = window_edit(&[10, 21, EOS, 13, EOS, PAD], &keep, &input);
+        assert_eq!(crate::tokenizer::snippet_ids(&ended), [10, 21], "an <eos> in the window still ends the snippet");
+    }
+
+    #[test]
     fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json");
         let bench = crate::dataset::load_bench(std::path::Path::new(path)).unwrap();
@@ -321,16 +384,29 @@ mod tests {
         let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
         let inputs: Vec<String> =
             bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
-        let localise = Localise { radii: vec![1], inserts: vec![0, 1] };
+        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false };
         let repair = RepairConfig {
             levels: vec![0.5],
             samples: 2,
             batch_size: 8,
             sampler: SamplerConfig { stride: Some(200), ..Default::default() },
             seed: 3,
-            localise: Some(localise),
+            localise: Some(localise.clone()),
         };
-        let out = Repairer::new(&model, &tokenizer, excel).repair(&inputs, &repair).unwrap();
+        let repairer = Repairer::new(&model, &tokenizer, excel);
+        let out = repairer.repair(&inputs, &repair).unwrap();
+        // the same chains read out under the checker: each candidate is the
+        // argmax one, or another that passes the check (no rng draw differs)
+        let constrained = RepairConfig { localise: Some(Localise { constrained: true, ..localise.clone() }), ..repair.clone() };
+        let checked = repairer.repair(&inputs, &constrained).unwrap();
+        let mut changed = 0;
+        for (free, held) in out.iter().zip(&checked) {
+            for (a, b) in free.as_ref().unwrap().iter().zip(held.as_ref().unwrap()) {
+                assert!(a.text == b.text || b.valid, "{} -> {}: a constrained read-out passes the check", a.text, b.text);
+                changed += usize::from(a.text != b.text);
+            }
+        }
+        assert!(changed > 0, "the checker changed some read-out");
         for (input, candidates) in inputs.iter().zip(&out) {
             let candidates = candidates.as_ref().unwrap();
             assert_eq!(candidates.len(), 2 * 2, "two variants for each of two samples");

@@ -1,0 +1,162 @@
+//! The checker-constrained read-out of a localised chain: instead of the
+//! argmax token at each window position, the most probable *combination* of
+//! window tokens (by the final reverse step's log-probabilities) whose snippet
+//! the strict checker accepts. The model ranks, the parser prunes: what
+//! grammar-constrained decoding does for language models.
+//!
+//! Why it is needed: the tokenizer merges closing brackets (`))`, `),"")`),
+//! so the model never saw `)` followed by `)` as two tokens, and a formula
+//! that lacks one bracket is often fixed only by a token the argmax ranks
+//! second. Enumerating combinations best-first finds it within a few tries.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+
+/// How far the constrained read-out looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Constraint {
+    /// Tokens considered at each window position (its most probable ones).
+    pub top_k: usize,
+    /// Combinations tried (checked) at most per chain.
+    pub budget: usize,
+}
+
+impl Default for Constraint {
+    fn default() -> Self {
+        Constraint { top_k: 8, budget: 256 }
+    }
+}
+
+/// The `k` most probable tokens of one position's log-probabilities, most
+/// probable first (ties by the smaller id, so the order is deterministic).
+pub fn top_k(log_probs: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut order: Vec<(u32, f32)> = log_probs.iter().enumerate().map(|(id, &p)| (id as u32, p)).collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    order.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order.truncate(k);
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order
+}
+
+/// One combination on the frontier: the rank chosen at each position and its
+/// total log-probability.
+#[derive(Debug, PartialEq)]
+struct Entry {
+    score: f32,
+    ranks: Vec<usize>,
+}
+
+impl Eq for Entry {}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // the max-heap pops the highest score; equal scores: the smaller ranks first
+        self.score.total_cmp(&other.score).then_with(|| other.ranks.cmp(&self.ranks))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The most probable choice of one token per position (from `choices`, each
+/// position's candidates most probable first) that `accept` takes, trying
+/// combinations in order of total log-probability, at most `budget` of them;
+/// `None` when none within the budget is accepted. The first try is the
+/// argmax of every position.
+pub fn most_probable_accepted(
+    choices: &[Vec<(u32, f32)>],
+    budget: usize,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Option<Vec<u32>> {
+    if choices.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let score = |ranks: &[usize]| ranks.iter().zip(choices).map(|(&r, c)| c[r].1).sum::<f32>();
+    let mut frontier = BinaryHeap::new();
+    let mut seen = HashSet::new();
+    let start = vec![0; choices.len()];
+    frontier.push(Entry { score: score(&start), ranks: start.clone() });
+    seen.insert(start);
+    let mut tried = 0;
+    while let Some(Entry { ranks, .. }) = frontier.pop() {
+        if tried == budget {
+            break;
+        }
+        tried += 1;
+        let tokens: Vec<u32> = ranks.iter().zip(choices).map(|(&r, c)| c[r].0).collect();
+        if accept(&tokens) {
+            return Some(tokens);
+        }
+        // successors: one position moves to its next most probable token
+        for i in 0..ranks.len() {
+            if ranks[i] + 1 < choices[i].len() {
+                let mut next = ranks.clone();
+                next[i] += 1;
+                if seen.insert(next.clone()) {
+                    frontier.push(Entry { score: score(&next), ranks: next });
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn top_k_is_sorted_and_breaks_ties_by_id() {
+        assert_eq!(top_k(&[-3.0, -1.0, -2.0, -1.0], 3), [(1, -1.0), (3, -1.0), (2, -2.0)]);
+        assert_eq!(top_k(&[-1.0], 4), [(0, -1.0)]);
+        assert!(top_k(&[-1.0], 0).is_empty());
+    }
+
+    #[test]
+    fn the_argmax_wins_when_accepted_else_the_next_most_probable_accepted() {
+        let choices = vec![vec![(10, -0.1), (11, -2.0)], vec![(20, -0.2), (21, -0.5), (22, -3.0)]];
+        assert_eq!(most_probable_accepted(&choices, 100, |_| true), Some(vec![10, 20]));
+        // (10, 21) at -0.6 comes before (11, 20) at -2.2
+        assert_eq!(most_probable_accepted(&choices, 100, |t| t != [10, 20]), Some(vec![10, 21]));
+        assert_eq!(most_probable_accepted(&choices, 100, |t| t[0] == 11), Some(vec![11, 20]));
+        assert_eq!(most_probable_accepted(&choices, 100, |_| false), None);
+        assert_eq!(most_probable_accepted(&choices, 1, |t| t[0] == 11), None, "the budget bounds the tries");
+        assert_eq!(most_probable_accepted(&[vec![(1, 0.0)], vec![]], 100, |_| true), None);
+    }
+
+    proptest! {
+        /// Best-first order: the accepted combination is the most probable
+        /// accepted one that exhaustive search finds.
+        #[test]
+        fn best_first_equals_exhaustive(
+            scores in prop::collection::vec(prop::collection::vec(-8.0f32..0.0, 1..4), 1..4),
+            accepted_mod in 2usize..5,
+        ) {
+            let choices: Vec<Vec<(u32, f32)>> = scores.iter().enumerate().map(|(i, s)| {
+                let mut c: Vec<(u32, f32)> = s.iter().enumerate().map(|(j, &p)| ((i * 10 + j) as u32, p)).collect();
+                c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                c
+            }).collect();
+            let accept = |t: &[u32]| t.iter().map(|&x| x as usize).sum::<usize>() % accepted_mod == 0;
+            let mut all: Vec<(f32, Vec<u32>)> = vec![(0.0, vec![])];
+            for c in &choices {
+                all = all.iter().flat_map(|(s, t)| c.iter().map(move |&(id, p)| (s + p, [t.clone(), vec![id]].concat()))).collect();
+            }
+            let best = all.iter().filter(|(_, t)| accept(t)).map(|(s, _)| *s).fold(f32::NEG_INFINITY, f32::max);
+            match most_probable_accepted(&choices, usize::MAX, accept) {
+                Some(found) => {
+                    let s: f32 = found.iter().zip(&choices).map(|(id, c)| c.iter().find(|x| x.0 == *id).unwrap().1).sum();
+                    prop_assert!((s - best).abs() < 1e-4, "found {s}, best {best}");
+                }
+                None => prop_assert!(best == f32::NEG_INFINITY),
+            }
+        }
+    }
+}
