@@ -53,7 +53,8 @@ eval-model:
 	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel \
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(MODEL_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel \
-	  --levels 0.1,0.2,0.3 -k 3 --stride 60 --localise --radii 1,2 --inserts 0,1 --out $(MODEL_EVAL)/bench
+	  --levels 0.1,0.3,0.6,1.0 -k 1 --stride 60 --clamp --localise --radii 0,1,2 --inserts 0,1,2 --constrained \
+	  --out $(MODEL_EVAL)/bench
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 100 --clamp --update ddpm --lang excel \
 	  --out $(MODEL_EVAL)/samples.jsonl
 
