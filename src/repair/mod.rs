@@ -68,7 +68,8 @@ pub struct RepairConfig {
 /// at each reverse step (DiffuSeq-style partial noising). Each `(radius,
 /// inserts)` pair is one variant, run at every level and sample; pooling
 /// then chooses among all of them. An input the checker accepts has no error
-/// location: it is noised whole, as in the paper's method.
+/// location and nothing to repair: every position is kept, so it comes back
+/// unchanged (a working formula is never broken by the repairer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Localise {
@@ -206,7 +207,7 @@ impl<'a> Repairer<'a> {
                         list
                     }
                 }
-                (Some(_), Ok(())) => vec![(whole, Some(vec![0.0; n]))],
+                (Some(_), Ok(())) => vec![(whole, Some(vec![1.0; n]))],
                 (None, _) => vec![(whole, None)],
             };
             for sample in 0..config.samples {
@@ -382,8 +383,9 @@ mod tests {
             ..ModelConfig::tiny()
         };
         let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
-        let inputs: Vec<String> =
+        let mut inputs: Vec<String> =
             bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
+        inputs.push(bench[0].truth.clone()); // a formula the checker accepts
         let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false };
         let repair = RepairConfig {
             levels: vec![0.5],
@@ -407,7 +409,9 @@ mod tests {
             }
         }
         assert!(changed > 0, "the checker changed some read-out");
-        for (input, candidates) in inputs.iter().zip(&out) {
+        let (valid, out) = out.split_last().unwrap();
+        assert!(valid.as_ref().unwrap().iter().all(|c| &c.text == inputs.last().unwrap()), "a valid input comes back unchanged");
+        for (input, candidates) in inputs.iter().zip(out) {
             let candidates = candidates.as_ref().unwrap();
             assert_eq!(candidates.len(), 2 * 2, "two variants for each of two samples");
             let (ids, offsets) = tokenizer.encode_with_offsets(input).unwrap();
