@@ -69,11 +69,7 @@ impl PartialOrd for Entry {
 /// combinations in order of total log-probability, at most `budget` of them;
 /// `None` when none within the budget is accepted. The first try is the
 /// argmax of every position.
-pub fn most_probable_accepted(
-    choices: &[Vec<(u32, f32)>],
-    budget: usize,
-    mut accept: impl FnMut(&[u32]) -> bool,
-) -> Option<Vec<u32>> {
+pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, mut accept: impl FnMut(&[u32]) -> bool) -> Option<Vec<u32>> {
     if choices.iter().any(Vec::is_empty) {
         return None;
     }

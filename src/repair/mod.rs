@@ -9,7 +9,7 @@ mod pool;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
-use crate::diffusion::{from_tokens, from_tokens_partial_scored, NoiseSchedule, SamplerConfig, Update};
+use crate::diffusion::{from_tokens, from_tokens_partial, from_tokens_partial_scored, NoiseSchedule, SamplerConfig, Update};
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
 use crate::model::CodeFusion;
@@ -231,13 +231,18 @@ impl<'a> Repairer<'a> {
                 let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
                 let (finals, scores) = match &config.localise {
                     Some(localise) => {
-                        let keep: Vec<f32> =
-                            chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
+                        let keep: Vec<f32> = chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
                         let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
-                        let (finals, scores) =
-                            from_tokens_partial_scored(self.model, &self.schedule, &config.sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?;
-                        // (b, len, V) on the host, only when the read-out is constrained
-                        (finals, localise.constrained.then(|| scores.to_vec3::<f32>()).transpose()?)
+                        let (model, schedule, sampler) = (self.model, &self.schedule, &config.sampler);
+                        // the final step's (b, len, V) log-probabilities, only for a constrained read-out
+                        match localise.constrained {
+                            true => {
+                                let (finals, scores) =
+                                    from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?;
+                                (finals, Some(scores.to_vec3::<f32>()?))
+                            }
+                            false => (from_tokens_partial(model, schedule, sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?, None),
+                        }
                     }
                     None => (from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?, None),
                 };
