@@ -272,8 +272,10 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     let out = stdout(lastmile(root).args(["stats", "foreign.parquet", "--lang", "excel", "--out", "fstats"]));
     assert!(out.contains("excel: 3 pairs") && out.contains("broken invalid 100.0%"), "{out}");
 
-    // Repair: every benchmark item gets levels x samples candidates and both
-    // baselines, or a per-item error; bad input files are located.
+    // Repair: every benchmark item gets levels x samples x variants candidates
+    // and both baselines, or a per-item error; bad input files are located.
+    // The paper's method has one variant; the default, localised, one per
+    // radius and insert count (here one).
     stdout(lastmile(root).args([
         "repair",
         "--checkpoint",
@@ -288,6 +290,8 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "2",
         "--steps",
         "4",
+        "--method",
+        "paper",
         "--out",
         "rep.jsonl",
     ]));
@@ -315,6 +319,10 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "2",
         "--stride",
         "200",
+        "--radii",
+        "1",
+        "--inserts",
+        "0",
         "--out",
         "rep.parquet",
     ]));

@@ -25,9 +25,6 @@ pub struct Args {
     /// Language of the snippets (its checker drives `guided` pooling).
     #[arg(long)]
     lang: LangId,
-    /// Noise levels as fractions of T (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")]
-    levels: Vec<f64>,
     /// Noise samples per level.
     #[arg(long, short = 'k', default_value_t = 1)]
     samples: usize,
@@ -64,7 +61,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = args.sampler.repair_config(&args.levels, args.samples, args.batch_size, args.seed);
+    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
     let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
     match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "parquet") => {

@@ -3,8 +3,9 @@
 use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
-use lastmile::diffusion::{generate, SamplerConfig, Update};
+use lastmile::diffusion::{generate, generate_scored, SamplerConfig, Update};
 use lastmile::lang::LangId;
+use lastmile::repair::constrained;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -37,6 +38,12 @@ pub struct Args {
     /// Check each sample with this language's strict checker and report the pass rate.
     #[arg(long)]
     lang: Option<LangId>,
+    /// Read each chain out under the `--lang` checker: the most probable
+    /// combination of every position's top 8 tokens (by the final step's
+    /// log-probabilities, at most 256 tried) that the checker accepts, else
+    /// the argmax (grammar-constrained decoding; the model ranks, the parser prunes).
+    #[arg(long, requires = "lang")]
+    constrained: bool,
     /// Write JSONL (`{"text", "valid", "substantive"}`) here instead of printing snippets.
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -53,9 +60,24 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let mut texts = Vec::with_capacity(args.n);
     while texts.len() < args.n {
         let b = args.batch_size.min(args.n - texts.len());
-        let tokens = generate(model, schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")?;
-        for ids in tokens {
-            texts.push(tokenizer.decode_snippet(&ids)?);
+        match (args.constrained, args.lang) {
+            (true, Some(lang)) => {
+                let (tokens, scores) = generate_scored(model, schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")?;
+                let scores = scores.to_vec3::<f32>()?;
+                let checker = lang.language();
+                for (ids, scores) in tokens.iter().zip(&scores) {
+                    let positions: Vec<usize> = (0..ids.len()).collect();
+                    let accepted = constrained::read_out(ids, &positions, scores, constrained::Constraint::default(), |row| {
+                        tokenizer.decode_snippet(row).is_ok_and(|text| checker.check(&text).is_ok())
+                    });
+                    texts.push(tokenizer.decode_snippet(accepted.as_deref().unwrap_or(ids))?);
+                }
+            }
+            _ => {
+                for ids in generate(model, schedule, &config, b, &mut rng, &mut |_| {}).context("sampling failed")? {
+                    texts.push(tokenizer.decode_snippet(&ids)?);
+                }
+            }
         }
         bar.set_position(texts.len() as u64);
     }

@@ -209,6 +209,23 @@ pub fn generate(
     reverse(model, schedule, config, x, schedule.steps() - 1, None, None, rng, on_step)
 }
 
+/// [`generate`], and the final step's log-probabilities over the vocabulary,
+/// `(b, n, V)`, for a read-out constrained by a checker.
+pub fn generate_scored(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    config: &SamplerConfig,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+    on_step: &mut dyn FnMut(&ChainStep),
+) -> Result<(Vec<Vec<u32>>, Tensor)> {
+    let cfg = model.config();
+    let x = randn(rng, &[batch, cfg.seq_len, cfg.d_model], model.device())?;
+    let (last, scores) = reverse_scored(model, schedule, config, x, schedule.steps() - 1, None, None, rng, on_step, true)?;
+    let scores = scores.ok_or_else(|| candle_core::Error::Msg("a reverse process without a step".into()))?;
+    Ok((last, scores))
+}
+
 /// Noise injection (repair, corpus-anchored chains): embed `tokens`, noise to
 /// level `t`, and resume the reverse process from there.
 pub fn from_tokens(

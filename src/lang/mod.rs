@@ -213,17 +213,46 @@ pub trait Language: Send + Sync {
     /// Byte ranges of identifiers and keywords/function names: the positions the
     /// CPD objective noises.
     fn maskable_spans(&self, text: &str) -> Vec<Range<usize>> {
-        let mut offset = 0;
+        spans_of(&self.lex(text), TokenKind::is_maskable)
+    }
+
+    /// Byte ranges of brackets, separators, operators and string quotes: where
+    /// most last-mile mistakes sit (real Excel mistakes are 63% brackets and
+    /// 12.5% separators), and where a structural rollout window goes.
+    fn structural_spans(&self, text: &str) -> Vec<Range<usize>> {
         let mut spans = Vec::new();
+        let mut offset = 0;
         for token in self.lex(text) {
             let end = offset + token.text.len();
-            if token.kind.is_maskable() {
-                spans.push(offset..end);
+            match token.kind {
+                TokenKind::Punctuation | TokenKind::Operator => spans.push(offset..end),
+                // a string's quotes, not its contents
+                TokenKind::String if token.text.len() >= 2 => {
+                    let (first, last) =
+                        (token.text.chars().next().map_or(1, char::len_utf8), token.text.chars().last().map_or(1, char::len_utf8));
+                    spans.push(offset..offset + first);
+                    spans.push(end - last..end);
+                }
+                _ => {}
             }
             offset = end;
         }
         spans
     }
+}
+
+/// Byte ranges of the tokens whose kind `keep` selects.
+fn spans_of(tokens: &[Token<'_>], keep: impl Fn(TokenKind) -> bool) -> Vec<Range<usize>> {
+    let mut offset = 0;
+    let mut spans = Vec::new();
+    for token in tokens {
+        let end = offset + token.text.len();
+        if keep(token.kind) {
+            spans.push(offset..end);
+        }
+        offset = end;
+    }
+    spans
 }
 
 /// Renders tokens back to text under a whitespace rule, mapping each
@@ -284,6 +313,18 @@ mod tests {
         let e = SyntaxError::at("ab\ncdé f", 7, "bad");
         assert_eq!((e.line, e.column), (2, 4));
         assert_eq!(e.to_string(), "2:4: bad");
+    }
+
+    #[test]
+    fn structural_spans_cover_brackets_separators_operators_and_quotes() {
+        let text = r#"=IF(A1>0,"yes",B2)"#;
+        let spans = LangId::Excel.language().structural_spans(text);
+        let pieces: Vec<&str> = spans.iter().map(|r| &text[r.clone()]).collect();
+        assert!(pieces.contains(&"(") && pieces.contains(&")") && pieces.contains(&",") && pieces.contains(&">"), "{pieces:?}");
+        assert_eq!(pieces.iter().filter(|p| **p == "\"").count(), 2, "both quotes, not the string: {pieces:?}");
+        assert!(!pieces.iter().any(|p| p.contains("IF") || p.contains("A1") || p.contains("yes")), "{pieces:?}");
+        let python = LangId::Python.language().structural_spans("f(x, [1])");
+        assert_eq!(python.len(), 5, "( , [ ] ): {python:?}");
     }
 
     #[test]

@@ -103,6 +103,33 @@ pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, mut ac
     None
 }
 
+/// `row` with its `positions` rewritten to the most probable combination of
+/// their top tokens (`scores`: each position's log-probabilities over the
+/// vocabulary) whose row `accept` takes; `None` when no combination within
+/// `limits` is accepted. The first try is `row` with each position's argmax.
+pub fn read_out(
+    row: &[u32],
+    positions: &[usize],
+    scores: &[Vec<f32>],
+    limits: Constraint,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Option<Vec<u32>> {
+    let choices: Vec<Vec<(u32, f32)>> = positions.iter().map(|&p| top_k(&scores[p], limits.top_k)).collect();
+    let mut candidate = row.to_vec();
+    let write = |row: &mut Vec<u32>, tokens: &[u32]| {
+        for (&p, &id) in positions.iter().zip(tokens) {
+            row[p] = id;
+        }
+    };
+    let tokens = most_probable_accepted(&choices, limits.budget, |tokens| {
+        write(&mut candidate, tokens);
+        accept(&candidate)
+    })?;
+    let mut out = row.to_vec();
+    write(&mut out, &tokens);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +152,23 @@ mod tests {
         assert_eq!(most_probable_accepted(&choices, 100, |_| false), None);
         assert_eq!(most_probable_accepted(&choices, 1, |t| t[0] == 11), None, "the budget bounds the tries");
         assert_eq!(most_probable_accepted(&[vec![(1, 0.0)], vec![]], 100, |_| true), None);
+    }
+
+    #[test]
+    fn read_out_rewrites_only_the_given_positions() {
+        // position 1 prefers token 5, then 7; position 2 prefers 9, then 3
+        let scores = vec![vec![0.0; 10], [vec![-9.0; 5], vec![-0.1, -9.0, -1.0, -9.0, -9.0]].concat(), {
+            let mut s = vec![-9.0; 10];
+            s[9] = -0.2;
+            s[3] = -0.3;
+            s
+        }];
+        let row = [1, 2, 4];
+        let limits = Constraint { top_k: 2, budget: 16 };
+        assert_eq!(read_out(&row, &[1, 2], &scores, limits, |_| true), Some(vec![1, 5, 9]));
+        assert_eq!(read_out(&row, &[1, 2], &scores, limits, |r| r[2] == 3), Some(vec![1, 5, 3]));
+        assert_eq!(read_out(&row, &[2], &scores, limits, |r| r[1] == 2 && r[2] == 3), Some(vec![1, 2, 3]));
+        assert_eq!(read_out(&row, &[1], &scores, limits, |r| r[1] == 6), None);
     }
 
     proptest! {

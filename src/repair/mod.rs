@@ -207,7 +207,24 @@ impl<'a> Repairer<'a> {
                         list
                     }
                 }
-                (Some(_), Ok(())) => vec![(whole, Some(vec![1.0; n]))],
+                (Some(_), Ok(())) => {
+                    // nothing to localise: every level and sample returns the input, no chain run
+                    let kept = self.tokenizer.decode_snippet(&whole)?;
+                    let token_edit_distance = token_edit_distance(self.lang, text, &kept);
+                    let valid = self.lang.check(&kept).is_ok();
+                    if let Some(Ok(list)) = out.last_mut() {
+                        for &level in &config.levels {
+                            list.extend((0..config.samples).map(|sample| Candidate {
+                                level,
+                                sample,
+                                text: kept.clone(),
+                                valid,
+                                token_edit_distance,
+                            }));
+                        }
+                    }
+                    Vec::new()
+                }
                 (None, _) => vec![(whole, None)],
             };
             for sample in 0..config.samples {
@@ -278,23 +295,12 @@ impl<'a> Repairer<'a> {
     /// window tokens (final-step log-probabilities `scores: [position][id]`)
     /// whose snippet passes the strict check, else the argmax `out`.
     fn constrained_read_out(&self, out: &[u32], keep: &[f32], input: &[u32], scores: &[Vec<f32>]) -> Vec<u32> {
-        let limits = constrained::Constraint::default();
         let window: Vec<usize> = (0..out.len().min(scores.len())).filter(|&p| keep[p] != 1.0).collect();
-        let choices: Vec<Vec<(u32, f32)>> = window.iter().map(|&p| constrained::top_k(&scores[p], limits.top_k)).collect();
-        let mut ids = out.to_vec();
-        let accepted = constrained::most_probable_accepted(&choices, limits.budget, |tokens| {
-            let mut row = out.to_vec();
-            for (&p, &id) in window.iter().zip(tokens) {
-                row[p] = id;
-            }
-            let edited = window_edit(&row, keep, input);
+        let accepted = constrained::read_out(out, &window, scores, constrained::Constraint::default(), |row| {
+            let edited = window_edit(row, keep, input);
             self.tokenizer.decode_snippet(&edited).is_ok_and(|text| self.lang.check(&text).is_ok())
         });
-        if let Some(tokens) = accepted {
-            for (&p, &id) in window.iter().zip(&tokens) {
-                ids[p] = id;
-            }
-        }
+        let ids = accepted.unwrap_or_else(|| out.to_vec());
         window_edit(&ids, keep, input)
     }
 }

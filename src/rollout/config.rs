@@ -153,11 +153,24 @@ pub struct WindowConfig {
     /// Range `[lo, hi]` of the number of free slots inserted.
     #[serde(default)]
     pub inserts: [usize; 2],
+    /// How much more often the window starts at a structural token (one that
+    /// overlaps a bracket, separator, operator or string quote:
+    /// `Language::structural_spans`) or at the end than at any other token.
+    /// 1 (the default) draws the start uniformly.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub structural_weight: f64,
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 impl WindowConfig {
     fn validate(&self) -> Result<(), String> {
         let ([w_lo, w_hi], [i_lo, i_hi]) = (self.width, self.inserts);
+        if !(self.structural_weight.is_finite() && self.structural_weight > 0.0) {
+            return Err(format!("window structural_weight = {}: must be a positive number", self.structural_weight));
+        }
         if w_lo > w_hi || i_lo > i_hi || w_hi + i_hi == 0 || w_lo + i_lo == 0 {
             return Err(format!(
                 "window width = [{w_lo}, {w_hi}], inserts = [{i_lo}, {i_hi}]: each range needs lo <= hi, and every window at least one position"
@@ -387,9 +400,24 @@ mod tests {
         for (width, inserts) in [([3, 1], [0, 0]), ([0, 0], [0, 0]), ([1, 2], [2, 1])] {
             let mut bad = windowed.clone();
             if let SourceConfig::Anchored { window, .. } = &mut bad.sources[0] {
-                *window = Some(WindowConfig { width, inserts });
+                *window = Some(WindowConfig { width, inserts, structural_weight: 1.0 });
             }
             assert!(bad.validate().unwrap_err().contains("window"), "{width:?} {inserts:?}");
+        }
+        // a structural focus: parsed, part of the unit key, positive; unset keeps old keys
+        let focused: RolloutConfig = toml::from_str(
+            &text.replace("t0 = [0.1, 0.5]", "t0 = [0.1, 0.5]\nwindow = { width = [1, 3], inserts = [0, 1], structural_weight = 8.0 }"),
+        )
+        .unwrap();
+        focused.validate().unwrap();
+        assert_ne!(focused.unit_key("a"), windowed.unit_key("a"));
+        assert!(!serde_json::to_string(&windowed.sources[0]).unwrap().contains("structural"));
+        for weight in [0.0, -1.0, f64::NAN] {
+            let mut bad = focused.clone();
+            if let SourceConfig::Anchored { window: Some(window), .. } = &mut bad.sources[0] {
+                window.structural_weight = weight;
+            }
+            assert!(bad.validate().unwrap_err().contains("structural_weight"), "{weight}");
         }
     }
 

@@ -95,6 +95,24 @@ pub struct RankSummary {
 struct AnchorPool {
     texts: Vec<String>,
     ids: Vec<Vec<u32>>,
+    /// Per row and position, whether the token is structural
+    /// (`Language::structural_spans`); empty unless a window is focused.
+    structural: Vec<Vec<bool>>,
+}
+
+/// A focused window's first token, `0..=marks.len()` (the last: the end of
+/// the snippet): a structural position (`marks[i]`) and the end weigh
+/// `weight`, any other position 1.
+fn window_start(marks: &[bool], weight: f64, rng: &mut ChaCha8Rng) -> usize {
+    let weight_of = |i: usize| if marks.get(i).is_none_or(|&m| m) { weight } else { 1.0 };
+    let total: f64 = (0..=marks.len()).map(weight_of).sum();
+    let mut draw = rng.random::<f64>() * total;
+    (0..=marks.len())
+        .find(|&i| {
+            draw -= weight_of(i);
+            draw < 0.0
+        })
+        .unwrap_or(marks.len())
 }
 
 /// Sorts each block of `block` consecutive pool entries by token length.
@@ -102,9 +120,9 @@ struct AnchorPool {
 /// keeps the same shuffled snippets while its batches hold similar lengths and
 /// a length-bucketed model runs each batch at its own short length instead of
 /// the length of the longest formula among 64 random ones.
-fn sort_blocks_by_length(pool: &mut [(String, Vec<u32>)], block: usize) {
+fn sort_blocks_by_length<T>(pool: &mut [(String, T)], block: usize, ids: impl Fn(&T) -> &[u32]) {
     for chunk in pool.chunks_mut(block.max(1)) {
-        chunk.sort_by_key(|(_, ids)| crate::tokenizer::len_with_eos(ids));
+        chunk.sort_by_key(|(_, row)| crate::tokenizer::len_with_eos(ids(row)));
     }
 }
 
@@ -164,14 +182,17 @@ impl<'a> Rollout<'a> {
         for source in &config.sources {
             anchors.push(match (source, denoiser) {
                 (SourceConfig::Unconditional { .. }, _) => None,
-                (SourceConfig::Anchored { corpus, .. }, Some(Denoiser { model, tokenizer })) => {
+                (SourceConfig::Anchored { corpus, window, .. }, Some(Denoiser { model, tokenizer })) => {
                     let dir = root.join(corpus);
                     let n = model.config().seq_len;
                     let records = read_corpus_split(&dir, "train")?;
+                    let focused = window.is_some_and(|w| w.structural_weight != 1.0);
+                    let lang = config.lang.language();
                     let mut pool = Vec::new();
                     for record in records {
-                        if let Some(ids) = tokenizer.encode_fixed(&record.text, n)? {
-                            pool.push((record.text, ids));
+                        let spans = if focused { lang.structural_spans(&record.text) } else { Vec::new() };
+                        if let Some((ids, marks)) = tokenizer.encode_fixed_marked(&record.text, n, &spans)? {
+                            pool.push((record.text, (ids, marks)));
                         }
                     }
                     if pool.is_empty() {
@@ -182,10 +203,11 @@ impl<'a> Rollout<'a> {
                     }
                     pool.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
                     if model.config().length_bucket.is_some() {
-                        sort_blocks_by_length(&mut pool, config.chains_per_unit);
+                        sort_blocks_by_length(&mut pool, config.chains_per_unit, |(ids, _)| ids.as_slice());
                     }
-                    let (texts, ids) = pool.into_iter().unzip();
-                    Some(AnchorPool { texts, ids })
+                    let (texts, rows): (Vec<String>, Vec<(Vec<u32>, Vec<bool>)>) = pool.into_iter().unzip();
+                    let (ids, marks): (Vec<Vec<u32>>, Vec<Vec<bool>>) = rows.into_iter().unzip();
+                    Some(AnchorPool { texts, ids, structural: if focused { marks } else { Vec::new() } })
                 }
                 (SourceConfig::Rules { corpus, .. }, _) => {
                     let dir = root.join(corpus);
@@ -194,7 +216,7 @@ impl<'a> Rollout<'a> {
                         return Err(RolloutError::Config { path: dir, reason: "no train snippet; mine the corpus first".into() });
                     }
                     texts.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-                    Some(AnchorPool { texts, ids: Vec::new() })
+                    Some(AnchorPool { texts, ids: Vec::new(), structural: Vec::new() })
                 }
                 (SourceConfig::Anchored { .. }, None) => unreachable!("without_model refuses model sources"),
             });
@@ -287,8 +309,13 @@ impl<'a> Rollout<'a> {
                 // windowed: one window per chain: where (any token, or the end), how wide, how many free slots
                 let windowed: Option<(Vec<Vec<u32>>, Vec<chain::Window>)> = window.as_ref().map(|window| {
                     ids.iter()
-                        .map(|row| {
-                            let at = rng.random_range(0..=crate::tokenizer::snippet_ids(row).len());
+                        .zip(&picks)
+                        .map(|(row, &pick)| {
+                            let len = crate::tokenizer::snippet_ids(row).len();
+                            let at = match pool.structural.get(pick) {
+                                Some(marks) => window_start(&marks[..len], window.structural_weight, rng),
+                                None => rng.random_range(0..=len),
+                            };
                             let width = rng.random_range(window.width[0]..=window.width[1]);
                             let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
                             chain::windowed_variant(row, at, width, inserts)
@@ -489,9 +516,26 @@ mod tests {
         };
         let lens = [5, 1, 9, 3, 2, 8, 4];
         let mut pool: Vec<(String, Vec<u32>)> = lens.iter().map(|&l| (format!("s{l}"), row(l))).collect();
-        sort_blocks_by_length(&mut pool, 3);
+        sort_blocks_by_length(&mut pool, 3, Vec::as_slice);
         let names: Vec<&str> = pool.iter().map(|(t, _)| t.as_str()).collect();
         // blocks [5,1,9] [3,2,8] [4]: each sorted in place, none mixed with another
         assert_eq!(names, ["s1", "s5", "s9", "s2", "s3", "s8", "s4"]);
+    }
+
+    #[test]
+    fn focused_windows_start_at_structural_tokens_and_the_end_by_weight() {
+        // positions 1 and 3 structural, plus the end (4): weight 9 each, 1 each for 0 and 2
+        let marks = [false, true, false, true];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut counts = [0usize; 5];
+        for _ in 0..29_000 {
+            counts[window_start(&marks, 9.0, &mut rng)] += 1;
+        }
+        // expected 9/29 = 9,000 each for 1, 3, 4 and 1,000 each for 0, 2
+        for (i, &c) in counts.iter().enumerate() {
+            let expected = if i % 2 == 0 && i < 4 { 1_000.0 } else { 9_000.0 };
+            assert!((c as f64 - expected).abs() < 0.1 * expected, "position {i}: {c} of 29,000 (expected {expected})");
+        }
+        assert_eq!(window_start(&[], 5.0, &mut rng), 0, "an empty snippet: the end");
     }
 }

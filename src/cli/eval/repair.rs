@@ -16,9 +16,6 @@ pub struct Args {
     /// Language of the benchmark.
     #[arg(long)]
     lang: lastmile::lang::LangId,
-    /// Noise levels as fractions of T.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")]
-    levels: Vec<f64>,
     /// Noise samples per level (pass@k needs k samples).
     #[arg(long, short = 'k', default_value_t = 5)]
     samples: usize,
@@ -49,7 +46,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = args.sampler.repair_config(&args.levels, args.samples, args.batch_size, args.seed);
+    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
     let bar = output.steps_bar();
     let repairer = Repairer::new(model, tokenizer, lang);
     let run = run_repair_eval(&repairer, &items, &config, &args.bench, &args.model.checkpoint, &mut Output::follow(&bar))
