@@ -107,6 +107,27 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
     ]));
     assert_eq!(fs::read(root.join("a.jsonl")).unwrap(), fs::read(root.join("b.jsonl")).unwrap());
 
+    // length-conditioned and checker-constrained sampling: the same chains, so each
+    // constrained sample is the argmax one or passes the check; deterministic
+    let sample = |extra: &[&str], out: &str| {
+        let mut args = vec!["sample", "--checkpoint", "run/checkpoint", "-n", "12", "--steps", "10", "--clamp", "--lang", "excel"];
+        args.extend_from_slice(&["--lengths", "outputs/corpus/excel", "--out", out]);
+        args.extend_from_slice(extra);
+        stdout(lastmile(root).args(&args));
+        let rows: Vec<serde_json::Value> =
+            fs::read_to_string(root.join(out)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        rows
+    };
+    let plain = sample(&[], "lengths.jsonl");
+    let constrained = sample(&["--constrained"], "constrained.jsonl");
+    assert_eq!((plain.len(), constrained.len()), (12, 12));
+    for (p, c) in plain.iter().zip(&constrained) {
+        assert!(p["text"] == c["text"] || c["valid"] == true, "{p} -> {c}");
+        assert!(c["text"].as_str().unwrap().len() < 400, "a drawn corpus length bounds the sample: {c}");
+    }
+    sample(&["--constrained"], "constrained2.jsonl");
+    assert_eq!(fs::read(root.join("constrained.jsonl")).unwrap(), fs::read(root.join("constrained2.jsonl")).unwrap());
+
     let out = stdout(lastmile(root).args([
         "eval",
         "denoiser",
