@@ -60,9 +60,12 @@ eval-model:
 	  --out $(MODEL_EVAL)/bench
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
 	  --out $(MODEL_EVAL)/samples.jsonl
-	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel --constrained \
-	  --out $(MODEL_EVAL)/samples-constrained.jsonl
-	python3 scripts/check-samples.py $(MODEL_EVAL)/samples.jsonl $(MODEL_EVAL)/samples-constrained.jsonl
+	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
+	  --lengths outputs/corpus/excel --out $(MODEL_EVAL)/samples-lengths.jsonl
+	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
+	  --lengths outputs/corpus/excel --constrained --out $(MODEL_EVAL)/samples-constrained.jsonl
+	python3 scripts/check-samples.py $(MODEL_EVAL)/samples.jsonl $(MODEL_EVAL)/samples-lengths.jsonl \
+	  $(MODEL_EVAL)/samples-constrained.jsonl | tee $(MODEL_EVAL)/samples.md
 
 ## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
 ## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
