@@ -213,7 +213,7 @@ pub trait Language: Send + Sync {
     /// Byte ranges of identifiers and keywords/function names: the positions the
     /// CPD objective noises.
     fn maskable_spans(&self, text: &str) -> Vec<Range<usize>> {
-        spans_of(&self.lex(text), TokenKind::is_maskable)
+        with_spans(&self.lex(text)).filter(|(_, token)| token.kind.is_maskable()).map(|(span, _)| span).collect()
     }
 
     /// Byte ranges of brackets, separators, operators and string quotes: where
@@ -221,38 +221,30 @@ pub trait Language: Send + Sync {
     /// 12.5% separators), and where a structural rollout window goes.
     fn structural_spans(&self, text: &str) -> Vec<Range<usize>> {
         let mut spans = Vec::new();
-        let mut offset = 0;
-        for token in self.lex(text) {
-            let end = offset + token.text.len();
+        for (span, token) in with_spans(&self.lex(text)) {
             match token.kind {
-                TokenKind::Punctuation | TokenKind::Operator => spans.push(offset..end),
+                TokenKind::Punctuation | TokenKind::Operator => spans.push(span),
                 // a string's quotes, not its contents
                 TokenKind::String if token.text.len() >= 2 => {
-                    let (first, last) =
-                        (token.text.chars().next().map_or(1, char::len_utf8), token.text.chars().last().map_or(1, char::len_utf8));
-                    spans.push(offset..offset + first);
-                    spans.push(end - last..end);
+                    let first = token.text.chars().next().map_or(1, char::len_utf8);
+                    let last = token.text.chars().last().map_or(1, char::len_utf8);
+                    spans.push(span.start..span.start + first);
+                    spans.push(span.end - last..span.end);
                 }
                 _ => {}
             }
-            offset = end;
         }
         spans
     }
 }
 
-/// Byte ranges of the tokens whose kind `keep` selects.
-fn spans_of(tokens: &[Token<'_>], keep: impl Fn(TokenKind) -> bool) -> Vec<Range<usize>> {
-    let mut offset = 0;
-    let mut spans = Vec::new();
-    for token in tokens {
-        let end = offset + token.text.len();
-        if keep(token.kind) {
-            spans.push(offset..end);
-        }
-        offset = end;
-    }
-    spans
+/// Each token with the byte range of the lexed text it covers.
+fn with_spans<'t, 'a>(tokens: &'t [Token<'a>]) -> impl Iterator<Item = (Range<usize>, &'t Token<'a>)> {
+    tokens.iter().scan(0, |offset, token| {
+        let span = *offset..*offset + token.text.len();
+        *offset = span.end;
+        Some((span, token))
+    })
 }
 
 /// Renders tokens back to text under a whitespace rule, mapping each
