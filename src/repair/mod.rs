@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod constrained;
 pub mod output;
 mod pool;
+pub mod sample;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
@@ -29,6 +30,9 @@ pub enum RepairError {
     /// Tokenising or decoding failed.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The settings cannot work (a sampling length that does not fit the model).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Why one input got no candidates.

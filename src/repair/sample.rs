@@ -1,0 +1,234 @@
+//! Generation from pure noise, optionally length-conditioned and read out
+//! under the language's checker: what `lastmile sample` runs, as a library
+//! function so that any stage that wants unconditional snippets gets the same
+//! bytes for the same seed.
+//!
+//! Length conditioning draws each snippet's token length from a list (a mined
+//! corpus's lengths) and holds `<eos>`/`<pad>` from there on at every reverse
+//! step, so a chain cannot stop early (`=SUM(2`). The constrained read-out is
+//! the one repair uses ([`super::constrained::read_out`]): the model ranks,
+//! the parser prunes.
+
+use super::constrained::{read_out, Constraint};
+use super::{window_edit, RepairError};
+use crate::diffusion::{from_tokens_partial_scored, generate, generate_scored, NoiseSchedule, SamplerConfig};
+use crate::lang::Language;
+use crate::model::CodeFusion;
+use crate::progress::{Progress, ProgressFn, Unit};
+use crate::tokenizer::{fixed_row, CodeTokenizer};
+use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// How [`sample`] generates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleConfig {
+    /// The reverse process (steps, clamp, update rule).
+    pub sampler: SamplerConfig,
+    /// Chains run together.
+    pub batch_size: usize,
+    /// Seed of the noise; the drawn lengths come from its second stream, so
+    /// the noise of a seed is the same with and without length conditioning.
+    pub seed: u64,
+    /// Token lengths (without `<eos>`) to draw each snippet's length from;
+    /// `None` lets the model place `<eos>` itself. Lengths that do not fit
+    /// the model are an error.
+    pub lengths: Option<Vec<usize>>,
+}
+
+/// The token lengths of `texts` that leave room for `<eos>` in a model of length `n`
+/// (the lengths a corpus gives [`SampleConfig::lengths`]); empty texts are skipped.
+pub fn token_lengths<'t>(tokenizer: &CodeTokenizer, texts: impl IntoIterator<Item = &'t str>, n: usize) -> Result<Vec<usize>, RepairError> {
+    let mut lengths = Vec::new();
+    for text in texts {
+        let len = tokenizer.encode(text)?.len();
+        if len > 0 && len < n {
+            lengths.push(len);
+        }
+    }
+    Ok(lengths)
+}
+
+/// `count` snippets generated from pure noise. With `checker`, each chain is
+/// read out as the most probable combination of its free positions' top
+/// tokens that the checker accepts (else its argmax). Reports one
+/// [`Unit::Batches`] count per batch.
+pub fn sample(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    schedule: &NoiseSchedule,
+    checker: Option<&dyn Language>,
+    count: usize,
+    config: &SampleConfig,
+    progress: &mut ProgressFn,
+) -> Result<Vec<String>, RepairError> {
+    let n = model.config().seq_len;
+    if let Some(lengths) = &config.lengths {
+        if let Some(&bad) = lengths.iter().find(|&&l| l == 0 || l >= n) {
+            return Err(RepairError::Config(format!("a drawn length must be 1..{} tokens for a model of length {n}, got {bad}", n - 1)));
+        }
+        if lengths.is_empty() {
+            return Err(RepairError::Config("length-conditioned sampling needs at least one length".into()));
+        }
+    }
+    let batch_size = config.batch_size.max(1);
+    let batches = count.div_ceil(batch_size) as u64;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut length_rng = ChaCha8Rng::seed_from_u64(config.seed);
+    length_rng.set_stream(1);
+    let mut texts = Vec::with_capacity(count);
+    while texts.len() < count {
+        let b = batch_size.min(count - texts.len());
+        match &config.lengths {
+            Some(lengths) => {
+                let drawn: Vec<usize> = (0..b).map(|_| lengths[length_rng.random_range(0..lengths.len())]).collect();
+                texts.extend(length_conditioned(model, tokenizer, schedule, checker, &config.sampler, &drawn, &mut rng)?);
+            }
+            None => texts.extend(free_length(model, tokenizer, schedule, checker, &config.sampler, b, &mut rng)?),
+        }
+        progress(Progress::count(Unit::Batches, texts.len().div_ceil(batch_size) as u64, Some(batches)));
+    }
+    Ok(texts)
+}
+
+/// One batch of rows `<mask> x L, <eos>, <pad>...` where only the `L` masks are free.
+fn length_conditioned(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    schedule: &NoiseSchedule,
+    checker: Option<&dyn Language>,
+    sampler: &SamplerConfig,
+    drawn: &[usize],
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<String>, RepairError> {
+    let cfg = model.config();
+    let len = cfg.trimmed_len(drawn.iter().max().map_or(1, |l| l + 1));
+    // lengths were checked against n in `sample`, so every row fits
+    let rows: Vec<Vec<u32>> = drawn.iter().filter_map(|&l| fixed_row(&[], 0, l, len)).collect();
+    let keep: Vec<Vec<f32>> = drawn.iter().map(|&l| (0..len).map(|p| if p < l { 0.0 } else { 1.0 }).collect()).collect();
+    let device = model.device();
+    let tokens = crate::model::token_batch(rows.iter().map(Vec::as_slice), len, device)?;
+    let keep_t = Tensor::from_vec(keep.concat(), (drawn.len(), len, 1), device)?;
+    let start = schedule.steps() - 1;
+    let (out, scores) = from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep_t, start, rng, &mut |_| {})?;
+    let scores = match checker {
+        Some(_) => Some(scores.to_vec3::<f32>()?),
+        None => None,
+    };
+    let mut texts = Vec::with_capacity(drawn.len());
+    for (j, ids) in out.iter().enumerate() {
+        let ids = match (checker, &scores) {
+            (Some(checker), Some(scores)) => {
+                let free: Vec<usize> = (0..drawn[j]).collect();
+                let accept = |row: &[u32]| {
+                    tokenizer.decode_snippet(&window_edit(row, &keep[j], &rows[j])).is_ok_and(|text| checker.check(&text).is_ok())
+                };
+                read_out(ids, &free, &scores[j], Constraint::default(), accept).unwrap_or_else(|| ids.to_vec())
+            }
+            _ => ids.to_vec(),
+        };
+        texts.push(tokenizer.decode_snippet(&window_edit(&ids, &keep[j], &rows[j]))?);
+    }
+    Ok(texts)
+}
+
+/// One batch of `b` chains over the whole model length; the model places `<eos>`.
+fn free_length(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    schedule: &NoiseSchedule,
+    checker: Option<&dyn Language>,
+    sampler: &SamplerConfig,
+    b: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<String>, RepairError> {
+    let mut texts = Vec::with_capacity(b);
+    match checker {
+        Some(checker) => {
+            let (tokens, scores) = generate_scored(model, schedule, sampler, b, rng, &mut |_| {})?;
+            let scores = scores.to_vec3::<f32>()?;
+            for (ids, scores) in tokens.iter().zip(&scores) {
+                let positions: Vec<usize> = (0..ids.len()).collect();
+                let accepted = read_out(ids, &positions, scores, Constraint::default(), |row| {
+                    tokenizer.decode_snippet(row).is_ok_and(|text| checker.check(&text).is_ok())
+                });
+                texts.push(tokenizer.decode_snippet(accepted.as_deref().unwrap_or(ids))?);
+            }
+        }
+        None => {
+            for ids in generate(model, schedule, sampler, b, rng, &mut |_| {})? {
+                texts.push(tokenizer.decode_snippet(&ids)?);
+            }
+        }
+    }
+    Ok(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diffusion::Update;
+    use crate::lang::LangId;
+    use crate::model::ModelConfig;
+
+    fn tiny() -> (CodeFusion, CodeTokenizer, NoiseSchedule) {
+        let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
+        let config = ModelConfig {
+            vocab_size: 300,
+            seq_len: 16,
+            d_model: 16,
+            n_heads: 2,
+            denoiser_layers: 1,
+            decoder_layers: 1,
+            ..ModelConfig::tiny()
+        };
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let schedule = NoiseSchedule::sqrt(config.diffusion_steps);
+        (model, tokenizer, schedule)
+    }
+
+    fn config(lengths: Option<Vec<usize>>) -> SampleConfig {
+        let sampler = SamplerConfig { steps: Some(4), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
+        SampleConfig { sampler, batch_size: 3, seed: 7, lengths }
+    }
+
+    #[test]
+    fn bad_lengths_are_config_errors_not_panics() {
+        let (model, tokenizer, schedule) = tiny();
+        for lengths in [vec![], vec![0], vec![3, 16]] {
+            let err = sample(&model, &tokenizer, &schedule, None, 2, &config(Some(lengths)), &mut crate::progress::ignore).unwrap_err();
+            assert!(matches!(err, RepairError::Config(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn length_conditioned_samples_have_the_drawn_lengths_and_repeat_by_seed() {
+        let (model, tokenizer, schedule) = tiny();
+        let cfg = config(Some(vec![2, 5]));
+        let mut reports = 0;
+        let first = sample(&model, &tokenizer, &schedule, None, 7, &cfg, &mut |_| reports += 1).unwrap();
+        assert_eq!(first.len(), 7);
+        assert_eq!(reports, 3, "one report per batch of 3");
+        for text in &first {
+            let len = tokenizer.encode(text).unwrap().len();
+            assert!(len <= 5, "{text:?} has {len} tokens");
+        }
+        let again = sample(&model, &tokenizer, &schedule, None, 7, &cfg, &mut crate::progress::ignore).unwrap();
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn constrained_samples_pass_the_check_or_are_the_argmax_ones() {
+        let (model, tokenizer, schedule) = tiny();
+        let excel = LangId::Excel.language();
+        for lengths in [None, Some(vec![3, 6, 9])] {
+            let cfg = config(lengths);
+            let plain = sample(&model, &tokenizer, &schedule, None, 6, &cfg, &mut crate::progress::ignore).unwrap();
+            let constrained = sample(&model, &tokenizer, &schedule, Some(excel), 6, &cfg, &mut crate::progress::ignore).unwrap();
+            for (p, c) in plain.iter().zip(&constrained) {
+                assert!(c == p || excel.check(c).is_ok(), "{c:?} neither passes nor is the argmax {p:?}");
+            }
+        }
+    }
+}
