@@ -41,7 +41,8 @@ eval:
 ## eval-model: the numbers of models/excel/MODEL_CARD.md for the shipped model:
 ## per-t accuracy, fidelity (repair of the benchmark's correct formulas, by the default
 ## localised method and by the paper's), the Excel benchmark (the default method:
-## error-localised, checker-constrained; every method's row), unconditional samples
+## error-localised, checker-constrained; every method's row; pass@1/3/5 at level 0.3),
+## unconditional samples
 MODEL ?= models/excel
 MODEL_EVAL ?= outputs/eval/excel-model
 eval-model:
@@ -58,6 +59,8 @@ eval-model:
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(MODEL_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel -k 1 \
 	  --out $(MODEL_EVAL)/bench
+	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel --levels 0.3 -k 5 \
+	  --out $(MODEL_EVAL)/bench-passk
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
 	  --out $(MODEL_EVAL)/samples.jsonl
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
