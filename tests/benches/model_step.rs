@@ -50,6 +50,27 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
         let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
         optimizer.step(&loss.total.backward().unwrap(), 5e-4, None).unwrap();
     });
+    // where a training step goes: the forward loss, its backward, the optimizer
+    let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
+        let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
+        let start = Instant::now();
+        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+        forward.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let grads = loss.total.backward().unwrap();
+        backward.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        optimizer.step(&grads, 5e-4, None).unwrap();
+        update.push(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "       train step parts (median): forward {:.3} s, backward {:.3} s, AdamW {:.3} s",
+        median(forward),
+        median(backward),
+        median(update)
+    );
     let x = randn(&mut rng, &[batch, n, d], &device).unwrap();
     let t = vec![(config.diffusion_steps / 2) as u32; batch];
     let sample = time(reps, || {
