@@ -269,7 +269,7 @@ impl<'a> Repairer<'a> {
                 };
                 for (j, (job, ids)) in chunk.iter().zip(finals).enumerate() {
                     let ids = match (&job.keep, &scores) {
-                        (Some(keep), Some(scores)) => self.constrained_read_out(&ids, keep, &job.ids, &scores[j]),
+                        (Some(keep), Some(scores)) => constrained_window_edit(self.tokenizer, self.lang, &ids, keep, &job.ids, &scores[j]),
                         (Some(keep), None) => window_edit(&ids, keep, &job.ids),
                         (None, _) => ids,
                     };
@@ -294,19 +294,28 @@ impl<'a> Repairer<'a> {
         }
         Ok(out)
     }
+}
 
-    /// A localised chain's ids read out under the checker: the most probable
-    /// window tokens (final-step log-probabilities `scores: [position][id]`)
-    /// whose snippet passes the strict check, else the argmax `out`.
-    fn constrained_read_out(&self, out: &[u32], keep: &[f32], input: &[u32], scores: &[Vec<f32>]) -> Vec<u32> {
-        let window: Vec<usize> = (0..out.len().min(scores.len())).filter(|&p| keep[p] != 1.0).collect();
-        let accepted = constrained::read_out(out, &window, scores, constrained::Constraint::default(), |row| {
-            let edited = window_edit(row, keep, input);
-            self.tokenizer.decode_snippet(&edited).is_ok_and(|text| self.lang.check(&text).is_ok())
-        });
-        let ids = accepted.unwrap_or_else(|| out.to_vec());
-        window_edit(&ids, keep, input)
-    }
+/// A partially noised chain's ids read out under `lang`'s checker: the most
+/// probable tokens of the free positions (`keep != 1`; final-step
+/// log-probabilities `scores: [position][id]`) whose snippet passes the strict
+/// check, else the argmax `out`; then [`window_edit`] onto `input`. Localised
+/// repair and length-conditioned sampling share it.
+pub fn constrained_window_edit(
+    tokenizer: &CodeTokenizer,
+    lang: &dyn Language,
+    out: &[u32],
+    keep: &[f32],
+    input: &[u32],
+    scores: &[Vec<f32>],
+) -> Vec<u32> {
+    let window: Vec<usize> = (0..out.len().min(scores.len())).filter(|&p| keep[p] != 1.0).collect();
+    let accepted = constrained::read_out(out, &window, scores, constrained::Constraint::default(), |row| {
+        let edited = window_edit(row, keep, input);
+        tokenizer.decode_snippet(&edited).is_ok_and(|text| lang.check(&text).is_ok())
+    });
+    let ids = accepted.unwrap_or_else(|| out.to_vec());
+    window_edit(&ids, keep, input)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! the parser prunes.
 
 use super::constrained::{read_out, Constraint};
-use super::{window_edit, RepairError};
+use super::{constrained_window_edit, window_edit, RepairError};
 use crate::diffusion::{from_tokens_partial_scored, generate, generate_scored, NoiseSchedule, SamplerConfig};
 use crate::lang::Language;
 use crate::model::CodeFusion;
@@ -103,8 +103,10 @@ fn length_conditioned(
 ) -> Result<Vec<String>, RepairError> {
     let cfg = model.config();
     let len = cfg.trimmed_len(drawn.iter().max().map_or(1, |l| l + 1));
-    // lengths were checked against n in `sample`, so every row fits
-    let rows: Vec<Vec<u32>> = drawn.iter().filter_map(|&l| fixed_row(&[], 0, l, len)).collect();
+    let rows = drawn
+        .iter()
+        .map(|&l| fixed_row(&[], 0, l, len).ok_or_else(|| RepairError::Config(format!("a length of {l} does not fit {len} positions"))))
+        .collect::<Result<Vec<_>, _>>()?;
     let keep: Vec<Vec<f32>> = drawn.iter().map(|&l| (0..len).map(|p| if p < l { 0.0 } else { 1.0 }).collect()).collect();
     let device = model.device();
     let tokens = crate::model::token_batch(rows.iter().map(Vec::as_slice), len, device)?;
@@ -112,22 +114,16 @@ fn length_conditioned(
     let start = schedule.steps() - 1;
     let (out, scores) = from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep_t, start, rng, &mut |_| {})?;
     let scores = match checker {
-        Some(_) => Some(scores.to_vec3::<f32>()?),
+        Some(checker) => Some((checker, scores.to_vec3::<f32>()?)),
         None => None,
     };
     let mut texts = Vec::with_capacity(drawn.len());
     for (j, ids) in out.iter().enumerate() {
-        let ids = match (checker, &scores) {
-            (Some(checker), Some(scores)) => {
-                let free: Vec<usize> = (0..drawn[j]).collect();
-                let accept = |row: &[u32]| {
-                    tokenizer.decode_snippet(&window_edit(row, &keep[j], &rows[j])).is_ok_and(|text| checker.check(&text).is_ok())
-                };
-                read_out(ids, &free, &scores[j], Constraint::default(), accept).unwrap_or_else(|| ids.to_vec())
-            }
-            _ => ids.to_vec(),
+        let ids = match &scores {
+            Some((checker, scores)) => constrained_window_edit(tokenizer, *checker, ids, &keep[j], &rows[j], &scores[j]),
+            None => window_edit(ids, &keep[j], &rows[j]),
         };
-        texts.push(tokenizer.decode_snippet(&window_edit(&ids, &keep[j], &rows[j]))?);
+        texts.push(tokenizer.decode_snippet(&ids)?);
     }
     Ok(texts)
 }
