@@ -7,9 +7,10 @@ CARGO ?= cargo
 # (.ci/run installs them); one feature set for every command, so that `make test`
 # and `make run` share one build
 FEATURES ?= $(if $(and $(shell command -v mpicc 2>/dev/null),$(shell ldconfig -p 2>/dev/null | grep -m1 libclang)),--features mpi,)
+comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
-.PHONY: run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -104,6 +105,13 @@ test:
 REF ?= origin/main
 same-bytes:
 	scripts/same-bytes.sh $(REF)
+
+## build-cuda: the CUDA + NCCL binary (data-parallel pretraining on GPUs), built
+## without a GPU or a system toolkit: scripts/cuda-toolkit.sh installs CUDA 13.2 and
+## NCCL from PyPI wheels (CUDA_COMPUTE_CAP, default 90, picks the architecture)
+build-cuda:
+	eval "$$(scripts/cuda-toolkit.sh)" && $(CARGO) build --locked --features cuda,nccl$(if $(FEATURES),$(comma)mpi) --bin lastmile
+	@echo "run it with the libraries on the path: eval \"\$$(scripts/cuda-toolkit.sh)\""
 
 ## bench: throughput benchmarks in the release-like bench profile
 bench:

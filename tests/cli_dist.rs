@@ -158,4 +158,44 @@ fn two_mpi_ranks_match_one_process_resume_anywhere_and_survive_a_dead_rank() {
     let resumed = mpirun(root, &["--config", "killed.toml", "--resume"]).output().unwrap();
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert_eq!(max_diff(&model("long"), &model("killed")), 0.0, "resumed after a dead rank = uninterrupted");
+
+    // the pipeline runner launches its parallel stage on 2 ranks, the others once
+    fs::write(root.join("piped.toml"), fs::read_to_string(root.join("duo.toml")).unwrap().replace("\"duo\"", "\"piped\"")).unwrap();
+    fs::write(
+        root.join("pipe.toml"),
+        "name = \"pipe\"\n[[stage]]\nname = \"pretrain\"\nparallel = true\nargs = [\"pretrain\", \"--config\", \"piped.toml\", \"--max-steps\", \"6\"]\n\
+         inputs = [\"piped.toml\"]\noutputs = [\"piped/checkpoint\"]\n[[stage]]\nname = \"denoiser\"\nargs = [\"eval\", \"denoiser\", \
+         \"--checkpoint\", \"piped/checkpoint\", \"--corpus\", \"corpus/excel\", \"--examples\", \"8\", \"--t\", \"0\", \"--out\", \"piped/den\"]\n\
+         inputs = [\"piped/checkpoint\"]\noutputs = [\"piped/den\"]\n",
+    )
+    .unwrap();
+    let launcher = "mpirun -np 2 --oversubscribe -x LASTMILE_THREADS=1 -x RAYON_NUM_THREADS=1";
+    let piped = lastmile(root)
+        .args(["pipeline", "run", "pipe.toml", "--launcher", launcher])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&piped.stdout);
+    assert!(piped.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(stdout.contains(&format!("[pretrain] {launcher} lastmile pretrain")), "{stdout}");
+    assert!(stdout.contains("data-parallel over 2 ranks (mpi)"), "{stdout}");
+    assert_eq!(metrics_lines(&root.join("piped")), 6);
+    assert!(root.join("piped/den").exists());
+    // a runner started on every rank would run the single-process stages N times: refused
+    let refused = std::process::Command::new("mpirun")
+        .current_dir(root)
+        .args(["-np", "2", "--oversubscribe"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .arg(assert_cmd::cargo::cargo_bin("lastmile"))
+        .args(["pipeline", "run", "pipe.toml"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--launcher \"mpirun -np 2\""),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -48,8 +48,11 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     if args.time_budget_s.is_some() {
         config.time_budget_s = args.time_budget_s;
     }
-    let device = device(&args.device).with_context(|| format!("opening device {}", args.device))?;
-    let collective = lastmile::dist::from_environment().context("setting up the data-parallel ranks")?;
+    // under a launcher, `cuda` is this rank's own GPU (its local rank)
+    let device_name = lastmile::dist::rank_device_name(&args.device, |name| std::env::var(name).ok())?;
+    let device = device(&device_name).with_context(|| format!("opening device {device_name}"))?;
+    let collective =
+        lastmile::dist::from_environment(&device, &config.out.join(".nccl-id")).context("setting up the data-parallel ranks")?;
     let (rank, world) = (collective.rank(), collective.world());
     // rank 0 reports; the others only compute
     let quiet = Output::new(true);

@@ -20,6 +20,12 @@ impl Mpi {
         let world = universe.world();
         Ok(Mpi { world, _universe: universe })
     }
+
+    /// Replaces `buf` on every rank by rank 0's bytes (how NCCL's unique id
+    /// reaches the other ranks of an `mpirun` launch).
+    pub fn broadcast_from_root(&self, buf: &mut [u8]) {
+        self.world.process_at_rank(0).broadcast_into(buf);
+    }
 }
 
 impl Collective for Mpi {

@@ -51,6 +51,13 @@ pub struct Stage {
     pub inputs: Vec<PathBuf>,
     /// Files and directories the stage writes.
     pub outputs: Vec<PathBuf>,
+    /// Whether the stage runs on every rank of a launch (`pretrain`, `rollout`)
+    /// when the pipeline is run with a launcher (`pipeline run --launcher
+    /// "mpirun -np 8"`); the other stages run once, in the runner's process.
+    /// Not part of the cache key: the world size does not change what a stage
+    /// makes beyond float reduction order.
+    #[serde(default)]
+    pub parallel: bool,
 }
 
 /// A pipeline file.
@@ -185,6 +192,7 @@ mod tests {
 
     fn stage(args: &[&str], inputs: &[&str]) -> Stage {
         Stage {
+            parallel: false,
             name: "s".into(),
             args: args.iter().map(|s| s.to_string()).collect(),
             inputs: inputs.iter().map(PathBuf::from).collect(),

@@ -252,25 +252,29 @@ impl<'a> Trainer<'a> {
         let mut grads = (&terms.total * weight).and_then(|l| l.backward()).map_err(candle)?;
         // parameters by name: every rank packs the same buffer layout
         let vars: BTreeMap<String, candle_core::Var> = self.vars.data().lock().expect("no poisoned lock").clone().into_iter().collect();
-        let mut buf: Vec<f32> = Vec::new();
+        // one flat buffer on the model's device (NCCL reduces it there)
+        let mut parts: Vec<Tensor> = Vec::with_capacity(vars.len() + 1);
         for var in vars.values() {
-            match grads.get(var) {
-                Some(g) => buf.extend(g.flatten_all().and_then(|g| g.to_vec1::<f32>()).map_err(candle)?),
-                None => buf.extend(std::iter::repeat_n(0.0, var.elem_count())),
-            }
+            parts.push(match grads.get(var) {
+                Some(g) => g.flatten_all().map_err(candle)?,
+                None => Tensor::zeros(var.elem_count(), candle_core::DType::F32, var.device()).map_err(candle)?,
+            });
         }
         let w = weight as f32;
         let total = terms.total.to_scalar::<f32>().map_err(candle)?;
-        buf.extend([total * w, terms.mse_x0 * w, terms.mse_decoded * w, terms.ce * w]);
-        self.collective.all_reduce_sum(&mut buf)?;
+        let loss_terms = [total * w, terms.mse_x0 * w, terms.mse_decoded * w, terms.ce * w];
+        parts.push(Tensor::new(&loss_terms, &self.device).map_err(candle)?);
+        let buf = Tensor::cat(&parts, 0).map_err(candle)?;
+        let buf = self.collective.all_reduce_sum_tensor(&buf)?;
         let mut offset = 0;
         for var in vars.values() {
             let count = var.elem_count();
-            let summed = Tensor::from_slice(&buf[offset..offset + count], var.shape(), var.device()).map_err(candle)?;
+            let summed = buf.narrow(0, offset, count).and_then(|g| g.reshape(var.shape())).map_err(candle)?;
             grads.insert(var, summed);
             offset += count;
         }
-        Ok((buf[offset], [buf[offset + 1], buf[offset + 2], buf[offset + 3]], grads))
+        let buf = buf.narrow(0, offset, 4).and_then(|t| t.to_vec1::<f32>()).map_err(candle)?;
+        Ok((buf[0], [buf[1], buf[2], buf[3]], grads))
     }
 
     /// Writes a complete checkpoint (weights, moments, average, state) atomically.
