@@ -108,10 +108,14 @@ same-bytes:
 
 ## build-cuda: the CUDA + NCCL binary (data-parallel pretraining on GPUs), built
 ## without a GPU or a system toolkit: scripts/cuda-toolkit.sh installs CUDA 13.2 and
-## NCCL from PyPI wheels (CUDA_COMPUTE_CAP, default 90, picks the architecture)
+## NCCL from PyPI wheels (CUDA_COMPUTE_CAP, default 90, picks the architecture). The
+## binary goes to $(CARGO_TARGET_DIR)/cuda/lastmile, so that the CPU build `make run`
+## and `make test` use stays where it is (the two share every other artifact)
 build-cuda:
+	rm -f $(CARGO_TARGET_DIR)/debug/lastmile
 	eval "$$(scripts/cuda-toolkit.sh)" && $(CARGO) build --locked --features cuda,nccl$(if $(FEATURES),$(comma)mpi) --bin lastmile
-	@echo "run it with the libraries on the path: eval \"\$$(scripts/cuda-toolkit.sh)\""
+	mkdir -p $(CARGO_TARGET_DIR)/cuda && mv -f $(CARGO_TARGET_DIR)/debug/lastmile $(CARGO_TARGET_DIR)/cuda/lastmile
+	@echo "built $(CARGO_TARGET_DIR)/cuda/lastmile; run it with the libraries on the path: eval \"\$$(scripts/cuda-toolkit.sh)\""
 
 ## bench: throughput benchmarks in the release-like bench profile
 bench:
