@@ -106,12 +106,9 @@ pub fn launched(env: impl Fn(&str) -> Option<String>) -> Result<Option<(Launcher
         (Launcher::Slurm, "SLURM_PROCID", "SLURM_NTASKS"),
         (Launcher::Mpi, "PMIX_RANK", "PMIX_SIZE"),
     ];
-    let parse = |name: &str, value: String| {
-        value.trim().parse::<usize>().map_err(|_| DistError::Launcher(format!("environment variable {name}={value:?} is not a number")))
-    };
     for (launcher, r, w) in LAUNCHERS {
         if let (Some(rv), Some(wv)) = (env(r), env(w)) {
-            let (rank, world) = (parse(r, rv)?, parse(w, wv)?);
+            let (rank, world) = (env_number(r, &rv)?, env_number(w, &wv)?);
             if world == 0 || rank >= world {
                 return Err(DistError::Launcher(format!("{r} = {rank} is not below {w} = {world}")));
             }
@@ -121,16 +118,17 @@ pub fn launched(env: impl Fn(&str) -> Option<String>) -> Result<Option<(Launcher
     Ok(None)
 }
 
+/// The number a launcher's variable `name` holds.
+fn env_number(name: &str, value: &str) -> Result<usize, DistError> {
+    value.trim().parse().map_err(|_| DistError::Launcher(format!("environment variable {name}={value:?} is not a number")))
+}
+
 /// This process's rank among those on its node, as the launcher set it
 /// (`LOCAL_RANK`, Open MPI's, MPICH's or Slurm's), or `None`.
 pub fn local_rank(env: impl Fn(&str) -> Option<String>) -> Result<Option<usize>, DistError> {
     for name in ["LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"] {
         if let Some(value) = env(name) {
-            return value
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| DistError::Launcher(format!("environment variable {name}={value:?} is not a number")));
+            return env_number(name, &value).map(Some);
         }
     }
     Ok(None)
@@ -156,9 +154,7 @@ pub fn from_environment(device: &Device, rendezvous: &Path) -> Result<Box<dyn Co
     let env = |name: &str| std::env::var(name).ok();
     match launched(env)? {
         None | Some((_, _, 1)) => Ok(Box::new(SingleProcess)),
-        Some((launcher, rank, world)) if device.is_cuda() => {
-            nccl_collective(launcher, rank, world, device, FileRendezvous::from_environment(rendezvous, env)?)
-        }
+        Some((launcher, rank, world)) if device.is_cuda() => nccl_collective(launcher, rank, world, device, rendezvous),
         Some((Launcher::Mpi | Launcher::Slurm, _, world)) => mpi_collective(world),
         Some((Launcher::Torchrun, _, world)) => Err(DistError::Unsupported(format!(
             "started with WORLD_SIZE = {world} (torchrun-style) on the CPU: CPU ranks run under `mpirun -np {world}` or `srun` \
@@ -173,7 +169,7 @@ fn nccl_collective(
     rank: usize,
     world: usize,
     device: &Device,
-    rendezvous: FileRendezvous,
+    rendezvous: &Path,
 ) -> Result<Box<dyn Collective>, DistError> {
     let started = std::time::SystemTime::now();
     #[cfg(feature = "mpi")]
@@ -184,6 +180,7 @@ fn nccl_collective(
         return Ok(Box::new(Nccl::init(device, rank, world, &id)?));
     }
     let _ = launcher;
+    let rendezvous = FileRendezvous::from_environment(rendezvous, |name| std::env::var(name).ok())?;
     if rank == 0 {
         let id = Nccl::unique_id()?;
         rendezvous.publish(&id)?;
@@ -203,7 +200,7 @@ fn nccl_collective(
     _rank: usize,
     world: usize,
     _device: &Device,
-    _rendezvous: FileRendezvous,
+    _rendezvous: &Path,
 ) -> Result<Box<dyn Collective>, DistError> {
     Err(DistError::Unsupported(format!(
         "started with {world} ranks on CUDA devices, but this lastmile was built without NCCL: rebuild with \
@@ -286,8 +283,7 @@ mod tests {
     #[test]
     #[cfg(not(feature = "nccl"))]
     fn a_cuda_launch_without_nccl_is_an_error_that_says_how_to_build() {
-        let rendezvous = FileRendezvous::from_environment(Path::new("x"), |_| None).unwrap();
-        let err = nccl_collective(Launcher::Torchrun, 0, 2, &Device::Cpu, rendezvous).err().unwrap();
+        let err = nccl_collective(Launcher::Torchrun, 0, 2, &Device::Cpu, Path::new("x")).err().unwrap();
         assert!(err.to_string().contains("--features cuda,nccl"), "{err}");
     }
 

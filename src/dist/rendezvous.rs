@@ -2,8 +2,8 @@
 //! all of them see: how NCCL's 128-byte unique id travels when no MPI
 //! communicator exists (`torchrun`-style launches, or a build without `mpi`).
 //!
-//! Rank 0 writes the file atomically (a temporary file, then a rename), so a
-//! reader never sees half a token. A file left by an earlier run is never
+//! Rank 0 writes the file atomically ([`crate::dataset::write_file_atomic`]),
+//! so a reader never sees half a token. A file left by an earlier run is never
 //! taken for this run's: the token is stamped with the launch's identity (the
 //! launcher's run id, port and job id, where it sets them), and a reader takes
 //! only a file written after it started, less a clock-skew allowance.
@@ -58,14 +58,8 @@ impl FileRendezvous {
 
     /// Rank 0: writes `token` for the others (atomically).
     pub fn publish(&self, token: &[u8]) -> Result<(), DistError> {
-        let io = |e: std::io::Error| self.error(format!("cannot write it: {e}"));
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let body = format!("{}\n{}\n", self.stamp, hex::encode(token));
-        let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, body).map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        crate::dataset::write_file_atomic(&self.path, body.as_bytes()).map_err(|e| self.error(format!("cannot write it: {e}")))
     }
 
     /// Every other rank: waits for the token rank 0 publishes for this launch,
