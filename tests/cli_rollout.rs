@@ -249,6 +249,35 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     }
     assert!(windowed_pairs > 5, "only {windowed_pairs} windowed pairs");
 
+    // A family read-out: windows are read out only as punctuation of one class
+    // or deleted, so what a broken side has in place of its fixed side is
+    // punctuation (or nothing), never a name or a number.
+    let family = windowed.replace(
+        "window = { width = [1, 2], inserts = [0, 1] }",
+        "window = { width = [1, 1], inserts = [0, 1], structural_weight = 50.0, vocabulary = \"family\", classes = { bracket = 4.0 } }",
+    );
+    fs::write(root.join("family.toml"), family.replace("kind = \"unconditional\"", "kind = \"unconditional\"\nweight = 0")).unwrap();
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "family.toml", "--out", "fam"]));
+    let manifest = Manifest::load(&root.join("fam")).unwrap();
+    let mut family_pairs = 0;
+    for file in &manifest.files {
+        for pair in read_pairs(&root.join("fam").join(&file.path)).unwrap() {
+            let (b, f): (Vec<char>, Vec<char>) = (pair.broken.chars().collect(), pair.fixed.chars().collect());
+            let prefix = b.iter().zip(&f).take_while(|(x, y)| x == y).count();
+            let suffix = b.iter().rev().zip(f.iter().rev()).take_while(|(x, y)| x == y).count().min(b.len().min(f.len()) - prefix);
+            let written = &b[prefix..b.len() - suffix];
+            assert!(
+                written.iter().all(|&c| c.is_whitespace() || lastmile::lang::PunctuationClass::of_char(c).is_some()),
+                "{:?} -> {:?}: the window wrote {:?}",
+                pair.fixed,
+                pair.broken,
+                written.iter().collect::<String>()
+            );
+            family_pairs += 1;
+        }
+    }
+    assert!(family_pairs > 5, "only {family_pairs} family pairs");
+
     // Editing the rollout config reruns rollout and stats only.
     fs::write(root.join("rollout.toml"), ROLLOUT.replace("seed = 3", "seed = 4")).unwrap();
     let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));

@@ -87,6 +87,12 @@ pub struct Anchor {
     pub x0: Tensor,
     /// `(b, n, 1)`: 1 where the position stays clean, 0 where it is noised.
     pub keep: Tensor,
+    /// A `(V,)` bias added to every step's logits before the argmax read-out
+    /// (`-inf` bars a token), or `None`. It changes only what each step is
+    /// decoded as, never the trajectory: windowed rollout uses it to read its
+    /// windows out in a restricted vocabulary; the kept positions' read-out is
+    /// discarded there.
+    pub readout: Option<Tensor>,
 }
 
 /// The `keep` of partial noising for windows: `(b, len, 1)`, 0 on row `r`'s
@@ -153,7 +159,11 @@ fn reverse_scored(
             (Some(table), true) => (logits + input_likelihood(&x_t, table, schedule.alpha_bar(t))? * config.likelihood)?,
             _ => logits,
         };
-        let ids = logits.argmax(D::Minus1)?; // (b, n)
+        let ids = match anchor.and_then(|a| a.readout.as_ref()) {
+            // what this step is read out as; the update below keeps the model's own x0_hat
+            Some(bias) => logits.broadcast_add(bias)?.argmax(D::Minus1)?,
+            None => logits.argmax(D::Minus1)?,
+        }; // (b, n)
         let step = ChainStep { t, tokens: ids.to_vec2::<u32>()? };
         on_step(&step);
         last = step.tokens;
@@ -258,7 +268,8 @@ fn embed_and_noise(
 
 /// Partial noise injection (error-localised repair): like [`from_tokens`], but
 /// only the positions where `keep: (b, n, 1)` is 0 are noised and rewritten;
-/// the others are reset to their clean embeddings at every step.
+/// the others are reset to their clean embeddings at every step. `readout`:
+/// see [`Anchor::readout`].
 #[allow(clippy::too_many_arguments)]
 pub fn from_tokens_partial(
     model: &CodeFusion,
@@ -266,11 +277,14 @@ pub fn from_tokens_partial(
     config: &SamplerConfig,
     tokens: &Tensor,
     keep: &Tensor,
+    readout: Option<&Tensor>,
     t: usize,
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<Vec<Vec<u32>>> {
-    from_tokens_partial_scored(model, schedule, config, tokens, keep, t, rng, on_step).map(|(last, _)| last)
+    let (x0, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
+    let anchor = Anchor { x0, keep: keep.clone(), readout: readout.cloned() };
+    reverse(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step)
 }
 
 /// [`from_tokens_partial`], and the final step's log-probabilities over the
@@ -287,7 +301,7 @@ pub fn from_tokens_partial_scored(
     on_step: &mut dyn FnMut(&ChainStep),
 ) -> Result<(Vec<Vec<u32>>, Tensor)> {
     let (x0, x_t) = embed_and_noise(model, schedule, tokens, t, rng)?;
-    let anchor = Anchor { x0, keep: keep.clone() };
+    let anchor = Anchor { x0, keep: keep.clone(), readout: None };
     let (last, scores) = reverse_scored(model, schedule, config, x_t, t, None, Some(&anchor), rng, on_step, true)?;
     let scores = scores.ok_or_else(|| candle_core::Error::Msg("a reverse process without a step".into()))?;
     Ok((last, scores))

@@ -16,11 +16,13 @@ mod powershell;
 mod python;
 mod python_corrupt;
 mod python_targets;
+mod punctuation;
 mod token;
 mod tree_sitter_support;
 
 pub use corruption::Corruption;
 pub use excel::exec::{exec_match as excel_exec_match, ExecMatch};
+pub use punctuation::PunctuationClass;
 pub use token::{Token, TokenKind};
 
 use serde::{Deserialize, Serialize};

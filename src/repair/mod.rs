@@ -262,7 +262,7 @@ impl<'a> Repairer<'a> {
                                     from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?;
                                 (finals, Some(scores.to_vec3::<f32>()?))
                             }
-                            false => (from_tokens_partial(model, schedule, sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?, None),
+                            false => (from_tokens_partial(model, schedule, sampler, &tokens, &keep, None, t, &mut rng, &mut |_| {})?, None),
                         }
                     }
                     None => (from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?, None),

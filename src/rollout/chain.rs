@@ -50,6 +50,9 @@ pub enum Start<'a> {
         ids: &'a [Vec<u32>],
         /// Each row's noised window.
         windows: &'a [Window],
+        /// A `(V,)` logit bias restricting the windows' read-out
+        /// (`diffusion::Anchor::readout`), or `None`.
+        readout: Option<&'a candle_core::Tensor>,
         /// The starting timestep.
         t0: usize,
     },
@@ -125,7 +128,7 @@ pub fn run_batch(
             from_tokens(model, schedule, sampler, &tokens, t0, rng, &mut record)?;
             texts.iter().cloned().map(Some).collect()
         }
-        Start::Windows { texts, ids, windows, t0 } => {
+        Start::Windows { texts, ids, windows, readout, t0 } => {
             // the batch's bucket holds every row's snippet and window
             let longest = ids.iter().zip(windows).map(|(row, w)| len_with_eos(row).max(w.hi + 1)).max().unwrap_or(0);
             let n = model.config().trimmed_len(longest).min(ids.first().map_or(0, Vec::len));
@@ -137,7 +140,7 @@ pub fn run_batch(
                     chain.push(DecodedStep { t: step.t, ids: splice_window(clean, decoded, window) });
                 }
             };
-            from_tokens_partial(model, schedule, sampler, &tokens, &keep, t0, rng, &mut record)?;
+            from_tokens_partial(model, schedule, sampler, &tokens, &keep, readout, t0, rng, &mut record)?;
             texts.iter().cloned().map(Some).collect()
         }
     };

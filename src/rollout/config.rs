@@ -145,7 +145,7 @@ fn one() -> f64 {
 /// tokens from there are noised. A window position decoded as a real token
 /// stays (a substitution, or an insertion in a slot); one decoded as
 /// `<eos>`/`<pad>`/`<mask>` is dropped (a deletion).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// Range `[lo, hi]` of the number of snippet tokens noised.
@@ -159,6 +159,49 @@ pub struct WindowConfig {
     /// 1 (the default) draws the start uniformly.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub structural_weight: f64,
+    /// A further weight of a structural start by the punctuation class of its
+    /// token (`bracket`, `quote`, `separator`, `operator`:
+    /// `lang::PunctuationClass`), of a structural token of no one class
+    /// (`mixed`: `),`, `*$`), and of the snippet's `end`; a key not listed has
+    /// weight 1, and 0 never starts a window there.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub classes: std::collections::BTreeMap<String, f64>,
+    /// The tokens a window position may be read out as at each step.
+    #[serde(default, skip_serializing_if = "WindowVocabulary::is_all")]
+    pub vocabulary: WindowVocabulary,
+}
+
+/// The key of the snippet's end in `WindowConfig::classes`.
+pub const END: &str = "end";
+
+/// The key of a structural token of no one punctuation class in `WindowConfig::classes`.
+pub const MIXED: &str = "mixed";
+
+/// The read-out vocabulary of a window's positions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowVocabulary {
+    /// Any token: the model's argmax.
+    #[default]
+    All,
+    /// The model's most probable token among those of the window's
+    /// punctuation class (`lang::PunctuationClass`), or a deletion
+    /// (`<eos>`/`<pad>`). A window that starts on a bracket token reads out
+    /// only bracket tokens (`)`, `))`, `(`...), one on a separator only
+    /// separators, and so on; one that starts elsewhere (a name, a mixed token
+    /// like `),`, the end) reads out tokens of any one class. The chain still
+    /// runs on the model's unconstrained prediction; only what each step is
+    /// decoded as changes. So the model still picks where and what (a `)`
+    /// read into an inserted slot lands where it finds a bracket plausible),
+    /// but the edit stays in the families real last-mile mistakes come from,
+    /// instead of an unrelated cell or number.
+    Family,
+}
+
+impl WindowVocabulary {
+    fn is_all(&self) -> bool {
+        *self == WindowVocabulary::All
+    }
 }
 
 fn is_one(x: &f64) -> bool {
@@ -170,6 +213,14 @@ impl WindowConfig {
         let ([w_lo, w_hi], [i_lo, i_hi]) = (self.width, self.inserts);
         if !(self.structural_weight.is_finite() && self.structural_weight > 0.0) {
             return Err(format!("window structural_weight = {}: must be a positive number", self.structural_weight));
+        }
+        for (name, weight) in &self.classes {
+            if ![END, MIXED].contains(&name.as_str()) && crate::lang::PunctuationClass::from_name(name).is_none() {
+                return Err(format!("window classes: unknown class `{name}` (bracket, quote, separator, operator, mixed, end)"));
+            }
+            if !(weight.is_finite() && *weight >= 0.0) {
+                return Err(format!("window classes: {name} = {weight}: must be a number >= 0"));
+            }
         }
         if w_lo > w_hi || i_lo > i_hi || w_hi + i_hi == 0 || w_lo + i_lo == 0 {
             return Err(format!(
@@ -400,7 +451,7 @@ mod tests {
         for (width, inserts) in [([3, 1], [0, 0]), ([0, 0], [0, 0]), ([1, 2], [2, 1])] {
             let mut bad = windowed.clone();
             if let SourceConfig::Anchored { window, .. } = &mut bad.sources[0] {
-                *window = Some(WindowConfig { width, inserts, structural_weight: 1.0 });
+                *window = Some(WindowConfig { width, inserts, structural_weight: 1.0, classes: Default::default(), vocabulary: WindowVocabulary::All });
             }
             assert!(bad.validate().unwrap_err().contains("window"), "{width:?} {inserts:?}");
         }
@@ -419,6 +470,25 @@ mod tests {
             }
             assert!(bad.validate().unwrap_err().contains("structural_weight"), "{weight}");
         }
+        // a family read-out with class weights: parsed, part of the unit key; unset keeps old keys
+        let family: RolloutConfig = toml::from_str(&text.replace(
+            "t0 = [0.1, 0.5]",
+            "t0 = [0.1, 0.5]\nwindow = { width = [1, 1], structural_weight = 8.0, vocabulary = \"family\", classes = { bracket = 4.0, end = 0.5 } }",
+        ))
+        .unwrap();
+        family.validate().unwrap();
+        assert_ne!(family.unit_key("a"), focused.unit_key("a"));
+        let plain = serde_json::to_string(&focused.sources[0]).unwrap();
+        assert!(!plain.contains("vocabulary") && !plain.contains("classes"), "{plain}");
+        for (key, weight, complaint) in [("brackets", 1.0, "unknown class"), ("quote", -1.0, ">= 0"), ("end", f64::INFINITY, ">= 0")] {
+            let mut bad = family.clone();
+            if let SourceConfig::Anchored { window: Some(window), .. } = &mut bad.sources[0] {
+                window.classes.insert(key.to_string(), weight);
+            }
+            assert!(bad.validate().unwrap_err().contains(complaint), "{key} = {weight}");
+        }
+        let unknown = text.replace("t0 = [0.1, 0.5]", "t0 = [0.1, 0.5]\nwindow = { width = [1, 1], vocabulary = \"letters\" }");
+        assert!(toml::from_str::<RolloutConfig>(&unknown).is_err(), "an unknown vocabulary is refused");
     }
 
     #[test]

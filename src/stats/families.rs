@@ -16,7 +16,7 @@
 //!   added, dropped or rewritten);
 //! - `other`: anything else (indentation, several kinds at once).
 
-use crate::lang::{Language, TokenKind, WhitespaceRule};
+use crate::lang::{Language, PunctuationClass, TokenKind, WhitespaceRule};
 use serde::Serialize;
 
 /// A family of edits.
@@ -76,20 +76,20 @@ pub fn classify(lang: &dyn Language, broken: &str, fixed: &str) -> EditFamily {
     if b == f {
         return EditFamily::Other;
     }
-    if same_without(&['(', ')', '[', ']', '{', '}']) {
+    if same_without(PunctuationClass::Bracket.chars()) {
         return EditFamily::Bracket;
     }
-    if same_without(&['"', '\'']) {
+    if same_without(PunctuationClass::Quote.chars()) {
         return EditFamily::Quote;
     }
-    if same_without(&[',', ';', ':', '!']) {
+    if same_without(PunctuationClass::Separator.chars()) {
         return EditFamily::Separator;
     }
-    const OPERATORS: [char; 10] = ['+', '-', '*', '/', '^', '&', '=', '<', '>', '%'];
+    const OPERATORS: &[char] = PunctuationClass::Operator.chars();
     // a space inside an operator (`< =`) is an operator mistake where spaces
     // carry no meaning (Excel); elsewhere a layout change is not
     let spaces_free = lang.whitespace_rule() == WhitespaceRule::Drop;
-    if same_without(&OPERATORS) || (spaces_free && same_without(&[&OPERATORS[..], &[' ']].concat())) {
+    if same_without(OPERATORS) || (spaces_free && same_without(&[OPERATORS, &[' ']].concat())) {
         return EditFamily::Operator;
     }
     let (removed, inserted) = changed_tokens(lang, &b, &f);

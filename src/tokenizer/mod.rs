@@ -183,6 +183,18 @@ impl CodeTokenizer {
         Ok((rows, stats))
     }
 
+    /// The text of every vocabulary id, in id order; the special tokens'
+    /// are empty. What a read-out restricted to some tokens selects them by
+    /// (`rollout::WindowVocabulary`).
+    pub fn token_texts(&self) -> Result<Vec<String>, TokenizerError> {
+        (0..self.vocab_size() as u32)
+            .map(|id| match (id as usize) < SPECIAL_TOKENS.len() {
+                true => Ok(String::new()),
+                false => self.inner.decode(&[id], true).map_err(wrap("decoding")),
+            })
+            .collect()
+    }
+
     /// Decodes ids up to (not including) the first `<eos>` or `<pad>`.
     pub fn decode_snippet(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         self.inner.decode(snippet_ids(ids), true).map_err(wrap("decoding"))
@@ -240,6 +252,19 @@ mod tests {
         }
         let python = "def f(x):\n    return {'a': x}  # c\n";
         assert_eq!(tok.decode_snippet(&tok.encode_fixed(python, 512).unwrap().unwrap()).unwrap(), python);
+    }
+
+    #[test]
+    fn token_texts_decode_each_id_alone() {
+        let tok = CodeTokenizer::train(formulas().iter(), 600).unwrap();
+        let texts = tok.token_texts().unwrap();
+        assert_eq!(texts.len(), 600);
+        assert!(texts[..SPECIAL_TOKENS.len()].iter().all(String::is_empty), "special tokens have no text");
+        for piece in [")", ",", "SUM"] {
+            let ids = tok.encode(piece).unwrap();
+            assert_eq!(ids.len(), 1, "{piece}");
+            assert_eq!(texts[ids[0] as usize], piece);
+        }
     }
 
     #[test]
