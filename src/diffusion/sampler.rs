@@ -87,12 +87,45 @@ pub struct Anchor {
     pub x0: Tensor,
     /// `(b, n, 1)`: 1 where the position stays clean, 0 where it is noised.
     pub keep: Tensor,
-    /// A `(V,)` bias added to every step's logits before the argmax read-out
-    /// (`-inf` bars a token), or `None`. It changes only what each step is
-    /// decoded as, never the trajectory: windowed rollout uses it to read its
-    /// windows out in a restricted vocabulary; the kept positions' read-out is
-    /// discarded there.
-    pub readout: Option<Tensor>,
+    /// Cells read out in a restricted vocabulary, or `None`. It changes only
+    /// what each step is decoded as, never the trajectory: windowed rollout
+    /// reads its windows out this way.
+    pub readout: Option<RestrictedReadout>,
+}
+
+/// Cells of a batch whose read-out is restricted: each `(row, position,
+/// allowed)` is decoded as the most probable of the `allowed` ids instead of
+/// the argmax over the vocabulary (ties to the smaller id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestrictedReadout {
+    /// `(row, position, allowed ids)`; positions past the batch's length are skipped.
+    pub cells: Vec<(usize, usize, Vec<u32>)>,
+}
+
+impl RestrictedReadout {
+    /// Rewrites the restricted cells of `tokens` from `logits: (b, n, V)`.
+    fn apply(&self, logits: &Tensor, tokens: &mut [Vec<u32>]) -> Result<()> {
+        let (b, n, v) = logits.dims3()?;
+        let cells: Vec<&(usize, usize, Vec<u32>)> = self.cells.iter().filter(|(r, p, _)| *r < b && *p < n).collect();
+        if cells.is_empty() {
+            return Ok(());
+        }
+        // only the restricted cells' scores leave the device
+        let index: Vec<u32> = cells.iter().map(|(r, p, _)| (r * n + p) as u32).collect();
+        let index = Tensor::from_vec(index, cells.len(), logits.device())?;
+        let scores = logits.reshape((b * n, v))?.index_select(&index, 0)?.to_vec2::<f32>()?;
+        for ((r, p, allowed), scores) in cells.into_iter().zip(scores) {
+            let best = allowed
+                .iter()
+                .copied()
+                .filter(|&id| (id as usize) < v)
+                .reduce(|a, c| if scores[c as usize] > scores[a as usize] { c } else { a });
+            if let Some(best) = best {
+                tokens[*r][*p] = best;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `keep` of partial noising for windows: `(b, len, 1)`, 0 on row `r`'s
@@ -159,12 +192,13 @@ fn reverse_scored(
             (Some(table), true) => (logits + input_likelihood(&x_t, table, schedule.alpha_bar(t))? * config.likelihood)?,
             _ => logits,
         };
-        let ids = match anchor.and_then(|a| a.readout.as_ref()) {
+        let ids = logits.argmax(D::Minus1)?; // (b, n)
+        let mut tokens = ids.to_vec2::<u32>()?;
+        if let Some(readout) = anchor.and_then(|a| a.readout.as_ref()) {
             // what this step is read out as; the update below keeps the model's own x0_hat
-            Some(bias) => logits.broadcast_add(bias)?.argmax(D::Minus1)?,
-            None => logits.argmax(D::Minus1)?,
-        }; // (b, n)
-        let step = ChainStep { t, tokens: ids.to_vec2::<u32>()? };
+            readout.apply(&logits, &mut tokens)?;
+        }
+        let step = ChainStep { t, tokens };
         on_step(&step);
         last = step.tokens;
         let Some(&t_next) = timesteps.get(k + 1) else {
@@ -277,7 +311,7 @@ pub fn from_tokens_partial(
     config: &SamplerConfig,
     tokens: &Tensor,
     keep: &Tensor,
-    readout: Option<&Tensor>,
+    readout: Option<&RestrictedReadout>,
     t: usize,
     rng: &mut ChaCha8Rng,
     on_step: &mut dyn FnMut(&ChainStep),
@@ -321,5 +355,20 @@ mod tests {
         let steps = SamplerConfig { steps: Some(20), ..Default::default() };
         assert_eq!(steps.timesteps(&schedule, 420).len(), 20, "steps: every chain the same length");
         assert_eq!((config.describe(), steps.describe()), ("every 60th timestep".into(), "20 respaced steps".into()));
+    }
+
+    #[test]
+    fn a_restricted_readout_takes_the_best_allowed_token_of_its_cells_only() {
+        // (b=2, n=3, V=4): the argmax is token 3 everywhere, then 2, 1, 0
+        let row = [0.0f32, 1.0, 2.0, 3.0];
+        let logits = Tensor::from_vec(row.repeat(6), (2, 3, 4), &candle_core::Device::Cpu).unwrap();
+        let mut tokens = vec![vec![3u32; 3]; 2];
+        let readout = RestrictedReadout {
+            cells: vec![(0, 1, vec![0, 2]), (1, 2, vec![1]), (1, 0, vec![]), (0, 7, vec![0]), (5, 0, vec![0])],
+        };
+        readout.apply(&logits, &mut tokens).unwrap();
+        // (0, 1): the better of 0 and 2; (1, 2): its only token; an empty cell and cells
+        // outside the batch leave the argmax
+        assert_eq!(tokens, vec![vec![3, 2, 3], vec![3, 3, 1]]);
     }
 }

@@ -50,9 +50,8 @@ pub enum Start<'a> {
         ids: &'a [Vec<u32>],
         /// Each row's noised window.
         windows: &'a [Window],
-        /// A `(V,)` logit bias restricting the windows' read-out
-        /// (`diffusion::Anchor::readout`), or `None`.
-        readout: Option<&'a candle_core::Tensor>,
+        /// The windows' restricted read-out (`diffusion::Anchor::readout`), or `None`.
+        readout: Option<&'a crate::diffusion::RestrictedReadout>,
         /// The starting timestep.
         t0: usize,
     },

@@ -89,6 +89,11 @@ pub enum Selection {
     /// Every distinct intermediate text of the chain.
     #[default]
     AllDistinct,
+    /// The chain's distinct intermediates in a random order, and the first the
+    /// filters keep: at most one pair per chain, so the pairs spread over as
+    /// many real snippets as there are chains (`all_distinct` pairs one
+    /// snippet with 2-3 broken sides), what a fixer learning to copy needs.
+    FirstKept,
 }
 
 /// Where a chain starts.
@@ -161,9 +166,9 @@ pub struct WindowConfig {
     pub structural_weight: f64,
     /// A further weight of a structural start by the punctuation class of its
     /// token (`bracket`, `quote`, `separator`, `operator`:
-    /// `lang::PunctuationClass`), of a structural token of no one class
-    /// (`mixed`: `),`, `*$`), and of the snippet's `end`; a key not listed has
-    /// weight 1, and 0 never starts a window there.
+    /// `lang::PunctuationClass`) it rewrites (the heaviest the token holds:
+    /// `rollout::FamilyVocabulary`), and of the snippet's `end`; a key not
+    /// listed has weight 1, and 0 never starts a window there.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub classes: std::collections::BTreeMap<String, f64>,
     /// The tokens a window position may be read out as at each step.
@@ -174,9 +179,6 @@ pub struct WindowConfig {
 /// The key of the snippet's end in `WindowConfig::classes`.
 pub const END: &str = "end";
 
-/// The key of a structural token of no one punctuation class in `WindowConfig::classes`.
-pub const MIXED: &str = "mixed";
-
 /// The read-out vocabulary of a window's positions.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -184,17 +186,17 @@ pub enum WindowVocabulary {
     /// Any token: the model's argmax.
     #[default]
     All,
-    /// The model's most probable token among those of the window's
-    /// punctuation class (`lang::PunctuationClass`), or a deletion
-    /// (`<eos>`/`<pad>`). A window that starts on a bracket token reads out
-    /// only bracket tokens (`)`, `))`, `(`...), one on a separator only
-    /// separators, and so on; one that starts elsewhere (a name, a mixed token
-    /// like `),`, the end) reads out tokens of any one class. The chain still
-    /// runs on the model's unconstrained prediction; only what each step is
-    /// decoded as changes. So the model still picks where and what (a `)`
-    /// read into an inserted slot lands where it finds a bracket plausible),
-    /// but the edit stays in the families real last-mile mistakes come from,
-    /// instead of an unrelated cell or number.
+    /// The model's most probable token among those that differ from the
+    /// window's first token only in one punctuation class
+    /// (`lang::PunctuationClass`; `rollout::FamilyVocabulary`): over `)`, any
+    /// bracket token or a deletion (`<eos>`/`<pad>`); over `)*`, `*` or `))*`;
+    /// over `SUM(`, `SUM`. A window that starts on a token without punctuation
+    /// or at the end reads out tokens made of one class, or a deletion. The
+    /// chain still runs on the model's unconstrained prediction; only what
+    /// each step is decoded as changes. So the model still picks where and
+    /// what (a `)` read into an inserted slot lands where it finds a bracket
+    /// plausible), but the edit stays in the families real last-mile mistakes
+    /// come from, instead of an unrelated cell or number.
     Family,
 }
 
@@ -209,14 +211,19 @@ fn is_one(x: &f64) -> bool {
 }
 
 impl WindowConfig {
+    /// The weight of class (or `end`) `key` in `classes`: 1 when not listed.
+    pub fn class_weight(&self, key: &str) -> f64 {
+        self.classes.get(key).copied().unwrap_or(1.0)
+    }
+
     fn validate(&self) -> Result<(), String> {
         let ([w_lo, w_hi], [i_lo, i_hi]) = (self.width, self.inserts);
         if !(self.structural_weight.is_finite() && self.structural_weight > 0.0) {
             return Err(format!("window structural_weight = {}: must be a positive number", self.structural_weight));
         }
         for (name, weight) in &self.classes {
-            if ![END, MIXED].contains(&name.as_str()) && crate::lang::PunctuationClass::from_name(name).is_none() {
-                return Err(format!("window classes: unknown class `{name}` (bracket, quote, separator, operator, mixed, end)"));
+            if name != END && crate::lang::PunctuationClass::from_name(name).is_none() {
+                return Err(format!("window classes: unknown class `{name}` (bracket, quote, separator, operator, end)"));
             }
             if !(weight.is_finite() && *weight >= 0.0) {
                 return Err(format!("window classes: {name} = {weight}: must be a number >= 0"));

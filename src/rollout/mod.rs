@@ -10,12 +10,14 @@ mod chain;
 mod config;
 mod filter;
 mod finalize;
+mod readout;
 pub mod units;
 
 pub use chain::{run_batch, splice_window, windowed_variant, Chain, DecodedStep, Start, Window};
 pub use config::{BrokenRule, FilterConfig, RolloutConfig, Selection, SourceConfig, WindowConfig, WindowVocabulary};
 pub use filter::{Accepted, FilterCounts, PairFilter, Rejection};
 pub use finalize::FinalSummary;
+pub use readout::FamilyVocabulary;
 pub use units::{Rank, Timing, UnitDir, UnitMarker};
 
 use crate::dataset::{
@@ -24,8 +26,7 @@ use crate::dataset::{
 use crate::diffusion::NoiseSchedule;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::lang::PunctuationClass;
-use crate::tokenizer::{CodeTokenizer, TokenizerError, EOS, PAD};
+use crate::tokenizer::{CodeTokenizer, TokenizerError};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,74 +100,27 @@ struct AnchorPool {
     /// Per row and position, whether the token is structural
     /// (`Language::structural_spans`); empty unless a window is focused.
     structural: Vec<Vec<bool>>,
-    /// Per vocabulary id, its punctuation class (`PunctuationClass::of_text`);
-    /// empty unless a window is focused.
-    token_class: Vec<Option<PunctuationClass>>,
-    /// The per-class logit biases of a window read out in its family
-    /// (`WindowVocabulary::Family`), or `None`.
-    readout: Option<Readout>,
-}
-
-/// The read-out vocabularies of `WindowVocabulary::Family`: per class a `(V,)`
-/// logit bias, 0 for the class's tokens and the deletions `<eos>`/`<pad>` and
-/// `-inf` for the rest; a last row allows the tokens of every class.
-struct Readout {
-    bias: candle_core::Tensor,
-}
-
-impl Readout {
-    fn new(token_class: &[Option<PunctuationClass>], device: &candle_core::Device) -> candle_core::Result<Readout> {
-        let classes = PunctuationClass::ALL.len();
-        let mut bias = vec![f32::NEG_INFINITY; (classes + 1) * token_class.len()];
-        for (row, chunk) in bias.chunks_mut(token_class.len()).enumerate() {
-            for (id, class) in token_class.iter().enumerate() {
-                let allowed = match class {
-                    Some(class) => row == classes || PunctuationClass::ALL[row] == *class,
-                    None => [EOS, PAD].contains(&(id as u32)),
-                };
-                if allowed {
-                    chunk[id] = 0.0;
-                }
-            }
-        }
-        Ok(Readout { bias: candle_core::Tensor::from_vec(bias, (classes + 1, token_class.len()), device)? })
-    }
-
-    /// The `(b, 1, V)` bias of windows starting on tokens of these classes
-    /// (`None`: a token of no one class, or the end: every class).
-    fn bias_for(&self, classes: &[Option<PunctuationClass>]) -> candle_core::Result<candle_core::Tensor> {
-        let rows: Vec<u32> = classes
-            .iter()
-            .map(|class| {
-                let row = class.and_then(|class| PunctuationClass::ALL.iter().position(|c| *c == class));
-                row.unwrap_or(PunctuationClass::ALL.len()) as u32
-            })
-            .collect();
-        let rows = candle_core::Tensor::from_vec(rows, classes.len(), self.bias.device())?;
-        self.bias.index_select(&rows, 0)?.unsqueeze(1)
-    }
+    /// What a window starting on each token rewrites and may be read out as
+    /// (`readout::FamilyVocabulary`); `None` unless a window is focused.
+    family: Option<FamilyVocabulary>,
+    /// Whether windows are read out in their family (`WindowVocabulary::Family`).
+    family_readout: bool,
 }
 
 /// A focused window's first token, `0..=row.len()` (the last: the end of the
 /// snippet): a structural position (`marks[i]`) weighs
-/// `window.structural_weight` times the weight of its token's class
-/// (`window.classes`, by `token_class`; `mixed` for a token of no one class),
-/// the end that times the `end` weight, any other position 1.
-fn window_start(
-    row: &[u32],
-    marks: &[bool],
-    token_class: &[Option<PunctuationClass>],
-    window: &WindowConfig,
-    rng: &mut ChaCha8Rng,
-) -> usize {
-    let class_weight = |id: u32| {
-        let key = token_class.get(id as usize).copied().flatten().map_or(config::MIXED, PunctuationClass::name);
-        window.classes.get(key).copied().unwrap_or(1.0)
+/// `window.structural_weight` times the weight of the class a window there
+/// rewrites (`window.classes`, by `family`), the end that times the `end`
+/// weight, any other position 1.
+fn window_start(row: &[u32], marks: &[bool], family: Option<&FamilyVocabulary>, window: &WindowConfig, rng: &mut ChaCha8Rng) -> usize {
+    let class_weight = |id: u32| match family.and_then(|f| f.varied(id)) {
+        Some(class) => window.class_weight(class.name()),
+        None => 1.0,
     };
     let weight_of = |i: usize| match (marks.get(i), row.get(i)) {
         (Some(true), Some(&id)) => window.structural_weight * class_weight(id),
         (Some(_), _) => 1.0,
-        (None, _) => window.structural_weight * window.classes.get(config::END).copied().unwrap_or(1.0),
+        (None, _) => window.structural_weight * window.class_weight(config::END),
     };
     let total: f64 = (0..=marks.len()).map(weight_of).sum();
     let mut draw = rng.random::<f64>() * total;
@@ -273,16 +227,13 @@ impl<'a> Rollout<'a> {
                     }
                     let (texts, rows): (Vec<String>, Vec<(Vec<u32>, Vec<bool>)>) = pool.into_iter().unzip();
                     let (ids, marks): (Vec<Vec<u32>>, Vec<Vec<bool>>) = rows.into_iter().unzip();
-                    let token_class: Vec<Option<PunctuationClass>> = match focused {
-                        true => tokenizer.token_texts()?.iter().map(|text| PunctuationClass::of_text(text)).collect(),
-                        false => Vec::new(),
-                    };
-                    let readout = match window.as_ref().map(|w| w.vocabulary) {
-                        Some(WindowVocabulary::Family) => Some(Readout::new(&token_class, model.device())?),
+                    let family = match (focused, window) {
+                        (true, Some(w)) => Some(FamilyVocabulary::new(&tokenizer.token_texts()?, |c| w.class_weight(c.name()))),
                         _ => None,
                     };
+                    let family_readout = window.as_ref().is_some_and(|w| w.vocabulary == WindowVocabulary::Family);
                     let structural = if focused { marks } else { Vec::new() };
-                    Some(AnchorPool { texts, ids, structural, token_class, readout })
+                    Some(AnchorPool { texts, ids, structural, family, family_readout })
                 }
                 (SourceConfig::Rules { corpus, .. }, _) => {
                     let dir = root.join(corpus);
@@ -291,7 +242,7 @@ impl<'a> Rollout<'a> {
                         return Err(RolloutError::Config { path: dir, reason: "no train snippet; mine the corpus first".into() });
                     }
                     texts.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-                    Some(AnchorPool { texts, ids: Vec::new(), structural: Vec::new(), token_class: Vec::new(), readout: None })
+                    Some(AnchorPool { texts, ids: Vec::new(), structural: Vec::new(), family: None, family_readout: false })
                 }
                 (SourceConfig::Anchored { .. }, None) => unreachable!("without_model refuses model sources"),
             });
@@ -381,34 +332,35 @@ impl<'a> Rollout<'a> {
                 let ids: Vec<Vec<u32>> = picks.iter().map(|&i| pool.ids[i].clone()).collect();
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
                 let t0 = self.schedule.level(frac);
-                // windowed: one window per chain: where (any token, or the end), how wide, how many free
-                // slots; and the class of the token it starts on (`None`: no one class, or the end), which a
-                // family read-out keeps
-                let windowed: Option<Vec<(Vec<u32>, chain::Window, Option<PunctuationClass>)>> = window.as_ref().map(|window| {
+                // windowed: one window per chain: where (any token, or the end), how wide, how many free slots
+                let windowed: Option<Vec<(Vec<u32>, chain::Window)>> = window.as_ref().map(|window| {
                     ids.iter()
                         .zip(&picks)
                         .map(|(row, &pick)| {
                             let len = crate::tokenizer::snippet_ids(row).len();
                             let at = match pool.structural.get(pick) {
-                                Some(marks) => window_start(&row[..len], &marks[..len], &pool.token_class, window, rng),
+                                Some(marks) => window_start(&row[..len], &marks[..len], pool.family.as_ref(), window, rng),
                                 None => rng.random_range(0..=len),
                             };
                             let width = rng.random_range(window.width[0]..=window.width[1]);
                             let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
-                            let (variant, noised) = chain::windowed_variant(row, at, width, inserts);
-                            let class = row[..len].get(at).and_then(|&id| pool.token_class.get(id as usize).copied().flatten());
-                            (variant, noised, class)
+                            chain::windowed_variant(row, at, width, inserts)
                         })
                         .collect()
                 });
-                let (window_ids, windows, readout) = match (&windowed, &pool.readout) {
-                    (Some(rows), readout) => {
-                        let starts: Vec<Option<PunctuationClass>> = rows.iter().map(|(_, _, class)| *class).collect();
-                        let bias = readout.as_ref().map(|r| r.bias_for(&starts)).transpose()?;
-                        let (ids, windows) = rows.iter().map(|(ids, window, _)| (ids.clone(), *window)).unzip();
-                        (ids, windows, bias)
+                let (window_ids, windows, readout) = match &windowed {
+                    Some(rows) => {
+                        let (ids, windows): (Vec<Vec<u32>>, Vec<chain::Window>) = rows.iter().cloned().unzip();
+                        let readout = pool.family.as_ref().filter(|_| pool.family_readout).map(|family| {
+                            let cells = ids.iter().zip(&windows).enumerate().flat_map(|(r, (row, w))| {
+                                let inserts = row.iter().skip(w.lo).take_while(|&&id| id == crate::tokenizer::MASK).count();
+                                family.window_cells(row, w.lo, w.hi, inserts).into_iter().map(move |(p, allowed)| (r, p, allowed.to_vec()))
+                            });
+                            crate::diffusion::RestrictedReadout { cells: cells.collect() }
+                        });
+                        (ids, windows, readout)
                     }
-                    (None, _) => (Vec::new(), Vec::new(), None),
+                    None => (Vec::new(), Vec::new(), None),
                 };
                 let start = match windowed {
                     None => Start::Anchors { texts: &texts, ids: &ids, t0 },
@@ -481,19 +433,30 @@ impl<'a> Rollout<'a> {
             None => (texts.last().cloned().unwrap_or_default(), texts.len().saturating_sub(1)),
         };
         let fixed_valid = config.lang.language().check(&fixed).is_ok();
-        let picked: Vec<usize> = match config.selection {
-            Selection::Uniform if candidates > 0 => vec![rng.random_range(0..candidates)],
-            Selection::Uniform => vec![],
-            Selection::AllDistinct => {
-                let mut seen = std::collections::HashSet::new();
-                (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect()
+        let distinct = || {
+            let mut seen = std::collections::HashSet::new();
+            (0..candidates).filter(|&k| seen.insert(texts[k].as_str())).collect::<Vec<usize>>()
+        };
+        let (picked, at_most): (Vec<usize>, usize) = match config.selection {
+            Selection::Uniform if candidates > 0 => (vec![rng.random_range(0..candidates)], 1),
+            Selection::Uniform => (vec![], 0),
+            Selection::AllDistinct => (distinct(), usize::MAX),
+            Selection::FirstKept => {
+                let mut order = distinct();
+                order.shuffle(rng);
+                (order, 1)
             }
         };
+        let mut kept = 0;
         for k in picked {
+            if kept == at_most {
+                break;
+            }
             let broken = &texts[k];
             if let Ok(accepted) = filter.check(broken, &fixed, fixed_valid) {
                 let (t, source) = (chain.steps[k].t, source.name().to_string());
                 pairs.push(self.pair_record(broken.clone(), &fixed, fixed_valid, &accepted, t, source, chain.chain_id));
+                kept += 1;
             }
         }
     }
@@ -625,26 +588,21 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut counts = [0usize; 5];
         for _ in 0..29_000 {
-            counts[window_start(&row, &marks, &[], &window, &mut rng)] += 1;
+            counts[window_start(&row, &marks, None, &window, &mut rng)] += 1;
         }
         // expected 9/29 = 9,000 each for 1, 3, 4 and 1,000 each for 0, 2
         for (i, &c) in counts.iter().enumerate() {
             let expected = if i % 2 == 0 && i < 4 { 1_000.0 } else { 9_000.0 };
             assert!((c as f64 - expected).abs() < 0.1 * expected, "position {i}: {c} of 29,000 (expected {expected})");
         }
-        assert_eq!(window_start(&[], &[], &[], &window, &mut rng), 0, "an empty snippet: the end");
+        assert_eq!(window_start(&[], &[], None, &window, &mut rng), 0, "an empty snippet: the end");
     }
 
     #[test]
-    fn class_weights_scale_structural_starts_by_their_tokens_class() {
-        use PunctuationClass::{Bracket, Operator};
-        // ids 20: bracket, 21: operator, 22: a structural token of no one class
-        let mut token_class = vec![None; 23];
-        token_class[20] = Some(Bracket);
-        token_class[21] = Some(Operator);
-        let row = [5, 20, 21, 22];
-        let marks = [false, true, true, true];
-        let classes = [("bracket", 3.0), ("operator", 0.0), ("mixed", 0.5), ("end", 0.25)];
+    fn class_weights_scale_structural_starts_by_the_class_they_rewrite() {
+        let mut texts: Vec<String> = crate::tokenizer::SPECIAL_TOKENS.iter().map(|_| String::new()).collect();
+        texts.extend(["A1", ")", "+", "$"].map(String::from));
+        let classes = [("bracket", 3.0), ("operator", 0.0), ("end", 0.25)];
         let window = WindowConfig {
             width: [1, 1],
             inserts: [0, 0],
@@ -652,37 +610,18 @@ mod tests {
             classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
             vocabulary: WindowVocabulary::Family,
         };
-        // weights: 1 (plain), 12 (bracket), 0 (operator), 2 (mixed), 1 (end): total 16
+        let family = FamilyVocabulary::new(&texts, |c| window.class_weight(c.name()));
+        let row = [4, 5, 6, 7];
+        let marks = [false, true, true, true];
+        // weights: 1 (plain), 12 (bracket), 0 (operator), 4 (structural, no class), 1 (end): total 18
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mut counts = [0usize; 5];
-        for _ in 0..32_000 {
-            counts[window_start(&row, &marks, &token_class, &window, &mut rng)] += 1;
+        for _ in 0..36_000 {
+            counts[window_start(&row, &marks, Some(&family), &window, &mut rng)] += 1;
         }
         assert_eq!(counts[2], 0, "a class of weight 0 never starts a window");
-        for (i, expected) in [(0, 2_000.0), (1, 24_000.0), (3, 4_000.0), (4, 2_000.0)] {
+        for (i, expected) in [(0, 2_000.0), (1, 24_000.0), (3, 8_000.0), (4, 2_000.0)] {
             assert!((counts[i] as f64 - expected).abs() < 0.1 * expected, "position {i}: {counts:?}");
         }
-    }
-
-    #[test]
-    fn family_readout_allows_the_class_and_deletions_only() {
-        use PunctuationClass::{Bracket, Separator};
-        let mut token_class = vec![None; 8];
-        token_class[4] = Some(Bracket);
-        token_class[5] = Some(Bracket);
-        token_class[6] = Some(Separator);
-        let readout = Readout::new(&token_class, &candle_core::Device::Cpu).unwrap();
-        let bias = readout.bias_for(&[Some(Bracket), Some(Separator), None]).unwrap();
-        assert_eq!(bias.dims(), &[3, 1, 8]);
-        let allowed: Vec<Vec<usize>> = bias
-            .squeeze(1)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap()
-            .iter()
-            .map(|row| (0..row.len()).filter(|&id| row[id] == 0.0).collect())
-            .collect();
-        // EOS (1) and PAD (0) delete; the rest by class; a start of no class: every class
-        assert_eq!(allowed, vec![vec![0, 1, 4, 5], vec![0, 1, 6], vec![0, 1, 4, 5, 6]]);
     }
 }
