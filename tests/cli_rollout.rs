@@ -278,6 +278,20 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     }
     assert!(family_pairs > 5, "only {family_pairs} family pairs");
 
+    // `first_kept`: at most one pair per chain, where `all_distinct` keeps several of some.
+    let first = family.replace("valid_fraction = 0.2", "valid_fraction = 0.2\nselection = \"first_kept\"");
+    fs::write(root.join("first.toml"), first.replace("kind = \"unconditional\"", "kind = \"unconditional\"\nweight = 0")).unwrap();
+    stdout(lastmile(root).args(["-q", "rollout", "--config", "first.toml", "--out", "first"]));
+    let chains = |dir: &str| -> (usize, usize) {
+        let manifest = Manifest::load(&root.join(dir)).unwrap();
+        let ids: Vec<u64> =
+            manifest.files.iter().flat_map(|f| read_pairs(&root.join(dir).join(&f.path)).unwrap()).map(|p| p.chain_id).collect();
+        (ids.len(), ids.iter().collect::<std::collections::HashSet<_>>().len())
+    };
+    let ((all, all_chains), (first, first_chains)) = (chains("fam"), chains("first"));
+    assert!(all > all_chains, "all_distinct: {all} pairs from {all_chains} chains");
+    assert!(first == first_chains && first > 5, "first_kept: {first} pairs from {first_chains} chains");
+
     // Editing the rollout config reruns rollout and stats only.
     fs::write(root.join("rollout.toml"), ROLLOUT.replace("seed = 3", "seed = 4")).unwrap();
     let out = stdout(lastmile(root).args(["pipeline", "run", "pipeline.toml"]));
