@@ -103,8 +103,6 @@ struct AnchorPool {
     /// What a window starting on each token rewrites and may be read out as
     /// (`readout::FamilyVocabulary`); `None` unless a window is focused.
     family: Option<FamilyVocabulary>,
-    /// Whether windows are read out in their family (`WindowVocabulary::Family`).
-    family_readout: bool,
 }
 
 /// A focused window's first token, `0..=row.len()` (the last: the end of the
@@ -231,9 +229,8 @@ impl<'a> Rollout<'a> {
                         (true, Some(w)) => Some(FamilyVocabulary::new(&tokenizer.token_texts()?, |c| w.class_weight(c.name()))),
                         _ => None,
                     };
-                    let family_readout = window.as_ref().is_some_and(|w| w.vocabulary == WindowVocabulary::Family);
                     let structural = if focused { marks } else { Vec::new() };
-                    Some(AnchorPool { texts, ids, structural, family, family_readout })
+                    Some(AnchorPool { texts, ids, structural, family })
                 }
                 (SourceConfig::Rules { corpus, .. }, _) => {
                     let dir = root.join(corpus);
@@ -242,7 +239,7 @@ impl<'a> Rollout<'a> {
                         return Err(RolloutError::Config { path: dir, reason: "no train snippet; mine the corpus first".into() });
                     }
                     texts.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-                    Some(AnchorPool { texts, ids: Vec::new(), structural: Vec::new(), family: None, family_readout: false })
+                    Some(AnchorPool { texts, ids: Vec::new(), structural: Vec::new(), family: None })
                 }
                 (SourceConfig::Anchored { .. }, None) => unreachable!("without_model refuses model sources"),
             });
@@ -333,7 +330,7 @@ impl<'a> Rollout<'a> {
                 let frac = if hi > lo { rng.random_range(*lo..=*hi) } else { *lo };
                 let t0 = self.schedule.level(frac);
                 // windowed: one window per chain: where (any token, or the end), how wide, how many free slots
-                let windowed: Option<Vec<(Vec<u32>, chain::Window)>> = window.as_ref().map(|window| {
+                let windowed: Option<(Vec<Vec<u32>>, Vec<chain::Window>)> = window.as_ref().map(|window| {
                     ids.iter()
                         .zip(&picks)
                         .map(|(row, &pick)| {
@@ -346,25 +343,20 @@ impl<'a> Rollout<'a> {
                             let inserts = rng.random_range(window.inserts[0]..=window.inserts[1]);
                             chain::windowed_variant(row, at, width, inserts)
                         })
-                        .collect()
+                        .unzip()
                 });
-                let (window_ids, windows, readout) = match &windowed {
-                    Some(rows) => {
-                        let (ids, windows): (Vec<Vec<u32>>, Vec<chain::Window>) = rows.iter().cloned().unzip();
-                        let readout = pool.family.as_ref().filter(|_| pool.family_readout).map(|family| {
-                            let cells = ids.iter().zip(&windows).enumerate().flat_map(|(r, (row, w))| {
-                                let inserts = row.iter().skip(w.lo).take_while(|&&id| id == crate::tokenizer::MASK).count();
-                                family.window_cells(row, w.lo, w.hi, inserts).into_iter().map(move |(p, allowed)| (r, p, allowed.to_vec()))
-                            });
-                            crate::diffusion::RestrictedReadout { cells: cells.collect() }
-                        });
-                        (ids, windows, readout)
-                    }
-                    None => (Vec::new(), Vec::new(), None),
-                };
-                let start = match windowed {
+                // a family read-out: per window position, the ids it may be decoded as
+                let family = pool.family.as_ref().filter(|_| window.as_ref().is_some_and(|w| w.vocabulary == WindowVocabulary::Family));
+                let readout = windowed.as_ref().zip(family).map(|((ids, windows), family)| {
+                    let cells = ids.iter().zip(windows).enumerate().flat_map(|(r, (row, w))| {
+                        let inserts = row.iter().skip(w.lo).take_while(|&&id| id == crate::tokenizer::MASK).count();
+                        family.window_cells(row, w.lo, w.hi, inserts).into_iter().map(move |(p, allowed)| (r, p, allowed.to_vec()))
+                    });
+                    crate::diffusion::RestrictedReadout { cells: cells.collect() }
+                });
+                let start = match &windowed {
                     None => Start::Anchors { texts: &texts, ids: &ids, t0 },
-                    Some(_) => Start::Windows { texts: &texts, ids: &window_ids, windows: &windows, readout: readout.as_ref(), t0 },
+                    Some((ids, windows)) => Start::Windows { texts: &texts, ids, windows, readout: readout.as_ref(), t0 },
                 };
                 run_batch(model, &self.schedule, &config.sampler, start, b, batch_start as u64, rng)?
             }

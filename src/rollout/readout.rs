@@ -132,16 +132,6 @@ impl FamilyVocabulary {
             })
             .collect()
     }
-
-    /// The vocabulary size.
-    pub fn len(&self) -> usize {
-        self.row_of.len()
-    }
-
-    /// Whether the vocabulary is empty.
-    pub fn is_empty(&self) -> bool {
-        self.row_of.is_empty()
-    }
 }
 
 #[cfg(test)]
