@@ -16,7 +16,8 @@ pub struct Machine {
     pub threads: usize,
     /// The vector extensions that decide which kernels run (AVX2, FMA, AVX-512 F/BF16/VNNI).
     pub vector_extensions: Vec<&'static str>,
-    /// The widest f32 matmul micro-kernel the `gemm` crate dispatches to on this CPU.
+    /// The widest f32 matmul micro-kernel this CPU runs (faer's x86 kernels for
+    /// the model's products on the CPU; candle's `gemm` picks the same width).
     pub gemm_kernel: &'static str,
     /// The global allocator of lastmile's binaries and benchmarks, and its setting.
     pub allocator: &'static str,
@@ -37,7 +38,7 @@ impl Machine {
             threads: rayon::current_num_threads(),
             vector_extensions,
             gemm_kernel,
-            allocator: "mimalloc, freed pages kept (lastmile::alloc)",
+            allocator: "mimalloc, freed pages kept, transparent huge pages off (lastmile::alloc)",
         }
     }
 }
@@ -72,7 +73,7 @@ impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "cpu: {} ({} logical CPUs, {} threads); vector: {}; gemm kernel: {}; allocator: {}",
+            "cpu: {} ({} logical CPUs, {} threads); vector: {}; matmul: faer, {}; allocator: {}",
             self.cpu,
             self.logical_cpus,
             self.threads,
@@ -92,7 +93,7 @@ mod tests {
         let m = Machine::detect();
         assert!(!m.cpu.is_empty() && m.logical_cpus >= 1 && m.threads >= 1);
         let line = m.to_string();
-        assert!(line.starts_with("cpu: ") && line.contains("gemm kernel: "), "{line}");
+        assert!(line.starts_with("cpu: ") && line.contains("matmul: faer, "), "{line}");
         #[cfg(target_arch = "x86_64")]
         assert_eq!(m.gemm_kernel.starts_with("avx512f"), m.vector_extensions.contains(&"avx512f"));
     }

@@ -14,7 +14,7 @@ mod cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    lastmile::alloc::keep_freed_memory();
+    lastmile::alloc::tune_for_tensors();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

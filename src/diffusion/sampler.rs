@@ -236,7 +236,7 @@ fn reverse_scored(
 pub fn input_likelihood(x_t: &Tensor, table: &Tensor, abar: f64) -> Result<Tensor> {
     let (b, n, d) = x_t.dims3()?;
     let scale = abar.sqrt() / (1.0 - abar).max(1e-6);
-    (x_t.reshape((b * n, d))?.matmul(&table.t()?)? * scale)?.reshape((b, n, table.dim(0)?))
+    (crate::model::ops::matmul(&x_t.reshape((b * n, d))?, &table.t()?)? * scale)?.reshape((b, n, table.dim(0)?))
 }
 
 /// Unconditional generation: `batch` chains from `x_{T-1} ~ N(0, I)`.

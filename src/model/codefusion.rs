@@ -3,6 +3,7 @@
 
 use super::layers::Stack;
 use super::layers::{linear, Linear};
+use super::ops;
 use super::time::TimeEmbedding;
 use super::ModelConfig;
 use candle_core::{Device, Module, Result, Tensor, D};
@@ -117,7 +118,7 @@ impl CodeFusion {
             None => {
                 let (b, n, d) = decoded.dims3()?;
                 let table = self.embedding_table()?; // (V, d)
-                let logits = decoded.reshape((b * n, d))?.matmul(&table.t()?)?; // (b*n, V)
+                let logits = ops::matmul(&decoded.reshape((b * n, d))?, &table.t()?)?; // (b*n, V)
                 logits.reshape((b, n, table.dim(0)?))
             }
         }
@@ -129,7 +130,7 @@ impl CodeFusion {
     pub fn nearest_rows(&self, xs: &Tensor) -> Result<Vec<Vec<u32>>> {
         let (b, n, d) = xs.dims3()?;
         let table = self.embedding_table()?;
-        xs.reshape((b * n, d))?.matmul(&table.t()?)?.argmax(D::Minus1)?.reshape((b, n))?.to_vec2::<u32>()
+        ops::matmul(&xs.reshape((b * n, d))?, &table.t()?)?.argmax(D::Minus1)?.reshape((b, n))?.to_vec2::<u32>()
     }
 
     /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.

@@ -10,6 +10,7 @@
 //! dtypes), and the tests check both paths give the same values and gradients.
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use super::vmath;
 use rayon::prelude::*;
 
 /// Rows handed to one rayon task: enough work per task to amortise the spawn.
@@ -183,15 +184,7 @@ impl CustomOp1 for SoftmaxOp {
     fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, layout, self.name())?;
         let d = layout.dims().last().copied().unwrap_or(1).max(1);
-        let out = map_rows(x, d, |row, out| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = (v - max).exp();
-                sum += *o;
-            }
-            out.iter_mut().for_each(|o| *o /= sum);
-        });
+        let out = map_rows(x, d, vmath::softmax_row);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -199,12 +192,7 @@ impl CustomOp1 for SoftmaxOp {
         let d = res.dims().last().copied().unwrap_or(1).max(1);
         let gx = with_data(res, self.name(), |y| {
             with_data(grad, self.name(), |g| {
-                Ok(map_rows2(y, g, d, |y, g, gx| {
-                    let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                    for i in 0..y.len() {
-                        gx[i] = y[i] * (g[i] - dot);
-                    }
-                }))
+                Ok(map_rows2(y, g, d, vmath::softmax_backward_row))
             })
         })?;
         Ok(Some(Tensor::from_vec(gx, res.shape(), res.device())?))
@@ -215,10 +203,6 @@ impl CustomOp1 for SoftmaxOp {
 pub fn softmax(xs: &Tensor) -> Result<Tensor> {
     xs.contiguous()?.apply_op1(SoftmaxOp)
 }
-
-/// `sqrt(2)` and `1 / sqrt(2 pi)`.
-const SQRT_2: f32 = std::f32::consts::SQRT_2;
-const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// Exact (erf) GELU.
 struct GeluOp;
@@ -231,25 +215,14 @@ impl CustomOp1 for GeluOp {
     fn cpu_fwd(&self, xs: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, layout, self.name())?;
         // element-wise: any row length will do
-        let out = map_rows(x, ELEMENTWISE_ROW, |x, out| {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = 0.5 * v * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
-            }
-        });
+        let out = map_rows(x, ELEMENTWISE_ROW, vmath::gelu);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
     fn bwd(&self, xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let gx = with_data(xs, self.name(), |x| {
             with_data(grad, self.name(), |g| {
-                Ok(map_rows2(x, g, ELEMENTWISE_ROW, |x, g, gx| {
-                    for i in 0..x.len() {
-                        let v = x[i];
-                        let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f32(v / SQRT_2));
-                        let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
-                        gx[i] = g[i] * (cdf + v * pdf);
-                    }
-                }))
+                Ok(map_rows2(x, g, ELEMENTWISE_ROW, vmath::gelu_backward))
             })
         })?;
         Ok(Some(Tensor::from_vec(gx, xs.shape(), xs.device())?))
@@ -286,14 +259,19 @@ impl CustomOp2 for AddBiasOp {
     }
 
     fn bwd(&self, _xs: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d = bias.elem_count().max(1);
-        let gb = with_data(grad, self.name(), |g| {
-            // per-task column sums
-            let partial: Vec<Vec<f32>> = g.par_chunks(d * ROWS_PER_TASK * 4).map(|g| sum_in_order(g.chunks(d), d)).collect();
-            Ok(sum_in_order(partial, d))
-        })?;
+        let gb = column_sums(grad, bias.elem_count())?;
         Ok((Some(grad.clone()), Some(Tensor::from_vec(gb, bias.shape(), bias.device())?)))
     }
+}
+
+/// The sums of the columns of `grad` read as rows of length `d` (a bias's
+/// gradient): per-task partial sums in parallel, added in order.
+pub(crate) fn column_sums(grad: &Tensor, d: usize) -> Result<Vec<f32>> {
+    let d = d.max(1);
+    with_data(grad, "column-sums", |g| {
+        let partial: Vec<Vec<f32>> = g.par_chunks(d * ROWS_PER_TASK * 4).map(|g| sum_in_order(g.chunks(d), d)).collect();
+        Ok(sum_in_order(partial, d))
+    })
 }
 
 /// Fused `xs + bias` over the last dimension of `xs`.
@@ -303,14 +281,6 @@ pub fn add_bias(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 /// Mean token cross-entropy of `logits: (m, V)` against `targets: (m)` (u32).
 struct CrossEntropyOp;
-
-impl CrossEntropyOp {
-    /// `log(sum(exp(row)))`, stably.
-    fn log_sum_exp(row: &[f32]) -> f32 {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
-    }
-}
 
 impl CustomOp2 for CrossEntropyOp {
     fn name(&self) -> &'static str {
@@ -334,7 +304,7 @@ impl CustomOp2 for CrossEntropyOp {
         let partial: Vec<f64> = x
             .par_chunks(v * ROWS_PER_TASK)
             .zip(t.par_chunks(ROWS_PER_TASK))
-            .map(|(x, t)| x.chunks(v).zip(t).map(|(row, &t)| (Self::log_sum_exp(row) - row[t as usize]) as f64).sum::<f64>())
+            .map(|(x, t)| x.chunks(v).zip(t).map(|(row, &t)| (vmath::log_sum_exp(row) - row[t as usize]) as f64).sum::<f64>())
             .collect();
         let total: f64 = partial.iter().sum();
         Ok((CpuStorage::F32(vec![(total / t.len().max(1) as f64) as f32]), Shape::from(())))
@@ -349,10 +319,7 @@ impl CustomOp2 for CrossEntropyOp {
             gx.par_chunks_mut(v * ROWS_PER_TASK).zip(x.par_chunks(v * ROWS_PER_TASK).zip(targets.par_chunks(ROWS_PER_TASK))).for_each(
                 |(gx, (x, t))| {
                     for ((gx, row), &t) in gx.chunks_mut(v).zip(x.chunks(v)).zip(t) {
-                        let lse = Self::log_sum_exp(row);
-                        for (g, &x) in gx.iter_mut().zip(row) {
-                            *g = (x - lse).exp() * scale;
-                        }
+                        vmath::scaled_exp_shifted(row, vmath::log_sum_exp(row), scale, gx);
                         gx[t as usize] -= scale;
                     }
                 },

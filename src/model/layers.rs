@@ -27,8 +27,7 @@ impl Module for Linear {
         let dims = xs.dims().to_vec();
         let in_dim = *dims.last().expect("at least one dimension");
         let rows = xs.elem_count() / in_dim;
-        let ys = xs.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?; // (rows, out)
-        let ys = super::ops::add_bias(&ys, &self.bias)?;
+        let ys = ops::linear(&xs.reshape((rows, in_dim))?, &self.weight, &self.bias)?; // (rows, out)
         let mut out_dims = dims;
         *out_dims.last_mut().expect("at least one dimension") = ys.dim(1)?;
         ys.reshape(out_dims)

@@ -10,8 +10,10 @@ mod fixer_config;
 pub mod fused;
 mod init;
 mod layers;
+pub mod matmul;
 pub mod ops;
 mod time;
+pub mod vmath;
 
 pub use beam::{beam_search, Hypothesis};
 pub use codefusion::{CodeFusion, Encoder};

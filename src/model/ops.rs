@@ -1,12 +1,13 @@
 //! The costly operations, each in one place so that a fused kernel with its own
-//! backward pass can replace it: layer norm, softmax, GELU, attention.
+//! backward pass can replace it: matrix products, linear layers, layer norm,
+//! softmax, GELU, attention.
 //!
 //! candle's fused `ops::layer_norm` and `ops::softmax_last_dim` have no backward
 //! pass, so every function here takes `train`: `true` takes a differentiable
 //! path (our own fused CPU kernels of [`super::fused`], which carry a backward
 //! pass, or composed primitives on other devices), `false` the inference path.
 
-use super::fused;
+use super::{fused, matmul as faer};
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer norm over the last dimension.
@@ -32,11 +33,13 @@ pub(crate) fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, e
 
 /// Softmax over the last dimension.
 pub fn softmax(xs: &Tensor, train: bool) -> Result<Tensor> {
-    if !train {
-        return candle_nn::ops::softmax_last_dim(xs);
-    }
+    // the fused kernel's vectorised `exp` also beats candle's inference softmax
+    // (libm's scalar `expf`) when nothing is trained
     if fused::applies(xs) {
         return fused::softmax(xs);
+    }
+    if !train {
+        return candle_nn::ops::softmax_last_dim(xs);
     }
     softmax_composed(xs)
 }
@@ -46,6 +49,25 @@ pub(crate) fn softmax_composed(xs: &Tensor) -> Result<Tensor> {
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let exp = xs.broadcast_sub(&max)?.exp()?;
     exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
+/// `a · b` over the last two dimensions (leading dimensions equal): faer's
+/// kernels for `f32` on the CPU ([`super::matmul`]), candle's matmul elsewhere.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::applies(a) && fused::applies(b) {
+        return faer::matmul(a, b);
+    }
+    a.matmul(b)
+}
+
+/// A linear layer `x·wᵀ + b` over `x: (rows, in)`, `w: (out, in)`, `b: (out)`:
+/// one faer product with the bias in its epilogue for `f32` on the CPU,
+/// candle's matmul and a broadcast add elsewhere.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::applies(x) && fused::applies(w) {
+        return faer::linear(x, w, b);
+    }
+    x.matmul(&w.t()?)?.broadcast_add(b)
 }
 
 /// `ys + bias` over the last dimension (the bias add of a linear layer).
@@ -82,12 +104,12 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
 /// broadcasts to `(b, h, n, m)`: `(n, m)` for causal, `(b, 1, 1, m)` for padding.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
     let d_head = q.dim(D::Minus1)? as f64;
-    let scores = (q.matmul(&k.t()?)? / d_head.sqrt())?; // (b, h, n, m)
+    let scores = (matmul(q, &k.t()?)? / d_head.sqrt())?; // (b, h, n, m)
     let scores = match mask {
         Some(mask) => scores.broadcast_add(mask)?,
         None => scores,
     };
-    softmax(&scores, train)?.matmul(v)
+    matmul(&softmax(&scores, train)?, v)
 }
 
 /// The additive score mask value for a position that may not be attended to:

@@ -80,6 +80,17 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     (train, sample)
 }
 
+/// Peak resident memory in MB of this process (`RUSAGE_SELF`) or of its
+/// largest finished child (`RUSAGE_CHILDREN`: the PyTorch reference).
+fn peak_rss_mb(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    usage.ru_maxrss as f64 / 1024.0 // kB on Linux
+}
+
 fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
     let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string()]).output().ok()?;
@@ -93,7 +104,7 @@ fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> 
 
 fn main() {
     println!("{}", lastmile::machine::Machine::detect());
-    lastmile::alloc::keep_freed_memory();
+    lastmile::alloc::tune_for_tensors();
     let threads = rayon::current_num_threads();
     let reps = 5;
     println!("CodeFusion step times, batch 32, {threads} threads, median of {reps}");
@@ -116,5 +127,11 @@ fn main() {
             ),
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
         }
+        // peaks so far: the presets run smallest first, so each line is that preset's
+        println!(
+            "       peak resident memory: rust {:.0} MB, torch {:.0} MB (whole process, training and sampling)",
+            peak_rss_mb(libc::RUSAGE_SELF),
+            peak_rss_mb(libc::RUSAGE_CHILDREN)
+        );
     }
 }

@@ -18,7 +18,12 @@ use lastmile::tokenizer::CodeTokenizer;
 use std::path::Path;
 use std::time::Instant;
 
+/// The allocator `lastmile` itself runs with (`src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    lastmile::alloc::tune_for_tensors();
     println!("{}", lastmile::machine::Machine::detect());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bench = load_bench(&root.join("corpora/benchmarks/repair/excel.json")).unwrap();

@@ -15,7 +15,12 @@ use lastmile::tokenizer::CodeTokenizer;
 use std::path::Path;
 use std::time::Instant;
 
+/// The allocator `lastmile` itself runs with (`src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    lastmile::alloc::tune_for_tensors();
     println!("{}", lastmile::machine::Machine::detect());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config = RolloutConfig::load(&root.join("configs/rollout/excel-nightly.toml")).unwrap();
@@ -73,5 +78,10 @@ fn main() {
         timing.filter_s,
         100.0 * timing.filter_s / busy
     );
+    // SAFETY: getrusage writes into the zeroed struct we own
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+        println!("  peak resident memory: {:.0} MB", usage.ru_maxrss as f64 / 1024.0);
+    }
     println!("  projected for 20,000 pairs: {:.1} min (target: <= 15)", 20_000.0 / rate.max(1e-9) / 60.0);
 }

@@ -1,0 +1,266 @@
+//! Matrix products of `f32` CPU tensors through faer, with their backward passes:
+//! the plain (batched) product and a linear layer with its bias added in the
+//! product's epilogue.
+//!
+//! candle's CPU matmul calls the `gemm` crate. On an AMD Zen 4 (2 cores) its
+//! micro-kernel ran the shapes of a training step at 55-75 GFLOP/s, a third of
+//! the FMA peak, while faer's x86 kernels reach 175-200 GFLOP/s on the same
+//! shapes (docs/benchmarks.md, session 16); the products were ~70% of a step.
+//! Both ops read strided operands in place (a transposed weight, a transposed
+//! gradient), so the backward passes transpose without copying. They run for
+//! `f32` on the CPU; [`super::ops`] falls back to candle's matmul elsewhere,
+//! and the tests check both give the same values and gradients.
+
+use super::fused;
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// The parallelism of one product: the global rayon pool, unless it has one thread.
+fn parallelism() -> Par {
+    match rayon::current_num_threads() {
+        0 | 1 => Par::Seq,
+        n => Par::rayon(n),
+    }
+}
+
+/// A matrix inside a storage: where it starts, its shape and its strides (in elements).
+#[derive(Debug, Clone, Copy)]
+struct Strided {
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl Strided {
+    /// The matrices of a rank >= 2 layout, one per index of its leading (batch)
+    /// dimensions, in row-major order of those indices.
+    fn batch(layout: &Layout, op: &str) -> Result<Vec<Strided>> {
+        let (dims, stride) = (layout.dims(), layout.stride());
+        let rank = dims.len();
+        if rank < 2 {
+            bail!("{op}: operands need at least 2 dimensions, got {dims:?}");
+        }
+        let (rows, cols) = (dims[rank - 2], dims[rank - 1]);
+        let (row_stride, col_stride) = (stride[rank - 2] as isize, stride[rank - 1] as isize);
+        let mut offsets = vec![layout.start_offset()];
+        for (&dim, &step) in dims[..rank - 2].iter().zip(&stride[..rank - 2]) {
+            offsets = offsets.iter().flat_map(|&o| (0..dim).map(move |i| o + i * step)).collect();
+        }
+        Ok(offsets.into_iter().map(|offset| Strided { offset, rows, cols, row_stride, col_stride }).collect())
+    }
+
+    /// The matrix as a faer view of `data`.
+    ///
+    /// The view stays inside `data`: candle's layouts describe in-bounds
+    /// elements of their storage, which the callers take the slice of.
+    fn view<'a>(&self, data: &'a [f32]) -> MatRef<'a, f32> {
+        let last = self.offset as isize
+            + (self.rows.saturating_sub(1) as isize) * self.row_stride
+            + (self.cols.saturating_sub(1) as isize) * self.col_stride;
+        assert!(self.rows == 0 || self.cols == 0 || (last >= 0 && (last as usize) < data.len()), "strided view out of its storage");
+        // SAFETY: every element (offset + i·row_stride + j·col_stride) lies inside
+        // `data` (checked just above for the extreme one; strides are non-negative
+        // in candle layouts), and `data` outlives the view.
+        unsafe { MatRef::from_raw_parts(data.as_ptr().add(self.offset), self.rows, self.cols, self.row_stride, self.col_stride) }
+    }
+}
+
+/// `out[i] = alpha·lhs[i]·rhs[i] (+ out[i] when accumulating)` for each matrix `i`
+/// of a batch, `out` contiguous `(batch, m, n)`: one parallel product for a
+/// single matrix (or a batch smaller than the pool), the batch split over the
+/// pool otherwise (attention's many small products).
+fn products(out: &mut [f32], accum: Accum, lhs: (&[f32], &[Strided]), rhs: (&[f32], &[Strided])) {
+    let (m, n) = (lhs.1[0].rows, rhs.1[0].cols);
+    let one = |dst: &mut [f32], i: usize, par: Par| {
+        // SAFETY: `dst` is exactly the contiguous m×n row-major block of matrix `i`.
+        let dst = unsafe { MatMut::from_raw_parts_mut(dst.as_mut_ptr(), m, n, n as isize, 1) };
+        faer::linalg::matmul::matmul(dst, accum, lhs.1[i].view(lhs.0), rhs.1[i].view(rhs.0), 1.0f32, par);
+    };
+    if m * n == 0 {
+        return;
+    }
+    let batch = lhs.1.len();
+    if batch < rayon::current_num_threads() {
+        for (i, dst) in out.chunks_mut(m * n).enumerate() {
+            one(dst, i, parallelism());
+        }
+    } else {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(i, dst)| one(dst, i, Par::Seq));
+    }
+}
+
+/// The `f32` data of a CPU storage (the whole buffer; layouts index into it).
+fn data<'a>(storage: &'a CpuStorage, op: &str) -> Result<&'a [f32]> {
+    match storage {
+        CpuStorage::F32(data) => Ok(data),
+        other => bail!("{op}: f32 operands only, got {:?}", other.dtype()),
+    }
+}
+
+/// `(.., m, k) · (.., k, n) → (.., m, n)`, the leading dimensions equal.
+struct MatMulOp;
+
+impl CustomOp2 for MatMulOp {
+    fn name(&self) -> &'static str {
+        "faer-matmul"
+    }
+
+    fn cpu_fwd(&self, a: &CpuStorage, a_l: &Layout, b: &CpuStorage, b_l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (ad, bd) = (a_l.dims(), b_l.dims());
+        let rank = ad.len();
+        if rank < 2 || bd.len() != rank || ad[..rank - 2] != bd[..rank - 2] || ad[rank - 1] != bd[rank - 2] {
+            bail!("{}: cannot multiply shapes {ad:?} and {bd:?}", self.name());
+        }
+        let (lhs, rhs) = (Strided::batch(a_l, self.name())?, Strided::batch(b_l, self.name())?);
+        let mut out_dims = ad.to_vec();
+        out_dims[rank - 1] = bd[rank - 1];
+        let mut out = vec![0f32; out_dims.iter().product()];
+        products(&mut out, Accum::Replace, (data(a, self.name())?, &lhs), (data(b, self.name())?, &rhs));
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+    }
+
+    fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // dA = dC·Bᵀ, dB = Aᵀ·dC; the transposes are strided views, not copies
+        Ok((Some(matmul(grad, &b.t()?)?), Some(matmul(&a.t()?, grad)?)))
+    }
+}
+
+/// `a · b` over the last two dimensions (leading dimensions equal), for `f32`
+/// CPU tensors of any strides.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.apply_op2(b, MatMulOp)
+}
+
+/// A linear layer `x·wᵀ + b`: `x: (rows, in)`, `w: (out, in)`, `b: (out)`. The
+/// output starts as the bias and the product accumulates into it, so the bias
+/// costs no pass of its own; its gradient is a parallel column sum.
+struct LinearOp;
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "faer-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_l: &Layout,
+        w: &CpuStorage,
+        w_l: &Layout,
+        b: &CpuStorage,
+        b_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (xd, wd) = (x_l.dims(), w_l.dims());
+        if xd.len() != 2 || wd.len() != 2 || xd[1] != wd[1] || b_l.dims() != [wd[0]] {
+            bail!("{}: input {xd:?}, weight {wd:?}, bias {:?} do not fit", self.name(), b_l.dims());
+        }
+        let (rows, out_dim) = (xd[0], wd[0]);
+        let bias = match b_l.contiguous_offsets() {
+            Some((start, end)) => &data(b, self.name())?[start..end],
+            None => bail!("{}: the bias must be contiguous", self.name()),
+        };
+        let mut out = Vec::with_capacity(rows * out_dim);
+        for _ in 0..rows {
+            out.extend_from_slice(bias);
+        }
+        // wᵀ: the weight's (out, in) layout read as (in, out)
+        let wt = w_l.transpose(0, 1)?;
+        let (lhs, rhs) = (Strided::batch(x_l, self.name())?, Strided::batch(&wt, self.name())?);
+        products(&mut out, Accum::Add, (data(x, self.name())?, &lhs), (data(w, self.name())?, &rhs));
+        Ok((CpuStorage::F32(out), Shape::from((rows, out_dim))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let gx = matmul(grad, w)?; // (rows, out)·(out, in)
+        let gw = matmul(&grad.t()?, x)?; // (out, rows)·(rows, in)
+        let gb = fused::column_sums(grad, b.elem_count())?;
+        Ok((Some(gx), Some(gw), Some(Tensor::from_vec(gb, b.shape(), b.device())?)))
+    }
+}
+
+/// `x·wᵀ + b` for `x: (rows, in)`, `w: (out, in)`, `b: (out)` (`f32`, CPU).
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.apply_op3(w, b, LinearOp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn matmul_matches_candle_on_strided_batches_with_gradients() {
+        let dev = Device::Cpu;
+        // (b, h, n, k) from a transposed (b, n, h, k): a head split without a copy
+        let a = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 7, 4, 5), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 4, 6, 5), &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (3, 4, 7, 6), &dev).unwrap();
+        let run = |faer: bool| {
+            let (a_t, b_t) = (a.as_tensor().transpose(1, 2).unwrap(), b.as_tensor().t().unwrap());
+            let ys = if faer { matmul(&a_t, &b_t).unwrap() } else { a_t.contiguous().unwrap().matmul(&b_t.contiguous().unwrap()).unwrap() };
+            let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, grads.get(&a).unwrap().clone(), grads.get(&b).unwrap().clone())
+        };
+        let (fy, fa, fb) = run(true);
+        let (cy, ca, cb) = run(false);
+        assert_eq!(fy.dims(), [3, 4, 7, 6]);
+        assert!(max_diff(&fy, &cy) < 1e-5, "{}", max_diff(&fy, &cy));
+        assert!(max_diff(&fa, &ca) < 1e-5, "da {}", max_diff(&fa, &ca));
+        assert!(max_diff(&fb, &cb) < 1e-5, "db {}", max_diff(&fb, &cb));
+        // shapes that do not multiply are an error, not a panic
+        let bad = Tensor::zeros((3, 5), candle_core::DType::F32, &dev).unwrap();
+        assert!(matmul(&bad, &bad).is_err());
+    }
+
+    #[test]
+    fn linear_matches_matmul_plus_bias_with_gradients() {
+        let dev = Device::Cpu;
+        // 300 rows and a wide output: more than one kernel block in each direction
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (300, 40), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.2, (70, 40), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 70, &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (300, 70), &dev).unwrap();
+        let run = |faer: bool| {
+            let ys = if faer {
+                linear(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap()
+            } else {
+                x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap()
+            };
+            let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, [&x, &w, &b].map(|v| grads.get(v).unwrap().clone()))
+        };
+        let (fy, fg) = run(true);
+        let (cy, cg) = run(false);
+        assert!(max_diff(&fy, &cy) < 1e-4, "{}", max_diff(&fy, &cy));
+        for (name, (f, c)) in ["dx", "dw", "db"].iter().zip(fg.iter().zip(&cg)) {
+            assert!(max_diff(f, c) < 1e-3, "{name} {}", max_diff(f, c));
+        }
+    }
+
+    #[test]
+    fn products_are_the_same_bytes_every_run() {
+        // same seed, same bytes: the parallel split must not change the sums' order
+        let dev = Device::Cpu;
+        let a = Tensor::randn(0f32, 1.0, (513, 300), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, (300, 257), &dev).unwrap();
+        let first = matmul(&a, &b).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for _ in 0..3 {
+            assert_eq!(matmul(&a, &b).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), first);
+        }
+    }
+}
