@@ -80,18 +80,14 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     (train, sample)
 }
 
-/// Peak resident memory in MB of this process (`RUSAGE_SELF`) or of its
-/// largest finished child (`RUSAGE_CHILDREN`: the PyTorch reference).
-fn peak_rss_mb(who: libc::c_int) -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we own
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
-        return f64::NAN;
-    }
-    usage.ru_maxrss as f64 / 1024.0 // kB on Linux
+/// This process's peak resident memory in MB (`VmHWM` of `/proc/self/status`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
 }
 
-fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> {
+fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String, f64)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
     let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string()]).output().ok()?;
     if !out.status.success() {
@@ -99,7 +95,8 @@ fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String)> 
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some((v["train_step_s"].as_f64()?, v["sample_step_s"].as_f64()?, v["impl"].as_str()?.to_string()))
+    let rss = v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
+    Some((v["train_step_s"].as_f64()?, v["sample_step_s"].as_f64()?, v["impl"].as_str()?.to_string(), rss))
 }
 
 fn main() {
@@ -119,19 +116,20 @@ fn main() {
             continue;
         }
         let (train, sample) = rust_step_times(&config, 32, reps);
-        match torch_step_times(preset, threads) {
-            Some((torch_train, torch_sample, version)) => println!(
+        let torch = torch_step_times(preset, threads);
+        match &torch {
+            Some((torch_train, torch_sample, version, _)) => println!(
                 "{preset:<6} {train:>14.3} {torch_train:>14.3} {sample:>14.3} {torch_sample:>14.3} {:>9.2} {:>9.2}   ({version}; x = rust time / torch time)",
                 train / torch_train,
                 sample / torch_sample
             ),
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
         }
-        // peaks so far: the presets run smallest first, so each line is that preset's
+        // the Rust peak so far: the presets run smallest first, so it is this preset's
         println!(
-            "       peak resident memory: rust {:.0} MB, torch {:.0} MB (whole process, training and sampling)",
-            peak_rss_mb(libc::RUSAGE_SELF),
-            peak_rss_mb(libc::RUSAGE_CHILDREN)
+            "       peak resident memory (training and sampling): rust {:.0} MB, torch {:.0} MB",
+            peak_rss_mb().unwrap_or(f64::NAN),
+            torch.map_or(f64::NAN, |t| t.3)
         );
     }
 }

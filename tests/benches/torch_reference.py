@@ -173,7 +173,20 @@ def main():
         "sample_step_s": round(sample_s, 5),
         "sample_tokens_per_s": round(tokens_per_step / sample_s, 1),
         "sample_gflops_per_s": round(fwd / sample_s / 1e9, 2),
+        "peak_rss_mb": peak_rss_mb(),
     }))
+
+
+def peak_rss_mb():
+    """This process's peak resident memory (VmHWM: unlike getrusage's maxrss, it
+    starts afresh at exec, so the parent's memory at fork does not count)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return None
 
 
 if __name__ == "__main__":
