@@ -74,7 +74,7 @@ impl Fixer {
 
     /// The tied read-out: hidden rows `(r, d)` → logits `(r, V)`.
     pub fn read_out(&self, rows: &Tensor) -> Result<Tensor> {
-        super::ops::matmul(&rows, &self.embed.embeddings().t()?)
+        super::ops::matmul(rows, &self.embed.embeddings().t()?)
     }
 }
 
