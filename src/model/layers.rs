@@ -1,7 +1,7 @@
 //! Transformer layers: layer norm, multi-head (self and cross) attention,
 //! feed-forward, pre-LN block, and the `Stack` used by denoiser and decoder.
 
-use super::ops;
+use super::{attention, fused, ops};
 use super::ModelConfig;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -103,6 +103,19 @@ impl Attention {
     /// cross; `mask` is added to the attention scores ([`ops::attention`]).
     pub fn forward_t(&self, xs: &Tensor, context: Option<&Tensor>, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let (b, n, d) = xs.dims3()?;
+        if fused::applies(xs) {
+            // one op over the packed projections, heads read and merged in place
+            let xs = match (&self.in_proj, context) {
+                (Some(in_proj), _) => attention::self_attention(&in_proj.forward(xs)?, self.n_heads, mask, train)?,
+                (None, Some(context)) => {
+                    let q = self.q_proj.as_ref().expect("cross-attention has q_proj").forward(xs)?;
+                    let kv = self.kv_proj.as_ref().expect("cross-attention has kv_proj").forward(context)?; // (b, m, 2d)
+                    attention::cross_attention(&q, &kv, self.n_heads, mask, train)?
+                }
+                (None, None) => candle_core::bail!("cross-attention needs an encoder output"),
+            }; // (b, n, d)
+            return self.out_proj.forward(&xs);
+        }
         let (q, k, v) = match (&self.in_proj, context) {
             (Some(in_proj), _) => {
                 let qkv = in_proj.forward(xs)?; // (b, n, 3d)

@@ -2,6 +2,7 @@
 //! layers and the model; and the seq2seq fixer of data ablations, built from
 //! the same layers. No tokenizers or languages here.
 
+pub mod attention;
 mod beam;
 mod codefusion;
 mod config;
