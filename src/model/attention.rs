@@ -74,11 +74,15 @@ struct Mask {
 }
 
 impl Mask {
+    /// Copies the mask's own elements (not the storage it may be a view of) and
+    /// the strides that broadcast them to `(batch, heads, n, m)`.
     fn new(mask: &Tensor, g: &Geometry) -> Result<Mask> {
-        let mask = mask.contiguous()?.broadcast_as((g.batch, g.heads, g.n, g.m))?;
-        let layout = mask.layout();
-        let (offset, stride) = (layout.start_offset(), layout.stride());
-        let data = storage_vec(&mask)?;
+        let mask = mask.contiguous()?;
+        let data = fused::with_data(&mask, "fused attention mask", |data| Ok(data.to_vec()))?;
+        let broadcast = mask.broadcast_as((g.batch, g.heads, g.n, g.m))?;
+        // the copy starts where the contiguous mask did
+        let offset = broadcast.layout().start_offset() - mask.layout().start_offset();
+        let stride = broadcast.stride();
         Ok(Mask { data, offset, stride: [stride[0], stride[1], stride[2], stride[3]] })
     }
 
@@ -88,15 +92,6 @@ impl Mask {
         for (c, x) in row.iter_mut().enumerate() {
             *x += self.data[base + c * self.stride[3]];
         }
-    }
-}
-
-/// The whole `f32` storage under a CPU tensor (its layout indexes into it).
-fn storage_vec(xs: &Tensor) -> Result<Vec<f32>> {
-    let (storage, _) = xs.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(CpuStorage::F32(data)) => Ok(data.clone()),
-        _ => bail!("fused attention: the mask must be an f32 CPU tensor"),
     }
 }
 
@@ -240,15 +235,6 @@ impl State {
     }
 }
 
-/// The contiguous `f32` data of a CPU storage, or an error naming `op`.
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
-        (CpuStorage::F32(_), None) => bail!("{op}: the input must be contiguous"),
-        (other, _) => bail!("{op}: f32 inputs only, got {:?}", candle_core::backend::BackendStorage::dtype(other)),
-    }
-}
-
 /// Self-attention over a packed `qkv: (b, n, 3d)`.
 struct SelfAttentionOp(State);
 
@@ -258,7 +244,7 @@ impl CustomOp1 for SelfAttentionOp {
     }
 
     fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let qkv = contiguous(qkv, layout, self.name())?;
+        let qkv = fused::slice(qkv, layout, self.name())?;
         self.0.run(qkv, qkv, self.name())
     }
 
@@ -277,7 +263,7 @@ impl CustomOp2 for CrossAttentionOp {
     }
 
     fn cpu_fwd(&self, q: &CpuStorage, q_l: &Layout, kv: &CpuStorage, kv_l: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.0.run(contiguous(q, q_l, self.name())?, contiguous(kv, kv_l, self.name())?, self.name())
+        self.0.run(fused::slice(q, q_l, self.name())?, fused::slice(kv, kv_l, self.name())?, self.name())
     }
 
     fn bwd(&self, q: &Tensor, kv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -366,7 +352,12 @@ mod tests {
             let data: Vec<f32> = (0..b * n).map(|i| if i / n == 1 && i % n >= n - 2 { ops::MASKED } else { 0.0 }).collect();
             Tensor::from_vec(data, (b, 1, 1, n), &dev).unwrap()
         };
-        for mask in [None, Some(causal(n)), Some(padding)] {
+        // the same padding as a view into a larger storage (the copy must start at its offset)
+        let padding_view = Tensor::cat(&[Tensor::full(ops::MASKED, (1, 1, 1, n), &dev).unwrap(), padding.clone()], 0)
+            .unwrap()
+            .narrow(0, 1, b)
+            .unwrap();
+        for mask in [None, Some(causal(n)), Some(padding), Some(padding_view)] {
             let run = |fused: bool| {
                 let qkv_t = qkv.as_tensor();
                 let ys = if fused {

@@ -20,7 +20,7 @@ const ROWS_PER_TASK: usize = 64;
 const ELEMENTWISE_ROW: usize = 1024;
 
 /// The contiguous `f32` data of a CPU storage, or an error naming `op`.
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
