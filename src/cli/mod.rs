@@ -22,6 +22,7 @@ mod tokenizer;
 pub use output::Output;
 
 use clap::{Parser, Subcommand};
+use lastmile::model::precision::{set_matmul_precision, with_matmul_precision, MatmulPrecision};
 use std::process::ExitCode;
 
 /// lastmile: turn a code diffusion model into last-mile repair data, and into a repairer.
@@ -35,6 +36,12 @@ pub struct Cli {
     /// Worker threads for parallel stages (default: all cores).
     #[arg(long, short = 'j', global = true, env = "LASTMILE_THREADS")]
     pub threads: Option<usize>,
+
+    /// Precision of the linear layers' products in sampling, rollout and repair:
+    /// `highest` (f32) or `medium` (bf16 operands, f32 sums, on CPUs with
+    /// AVX-512 BF16; elsewhere f32). Training always runs in f32.
+    #[arg(long, global = true, env = "LASTMILE_MATMUL_PRECISION", default_value = "highest")]
+    pub matmul_precision: MatmulPrecision,
 
     /// What to do.
     #[command(subcommand)]
@@ -77,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(threads) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
+    set_matmul_precision(cli.matmul_precision);
     let output = Output::new(cli.quiet);
     dispatch(cli.command, &output)
 }
@@ -88,7 +96,8 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args, output),
         Command::Tokenizer(args) => tokenizer::run(args, output),
         Command::Model(args) => model::run(args, output),
-        Command::Pretrain(args) => pretrain::run(args, output),
+        // training runs in f32 whatever `--matmul-precision` asked for sampling
+        Command::Pretrain(args) => with_matmul_precision(MatmulPrecision::Highest, || pretrain::run(args, output)),
         Command::Sample(args) => sample::run(args, output),
         Command::Eval(args) => eval::run(args, output),
         Command::Rollout(args) => rollout::run(args, output),
@@ -96,6 +105,6 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(args, output),
         Command::Repair(args) => repair::run(args, output),
         Command::Pipeline(args) => pipeline::run(args, output),
-        Command::Fixer(args) => fixer::run(args, output),
+        Command::Fixer(args) => with_matmul_precision(MatmulPrecision::Highest, || fixer::run(args, output)),
     }
 }

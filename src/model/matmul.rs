@@ -11,7 +11,8 @@
 //! `f32` on the CPU; [`super::ops`] falls back to candle's matmul elsewhere,
 //! and the tests check both give the same values and gradients.
 
-use super::fused;
+use super::precision::{self, MatmulPrecision};
+use super::{bf16, fused};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
@@ -138,7 +139,10 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// A linear layer `x·wᵀ + b`: `x: (rows, in)`, `w: (out, in)`, `b: (out)`. The
 /// output starts as the bias and the product accumulates into it, so the bias
 /// costs no pass of its own; its gradient is a parallel column sum.
-struct LinearOp;
+struct LinearOp {
+    /// `Medium`: the forward product in bf16 where the CPU can ([`super::bf16`]).
+    precision: MatmulPrecision,
+}
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
@@ -163,6 +167,15 @@ impl CustomOp3 for LinearOp {
             Some((start, end)) => &data(b, self.name())?[start..end],
             None => bail!("{}: the bias must be contiguous", self.name()),
         };
+        if self.precision == MatmulPrecision::Medium && bf16::available() {
+            if let (Some((xs, xe)), Some((ws, we))) = (x_l.contiguous_offsets(), w_l.contiguous_offsets()) {
+                // inference in bf16 ([`super::precision`]): the kernel adds the bias
+                let (x, w) = (&data(x, self.name())?[xs..xe], &data(w, self.name())?[ws..we]);
+                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, xd[1]) {
+                    return Ok((CpuStorage::F32(out), Shape::from((rows, out_dim))));
+                }
+            }
+        }
         let mut out = Vec::with_capacity(rows * out_dim);
         for _ in 0..rows {
             out.extend_from_slice(bias);
@@ -189,9 +202,15 @@ impl CustomOp3 for LinearOp {
     }
 }
 
-/// `x·wᵀ + b` for `x: (rows, in)`, `w: (out, in)`, `b: (out)` (`f32`, CPU).
+/// `x·wᵀ + b` for `x: (rows, in)`, `w: (out, in)`, `b: (out)` (`f32`, CPU), at
+/// the process's [`precision::matmul_precision`].
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.apply_op3(w, b, LinearOp)
+    linear_with(x, w, b, precision::matmul_precision())
+}
+
+/// [`linear`] at a given precision (the backward pass is `f32` either way).
+pub fn linear_with(x: &Tensor, w: &Tensor, b: &Tensor, precision: MatmulPrecision) -> Result<Tensor> {
+    x.apply_op3(w, b, LinearOp { precision })
 }
 
 #[cfg(test)]
@@ -250,6 +269,29 @@ mod tests {
         for (name, (f, c)) in ["dx", "dw", "db"].iter().zip(fg.iter().zip(&cg)) {
             assert!(max_diff(f, c) < 1e-3, "{name} {}", max_diff(f, c));
         }
+    }
+
+    #[test]
+    fn linear_at_medium_precision_stays_near_f32_and_keeps_f32_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (130, 96), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (50, 96), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 50, &dev).unwrap()).unwrap();
+        let run = |precision| {
+            let ys = linear_with(x.as_tensor(), w.as_tensor(), b.as_tensor(), precision).unwrap();
+            let grads = ys.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, grads.get(&w).unwrap().clone())
+        };
+        let ((hy, _), (my, mg)) = (run(MatmulPrecision::Highest), run(MatmulPrecision::Medium));
+        // bf16 keeps 8 bits of each operand: |error| ~ 2^-8 · sqrt(96) · |x||w| ≈ 0.004
+        let diff = max_diff(&hy, &my);
+        assert!(diff < 0.03, "medium vs highest {diff}");
+        if bf16::available() {
+            assert!(diff > 0.0, "the bf16 kernel did not run");
+        }
+        // the gradient is the f32 product's formula applied to the bf16 output
+        let expected = (my * 2.0).unwrap().t().unwrap().matmul(x.as_tensor()).unwrap();
+        assert!(max_diff(&mg, &expected) < 1e-3, "dw {}", max_diff(&mg, &expected));
     }
 
     #[test]

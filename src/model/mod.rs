@@ -3,6 +3,7 @@
 //! the same layers. No tokenizers or languages here.
 
 pub mod attention;
+pub mod bf16;
 mod beam;
 mod codefusion;
 mod config;
@@ -13,6 +14,7 @@ mod init;
 mod layers;
 pub mod matmul;
 pub mod ops;
+pub mod precision;
 mod time;
 pub mod vmath;
 

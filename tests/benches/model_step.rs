@@ -7,6 +7,7 @@
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule};
 use lastmile::model::init_model;
+use lastmile::model::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::ModelConfig;
 use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
@@ -35,7 +36,9 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     )
 }
 
-fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64) {
+/// Median seconds of a training step, a sampling step, and a sampling step at
+/// `--matmul-precision medium` (bf16 products where the CPU has AVX-512 BF16).
+fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64, f64) {
     let device = Device::Cpu;
     let (model, vars) = init_model(config, &device, 0).unwrap();
     let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
@@ -73,11 +76,13 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     );
     let x = randn(&mut rng, &[batch, n, d], &device).unwrap();
     let t = vec![(config.diffusion_steps / 2) as u32; batch];
-    let sample = time(reps, || {
+    let sample_step = || {
         let x0_hat = model.denoise(&x, &t, None, false).unwrap();
         model.decode_tokens(&x0_hat, None).unwrap();
-    });
-    (train, sample)
+    };
+    let sample = time(reps, sample_step);
+    let sample_medium = with_matmul_precision(MatmulPrecision::Medium, || time(reps, sample_step));
+    (train, sample, sample_medium)
 }
 
 /// This process's peak resident memory in MB (`VmHWM` of `/proc/self/status`).
@@ -115,7 +120,7 @@ fn main() {
         if !only.is_empty() && !only.iter().any(|o| o == preset) {
             continue;
         }
-        let (train, sample) = rust_step_times(&config, 32, reps);
+        let (train, sample, sample_medium) = rust_step_times(&config, 32, reps);
         let torch = torch_step_times(preset, threads);
         match &torch {
             Some((torch_train, torch_sample, version, _)) => println!(
@@ -124,6 +129,14 @@ fn main() {
                 sample / torch_sample
             ),
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
+        }
+        let kernel = if lastmile::model::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };
+        match &torch {
+            Some((_, torch_sample, ..)) => println!(
+                "       sample at --matmul-precision medium, {kernel}: rust {sample_medium:.3} s, sample x {:.2}",
+                sample_medium / torch_sample
+            ),
+            None => println!("       sample at --matmul-precision medium, {kernel}: rust {sample_medium:.3} s"),
         }
         // the Rust peak so far: the presets run smallest first, so it is this preset's
         println!(
