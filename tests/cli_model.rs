@@ -106,6 +106,18 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
         "b.jsonl",
     ]));
     assert_eq!(fs::read(root.join("a.jsonl")).unwrap(), fs::read(root.join("b.jsonl")).unwrap());
+    // bf16 products (where the CPU has them): the same bytes run to run too
+    let medium = |out: &str| {
+        let args = ["--matmul-precision", "medium", "sample", "--checkpoint", "run/checkpoint", "-n", "6", "--steps", "20"];
+        stdout(lastmile(root).args(args).args(["--clamp", "--update", "ddpm", "--out", out]));
+        fs::read(root.join(out)).unwrap()
+    };
+    let first = medium("m1.jsonl");
+    assert_eq!(String::from_utf8_lossy(&first).lines().count(), 6);
+    assert_eq!(first, medium("m2.jsonl"));
+    let err = lastmile(root).args(["--matmul-precision", "bf16", "model", "info", "model.toml"]).assert().failure();
+    let err = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(err.contains("bf16") && err.contains("highest"), "{err}");
 
     // length-conditioned and checker-constrained sampling: the same chains, so each
     // constrained sample is the argmax one or passes the check; deterministic

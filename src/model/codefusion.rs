@@ -4,6 +4,7 @@
 use super::layers::Stack;
 use super::layers::{linear, Linear};
 use super::ops;
+use super::precision::{matmul_precision, MatmulPrecision};
 use super::time::TimeEmbedding;
 use super::ModelConfig;
 use candle_core::{Device, Module, Result, Tensor, D};
@@ -118,7 +119,14 @@ impl CodeFusion {
             None => {
                 let (b, n, d) = decoded.dims3()?;
                 let table = self.embedding_table()?; // (V, d)
-                let logits = ops::matmul(&decoded.reshape((b * n, d))?, &table.t()?)?; // (b*n, V)
+                let rows = decoded.reshape((b * n, d))?;
+                let logits = if matmul_precision() == MatmulPrecision::Medium {
+                    // the table as a linear layer's weight: the bf16 kernel where the CPU has it
+                    let zeros = Tensor::zeros(table.dim(0)?, table.dtype(), table.device())?;
+                    ops::linear(&rows, &table, &zeros)?
+                } else {
+                    ops::matmul(&rows, &table.t()?)?
+                }; // (b*n, V)
                 logits.reshape((b, n, table.dim(0)?))
             }
         }
