@@ -159,10 +159,20 @@ impl CustomOp3 for LinearOp {
         b_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (xd, wd) = (x_l.dims(), w_l.dims());
-        if xd.len() != 2 || wd.len() != 2 || xd[1] != wd[1] || b_l.dims() != [wd[0]] {
+        if xd.len() < 2 || wd.len() != 2 || xd[xd.len() - 1] != wd[1] || b_l.dims() != [wd[0]] {
             bail!("{}: input {xd:?}, weight {wd:?}, bias {:?} do not fit", self.name(), b_l.dims());
         }
-        let (rows, out_dim) = (xd[0], wd[0]);
+        let (in_dim, out_dim) = (wd[1], wd[0]);
+        let rows = x_l.shape().elem_count() / in_dim.max(1);
+        // a contiguous `(.., in)` input read as `(rows, in)`: no reshape node (whose
+        // backward candle pays with a zero-filled buffer and an add)
+        let x_2d = match (xd.len(), x_l.contiguous_offsets()) {
+            (2, _) => x_l.clone(),
+            (_, Some((start, _))) => Layout::contiguous_with_offset((rows, in_dim), start),
+            (_, None) => bail!("{}: an input of rank {} must be contiguous", self.name(), xd.len()),
+        };
+        let mut out_dims = xd.to_vec();
+        out_dims[xd.len() - 1] = out_dim;
         let bias = match b_l.contiguous_offsets() {
             Some((start, end)) => &data(b, self.name())?[start..end],
             None => bail!("{}: the bias must be contiguous", self.name()),
@@ -171,8 +181,8 @@ impl CustomOp3 for LinearOp {
             if let (Some((xs, xe)), Some((ws, we))) = (x_l.contiguous_offsets(), w_l.contiguous_offsets()) {
                 // inference in bf16 ([`super::precision`]): the kernel adds the bias
                 let (x, w) = (&data(x, self.name())?[xs..xe], &data(w, self.name())?[ws..we]);
-                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, xd[1]) {
-                    return Ok((CpuStorage::F32(out), Shape::from((rows, out_dim))));
+                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, in_dim) {
+                    return Ok((CpuStorage::F32(out), Shape::from(out_dims)));
                 }
             }
         }
@@ -182,9 +192,9 @@ impl CustomOp3 for LinearOp {
         }
         // wᵀ: the weight's (out, in) layout read as (in, out)
         let wt = w_l.transpose(0, 1)?;
-        let (lhs, rhs) = (Strided::batch(x_l, self.name())?, Strided::batch(&wt, self.name())?);
+        let (lhs, rhs) = (Strided::batch(&x_2d, self.name())?, Strided::batch(&wt, self.name())?);
         products(&mut out, Accum::Add, (data(x, self.name())?, &lhs), (data(w, self.name())?, &rhs));
-        Ok((CpuStorage::F32(out), Shape::from((rows, out_dim))))
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -195,15 +205,19 @@ impl CustomOp3 for LinearOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let gx = matmul(grad, w)?; // (rows, out)·(out, in)
-        let gw = matmul(&grad.t()?, x)?; // (out, rows)·(rows, in)
-        let gb = fused::column_sums(grad, b.elem_count())?;
+        let (out_dim, in_dim) = w.dims2()?;
+        let rows = x.elem_count() / in_dim.max(1);
+        // (.., out) -> (rows, out): views of contiguous buffers, outside the graph
+        let (grad, x_2d) = (grad.reshape((rows, out_dim))?, x.reshape((rows, in_dim))?);
+        let gx = matmul(&grad, w)?.reshape(x.shape())?; // (rows, out)·(out, in)
+        let gw = matmul(&grad.t()?, &x_2d)?; // (out, rows)·(rows, in)
+        let gb = fused::column_sums(&grad, b.elem_count())?;
         Ok((Some(gx), Some(gw), Some(Tensor::from_vec(gb, b.shape(), b.device())?)))
     }
 }
 
-/// `x·wᵀ + b` for `x: (rows, in)`, `w: (out, in)`, `b: (out)` (`f32`, CPU), at
-/// the process's [`precision::matmul_precision`].
+/// `x·wᵀ + b` for `x: (.., in)` (contiguous when of rank above 2), `w: (out, in)`,
+/// `b: (out)` (`f32`, CPU), at the process's [`precision::matmul_precision`].
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     linear_with(x, w, b, precision::matmul_precision())
 }
@@ -269,6 +283,34 @@ mod tests {
         for (name, (f, c)) in ["dx", "dw", "db"].iter().zip(fg.iter().zip(&cg)) {
             assert!(max_diff(f, c) < 1e-3, "{name} {}", max_diff(f, c));
         }
+    }
+
+    #[test]
+    fn linear_folds_leading_dimensions_with_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 9, 24), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.2, (10, 24), &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 10, &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (4, 9, 10), &dev).unwrap();
+        let run = |folded: bool| {
+            let ys = if folded {
+                linear(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap()
+            } else {
+                let x2 = x.as_tensor().reshape((36, 24)).unwrap();
+                linear(&x2, w.as_tensor(), b.as_tensor()).unwrap().reshape((4, 9, 10)).unwrap()
+            };
+            let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (ys, [&x, &w, &b].map(|v| grads.get(v).unwrap().clone()))
+        };
+        let ((fy, fg), (ry, rg)) = (run(true), run(false));
+        assert_eq!(fy.dims(), [4, 9, 10]);
+        assert_eq!(max_diff(&fy, &ry), 0.0);
+        for (f, r) in fg.iter().zip(&rg) {
+            assert_eq!(f.dims(), r.dims());
+            assert_eq!(max_diff(f, r), 0.0);
+        }
+        // a strided input of rank 3 is an error, not a wrong answer
+        assert!(linear(&x.as_tensor().transpose(0, 1).unwrap(), w.as_tensor(), b.as_tensor()).is_err());
     }
 
     #[test]
