@@ -191,6 +191,69 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
     true
 }
 
+/// The index of each row's largest value of `x·wᵀ + bias` (bf16 products, f32
+/// sums), without writing the `(m, n)` product: the decode of a sampling step
+/// needs only the argmax over the vocabulary. Each 8 × 32 block goes to a
+/// buffer on the stack and is folded into the rows' running maxima, columns in
+/// order, by [`super::fused::row_argmax`]'s comparison (the first of equal
+/// maxima). `None` when the CPU lacks AVX-512 BF16.
+pub fn linear_argmax(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Option<Vec<u32>> {
+    assert!(x.len() == m * k && w.len() == n * k && bias.len() == n && n > 0, "bf16 linear: shapes do not fit");
+    if !available() {
+        return None;
+    }
+    let kp = k.div_ceil(2).max(1);
+    // k = 0 packs one zero pair: the products are 0 and the bias decides
+    let (a, b) = rayon::join(|| pack_rows_padded(x, m, k, kp), || pack_panels_padded(w, n, k, kp));
+    let width = n.div_ceil(2 * PANEL) * 2 * PANEL;
+    let mut bias_padded = bias.to_vec();
+    bias_padded.resize(width, 0.0);
+    let mut ids = vec![0u32; m];
+    ids.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(task, ids)| {
+        let row0 = task * ROWS_PER_TASK;
+        let mut best = vec![f32::NAN; ids.len()];
+        let mut block_out = [0f32; MR * 2 * PANEL];
+        for pp in 0..width / (2 * PANEL) {
+            let panels = &b[pp * 2 * kp * PANEL..(pp + 1) * 2 * kp * PANEL];
+            let col = pp * 2 * PANEL;
+            let valid_cols = (n - col).min(2 * PANEL);
+            for block in (0..ids.len()).step_by(MR) {
+                let a = &a[(row0 + block) * kp..(row0 + block + MR) * kp];
+                let valid_rows = (ids.len() - block).min(MR);
+                // SAFETY: as in `run`; the block is stored into `block_out`, MR rows of 32
+                unsafe { kernel::block(a, panels, &bias_padded[col..col + 2 * PANEL], kp, block_out.as_mut_ptr(), 2 * PANEL, 0, valid_rows, valid_cols) };
+                for r in 0..valid_rows {
+                    let row = &block_out[r * 2 * PANEL..r * 2 * PANEL + valid_cols];
+                    let (i, best) = (block + r, &mut best[block + r]);
+                    for (c, &v) in row.iter().enumerate() {
+                        // the row's first column starts the fold, as `row_argmax` does
+                        if (col == 0 && c == 0) || *best < v {
+                            (*best, ids[i]) = (v, (col + c) as u32);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Some(ids)
+}
+
+/// [`pack_rows`] with `kp` pairs per row (at least one, zero when `k` is 0).
+fn pack_rows_padded(x: &[f32], m: usize, k: usize, kp: usize) -> Vec<u32> {
+    if k == 0 {
+        return vec![0u32; m.div_ceil(MR) * MR * kp];
+    }
+    pack_rows(x, m, k)
+}
+
+/// [`pack_panels`] with `kp` pairs per column (at least one, zero when `k` is 0).
+fn pack_panels_padded(w: &[f32], n: usize, k: usize, kp: usize) -> Vec<u32> {
+    if k == 0 {
+        return vec![0u32; n.div_ceil(2 * PANEL) * 2 * kp * PANEL];
+    }
+    pack_panels(w, n, k)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod kernel {
     use super::{MR, PANEL};
@@ -353,6 +416,26 @@ mod tests {
             for (i, (got, want)) in out.iter().zip(&want).enumerate() {
                 assert!((got - want).abs() <= 1e-5 * (k as f32).sqrt().max(1.0), "({m}, {n}, {k}) element {i}: {got} vs {want}");
             }
+        }
+    }
+
+    #[test]
+    fn linear_argmax_is_the_argmax_of_the_product() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 BF16");
+            return;
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for (m, n, k) in [(3, 5, 0), (70, 33, 17), (130, 100, 64), (5, 1, 8)] {
+            let (x, w, mut bias) = (random(&mut rng, m * k), random(&mut rng, n * k), random(&mut rng, n));
+            if k == 0 {
+                bias[3] = 2.0; // the bias alone decides
+            }
+            let ids = linear_argmax(&x, &w, &bias, m, n, k).unwrap();
+            let mut out = vec![0f32; m * n];
+            assert!(linear(&x, &w, &bias, &mut out, m, n, k));
+            let want: Vec<u32> = out.chunks(n).map(|row| crate::model::fused::row_argmax(row) as u32).collect();
+            assert_eq!(ids, want, "({m}, {n}, {k})");
         }
     }
 

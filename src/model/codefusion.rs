@@ -3,7 +3,7 @@
 
 use super::layers::Stack;
 use super::layers::{linear, Linear};
-use super::ops;
+use super::{fused, ops};
 use super::precision::{matmul_precision, MatmulPrecision};
 use super::time::TimeEmbedding;
 use super::ModelConfig;
@@ -143,6 +143,24 @@ impl CodeFusion {
 
     /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.
     pub fn decode_tokens(&self, x0_hat: &Tensor, context: Option<&Tensor>) -> Result<Vec<Vec<u32>>> {
-        self.logits(&self.decode(x0_hat, context, false)?)?.argmax(D::Minus1)?.to_vec2::<u32>()
+        let decoded = self.decode(x0_hat, context, false)?;
+        if !fused::applies(&decoded) {
+            return self.logits(&decoded)?.argmax(D::Minus1)?.to_vec2::<u32>();
+        }
+        let (b, n, d) = decoded.dims3()?;
+        let ids = if matmul_precision() == MatmulPrecision::Medium {
+            // the argmax folded into the head's product: the (b·n, V) logits never written
+            let rows = decoded.reshape((b * n, d))?;
+            match &self.head {
+                Some(head) => head.argmax(&rows)?,
+                None => {
+                    let table = self.embedding_table()?;
+                    ops::linear_argmax(&rows, &table, &Tensor::zeros(table.dim(0)?, table.dtype(), table.device())?)?
+                }
+            }
+        } else {
+            fused::argmax_rows(&self.logits(&decoded)?)?
+        };
+        Ok(if n == 0 { vec![Vec::new(); b] } else { ids.chunks(n).map(<[u32]>::to_vec).collect() })
     }
 }

@@ -38,6 +38,14 @@ impl Module for Linear {
     }
 }
 
+impl Linear {
+    /// The index of each row's largest output, `x: (rows, in) -> (rows)`
+    /// ([`ops::linear_argmax`]: at medium precision the outputs are never written).
+    pub fn argmax(&self, xs: &Tensor) -> Result<Vec<u32>> {
+        ops::linear_argmax(xs, &self.weight, &self.bias)
+    }
+}
+
 /// Layer norm with learned scale and shift (`weight`, `bias`).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
