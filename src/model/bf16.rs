@@ -130,14 +130,24 @@ fn pack_panels(w: &[f32], n: usize, k: usize) -> Vec<u32> {
 pub fn linear(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], m: usize, n: usize, k: usize) -> bool {
     // SAFETY: initialised f32s are valid `MaybeUninit<f32>`s, and `run` writes only f32s
     let out = unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) };
-    run(x, w, bias, out, m, n, k)
+    run(x, w, bias, out, m, n, k, Epilogue::None)
+}
+
+/// The epilogue applied to each output block while it is still in L1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// The product plus the bias.
+    None,
+    /// The exact GELU of it (a feed-forward layer's first half), without a
+    /// second pass over the `(m, n)` output.
+    Gelu,
 }
 
 /// [`linear`] into a new buffer, never zero-filled (the kernel writes every
-/// element); `None` when the CPU lacks AVX-512 BF16.
-pub fn linear_new(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Option<Vec<f32>> {
+/// element), then `epilogue`; `None` when the CPU lacks AVX-512 BF16.
+pub fn linear_new(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize, epilogue: Epilogue) -> Option<Vec<f32>> {
     let mut out = Vec::with_capacity(m * n);
-    if !run(x, w, bias, &mut out.spare_capacity_mut()[..m * n], m, n, k) {
+    if !run(x, w, bias, &mut out.spare_capacity_mut()[..m * n], m, n, k, epilogue) {
         return None;
     }
     // SAFETY: `run` wrote all `m·n` elements (every row, every column)
@@ -146,7 +156,8 @@ pub fn linear_new(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usi
 }
 
 /// The product into `out`, every element written; `false` without the instructions.
-fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usize, n: usize, k: usize) -> bool {
+#[allow(clippy::too_many_arguments)]
+fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usize, n: usize, k: usize, epilogue: Epilogue) -> bool {
     assert!(x.len() == m * k && w.len() == n * k && bias.len() == n && out.len() == m * n, "bf16 linear: shapes do not fit");
     if !available() {
         return false;
@@ -158,6 +169,10 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
         for row in out.chunks_mut(n) {
             for (o, &b) in row.iter_mut().zip(bias) {
                 o.write(b);
+            }
+            if epilogue == Epilogue::Gelu {
+                // SAFETY: every element of the row was just written
+                super::vmath::gelu_in_place(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
             }
         }
         return true;
@@ -186,6 +201,11 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
                 // stay inside `valid_rows` rows of `n` and `valid_cols` columns.
                 unsafe { kernel::block(a, panels, &bias_padded[col..col + 2 * PANEL], kp, out.as_mut_ptr().cast(), n, col, valid_rows, valid_cols) };
             }
+        }
+        if epilogue == Epilogue::Gelu {
+            // SAFETY: the loops above wrote every element of the task's rows,
+            // which are still in this core's cache
+            super::vmath::gelu_in_place(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
         }
     });
     true

@@ -1,7 +1,7 @@
 //! Transformer layers: layer norm, multi-head (self and cross) attention,
 //! feed-forward, pre-LN block, and the `Stack` used by denoiser and decoder.
 
-use super::{attention, fused, ops};
+use super::{attention, fused, matmul, ops};
 use super::ModelConfig;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -161,9 +161,21 @@ impl FeedForward {
     }
 }
 
-impl Module for FeedForward {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+impl FeedForward {
+    /// `xs: (.., d) -> (.., d)`; for inference (`!train`) on the CPU the GELU
+    /// runs in the first product's epilogue ([`matmul::linear_gelu_inference`]).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if !train && fused::applies(xs) && xs.is_contiguous() {
+            return self.fc2.forward(&matmul::linear_gelu_inference(xs, &self.fc1.weight, &self.fc1.bias)?);
+        }
         self.fc2.forward(&ops::gelu(&self.fc1.forward(xs)?)?)
+    }
+}
+
+impl Module for FeedForward {
+    /// The differentiable path ([`FeedForward::forward_t`] with `train`).
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_t(xs, true)
     }
 }
 
@@ -224,7 +236,7 @@ impl Block {
             None => xs,
         };
         let residual = &xs;
-        self.ffn.forward(&self.ln2.forward_t(&xs, train)?)? + residual
+        self.ffn.forward_t(&self.ln2.forward_t(&xs, train)?, train)? + residual
     }
 }
 

@@ -12,7 +12,8 @@
 //! and the tests check both give the same values and gradients.
 
 use super::precision::{self, MatmulPrecision};
-use super::{bf16, fused};
+use super::bf16::{self, Epilogue};
+use super::{fused, vmath};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
@@ -142,6 +143,8 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 struct LinearOp {
     /// `Medium`: the forward product in bf16 where the CPU can ([`super::bf16`]).
     precision: MatmulPrecision,
+    /// The output's epilogue; an inference-only [`Epilogue::Gelu`] has no backward.
+    epilogue: Epilogue,
 }
 
 impl CustomOp3 for LinearOp {
@@ -181,7 +184,7 @@ impl CustomOp3 for LinearOp {
             if let (Some((xs, xe)), Some((ws, we))) = (x_l.contiguous_offsets(), w_l.contiguous_offsets()) {
                 // inference in bf16 ([`super::precision`]): the kernel adds the bias
                 let (x, w) = (&data(x, self.name())?[xs..xe], &data(w, self.name())?[ws..we]);
-                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, in_dim) {
+                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, in_dim, self.epilogue) {
                     return Ok((CpuStorage::F32(out), Shape::from(out_dims)));
                 }
             }
@@ -194,6 +197,9 @@ impl CustomOp3 for LinearOp {
         let wt = w_l.transpose(0, 1)?;
         let (lhs, rhs) = (Strided::batch(&x_2d, self.name())?, Strided::batch(&wt, self.name())?);
         products(&mut out, Accum::Add, (data(x, self.name())?, &lhs), (data(w, self.name())?, &rhs));
+        if self.epilogue == Epilogue::Gelu {
+            out.par_chunks_mut(out_dim.max(1) * 64).for_each(vmath::gelu_in_place);
+        }
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
@@ -205,6 +211,9 @@ impl CustomOp3 for LinearOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.epilogue != Epilogue::None {
+            bail!("{}: the fused GELU epilogue is for inference; training composes the linear layer and the GELU", self.name());
+        }
         let (out_dim, in_dim) = w.dims2()?;
         let rows = x.elem_count() / in_dim.max(1);
         // (.., out) -> (rows, out): views of contiguous buffers, outside the graph
@@ -224,7 +233,14 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// [`linear`] at a given precision (the backward pass is `f32` either way).
 pub fn linear_with(x: &Tensor, w: &Tensor, b: &Tensor, precision: MatmulPrecision) -> Result<Tensor> {
-    x.apply_op3(w, b, LinearOp { precision })
+    x.apply_op3(w, b, LinearOp { precision, epilogue: Epilogue::None })
+}
+
+/// `GELU(x·wᵀ + b)` in one op for inference, the GELU applied to each block of
+/// the output while it is in cache (the same values as [`linear`] then the fused
+/// GELU); it has no backward pass.
+pub fn linear_gelu_inference(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.apply_op3(w, b, LinearOp { precision: precision::matmul_precision(), epilogue: Epilogue::Gelu })
 }
 
 #[cfg(test)]
@@ -311,6 +327,26 @@ mod tests {
         }
         // a strided input of rank 3 is an error, not a wrong answer
         assert!(linear(&x.as_tensor().transpose(0, 1).unwrap(), w.as_tensor(), b.as_tensor()).is_err());
+    }
+
+    #[test]
+    fn linear_gelu_inference_is_linear_then_gelu_without_a_backward() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 70, 40), &dev).unwrap()).unwrap();
+        let w = Tensor::randn(0f32, 0.3, (130, 40), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 130, &dev).unwrap();
+        let fused_ys = linear_gelu_inference(x.as_tensor(), &w, &b).unwrap();
+        let composed = fused::gelu(&linear(x.as_tensor(), &w, &b).unwrap()).unwrap();
+        assert_eq!(fused_ys.dims(), [3, 70, 130]);
+        assert_eq!(max_diff(&fused_ys, &composed), 0.0, "the same bytes as the two ops");
+        let err = fused_ys.sum_all().unwrap().backward().unwrap_err().to_string();
+        assert!(err.contains("inference"), "{err}");
+        // and in bf16: the kernel's products with the same GELU
+        if bf16::available() {
+            let medium = x.as_tensor().apply_op3(&w, &b, LinearOp { precision: MatmulPrecision::Medium, epilogue: Epilogue::Gelu }).unwrap();
+            let plain = linear_with(x.as_tensor(), &w, &b, MatmulPrecision::Medium).unwrap();
+            assert_eq!(max_diff(&medium, &fused::gelu(&plain).unwrap()), 0.0);
+        }
     }
 
     #[test]

@@ -141,6 +141,14 @@ pub fn gelu(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Exact (erf) GELU of `xs` in place (the epilogue of a product still in cache).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub fn gelu_in_place(xs: &mut [f32]) {
+    for v in xs.iter_mut() {
+        *v = 0.5 * *v * (1.0 + erf(*v / SQRT_2));
+    }
+}
+
 /// The GELU's backward: `gx = g·(Φ(x) + x·φ(x))`.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
