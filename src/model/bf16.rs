@@ -12,7 +12,8 @@
 //!
 //! Layout: `y = x·wᵀ + b` with `x: (m, k)`, `w: (n, k)`, both row-major. Each
 //! row of `x` becomes `⌈k/2⌉` packed pairs (two bf16 in a `u32`, the product's
-//! `k` pairs); `w` is packed into panels of 16 output columns, pair `q` of a
+//! `k` pairs), interleaved in blocks of 8 rows (pair `q` of the 8 rows side by
+//! side); `w` is packed into panels of 16 output columns, pair `q` of a
 //! panel being the 16 columns' pair `q` side by side: one 512-bit load. The
 //! micro-kernel keeps an 8-row × 32-column block of `y` in 16 registers,
 //! starting from the bias, and for every pair broadcasts one `x` pair per row
@@ -89,15 +90,23 @@ fn pack_row(src: &[f32], dst: &mut [u32]) {
     }
 }
 
-/// `x: (m, k)` as rows of pairs, padded with zero rows to a multiple of [`MR`].
+/// `x: (m, k)` as blocks of [`MR`] rows (zero rows pad the last), pair-major
+/// inside a block: pair `q` of the block's rows side by side, the `MR` values
+/// the micro-kernel broadcasts for one step, in one cache line.
 fn pack_rows(x: &[f32], m: usize, k: usize) -> Vec<u32> {
     let kp = k.div_ceil(2);
     let mut packed = vec![0u32; m.div_ceil(MR) * MR * kp];
-    packed[..m * kp].par_chunks_mut(kp * MR).zip(x.par_chunks(k * MR)).for_each(|(dst, src)| {
-        for (d, s) in dst.chunks_mut(kp).zip(src.chunks(k)) {
-            pack_row(s, d);
-        }
-    });
+    packed.par_chunks_mut(kp * MR).zip(x.par_chunks(k * MR)).for_each_init(
+        || vec![0u32; kp],
+        |row, (dst, src)| {
+            for (r, s) in src.chunks(k).enumerate() {
+                pack_row(s, row);
+                for (q, &v) in row.iter().enumerate() {
+                    dst[q * MR + r] = v;
+                }
+            }
+        },
+    );
     packed
 }
 
@@ -279,10 +288,10 @@ mod kernel {
     use super::{MR, PANEL};
     use std::arch::x86_64::*;
 
-    /// One `MR × 32` block: `out[r][col + c] = bias[c] + Σ_q a[r][q] · panels[q][c]`.
+    /// One `MR × 32` block: `out[r][col + c] = bias[c] + Σ_q a[q][r] · panels[q][c]`.
     ///
     /// # Safety
-    /// The CPU has AVX-512 F and BF16; `a` holds `MR·kp` pairs, `panels`
+    /// The CPU has AVX-512 F and BF16; `a` holds `kp·MR` pairs (a packed block), `panels`
     /// `2·kp·16`, `bias` 32 values; `out` points at `valid_rows` writable rows of
     /// `stride` elements, of which columns `col .. col + valid_cols` are written.
     #[target_feature(enable = "avx512f,avx512bf16")]
@@ -299,19 +308,34 @@ mod kernel {
         valid_cols: usize,
     ) {
         debug_assert!(a.len() >= MR * kp && panels.len() >= 2 * kp * PANEL && bias.len() >= 2 * PANEL);
+        const { assert!(MR == 8, "the step below is unrolled for 8 rows") };
         let (lo, hi) = (_mm512_loadu_ps(bias.as_ptr()), _mm512_loadu_ps(bias.as_ptr().add(PANEL)));
         let mut acc = [[lo, hi]; MR];
-        let (p0, p1) = (panels.as_ptr(), panels.as_ptr().add(kp * PANEL));
-        let a = a.as_ptr();
-        for q in 0..kp {
-            let b0 = _mm512_loadu_si512(p0.add(q * PANEL) as *const _);
-            let b1 = _mm512_loadu_si512(p1.add(q * PANEL) as *const _);
-            let (b0, b1) = (std::mem::transmute::<__m512i, __m512bh>(b0), std::mem::transmute::<__m512i, __m512bh>(b1));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(r * kp + q) as i32));
-                acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
-                acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
+        // pointers stepped through the packed operands: no index arithmetic (or
+        // its overflow checks, on in the dev profile) inside the loop
+        let (mut p0, mut p1) = (panels.as_ptr(), panels.as_ptr().add(kp * PANEL));
+        let mut a = a.as_ptr();
+        for _ in 0..kp {
+            let b0 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p0 as *const _));
+            let b1 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p1 as *const _));
+            macro_rules! row {
+                ($r:literal) => {{
+                    let x = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add($r) as i32));
+                    acc[$r][0] = _mm512_dpbf16_ps(acc[$r][0], x, b0);
+                    acc[$r][1] = _mm512_dpbf16_ps(acc[$r][1], x, b1);
+                }};
             }
+            row!(0);
+            row!(1);
+            row!(2);
+            row!(3);
+            row!(4);
+            row!(5);
+            row!(6);
+            row!(7);
+            a = a.add(MR);
+            p0 = p0.add(PANEL);
+            p1 = p1.add(PANEL);
         }
         let (mask0, mask1) = (lanes(valid_cols), lanes(valid_cols.saturating_sub(PANEL)));
         for (r, acc) in acc.iter().enumerate().take(valid_rows) {
