@@ -9,7 +9,8 @@
 //! [`super::ops`] falls back to the composed path everywhere else (CUDA, other
 //! dtypes), and the tests check both paths give the same values and gradients.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, InplaceOp1, Layout, Result, Shape, Storage, Tensor};
+use std::sync::Mutex;
 use super::vmath;
 use rayon::prelude::*;
 
@@ -37,6 +38,63 @@ pub(crate) fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Resu
         Storage::Cpu(cpu) => f(slice(cpu, layout, op)?),
         _ => bail!("{op}: the fused kernel runs on the CPU only"),
     }
+}
+
+/// Runs `f` on the `f32` data of a contiguous CPU tensor, writable in place: the
+/// optimizer's update writes its weights and moments where they are instead of into
+/// fresh zero-filled buffers that are then copied back. Every tensor sharing the
+/// storage (the model's clones of a variable) sees the new values, as after
+/// `Var::set`.
+pub(crate) fn with_data_mut(xs: &Tensor, op: &'static str, f: impl FnOnce(&mut [f32]) -> Result<()>) -> Result<()> {
+    /// `f` behind a lock, because candle hands an in-place op `&self` only.
+    struct InPlace<F> {
+        op: &'static str,
+        f: Mutex<Option<F>>,
+    }
+    impl<F: FnOnce(&mut [f32]) -> Result<()>> InplaceOp1 for InPlace<F> {
+        fn name(&self) -> &'static str {
+            self.op
+        }
+        fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+            let Some((start, end)) = layout.contiguous_offsets() else { bail!("{}: the tensor must be contiguous", self.op) };
+            let CpuStorage::F32(data) = storage else { bail!("{}: the tensor must be f32", self.op) };
+            let f = self.f.lock().map_err(|_| candle_core::Error::Msg(format!("{}: poisoned", self.op)))?.take();
+            match f {
+                Some(f) => f(&mut data[start..end]),
+                None => bail!("{}: run twice", self.op),
+            }
+        }
+    }
+    if !xs.is_contiguous() {
+        bail!("{op}: the tensor must be contiguous");
+    }
+    xs.inplace_op1(&InPlace { op, f: Mutex::new(Some(f)) })
+}
+
+/// The sum of the squares of a CPU `f32` tensor's elements, in f64, in parallel over
+/// fixed chunks added in order (the same value every run): one read, where
+/// `sqr().sum_all()` writes the squares and sums them on one thread.
+pub(crate) fn sum_of_squares(xs: &Tensor) -> Result<f64> {
+    const CHUNK: usize = 1 << 14;
+    with_data(xs, "sum_of_squares", |data| {
+        let partial: Vec<f64> = data
+            .par_chunks(CHUNK)
+            .map(|c| {
+                // eight independent sums, so the loop vectorises (a single running
+                // sum is one dependent add per element)
+                let mut lanes = [0f64; 8];
+                let mut rows = c.chunks_exact(8);
+                for row in rows.by_ref() {
+                    for (lane, &x) in lanes.iter_mut().zip(row) {
+                        *lane += (x as f64) * (x as f64);
+                    }
+                }
+                let tail: f64 = rows.remainder().iter().map(|&x| (x as f64) * (x as f64)).sum();
+                lanes.iter().sum::<f64>() + tail
+            })
+            .collect();
+        Ok(partial.iter().sum())
+    })
 }
 
 /// Whether the fused kernels apply to `xs`.
@@ -480,5 +538,30 @@ mod tests {
         // a target outside the vocabulary is an error, not a panic
         let bad = Tensor::from_vec(vec![37u32; 130], 130, &dev).unwrap();
         assert!(cross_entropy(x.as_tensor(), &bad).is_err());
+    }
+
+    #[test]
+    fn sum_of_squares_matches_candle_and_is_the_same_every_run() {
+        let dev = candle_core::Device::Cpu;
+        // not a multiple of the chunk or of the eight lanes
+        let x = Tensor::randn(0f32, 1.0, (3, 12_347), &dev).unwrap();
+        let ours = sum_of_squares(&x).unwrap();
+        let theirs = x.to_dtype(candle_core::DType::F64).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!((ours - theirs).abs() < 1e-9 * theirs, "{ours} vs {theirs}");
+        assert_eq!(ours.to_bits(), sum_of_squares(&x).unwrap().to_bits());
+    }
+
+    #[test]
+    fn data_written_in_place_is_seen_by_every_clone_and_strided_tensors_are_refused() {
+        let dev = candle_core::Device::Cpu;
+        let x = Tensor::arange(0f32, 6.0, &dev).unwrap().reshape((2, 3)).unwrap();
+        let clone = x.clone();
+        with_data_mut(&x, "test", |data| {
+            data.iter_mut().for_each(|v| *v *= 2.0);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(clone.to_vec2::<f32>().unwrap(), [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]]);
+        assert!(with_data_mut(&x.t().unwrap(), "test", |_| Ok(())).is_err());
     }
 }

@@ -56,7 +56,11 @@ impl AdamW {
         let mut sum = 0f64;
         for (_, var) in &self.vars {
             if let Some(g) = grads.get(var) {
-                sum += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                sum += if crate::model::fused::applies(g) {
+                    crate::model::fused::sum_of_squares(g)?
+                } else {
+                    g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64
+                };
             }
         }
         Ok(sum.sqrt())
@@ -76,10 +80,9 @@ impl AdamW {
         let bias2 = 1.0 - beta2.powi(self.step as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var) else { continue };
-            if !self.composed_only && crate::model::fused::applies(g) && var.as_tensor().is_contiguous() {
-                let (m, v) = self.fused_update(var, g, i, scale, lr, bias1, bias2)?;
-                self.m[i] = m;
-                self.v[i] = v;
+            let fusable = |t: &Tensor| crate::model::fused::applies(t) && t.is_contiguous();
+            if !self.composed_only && fusable(g) && fusable(var.as_tensor()) && fusable(&self.m[i]) && fusable(&self.v[i]) {
+                self.fused_update(var, g, i, scale, lr, bias1, bias2)?;
                 continue;
             }
             let g = (g * scale)?;
@@ -95,43 +98,40 @@ impl AdamW {
     }
 
     /// The update of [`AdamW::step`] for one CPU `f32` variable in a single pass
-    /// (the composed version is ~12 tensor ops, each a pass over the weights);
-    /// sets the variable and returns the new moments.
+    /// (the composed version is ~12 tensor ops, each a pass over the weights),
+    /// written in place into the variable and its moments: one read of the four
+    /// arrays and one write of three, no allocation.
     #[allow(clippy::too_many_arguments)]
-    fn fused_update(&self, var: &Var, g: &Tensor, i: usize, scale: f64, lr: f64, bias1: f64, bias2: f64) -> Result<(Tensor, Tensor)> {
-        use crate::model::fused::with_data;
+    fn fused_update(&self, var: &Var, g: &Tensor, i: usize, scale: f64, lr: f64, bias1: f64, bias2: f64) -> Result<()> {
+        use crate::model::fused::{with_data, with_data_mut};
         use rayon::prelude::*;
         let AdamWParams { beta1, beta2, eps, weight_decay } = self.params;
         let (scale, lr, bias1, bias2) = (scale as f32, lr as f32, bias1 as f32, bias2 as f32);
         let (beta1, beta2, eps, decay) = (beta1 as f32, beta2 as f32, eps as f32, 1.0 - lr * weight_decay as f32);
-        let (m, v, w) = with_data(g, "adamw", |g| {
-            with_data(&self.m[i], "adamw", |m| {
-                with_data(&self.v[i], "adamw", |v| {
-                    with_data(var.as_tensor(), "adamw", |w| {
-                        let (mut m_new, mut v_new, mut w_new) = (vec![0f32; g.len()], vec![0f32; g.len()], vec![0f32; g.len()]);
+        with_data(g, "adamw", |g| {
+            with_data_mut(&self.m[i], "adamw", |m| {
+                with_data_mut(&self.v[i], "adamw", |v| {
+                    with_data_mut(var.as_tensor(), "adamw", |w| {
+                        if [m.len(), v.len(), w.len()] != [g.len(); 3] {
+                            candle_core::bail!("adamw: a gradient, its moments and its variable differ in size");
+                        }
                         const CHUNK: usize = 1 << 14;
-                        m_new
-                            .par_chunks_mut(CHUNK)
-                            .zip(v_new.par_chunks_mut(CHUNK))
-                            .zip(w_new.par_chunks_mut(CHUNK))
-                            .zip(g.par_chunks(CHUNK).zip(m.par_chunks(CHUNK)).zip(v.par_chunks(CHUNK).zip(w.par_chunks(CHUNK))))
-                            .for_each(|(((m_new, v_new), w_new), ((g, m), (v, w)))| {
+                        m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)).zip(w.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(
+                            |(((m, v), w), g)| {
                                 for j in 0..g.len() {
                                     let g = g[j] * scale;
-                                    m_new[j] = beta1 * m[j] + (1.0 - beta1) * g;
-                                    v_new[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
-                                    let update = (m_new[j] / bias1) / ((v_new[j] / bias2).sqrt() + eps);
-                                    w_new[j] = w[j] * decay - lr * update;
+                                    m[j] = beta1 * m[j] + (1.0 - beta1) * g;
+                                    v[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
+                                    let update = (m[j] / bias1) / ((v[j] / bias2).sqrt() + eps);
+                                    w[j] = w[j] * decay - lr * update;
                                 }
-                            });
-                        Ok((m_new, v_new, w_new))
+                            },
+                        );
+                        Ok(())
                     })
                 })
             })
-        })?;
-        let (shape, dev) = (var.shape(), var.device());
-        var.set(&Tensor::from_vec(w, shape, dev)?)?;
-        Ok((Tensor::from_vec(m, shape, dev)?, Tensor::from_vec(v, shape, dev)?))
+        })
     }
 
     /// The moments as named tensors (`m.<name>`, `v.<name>`), for a checkpoint.

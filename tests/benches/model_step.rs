@@ -22,11 +22,22 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
-    f();
-    f();
+/// Untimed steps before the timed ones, on both sides. A fresh process needs about four
+/// training steps before its step time settles (the allocator's arenas fill: in
+/// `examples`-style timing the first tiny steps took 2.5, 1.7, 1.0 and 0.87 s, then
+/// 0.59-0.65 s); a training run takes thousands, so the bench times the steady state and
+/// gives PyTorch the same warm-up.
+const WARMUP: usize = 5;
+
+/// Timed steps per measurement (the median is reported), on both sides.
+const REPS: usize = 9;
+
+fn time<F: FnMut()>(mut f: F) -> f64 {
+    for _ in 0..WARMUP {
+        f();
+    }
     median(
-        (0..reps)
+        (0..REPS)
             .map(|_| {
                 let start = Instant::now();
                 f();
@@ -38,7 +49,7 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 
 /// Median seconds of a training step, a sampling step, and a sampling step at
 /// `--matmul-precision medium` (bf16 products where the CPU has AVX-512 BF16).
-fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64, f64) {
+fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64) {
     let device = Device::Cpu;
     let (model, vars) = init_model(config, &device, 0).unwrap();
     let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
@@ -47,7 +58,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     let (n, d) = (config.seq_len, config.d_model);
     let ids: Vec<u32> = (0..batch * n).map(|_| rng.random_range(0..config.vocab_size as u32)).collect();
     let tokens = Tensor::from_vec(ids, (batch, n), &device).unwrap();
-    let train = time(reps, || {
+    let train = time(|| {
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
         let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
@@ -55,7 +66,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
     });
     // where a training step goes: the forward loss, its backward, the optimizer
     let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..reps {
+    for _ in 0..REPS {
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
         let start = Instant::now();
@@ -69,7 +80,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
         update.push(start.elapsed().as_secs_f64());
     }
     println!(
-        "       train step parts (median): forward {:.3} s, backward {:.3} s, AdamW {:.3} s",
+        "       rust train step parts (median): forward {:.3} s, backward {:.3} s, AdamW {:.3} s",
         median(forward),
         median(backward),
         median(update)
@@ -80,8 +91,8 @@ fn rust_step_times(config: &ModelConfig, batch: usize, reps: usize) -> (f64, f64
         let x0_hat = model.denoise(&x, &t, None, false).unwrap();
         model.decode_tokens(&x0_hat, None).unwrap();
     };
-    let sample = time(reps, sample_step);
-    let sample_medium = with_matmul_precision(MatmulPrecision::Medium, || time(reps, sample_step));
+    let sample = time(sample_step);
+    let sample_medium = with_matmul_precision(MatmulPrecision::Medium, || time(sample_step));
     (train, sample, sample_medium)
 }
 
@@ -92,24 +103,27 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String, f64)> {
+/// PyTorch's figures for one preset: train and sample step seconds, its version, its
+/// peak resident memory in MB, and its training step's parts (forward, backward, AdamW).
+fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String, f64, [f64; 3])> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
-    let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string()]).output().ok()?;
+    let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string(), "--warmup", &WARMUP.to_string(), "--reps", &REPS.to_string()]).output().ok()?;
     if !out.status.success() {
         eprintln!("torch reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     let rss = v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
-    Some((v["train_step_s"].as_f64()?, v["sample_step_s"].as_f64()?, v["impl"].as_str()?.to_string(), rss))
+    let part = |k: &str| v["train_parts_s"][k].as_f64().unwrap_or(f64::NAN);
+    let parts = [part("forward"), part("backward"), part("adamw")];
+    Some((v["train_step_s"].as_f64()?, v["sample_step_s"].as_f64()?, v["impl"].as_str()?.to_string(), rss, parts))
 }
 
 fn main() {
     println!("{}", lastmile::machine::Machine::detect());
     lastmile::alloc::tune_for_tensors();
     let threads = rayon::current_num_threads();
-    let reps = 5;
-    println!("CodeFusion step times, batch 32, {threads} threads, median of {reps}");
+    println!("CodeFusion step times, batch 32, {threads} threads, median of {REPS} after {WARMUP} untimed steps (both sides)");
     println!(
         "{:<6} {:>14} {:>14} {:>14} {:>14} {:>9} {:>9}",
         "config", "rust train s", "torch train s", "rust sample s", "torch sample s", "train x", "sample x"
@@ -120,14 +134,17 @@ fn main() {
         if !only.is_empty() && !only.iter().any(|o| o == preset) {
             continue;
         }
-        let (train, sample, sample_medium) = rust_step_times(&config, 32, reps);
+        let (train, sample, sample_medium) = rust_step_times(&config, 32);
         let torch = torch_step_times(preset, threads);
         match &torch {
-            Some((torch_train, torch_sample, version, _)) => println!(
-                "{preset:<6} {train:>14.3} {torch_train:>14.3} {sample:>14.3} {torch_sample:>14.3} {:>9.2} {:>9.2}   ({version}; x = rust time / torch time)",
-                train / torch_train,
-                sample / torch_sample
-            ),
+            Some((torch_train, torch_sample, version, _, [forward, backward, adamw])) => {
+                println!("       torch train step parts (median): forward {forward:.3} s, backward {backward:.3} s, AdamW {adamw:.3} s");
+                println!(
+                    "{preset:<6} {train:>14.3} {torch_train:>14.3} {sample:>14.3} {torch_sample:>14.3} {:>9.2} {:>9.2}   ({version}; x = rust time / torch time)",
+                    train / torch_train,
+                    sample / torch_sample
+                )
+            }
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
         }
         let kernel = if lastmile::model::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Copied unchanged (apart from this line) from shared/bench/torch_reference.py so that a fresh clone can run `make bench`.
+# Copied from shared/bench/torch_reference.py so that a fresh clone can run `make bench`; added: this line,
+# `--warmup` (the Rust side's warm-up, so both are timed alike), the training step's parts and the peak resident memory.
 """PyTorch reference of the CodeFusion model in ../docs/model-spec.md, for timing.
 
 It is the baseline that the Rust implementation is measured against on the same
@@ -134,6 +135,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="tiny")
     p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     args = p.parse_args()
     c = PRESETS[args.config] if args.config in PRESETS else json.loads(
@@ -158,8 +160,21 @@ def main():
         x0_hat = model.denoise(x, t)
         model.decode_logits(x0_hat).argmax(-1)
 
-    train_s = median_time(train_step, args.reps)
-    sample_s = median_time(sample_step, args.reps)
+    train_s = median_time(train_step, args.reps, args.warmup)
+    # where a training step goes, timed as the Rust bench splits it
+    parts = {"forward": [], "backward": [], "adamw": []}
+    for _ in range(args.reps):
+        opt.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        loss = model.loss(tokens)
+        mid = time.perf_counter()
+        loss.backward()
+        end = time.perf_counter()
+        opt.step()
+        parts["forward"].append(mid - start)
+        parts["backward"].append(end - mid)
+        parts["adamw"].append(time.perf_counter() - end)
+    sample_s = median_time(sample_step, args.reps, args.warmup)
     tokens_per_step = c["batch"] * c["n"]
     fwd = flops_per_token_forward(c) * tokens_per_step
     print(json.dumps({
@@ -170,6 +185,7 @@ def main():
         "train_step_s": round(train_s, 5),
         "train_tokens_per_s": round(tokens_per_step / train_s, 1),
         "train_gflops_per_s": round(3 * fwd / train_s / 1e9, 2),
+        "train_parts_s": {k: round(statistics.median(v), 5) for k, v in parts.items()},
         "sample_step_s": round(sample_s, 5),
         "sample_tokens_per_s": round(tokens_per_step / sample_s, 1),
         "sample_gflops_per_s": round(fwd / sample_s / 1e9, 2),
