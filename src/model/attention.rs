@@ -138,18 +138,21 @@ fn product(dst: MatMut<'_, f32>, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>, alp
     faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, alpha, Par::Seq);
 }
 
-/// The forward pass: the `(batch, n, d)` output and the `(batch, heads, n, m)`
-/// softmax probabilities.
-fn forward(g: &Geometry, mask: Option<&Mask>, q: &[f32], kv: &[f32]) -> (Vec<f32>, Vec<f32>) {
+/// The forward pass: the `(batch, n, d)` output and, when `keep_probs` (training),
+/// the `(batch, heads, n, m)` softmax probabilities that the backward reads. At
+/// inference each task's probabilities live in a scratch buffer reused across tasks:
+/// for `small` the kept ones were a zero-filled 12.6 MB per layer and step, most of a
+/// sampling step's `memset` and page faults. Both ways give the same bytes.
+fn forward(g: &Geometry, mask: Option<&Mask>, q: &[f32], kv: &[f32], keep_probs: bool) -> (Vec<f32>, Option<Vec<f32>>) {
     let out_p = g.out();
     let mut out = vec![0f32; g.batch * g.n * out_p.width];
-    let mut probs = vec![0f32; g.batch * g.heads * g.n * g.m];
     let out_buf = SharedMut(out.as_mut_ptr(), out.len());
-    probs.par_chunks_mut((g.n * g.m).max(1)).enumerate().for_each(|(task, p)| {
+    let nm = (g.n * g.m).max(1);
+    // head `h` of item `i`: scores, softmax into `p`, then `p·V` into the output
+    let task = |task: usize, scores: &mut [f32], p: &mut [f32]| {
         let (i, h) = (task / g.heads, task % g.heads);
         let (qh, kh, vh) = (head(q, g.q, i, h, g.d_head), head(kv, g.k, i, h, g.d_head), head(kv, g.v, i, h, g.d_head));
-        let mut scores = vec![0f32; g.n * g.m];
-        product(dense_mut(&mut scores, g.n, g.m), qh, kh.transpose(), g.scale); // (n, m)
+        product(dense_mut(scores, g.n, g.m), qh, kh.transpose(), g.scale); // (n, m)
         for (r, (row, out)) in scores.chunks_mut(g.m).zip(p.chunks_mut(g.m)).enumerate() {
             if let Some(mask) = mask {
                 mask.add_row(i, h, r, row);
@@ -159,8 +162,17 @@ fn forward(g: &Geometry, mask: Option<&Mask>, q: &[f32], kv: &[f32]) -> (Vec<f32
         // SAFETY: task (i, h) alone writes head h of item i of the output.
         let oh = unsafe { head_mut(out_buf, out_p, i, h, g.d_head) };
         product(oh, dense(p, g.n, g.m), vh, 1.0); // (n, d_head)
-    });
-    (out, probs)
+    };
+    if keep_probs {
+        let mut probs = vec![0f32; g.batch * g.heads * g.n * g.m];
+        probs.par_chunks_mut(nm).enumerate().for_each_init(|| vec![0f32; nm], |scores, (t, p)| task(t, scores, p));
+        (out, Some(probs))
+    } else {
+        (0..g.batch * g.heads)
+            .into_par_iter()
+            .for_each_init(|| (vec![0f32; nm], vec![0f32; nm]), |(scores, p), t| task(t, scores, p));
+        (out, None)
+    }
 }
 
 /// The backward pass: writes `dq` into `gq` and `dk`, `dv` into `gkv` (the same
@@ -210,9 +222,9 @@ impl State {
         if !g.q.fits(g.batch, g.heads, g.d_head, q.len()) || !g.k.fits(g.batch, g.heads, g.d_head, kv.len()) {
             bail!("{name}: the projections do not hold {} heads of {}", g.heads, g.d_head);
         }
-        let (out, probs) = forward(g, self.mask.as_ref(), q, kv);
+        let (out, probs) = forward(g, self.mask.as_ref(), q, kv, self.train);
         if self.train {
-            *self.probs.lock().map_err(|_| candle_core::Error::Msg(format!("{name}: poisoned state")))? = Some(probs);
+            *self.probs.lock().map_err(|_| candle_core::Error::Msg(format!("{name}: poisoned state")))? = probs;
         }
         Ok((CpuStorage::F32(out), Shape::from((g.batch, g.n, g.heads * g.d_head))))
     }
@@ -409,6 +421,10 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(self_attention(&qkv, 4, None, false).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), first);
         }
+        // the training forward (which keeps the probabilities) gives the same bytes
+        let var = candle_core::Var::from_tensor(&qkv).unwrap();
+        let trained = self_attention(var.as_tensor(), 4, None, true).unwrap();
+        assert_eq!(trained.flatten_all().unwrap().to_vec1::<f32>().unwrap(), first);
         // a width that does not split into heads is an error, not a panic
         assert!(self_attention(&qkv, 5, None, false).is_err());
         let q = Tensor::zeros((8, 16, 32), candle_core::DType::F32, &dev).unwrap();
