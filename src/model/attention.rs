@@ -149,8 +149,8 @@ fn forward(g: &Geometry, mask: Option<&Mask>, q: &[f32], kv: &[f32], keep_probs:
     let out_buf = SharedMut(out.as_mut_ptr(), out.len());
     let nm = (g.n * g.m).max(1);
     // head `h` of item `i`: scores, softmax into `p`, then `p·V` into the output
-    let task = |task: usize, scores: &mut [f32], p: &mut [f32]| {
-        let (i, h) = (task / g.heads, task % g.heads);
+    let task = |t: usize, scores: &mut [f32], p: &mut [f32]| {
+        let (i, h) = (t / g.heads, t % g.heads);
         let (qh, kh, vh) = (head(q, g.q, i, h, g.d_head), head(kv, g.k, i, h, g.d_head), head(kv, g.v, i, h, g.d_head));
         product(dense_mut(scores, g.n, g.m), qh, kh.transpose(), g.scale); // (n, m)
         for (r, (row, out)) in scores.chunks_mut(g.m).zip(p.chunks_mut(g.m)).enumerate() {
