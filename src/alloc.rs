@@ -50,7 +50,9 @@ pub fn no_transparent_huge_pages() -> bool {
     {
         // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and only
         // sets a flag of this process.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) == 0 }
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) == 0
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -88,6 +90,11 @@ mod tests {
     fn huge_pages_are_turned_off_for_the_process() {
         assert!(no_transparent_huge_pages());
         // SAFETY: PR_GET_THP_DISABLE reads the flag
-        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }, 1);
+        assert_eq!(
+            unsafe {
+                libc::prctl(libc::PR_GET_THP_DISABLE, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong)
+            },
+            1
+        );
     }
 }

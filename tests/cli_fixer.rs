@@ -116,13 +116,28 @@ fn fixers_train_resume_evaluate_and_compare() {
     assert_eq!(results["top1"].as_array().unwrap().len(), 12);
     assert_eq!(results["report"]["items"], 12);
     assert!(results["report"]["pass_at"]["3"].as_f64().unwrap() >= results["report"]["pass_at"]["1"].as_f64().unwrap());
+    // predictions.jsonl: one line per item, in benchmark order, agreeing with top1
+    let predictions = fs::read_to_string(root.join("dq/rules-s0/eval/predictions.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = predictions.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 12);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["id"], format!("excel/{i}"));
+        assert_eq!(line["correct"], results["top1"][i]);
+        assert!(results["guided"][i].is_boolean());
+        let beams = line["beams"].as_array().unwrap();
+        assert!(beams.len() <= 3 && beams.len() == line["valid"].as_array().unwrap().len(), "{line}");
+    }
 
     lastmile(root).args(["eval", "data-quality", "--quiet", "--dir", "dq", "--seconds", "60"]).assert().success();
     let report = fs::read_to_string(root.join("dq/report.md")).unwrap();
     assert!(report.contains("| identity |") && report.contains("| rules |"), "{report}");
     assert!(report.contains("| identity | rules | 0 |") && report.contains("| identity | rules | pooled |"), "{report}");
     assert!(report.contains("took 1.0 min"), "{report}");
+    // the same fixers under checker-guided decoding, with their own paired tests
+    let guided = &report[report.find("## Checker-guided decoding").expect("a guided section")..];
+    assert!(guided.contains("| identity |") && guided.contains("| identity | rules | pooled |"), "{guided}");
     let json: serde_json::Value = serde_json::from_slice(&fs::read(root.join("dq/report.json")).unwrap()).unwrap();
     assert_eq!(json["items"], 12);
     assert_eq!(json["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(json["guided_sources"].as_array().unwrap().len(), 2);
 }

@@ -115,11 +115,12 @@ impl RestrictedReadout {
         let index = Tensor::from_vec(index, cells.len(), logits.device())?;
         let scores = logits.reshape((b * n, v))?.index_select(&index, 0)?.to_vec2::<f32>()?;
         for ((r, p, allowed), scores) in cells.into_iter().zip(scores) {
-            let best = allowed
-                .iter()
-                .copied()
-                .filter(|&id| (id as usize) < v)
-                .reduce(|a, c| if scores[c as usize] > scores[a as usize] { c } else { a });
+            let best =
+                allowed
+                    .iter()
+                    .copied()
+                    .filter(|&id| (id as usize) < v)
+                    .reduce(|a, c| if scores[c as usize] > scores[a as usize] { c } else { a });
             if let Some(best) = best {
                 tokens[*r][*p] = best;
             }
@@ -363,9 +364,8 @@ mod tests {
         let row = [0.0f32, 1.0, 2.0, 3.0];
         let logits = Tensor::from_vec(row.repeat(6), (2, 3, 4), &candle_core::Device::Cpu).unwrap();
         let mut tokens = vec![vec![3u32; 3]; 2];
-        let readout = RestrictedReadout {
-            cells: vec![(0, 1, vec![0, 2]), (1, 2, vec![1]), (1, 0, vec![]), (0, 7, vec![0]), (5, 0, vec![0])],
-        };
+        let readout =
+            RestrictedReadout { cells: vec![(0, 1, vec![0, 2]), (1, 2, vec![1]), (1, 0, vec![]), (0, 7, vec![0]), (5, 0, vec![0])] };
         readout.apply(&logits, &mut tokens).unwrap();
         // (0, 1): the better of 0 and 2; (1, 2): its only token; an empty cell and cells
         // outside the batch leave the argmax

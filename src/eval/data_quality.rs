@@ -1,7 +1,8 @@
 //! The data-quality report (`make data-quality`, the repair paper's Table 4
 //! analog): fixers trained on different pair sources with one recipe, several
 //! seeds each, scored on one benchmark. Mean ± spread per source and McNemar's
-//! exact test on the paired per-item top-beam outcomes between sources.
+//! exact test on the paired per-item outcomes between sources, for the top
+//! beam and for checker-guided decoding (the valid beam closest to the input).
 
 use super::fixer::FixerEvalRun;
 use serde::Serialize;
@@ -30,7 +31,7 @@ pub enum DataQualityError {
 pub struct SourceSummary {
     /// The source's name (the run directory's name without `-s<seed>`).
     pub source: String,
-    /// Headline rate of the top beam, per seed (seed order).
+    /// Headline rate of the decoding, per seed (seed order).
     pub by_seed: BTreeMap<u64, f64>,
     /// Mean over seeds.
     pub mean: f64,
@@ -72,6 +73,74 @@ pub struct DataQualityReport {
     pub sources: Vec<SourceSummary>,
     /// Every pair of sources, per seed and pooled.
     pub paired: Vec<Paired>,
+    /// [`Self::sources`] for checker-guided decoding (empty when a run did
+    /// not record it).
+    pub guided_sources: Vec<SourceSummary>,
+    /// [`Self::paired`] for checker-guided decoding.
+    pub guided_paired: Vec<Paired>,
+}
+
+/// Runs by source and seed.
+type Runs = BTreeMap<String, BTreeMap<u64, FixerEvalRun>>;
+
+/// Per source mean ± std of one decoding's per-item outcomes (`outcome`), and
+/// McNemar's test between every two sources, per seed and pooled.
+fn compare(
+    runs: &Runs,
+    items: usize,
+    headline: super::harness::Headline,
+    outcome: fn(&FixerEvalRun) -> &[bool],
+) -> (Vec<SourceSummary>, Vec<Paired>) {
+    let sources = runs
+        .iter()
+        .map(|(source, by_seed)| {
+            let rates: BTreeMap<u64, f64> =
+                by_seed.iter().map(|(s, r)| (*s, outcome(r).iter().filter(|&&x| x).count() as f64 / items as f64)).collect();
+            let n = rates.len() as f64;
+            let mean = rates.values().sum::<f64>() / n;
+            let std = if rates.len() > 1 { (rates.values().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+            let mut pass_at: BTreeMap<usize, f64> = BTreeMap::new();
+            for run in by_seed.values() {
+                for (k, p) in &run.report.pass_at {
+                    *pass_at.entry(*k).or_default() += p / n;
+                }
+            }
+            let rule_based = by_seed.values().map(|r| headline.rate(&r.report.methods["rule_based"])).sum::<f64>() / n;
+            SourceSummary { source: source.clone(), by_seed: rates, mean, std, pass_at, rule_based }
+        })
+        .collect();
+    let names: Vec<&String> = runs.keys().collect();
+    let mut paired = Vec::new();
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            let (mut pooled_a, mut pooled_b) = (0, 0);
+            for (seed, run_a) in &runs[*a] {
+                let Some(run_b) = runs[*b].get(seed) else { continue };
+                let (xs, ys) = (outcome(run_a), outcome(run_b));
+                let only_a = xs.iter().zip(ys).filter(|(x, y)| **x && !**y).count();
+                let only_b = xs.iter().zip(ys).filter(|(x, y)| !**x && **y).count();
+                pooled_a += only_a;
+                pooled_b += only_b;
+                paired.push(Paired {
+                    a: (*a).clone(),
+                    b: (*b).clone(),
+                    seed: Some(*seed),
+                    only_a,
+                    only_b,
+                    p_value: mcnemar_exact(only_a, only_b),
+                });
+            }
+            paired.push(Paired {
+                a: (*a).clone(),
+                b: (*b).clone(),
+                seed: None,
+                only_a: pooled_a,
+                only_b: pooled_b,
+                p_value: mcnemar_exact(pooled_a, pooled_b),
+            });
+        }
+    }
+    (sources, paired)
 }
 
 /// Two-sided exact McNemar p-value for `b` and `c` discordant items.
@@ -103,7 +172,7 @@ fn source_and_seed(dir: &str) -> Option<(String, u64)> {
 /// Reads every `<source>-s<seed>/eval/results.json` under `root` and builds the report.
 pub fn data_quality_report(root: &Path) -> Result<DataQualityReport, DataQualityError> {
     let err = |path: &Path, reason: String| DataQualityError::Results { path: path.to_path_buf(), reason };
-    let mut runs: BTreeMap<String, BTreeMap<u64, FixerEvalRun>> = BTreeMap::new();
+    let mut runs: Runs = BTreeMap::new();
     let entries = std::fs::read_dir(root).map_err(|e| err(root, e.to_string()))?;
     let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     dirs.sort();
@@ -126,55 +195,11 @@ pub fn data_quality_report(root: &Path) -> Result<DataQualityReport, DataQuality
             }
         }
     }
-    let sources = runs
-        .iter()
-        .map(|(source, by_seed)| {
-            let rates: BTreeMap<u64, f64> =
-                by_seed.iter().map(|(s, r)| (*s, r.top1.iter().filter(|&&x| x).count() as f64 / items as f64)).collect();
-            let n = rates.len() as f64;
-            let mean = rates.values().sum::<f64>() / n;
-            let std = if rates.len() > 1 { (rates.values().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-            let mut pass_at: BTreeMap<usize, f64> = BTreeMap::new();
-            for run in by_seed.values() {
-                for (k, p) in &run.report.pass_at {
-                    *pass_at.entry(*k).or_default() += p / n;
-                }
-            }
-            let rule_based = by_seed.values().map(|r| headline.rate(&r.report.methods["rule_based"])).sum::<f64>() / n;
-            SourceSummary { source: source.clone(), by_seed: rates, mean, std, pass_at, rule_based }
-        })
-        .collect();
-    let names: Vec<&String> = runs.keys().collect();
-    let mut paired = Vec::new();
-    for (i, a) in names.iter().enumerate() {
-        for b in &names[i + 1..] {
-            let (mut pooled_a, mut pooled_b) = (0, 0);
-            for (seed, run_a) in &runs[*a] {
-                let Some(run_b) = runs[*b].get(seed) else { continue };
-                let only_a = run_a.top1.iter().zip(&run_b.top1).filter(|(x, y)| **x && !**y).count();
-                let only_b = run_a.top1.iter().zip(&run_b.top1).filter(|(x, y)| !**x && **y).count();
-                pooled_a += only_a;
-                pooled_b += only_b;
-                paired.push(Paired {
-                    a: (*a).clone(),
-                    b: (*b).clone(),
-                    seed: Some(*seed),
-                    only_a,
-                    only_b,
-                    p_value: mcnemar_exact(only_a, only_b),
-                });
-            }
-            paired.push(Paired {
-                a: (*a).clone(),
-                b: (*b).clone(),
-                seed: None,
-                only_a: pooled_a,
-                only_b: pooled_b,
-                p_value: mcnemar_exact(pooled_a, pooled_b),
-            });
-        }
-    }
-    Ok(DataQualityReport { bench, items, metric: headline.name().into(), sources, paired })
+    let (sources, paired) = compare(&runs, items, headline, |r| &r.top1);
+    let every_guided = runs.values().flat_map(|r| r.values()).all(|r| r.guided.len() == items);
+    let (guided_sources, guided_paired) =
+        if every_guided { compare(&runs, items, headline, |r| &r.guided) } else { (Vec::new(), Vec::new()) };
+    Ok(DataQualityReport { bench, items, metric: headline.name().into(), sources, paired, guided_sources, guided_paired })
 }
 
 fn pct(x: f64) -> String {
@@ -194,25 +219,37 @@ impl DataQualityReport {
             self.metric,
             seconds.map(|s| format!(" The comparison took {:.1} min.", s / 60.0)).unwrap_or_default()
         );
+        Self::tables(&mut md, &self.sources, &self.paired);
+        if !self.guided_sources.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## Checker-guided decoding\n\nThe same fixers, each item's answer the beam that passes the language's checker and is closest to the input (`guided`, as `eval repair` pools its candidates).\n"
+            );
+            Self::tables(&mut md, &self.guided_sources, &self.guided_paired);
+        }
+        md
+    }
+
+    /// The per-source table and the paired tests of one decoding.
+    fn tables(md: &mut String, sources: &[SourceSummary], paired: &[Paired]) {
         let seeds: Vec<u64> =
-            self.sources.iter().flat_map(|s| s.by_seed.keys().copied()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            sources.iter().flat_map(|s| s.by_seed.keys().copied()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let seed_cols: String = seeds.iter().map(|s| format!(" seed {s} |")).collect();
         let _ = writeln!(md, "| source | mean ± std (points) |{seed_cols} pass@1 | pass@3 | pass@5 |");
         let _ = writeln!(md, "|---|---:|{}---:|---:|---:|", "---:|".repeat(seeds.len()));
-        for s in &self.sources {
+        for s in sources {
             let cells: String = seeds.iter().map(|k| s.by_seed.get(k).map_or(" n/a |".into(), |r| format!(" {} |", pct(*r)))).collect();
             let p = |k| s.pass_at.get(&k).map_or("n/a".into(), |x| pct(*x));
             let _ = writeln!(md, "| {} | {} ± {} |{cells} {} | {} | {} |", s.source, pct(s.mean), pct(s.std), p(1), p(3), p(5));
         }
-        if let Some(s) = self.sources.first() {
+        if let Some(s) = sources.first() {
             let _ = writeln!(md, "\nRule-based fixer (no training) on the same items: {}.", pct(s.rule_based));
         }
-        let _ = writeln!(md, "\n## Paired test (McNemar, exact, two-sided)\n\n| a | b | seed | only a right | only b right | p |\n|---|---|---:|---:|---:|---:|");
-        for p in &self.paired {
+        let _ = writeln!(md, "\n### Paired test (McNemar, exact, two-sided)\n\n| a | b | seed | only a right | only b right | p |\n|---|---|---:|---:|---:|---:|");
+        for p in paired {
             let seed = p.seed.map_or("pooled".into(), |s| s.to_string());
             let _ = writeln!(md, "| {} | {} | {seed} | {} | {} | {:.3} |", p.a, p.b, p.only_a, p.only_b, p.p_value);
         }
-        md
     }
 }
 

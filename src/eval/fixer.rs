@@ -44,8 +44,34 @@ pub struct FixerEvalRun {
     /// Per item, in benchmark order: whether the top beam is correct by the
     /// headline metric (the paired data of McNemar's test between fixers).
     pub top1: Vec<bool>,
+    /// Per item: whether checker-guided decoding (the valid beam closest to
+    /// the input) is correct by the headline metric; empty in runs of
+    /// versions before it was recorded.
+    #[serde(default)]
+    pub guided: Vec<bool>,
     /// The scores (method `best` is the top beam).
     pub report: EvalReport,
+    /// Per item, in benchmark order: what the fixer wrote (`predictions.jsonl`,
+    /// not part of `results.json`).
+    #[serde(skip)]
+    pub predictions: Vec<FixerPrediction>,
+}
+
+/// One benchmark item as the fixer saw it: a line of `predictions.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixerPrediction {
+    /// The item's id (`<file stem>/<index>`).
+    pub id: String,
+    /// The broken input.
+    pub broken: String,
+    /// The benchmark's correct version.
+    pub truth: String,
+    /// Whether the top beam is correct by the headline metric.
+    pub correct: bool,
+    /// The beams, best first (empty when the input is longer than the fixer's length).
+    pub beams: Vec<String>,
+    /// Per beam, whether the language's checker accepts it.
+    pub valid: Vec<bool>,
 }
 
 /// Decodes every item with `beam` beams (items too long for the fixer get no
@@ -92,10 +118,27 @@ pub fn run_fixer_eval(
     }
     let seconds = clock.elapsed().as_secs_f64();
     // one level (0), sample = beam rank: the harness's `best` is the top beam
-    let (report, best) = evaluate_per_item(lang, items, &candidates, true);
+    let (report, outcomes) = evaluate_per_item(lang, items, &candidates, true);
     let headline = Headline::of(lang.id());
-    let top1 = best.iter().map(|m| headline.get(m)).collect();
-    Ok(FixerEvalRun { bench: bench.to_path_buf(), fixer: dir.to_path_buf(), beam, seconds, top1, report })
+    let top1: Vec<bool> = outcomes.best.iter().map(|m| headline.get(m)).collect();
+    let guided: Vec<bool> = outcomes.guided.iter().map(|m| headline.get(m)).collect();
+    let predictions = items
+        .iter()
+        .zip(&candidates)
+        .zip(&top1)
+        .map(|((item, cands), &correct)| {
+            let cands = cands.as_deref().unwrap_or_default();
+            FixerPrediction {
+                id: item.id.clone(),
+                broken: item.broken.clone(),
+                truth: item.truth.clone(),
+                correct,
+                beams: cands.iter().map(|c| c.text.clone()).collect(),
+                valid: cands.iter().map(|c| c.valid).collect(),
+            }
+        })
+        .collect();
+    Ok(FixerEvalRun { bench: bench.to_path_buf(), fixer: dir.to_path_buf(), beam, seconds, top1, guided, report, predictions })
 }
 
 impl FixerEvalRun {
@@ -131,10 +174,17 @@ impl FixerEvalRun {
         md
     }
 
-    /// Writes `results.json` and `results.md` into `dir`; returns the Markdown.
+    /// Writes `results.json`, `predictions.jsonl` and `results.md` into `dir`;
+    /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
         std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
         write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
+        let mut lines = Vec::new();
+        for p in &self.predictions {
+            serde_json::to_writer(&mut lines, p).expect("predictions serialise");
+            lines.push(b'\n');
+        }
+        write_file_atomic(&dir.join("predictions.jsonl"), &lines)?;
         let md = self.markdown();
         write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
         Ok(md)

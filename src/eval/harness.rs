@@ -165,15 +165,23 @@ pub fn evaluate(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<V
     evaluate_per_item(lang, items, candidates, engine).0
 }
 
-/// [`evaluate`], and per item the metrics of the `best` method (the first
-/// sample at the best level; a fixer's top beam): the paired outcomes that
-/// tests between two repairers compare.
+/// Per item, the metrics of two methods: the paired outcomes that tests
+/// between two repairers compare.
+#[derive(Debug, Clone, Default)]
+pub struct ItemOutcomes {
+    /// The `best` method (the first sample at the best level; a fixer's top beam).
+    pub best: Vec<Metrics>,
+    /// The `guided` method (the valid candidate closest to the input).
+    pub guided: Vec<Metrics>,
+}
+
+/// [`evaluate`], and the per-item outcomes of its `best` and `guided` methods.
 pub fn evaluate_per_item(
     lang: &dyn Language,
     items: &[BenchItem],
     candidates: &[Option<Vec<Candidate>>],
     engine: bool,
-) -> (EvalReport, Vec<Metrics>) {
+) -> (EvalReport, ItemOutcomes) {
     let headline = Headline::of(lang.id());
     let mut per_item = Vec::with_capacity(items.len());
     let mut methods: BTreeMap<String, Vec<Metrics>> = BTreeMap::new();
@@ -263,7 +271,8 @@ pub fn evaluate_per_item(
         per_item,
         localised: None,
     };
-    (report, best_per_item)
+    let guided = methods.remove("guided").unwrap_or_default();
+    (report, ItemOutcomes { best: best_per_item, guided })
 }
 
 #[cfg(test)]

@@ -14,6 +14,6 @@ pub use crate::dataset::{load_bench, load_inputs, BenchError, BenchItem};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
 pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
-pub use fixer::{run_fixer_eval, FixerEvalRun};
+pub use fixer::{run_fixer_eval, FixerEvalRun, FixerPrediction};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
 pub use run::{run_repair_eval, EvalWriteError};

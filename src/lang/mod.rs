@@ -13,10 +13,10 @@ mod corruption;
 pub mod edit;
 mod excel;
 mod powershell;
+mod punctuation;
 mod python;
 mod python_corrupt;
 mod python_targets;
-mod punctuation;
 mod token;
 mod tree_sitter_support;
 

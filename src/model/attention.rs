@@ -168,9 +168,7 @@ fn forward(g: &Geometry, mask: Option<&Mask>, q: &[f32], kv: &[f32], keep_probs:
         probs.par_chunks_mut(nm).enumerate().for_each_init(|| vec![0f32; nm], |scores, (t, p)| task(t, scores, p));
         (out, Some(probs))
     } else {
-        (0..g.batch * g.heads)
-            .into_par_iter()
-            .for_each_init(|| (vec![0f32; nm], vec![0f32; nm]), |(scores, p), t| task(t, scores, p));
+        (0..g.batch * g.heads).into_par_iter().for_each_init(|| (vec![0f32; nm], vec![0f32; nm]), |(scores, p), t| task(t, scores, p));
         (out, None)
     }
 }
@@ -365,10 +363,8 @@ mod tests {
             Tensor::from_vec(data, (b, 1, 1, n), &dev).unwrap()
         };
         // the same padding as a view into a larger storage (the copy must start at its offset)
-        let padding_view = Tensor::cat(&[Tensor::full(ops::MASKED, (1, 1, 1, n), &dev).unwrap(), padding.clone()], 0)
-            .unwrap()
-            .narrow(0, 1, b)
-            .unwrap();
+        let padding_view =
+            Tensor::cat(&[Tensor::full(ops::MASKED, (1, 1, 1, n), &dev).unwrap(), padding.clone()], 0).unwrap().narrow(0, 1, b).unwrap();
         for mask in [None, Some(causal(n)), Some(padding), Some(padding_view)] {
             let run = |fused: bool| {
                 let qkv_t = qkv.as_tensor();

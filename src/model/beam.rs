@@ -2,7 +2,7 @@
 //! one decoder pass per output position over all live hypotheses.
 
 use super::fixer::{padded_batch, padding_mask, Fixer, START};
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 
 /// One finished output.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +24,9 @@ impl Hypothesis {
 /// Decodes every source (ids ending with `<eos>`) with `beam` beams for at
 /// most `max_len` output tokens (`<eos>` included); returns up to `beam`
 /// hypotheses per source, best first. `eos` ends a hypothesis, `pad` fills
-/// short sources. An item stops once `beam` hypotheses have ended; those
-/// still open at `max_len` end there, cut.
+/// short sources. Each step keeps `beam` open hypotheses; an item stops once
+/// `beam` have ended and no open one scores better per token than the worst
+/// of them; those still open at `max_len` end there, cut.
 pub fn beam_search(model: &Fixer, sources: &[&[u32]], beam: usize, max_len: usize, eos: u32, pad: u32) -> Result<Vec<Vec<Hypothesis>>> {
     let beam = beam.max(1);
     let dev = model.device().clone();
@@ -45,34 +46,51 @@ pub fn beam_search(model: &Fixer, sources: &[&[u32]], beam: usize, max_len: usiz
             owners.iter().map(|&(item, k)| std::iter::once(START).chain(live[item][k].0.iter().copied()).collect()).collect();
         let prefix = padded_batch(&prefixes.iter().map(Vec::as_slice).collect::<Vec<_>>(), pad, &dev)?; // (r, step + 1)
         let index = Tensor::from_vec(owners.iter().map(|&(item, _)| item as u32).collect::<Vec<_>>(), owners.len(), &dev)?;
-        let hidden = model.decode_hidden(&prefix, &memory.index_select(&index, 0)?, &mask.index_select(&index, 0)?, false)?;
-        // only the newest position is read out: (r, d) -> (r, V)
-        let last = model.read_out(&hidden.narrow(1, step, 1)?.squeeze(1)?.contiguous()?)?;
-        let log_probs = candle_nn::ops::log_softmax(&last, D::Minus1)?.to_vec2::<f32>()?;
+        let (memory, mask) = (memory.index_select(&index, 0)?, mask.index_select(&index, 0)?);
+        let hidden = model.decode_hidden(&prefix, &memory, &mask, false)?;
+        // only the newest position is read out: (r, 1, d) -> (r, V)
+        let last = hidden.narrow(1, step, 1)?.contiguous()?;
+        let rows = Tensor::arange(0, owners.len() as u32, &dev)?;
+        let log_probs = model.log_probs(&last, &memory, &source.index_select(&index, 0)?, &mask, &rows, false)?.to_vec2::<f32>()?;
         let mut next: Vec<Vec<(Vec<u32>, f32)>> = vec![Vec::new(); sources.len()];
         let mut row = 0;
         for (item, beams) in live.iter().enumerate() {
-            // every live beam's `beam` best continuations, then the best `beam` of those
+            // every live beam's `2 · beam` best continuations (enough that endings
+            // cannot crowd out the open ones), ranked together
             let mut options: Vec<(f32, usize, u32)> = Vec::new();
             for (k, (_, score)) in beams.iter().enumerate() {
                 let lp = &log_probs[row + k];
-                options.extend(top_k(lp, beam).into_iter().map(|id| (score + lp[id as usize], k, id)));
+                options.extend(top_k(lp, 2 * beam).into_iter().map(|id| (score + lp[id as usize], k, id)));
             }
             row += beams.len();
             options.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-            for (score, k, id) in options.into_iter().take(beam) {
+            // the best `beam` continuations stay live; an ending among the best `beam`
+            // options is a finished hypothesis (so a likely `<eos>` never takes a live slot)
+            for (rank, (score, k, id)) in options.into_iter().enumerate() {
                 let ids = &beams[k].0;
                 if id == eos {
-                    finished[item].push(Hypothesis { ids: ids.clone(), log_prob: score });
+                    if rank < beam {
+                        finished[item].push(Hypothesis { ids: ids.clone(), log_prob: score });
+                    }
                 } else if step + 1 < max_len {
-                    next[item].push((ids.iter().copied().chain([id]).collect(), score));
-                } else {
+                    if next[item].len() < beam {
+                        next[item].push((ids.iter().copied().chain([id]).collect(), score));
+                    }
+                } else if rank < beam {
                     // out of length: the hypothesis ends here, cut (so every item gets its beams)
                     finished[item].push(Hypothesis { ids: ids.iter().copied().chain([id]).collect(), log_prob: score });
                 }
             }
+            // done once `beam` have ended and none still open scores better than the
+            // worst of the best `beam` ended ones (per token, as they are ranked)
             if finished[item].len() >= beam {
-                next[item].clear();
+                let mut ended: Vec<f32> = finished[item].iter().map(Hypothesis::score).collect();
+                ended.sort_by(|a, b| b.total_cmp(a));
+                let worst_kept = ended[beam - 1];
+                let best_open = next[item].iter().map(|(ids, lp)| lp / (ids.len() + 1) as f32).fold(f32::NEG_INFINITY, f32::max);
+                if best_open <= worst_kept {
+                    next[item].clear();
+                }
             }
         }
         live = next;

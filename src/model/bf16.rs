@@ -208,7 +208,19 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
                 // SAFETY: `available()` checked the instructions; the slices hold
                 // MR rows of kp pairs and two panels of kp·16 pairs; the stores
                 // stay inside `valid_rows` rows of `n` and `valid_cols` columns.
-                unsafe { kernel::block(a, panels, &bias_padded[col..col + 2 * PANEL], kp, out.as_mut_ptr().cast(), n, col, valid_rows, valid_cols) };
+                unsafe {
+                    kernel::block(
+                        a,
+                        panels,
+                        &bias_padded[col..col + 2 * PANEL],
+                        kp,
+                        out.as_mut_ptr().cast(),
+                        n,
+                        col,
+                        valid_rows,
+                        valid_cols,
+                    )
+                };
             }
         }
         if epilogue == Epilogue::Gelu {
@@ -250,7 +262,19 @@ pub fn linear_argmax(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: 
                 let a = &a[(row0 + block) * kp..(row0 + block + MR) * kp];
                 let valid_rows = (ids.len() - block).min(MR);
                 // SAFETY: as in `run`; the block is stored into `block_out`, MR rows of 32
-                unsafe { kernel::block(a, panels, &bias_padded[col..col + 2 * PANEL], kp, block_out.as_mut_ptr(), 2 * PANEL, 0, valid_rows, valid_cols) };
+                unsafe {
+                    kernel::block(
+                        a,
+                        panels,
+                        &bias_padded[col..col + 2 * PANEL],
+                        kp,
+                        block_out.as_mut_ptr(),
+                        2 * PANEL,
+                        0,
+                        valid_rows,
+                        valid_cols,
+                    )
+                };
                 for r in 0..valid_rows {
                     let row = &block_out[r * 2 * PANEL..r * 2 * PANEL + valid_cols];
                     let (i, best) = (block + r, &mut best[block + r]);

@@ -24,14 +24,19 @@ pub struct FixerConfig {
     pub encoder_layers: usize,
     /// Decoder blocks.
     pub decoder_layers: usize,
+    /// A pointer-generator output: each step mixes the vocabulary read-out
+    /// with an attention over the source's tokens (copying), weighted by a
+    /// learned gate. Fixers of earlier versions have none.
+    #[serde(default)]
+    pub copy: bool,
 }
 
 impl FixerConfig {
     /// The fixed architecture of `make data-quality` for a tokenizer of
-    /// `vocab_size` ids: d = 128, 2 + 2 blocks, 1.47M parameters at V = 4,096
-    /// (0.29 s per batch of 64 on 2 CPU cores).
+    /// `vocab_size` ids: d = 128, 2 + 2 blocks, a copy head, 1.50M parameters
+    /// at V = 4,096.
     pub fn standard(vocab_size: usize, max_len: usize) -> Self {
-        FixerConfig { vocab_size, max_len, d_model: 128, n_heads: 4, d_ff: 512, encoder_layers: 2, decoder_layers: 2 }
+        FixerConfig { vocab_size, max_len, d_model: 128, n_heads: 4, d_ff: 512, encoder_layers: 2, decoder_layers: 2, copy: true }
     }
 
     /// The shared transformer layers are built from a [`ModelConfig`]: the

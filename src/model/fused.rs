@@ -9,10 +9,10 @@
 //! [`super::ops`] falls back to the composed path everywhere else (CUDA, other
 //! dtypes), and the tests check both paths give the same values and gradients.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, InplaceOp1, Layout, Result, Shape, Storage, Tensor};
-use std::sync::Mutex;
 use super::vmath;
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, InplaceOp1, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Rows handed to one rayon task: enough work per task to amortise the spawn.
 const ROWS_PER_TASK: usize = 64;
@@ -246,11 +246,7 @@ impl CustomOp1 for SoftmaxOp {
 
     fn bwd(&self, _xs: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let d = res.dims().last().copied().unwrap_or(1).max(1);
-        let gx = with_data(res, self.name(), |y| {
-            with_data(grad, self.name(), |g| {
-                Ok(map_rows2(y, g, d, vmath::softmax_backward_row))
-            })
-        })?;
+        let gx = with_data(res, self.name(), |y| with_data(grad, self.name(), |g| Ok(map_rows2(y, g, d, vmath::softmax_backward_row))))?;
         Ok(Some(Tensor::from_vec(gx, res.shape(), res.device())?))
     }
 }
@@ -276,11 +272,8 @@ impl CustomOp1 for GeluOp {
     }
 
     fn bwd(&self, xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let gx = with_data(xs, self.name(), |x| {
-            with_data(grad, self.name(), |g| {
-                Ok(map_rows2(x, g, ELEMENTWISE_ROW, vmath::gelu_backward))
-            })
-        })?;
+        let gx =
+            with_data(xs, self.name(), |x| with_data(grad, self.name(), |g| Ok(map_rows2(x, g, ELEMENTWISE_ROW, vmath::gelu_backward))))?;
         Ok(Some(Tensor::from_vec(gx, xs.shape(), xs.device())?))
     }
 }

@@ -1,8 +1,8 @@
 //! Transformer layers: layer norm, multi-head (self and cross) attention,
 //! feed-forward, pre-LN block, and the `Stack` used by denoiser and decoder.
 
-use super::{attention, fused, matmul, ops};
 use super::ModelConfig;
+use super::{attention, fused, matmul, ops};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 

@@ -11,8 +11,8 @@
 //! `f32` on the CPU; [`super::ops`] falls back to candle's matmul elsewhere,
 //! and the tests check both give the same values and gradients.
 
-use super::precision::{self, MatmulPrecision};
 use super::bf16::{self, Epilogue};
+use super::precision::{self, MatmulPrecision};
 use super::{fused, vmath};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
@@ -343,7 +343,8 @@ mod tests {
         assert!(err.contains("inference"), "{err}");
         // and in bf16: the kernel's products with the same GELU
         if bf16::available() {
-            let medium = x.as_tensor().apply_op3(&w, &b, LinearOp { precision: MatmulPrecision::Medium, epilogue: Epilogue::Gelu }).unwrap();
+            let medium =
+                x.as_tensor().apply_op3(&w, &b, LinearOp { precision: MatmulPrecision::Medium, epilogue: Epilogue::Gelu }).unwrap();
             let plain = linear_with(x.as_tensor(), &w, &b, MatmulPrecision::Medium).unwrap();
             assert_eq!(max_diff(&medium, &fused::gelu(&plain).unwrap()), 0.0);
         }

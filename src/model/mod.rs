@@ -3,8 +3,8 @@
 //! the same layers. No tokenizers or languages here.
 
 pub mod attention;
-pub mod bf16;
 mod beam;
+pub mod bf16;
 mod codefusion;
 mod config;
 mod fixer;

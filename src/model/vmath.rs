@@ -196,7 +196,10 @@ mod tests {
 
     #[test]
     fn erf_matches_a_double_precision_erf() {
-        let worst = (-6000..=6000).map(|i| i as f32 / 1000.0).map(|x| (erf(x) as f64 - candle_core::cpu::erf::erf_f64(x as f64)).abs() as f32).fold(0f32, f32::max);
+        let worst = (-6000..=6000)
+            .map(|i| i as f32 / 1000.0)
+            .map(|x| (erf(x) as f64 - candle_core::cpu::erf::erf_f64(x as f64)).abs() as f32)
+            .fold(0f32, f32::max);
         assert!(worst < 5e-7, "absolute error {worst}");
         assert_eq!(erf(0.0), 0.0);
         assert_eq!(erf(10.0), 1.0);

@@ -167,17 +167,32 @@ pub struct WindowConfig {
     /// A further weight of a structural start by the punctuation class of its
     /// token (`bracket`, `quote`, `separator`, `operator`:
     /// `lang::PunctuationClass`) it rewrites (the heaviest the token holds:
-    /// `rollout::FamilyVocabulary`), and of the snippet's `end`; a key not
-    /// listed has weight 1, and 0 never starts a window there.
+    /// `rollout::FamilyVocabulary`), and of the snippet's `end`; `first` and
+    /// `last` further weigh a start on the snippet's first and last token; a
+    /// key not listed has weight 1, and 0 never starts a window there.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub classes: std::collections::BTreeMap<String, f64>,
     /// The tokens a window position may be read out as at each step.
     #[serde(default, skip_serializing_if = "WindowVocabulary::is_all")]
     pub vocabulary: WindowVocabulary,
+    /// With the family read-out: a window position over punctuation is never
+    /// read out as itself, so every step is an edit and the model chooses
+    /// which wrong form is most plausible there (over a closing bracket at
+    /// the end: dropping it, doubling it, or another bracket). Without it, a
+    /// model that is sure of its brackets restores them, and the kept pairs
+    /// lean to whatever it is least sure of (extra brackets, stray tokens).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub change: bool,
 }
 
 /// The key of the snippet's end in `WindowConfig::classes`.
 pub const END: &str = "end";
+/// The key of a further weight of a start on the snippet's first token (an
+/// Excel formula's `=`, which real mistakes keep) in `WindowConfig::classes`.
+pub const FIRST: &str = "first";
+/// The key of a further weight of a start on the snippet's last token (where
+/// an unfinished formula misses its closing brackets) in `WindowConfig::classes`.
+pub const LAST: &str = "last";
 
 /// The read-out vocabulary of a window's positions.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -222,8 +237,8 @@ impl WindowConfig {
             return Err(format!("window structural_weight = {}: must be a positive number", self.structural_weight));
         }
         for (name, weight) in &self.classes {
-            if name != END && crate::lang::PunctuationClass::from_name(name).is_none() {
-                return Err(format!("window classes: unknown class `{name}` (bracket, quote, separator, operator, end)"));
+            if ![END, FIRST, LAST].contains(&name.as_str()) && crate::lang::PunctuationClass::from_name(name).is_none() {
+                return Err(format!("window classes: unknown class `{name}` (bracket, quote, separator, operator, end, first, last)"));
             }
             if !(weight.is_finite() && *weight >= 0.0) {
                 return Err(format!("window classes: {name} = {weight}: must be a number >= 0"));
@@ -233,6 +248,9 @@ impl WindowConfig {
             return Err(format!(
                 "window width = [{w_lo}, {w_hi}], inserts = [{i_lo}, {i_hi}]: each range needs lo <= hi, and every window at least one position"
             ));
+        }
+        if self.change && self.vocabulary != WindowVocabulary::Family {
+            return Err("window change = true needs vocabulary = \"family\" (it constrains the family read-out)".to_string());
         }
         Ok(())
     }
@@ -458,7 +476,14 @@ mod tests {
         for (width, inserts) in [([3, 1], [0, 0]), ([0, 0], [0, 0]), ([1, 2], [2, 1])] {
             let mut bad = windowed.clone();
             if let SourceConfig::Anchored { window, .. } = &mut bad.sources[0] {
-                *window = Some(WindowConfig { width, inserts, structural_weight: 1.0, classes: Default::default(), vocabulary: WindowVocabulary::All });
+                *window = Some(WindowConfig {
+                    width,
+                    inserts,
+                    structural_weight: 1.0,
+                    classes: Default::default(),
+                    vocabulary: WindowVocabulary::All,
+                    change: false,
+                });
             }
             assert!(bad.validate().unwrap_err().contains("window"), "{width:?} {inserts:?}");
         }

@@ -109,16 +109,22 @@ struct AnchorPool {
 /// snippet): a structural position (`marks[i]`) weighs
 /// `window.structural_weight` times the weight of the class a window there
 /// rewrites (`window.classes`, by `family`), the end that times the `end`
-/// weight, any other position 1.
+/// weight, any other position 1; the first and last token further weigh
+/// their `first` and `last` weights.
 fn window_start(row: &[u32], marks: &[bool], family: Option<&FamilyVocabulary>, window: &WindowConfig, rng: &mut ChaCha8Rng) -> usize {
     let class_weight = |id: u32| match family.and_then(|f| f.varied(id)) {
         Some(class) => window.class_weight(class.name()),
         None => 1.0,
     };
-    let weight_of = |i: usize| match (marks.get(i), row.get(i)) {
-        (Some(true), Some(&id)) => window.structural_weight * class_weight(id),
-        (Some(_), _) => 1.0,
-        (None, _) => window.structural_weight * window.class_weight(config::END),
+    let (first, last) = (window.class_weight(config::FIRST), window.class_weight(config::LAST));
+    let weight_of = |i: usize| {
+        let base = match (marks.get(i), row.get(i)) {
+            (Some(true), Some(&id)) => window.structural_weight * class_weight(id),
+            (Some(_), _) => 1.0,
+            (None, _) => return window.structural_weight * window.class_weight(config::END),
+        };
+        // a one-token snippet's only token is both
+        base * if i == 0 { first } else { 1.0 } * if i + 1 == marks.len() { last } else { 1.0 }
     };
     let total: f64 = (0..=marks.len()).map(weight_of).sum();
     let mut draw = rng.random::<f64>() * total;
@@ -202,9 +208,9 @@ impl<'a> Rollout<'a> {
                     let n = model.config().seq_len;
                     let records = read_corpus_split(&dir, "train")?;
                     // structural marks and token classes only where a window's start or read-out needs them
-                    let focused = window.as_ref().is_some_and(|w| {
-                        w.structural_weight != 1.0 || !w.classes.is_empty() || w.vocabulary != WindowVocabulary::All
-                    });
+                    let focused = window
+                        .as_ref()
+                        .is_some_and(|w| w.structural_weight != 1.0 || !w.classes.is_empty() || w.vocabulary != WindowVocabulary::All);
                     let lang = config.lang.language();
                     let mut pool = Vec::new();
                     for record in records {
@@ -347,10 +353,11 @@ impl<'a> Rollout<'a> {
                 });
                 // a family read-out: per window position, the ids it may be decoded as
                 let family = pool.family.as_ref().filter(|_| window.as_ref().is_some_and(|w| w.vocabulary == WindowVocabulary::Family));
+                let change = window.as_ref().is_some_and(|w| w.change);
                 let readout = windowed.as_ref().zip(family).map(|((ids, windows), family)| {
                     let cells = ids.iter().zip(windows).enumerate().flat_map(|(r, (row, w))| {
                         let inserts = row.iter().skip(w.lo).take_while(|&&id| id == crate::tokenizer::MASK).count();
-                        family.window_cells(row, w.lo, w.hi, inserts).into_iter().map(move |(p, allowed)| (r, p, allowed.to_vec()))
+                        family.window_cells(row, w.lo, w.hi, inserts, change).into_iter().map(move |(p, allowed)| (r, p, allowed))
                     });
                     crate::diffusion::RestrictedReadout { cells: cells.collect() }
                 });
@@ -576,6 +583,7 @@ mod tests {
             structural_weight: 9.0,
             classes: Default::default(),
             vocabulary: WindowVocabulary::All,
+            change: false,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut counts = [0usize; 5];
@@ -601,6 +609,7 @@ mod tests {
             structural_weight: 4.0,
             classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
             vocabulary: WindowVocabulary::Family,
+            change: false,
         };
         let family = FamilyVocabulary::new(&texts, |c| window.class_weight(c.name()));
         let row = [4, 5, 6, 7];
@@ -613,6 +622,32 @@ mod tests {
         }
         assert_eq!(counts[2], 0, "a class of weight 0 never starts a window");
         for (i, expected) in [(0, 2_000.0), (1, 24_000.0), (3, 8_000.0), (4, 2_000.0)] {
+            assert!((counts[i] as f64 - expected).abs() < 0.1 * expected, "position {i}: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn first_and_last_weights_scale_the_snippets_ends() {
+        // `= ( A1 )`: structural 0, 1 and 3 (weight 2 each), the end (2), plain 2 (1)
+        let marks = [true, true, false, true];
+        let row = [10, 11, 12, 13];
+        let classes = [("first", 0.0), ("last", 5.5)];
+        let window = WindowConfig {
+            width: [1, 1],
+            inserts: [0, 0],
+            structural_weight: 2.0,
+            classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
+            vocabulary: WindowVocabulary::All,
+            change: false,
+        };
+        // weights 0 (first), 2, 1, 11 (last), 2 (end): total 16
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut counts = [0usize; 5];
+        for _ in 0..32_000 {
+            counts[window_start(&row, &marks, None, &window, &mut rng)] += 1;
+        }
+        assert_eq!(counts[0], 0, "the first token of weight 0 never starts a window");
+        for (i, expected) in [(1, 4_000.0), (2, 2_000.0), (3, 22_000.0), (4, 4_000.0)] {
             assert!((counts[i] as f64 - expected).abs() < 0.1 * expected, "position {i}: {counts:?}");
         }
     }

@@ -47,7 +47,8 @@ impl FamilyVocabulary {
             .iter()
             .enumerate()
             .map(|(id, text)| {
-                let present = PunctuationClass::ALL.into_iter().filter(|class| text.chars().any(|c| PunctuationClass::of_char(c) == Some(*class)));
+                let present =
+                    PunctuationClass::ALL.into_iter().filter(|class| text.chars().any(|c| PunctuationClass::of_char(c) == Some(*class)));
                 // the heaviest class the token holds; ties to the first in `ALL`
                 let pick = present.fold(None, |best: Option<PunctuationClass>, class| match best {
                     Some(b) if weight(b) >= weight(class) => Some(b),
@@ -68,7 +69,8 @@ impl FamilyVocabulary {
             })
             .collect();
         let deletions = [PAD, EOS];
-        let one_class = |id: usize| !special(id) && !texts[id].contains(char::is_whitespace) && PunctuationClass::of_text(&texts[id]).is_some();
+        let one_class =
+            |id: usize| !special(id) && !texts[id].contains(char::is_whitespace) && PunctuationClass::of_text(&texts[id]).is_some();
         let mut any: Vec<u32> = deletions.to_vec();
         any.extend((0..texts.len()).filter(|&id| one_class(id)).map(|id| id as u32));
         let mut allowed = vec![any];
@@ -122,13 +124,22 @@ impl FamilyVocabulary {
 
     /// The read-out of one window: per position `lo..=hi` of the row (the
     /// first `inserts` of them slots before `start`, then the row's tokens
-    /// `row[p]`), the ids it may be decoded as.
-    pub fn window_cells(&self, row: &[u32], lo: usize, hi: usize, inserts: usize) -> Vec<(usize, &[u32])> {
+    /// `row[p]`), the ids it may be decoded as. With `change`, a token that
+    /// holds punctuation may not be read out as itself: the model picks the
+    /// most plausible of its wrong forms (over `)`, a deletion, `))` or `(`).
+    pub fn window_cells(&self, row: &[u32], lo: usize, hi: usize, inserts: usize, change: bool) -> Vec<(usize, Vec<u32>)> {
         let start = row.get(lo + inserts).copied().filter(|&id| id != EOS && id != PAD);
         (lo..=hi.min(row.len().saturating_sub(1)))
             .map(|p| match p < lo + inserts {
-                true => (p, self.slot_allowed(start)),
-                false => (p, self.allowed(row[p])),
+                true => (p, self.slot_allowed(start).to_vec()),
+                false => {
+                    let id = row[p];
+                    let allowed = self.allowed(id);
+                    match change && self.varied(id).is_some() {
+                        true => (p, allowed.iter().copied().filter(|&a| a != id).collect()),
+                        false => (p, allowed.to_vec()),
+                    }
+                }
             })
             .collect()
     }
@@ -185,10 +196,24 @@ mod tests {
         let id = |s: &str| texts.iter().position(|t| t == s).unwrap() as u32;
         // a row `A1 <mask> )* <eos> <pad>` with a window over the slot and `)*`
         let row = [id("A1"), crate::tokenizer::MASK, id(")*"), EOS, PAD];
-        let cells = vocab.window_cells(&row, 1, 2, 1);
-        assert_eq!(cells, vec![(1, vocab.slot_allowed(Some(id(")*")))), (2, vocab.allowed(id(")*")))]);
+        let cells = vocab.window_cells(&row, 1, 2, 1, false);
+        assert_eq!(cells, vec![(1, vocab.slot_allowed(Some(id(")*"))).to_vec()), (2, vocab.allowed(id(")*")).to_vec())]);
         // a window at the end: a slot before `<eos>`, and `<eos>` itself
-        let cells = vocab.window_cells(&[id("A1"), crate::tokenizer::MASK, EOS, PAD], 1, 2, 1);
-        assert_eq!(cells, vec![(1, vocab.slot_allowed(None)), (2, vocab.allowed(EOS))]);
+        let cells = vocab.window_cells(&[id("A1"), crate::tokenizer::MASK, EOS, PAD], 1, 2, 1, false);
+        assert_eq!(cells, vec![(1, vocab.slot_allowed(None).to_vec()), (2, vocab.allowed(EOS).to_vec())]);
+    }
+
+    #[test]
+    fn a_changing_window_never_reads_punctuation_back_as_itself() {
+        let (texts, vocab) = vocabulary();
+        let id = |s: &str| texts.iter().position(|t| t == s).unwrap() as u32;
+        // `A1 ) <eos>`, window over `A1` and `)`: the name stays, `)` must become
+        // another bracket form or go
+        let row = [id("A1"), id(")"), EOS, PAD];
+        let cells = vocab.window_cells(&row, 0, 1, 0, true);
+        assert_eq!(cells[0], (0, vec![id("A1")]));
+        let show: Vec<&str> = cells[1].1.iter().map(|&i| if i == EOS || i == PAD { "<del>" } else { texts[i as usize].as_str() }).collect();
+        assert_eq!(show, ["<del>", "<del>", "))", "("]);
+        assert_eq!(vocab.window_cells(&row, 0, 1, 0, false)[1].1, vocab.allowed(id(")")));
     }
 }

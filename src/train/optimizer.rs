@@ -116,8 +116,11 @@ impl AdamW {
                             candle_core::bail!("adamw: a gradient, its moments and its variable differ in size");
                         }
                         const CHUNK: usize = 1 << 14;
-                        m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)).zip(w.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(
-                            |(((m, v), w), g)| {
+                        m.par_chunks_mut(CHUNK)
+                            .zip(v.par_chunks_mut(CHUNK))
+                            .zip(w.par_chunks_mut(CHUNK))
+                            .zip(g.par_chunks(CHUNK))
+                            .for_each(|(((m, v), w), g)| {
                                 for j in 0..g.len() {
                                     let g = g[j] * scale;
                                     m[j] = beta1 * m[j] + (1.0 - beta1) * g;
@@ -125,8 +128,7 @@ impl AdamW {
                                     let update = (m[j] / bias1) / ((v[j] / bias2).sqrt() + eps);
                                     w[j] = w[j] * decay - lr * update;
                                 }
-                            },
-                        );
+                            });
                         Ok(())
                     })
                 })

@@ -107,7 +107,10 @@ fn peak_rss_mb() -> Option<f64> {
 /// peak resident memory in MB, and its training step's parts (forward, backward, AdamW).
 fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String, f64, [f64; 3])> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
-    let out = Command::new("python3").args([script, "--config", preset, "--threads", &threads.to_string(), "--warmup", &WARMUP.to_string(), "--reps", &REPS.to_string()]).output().ok()?;
+    let out = Command::new("python3")
+        .args([script, "--config", preset, "--threads", &threads.to_string(), "--warmup", &WARMUP.to_string(), "--reps", &REPS.to_string()])
+        .output()
+        .ok()?;
     if !out.status.success() {
         eprintln!("torch reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
         return None;
