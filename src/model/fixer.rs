@@ -142,7 +142,7 @@ impl Fixer {
         let source_ids = source.to_vec2::<u32>()?;
         let ids: Vec<u32> = rows.to_vec1::<u32>()?.iter().flat_map(|&row| source_ids[row as usize / len].iter().copied()).collect();
         let copied = scatter_to_vocab(&attention, ids, self.config.vocab_size)?; // (r, V)
-        let gate = sigmoid(&copy.gate.forward(&flat)?)?; // (r, 1): the weight of generating
+        let gate = candle_nn::ops::sigmoid(&copy.gate.forward(&flat)?)?; // (r, 1): the weight of generating
         let mixed = (generate.broadcast_mul(&gate)? + copied.broadcast_mul(&(1.0 - &gate)?)?)?;
         (mixed + PROB_FLOOR)?.log()
     }
@@ -201,11 +201,6 @@ impl candle_core::CustomOp1 for ScatterToVocab {
         let ids = Tensor::from_vec(self.ids.clone(), (r, m), grad.device())?;
         Ok(Some(grad.contiguous()?.gather(&ids, 1)?))
     }
-}
-
-/// The logistic function, composed of differentiable primitives.
-fn sigmoid(xs: &Tensor) -> Result<Tensor> {
-    (xs.neg()?.exp()? + 1.0)?.recip()
 }
 
 /// `(len, len)`: 0 on and below the diagonal, [`MASKED`] above it.
