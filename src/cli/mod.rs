@@ -38,8 +38,10 @@ pub struct Cli {
     pub threads: Option<usize>,
 
     /// Precision of the linear layers' products in sampling, rollout and repair:
-    /// `highest` (f32) or `medium` (bf16 operands, f32 sums, on CPUs with
-    /// AVX-512 BF16; elsewhere f32). Training always runs in f32.
+    /// `highest` (f32), `medium` (bf16 operands, f32 sums, on CPUs with
+    /// AVX-512 BF16; elsewhere f32) or `low` (int8 operands quantized per row,
+    /// exact integer sums, on CPUs with AVX-512 VNNI; elsewhere as `medium`).
+    /// Training always runs in f32.
     #[arg(long, global = true, env = "LASTMILE_MATMUL_PRECISION", default_value = "highest")]
     pub matmul_precision: MatmulPrecision,
 

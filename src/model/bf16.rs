@@ -21,15 +21,9 @@
 //! columns past the edges are computed into padding and not stored.
 //! Every output element is summed by one task in one order: same bytes every run.
 
+use super::blocked::{self, MR, PANEL};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-
-/// Output columns in one packed panel of `w` (one 512-bit register of f32).
-const PANEL: usize = 16;
-/// Rows of `x` in one micro-kernel block.
-const MR: usize = 8;
-/// Rows handed to one rayon task (a multiple of [`MR`]).
-const ROWS_PER_TASK: usize = 8 * MR;
 
 /// Whether this CPU runs the bf16 kernel (AVX-512 F and BF16, checked once).
 pub fn available() -> bool {
@@ -188,56 +182,39 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
     }
     let kp = k.div_ceil(2);
     let (a, b) = rayon::join(|| pack_rows(x, m, k), || pack_panels(w, n, k));
-    // the bias padded to the packed panels' width
-    let width = n.div_ceil(2 * PANEL) * 2 * PANEL;
-    let mut bias_padded = bias.to_vec();
-    bias_padded.resize(width, 0.0);
-    out.par_chunks_mut(ROWS_PER_TASK * n).enumerate().for_each(|(task, out)| {
-        let row0 = task * ROWS_PER_TASK;
-        let rows = out.len() / n;
-        // a pair of panels (2·kp·16 pairs) stays in L1 while the task's rows
-        // pass under it, so `w` is read once per task, not once per 8 rows
-        for pp in 0..width / (2 * PANEL) {
-            let panels = &b[pp * 2 * kp * PANEL..(pp + 1) * 2 * kp * PANEL];
-            let col = pp * 2 * PANEL;
-            let valid_cols = (n - col).min(2 * PANEL);
-            for block in (0..rows).step_by(MR) {
-                let a = &a[(row0 + block) * kp..(row0 + block + MR) * kp];
-                let out = &mut out[block * n..];
-                let valid_rows = (rows - block).min(MR);
-                // SAFETY: `available()` checked the instructions; the slices hold
-                // MR rows of kp pairs and two panels of kp·16 pairs; the stores
-                // stay inside `valid_rows` rows of `n` and `valid_cols` columns.
-                unsafe {
-                    kernel::block(
-                        a,
-                        panels,
-                        &bias_padded[col..col + 2 * PANEL],
-                        kp,
-                        out.as_mut_ptr().cast(),
-                        n,
-                        col,
-                        valid_rows,
-                        valid_cols,
-                    )
-                };
-            }
-        }
+    let bias = padded_bias(bias, n);
+    let finish = |rows: &mut [f32]| {
         if epilogue == Epilogue::Gelu {
-            // SAFETY: the loops above wrote every element of the task's rows,
-            // which are still in this core's cache
-            super::vmath::gelu_in_place(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
+            super::vmath::gelu_in_place(rows);
         }
-    });
+    };
+    blocked::fill(out, m, n, 4 * kp, block_fn(&a, &b, &bias, kp), finish);
     true
+}
+
+/// The bias padded with zeros to the packed panels' width.
+fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
+    let mut padded = bias.to_vec();
+    padded.resize(n.div_ceil(2 * PANEL) * 2 * PANEL, 0.0);
+    padded
+}
+
+/// The micro-kernel over packed rows `a` and panels `b` as a [`blocked::Block`].
+fn block_fn<'a>(a: &'a [u32], b: &'a [u32], bias: &'a [f32], kp: usize) -> impl blocked::Block + 'a {
+    move |row, pp, out, stride, col, valid_rows, valid_cols| {
+        let panels = &b[pp * 2 * kp * PANEL..(pp + 1) * 2 * kp * PANEL];
+        let a = &a[row * kp..(row + MR) * kp];
+        // SAFETY: `available()` was checked by the caller; the slices hold MR rows of
+        // kp pairs and two panels of kp·16 pairs; `blocked` hands out `out` pointers
+        // to `valid_rows` rows of `stride` with `valid_cols` columns from `col`.
+        unsafe { kernel::block(a, panels, &bias[pp * 2 * PANEL..(pp + 1) * 2 * PANEL], kp, out, stride, col, valid_rows, valid_cols) }
+    }
 }
 
 /// The index of each row's largest value of `x·wᵀ + bias` (bf16 products, f32
 /// sums), without writing the `(m, n)` product: the decode of a sampling step
-/// needs only the argmax over the vocabulary. Each 8 × 32 block goes to a
-/// buffer on the stack and is folded into the rows' running maxima, columns in
-/// order, by [`super::fused::row_argmax`]'s comparison (the first of equal
-/// maxima). `None` when the CPU lacks AVX-512 BF16.
+/// needs only the argmax over the vocabulary ([`blocked::argmax`]). `None`
+/// when the CPU lacks AVX-512 BF16.
 pub fn linear_argmax(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Option<Vec<u32>> {
     assert!(x.len() == m * k && w.len() == n * k && bias.len() == n && n > 0, "bf16 linear: shapes do not fit");
     if !available() {
@@ -246,49 +223,8 @@ pub fn linear_argmax(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: 
     let kp = k.div_ceil(2).max(1);
     // k = 0 packs one zero pair: the products are 0 and the bias decides
     let (a, b) = rayon::join(|| pack_rows_padded(x, m, k, kp), || pack_panels_padded(w, n, k, kp));
-    let width = n.div_ceil(2 * PANEL) * 2 * PANEL;
-    let mut bias_padded = bias.to_vec();
-    bias_padded.resize(width, 0.0);
-    let mut ids = vec![0u32; m];
-    ids.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(task, ids)| {
-        let row0 = task * ROWS_PER_TASK;
-        let mut best = vec![f32::NAN; ids.len()];
-        let mut block_out = [0f32; MR * 2 * PANEL];
-        for pp in 0..width / (2 * PANEL) {
-            let panels = &b[pp * 2 * kp * PANEL..(pp + 1) * 2 * kp * PANEL];
-            let col = pp * 2 * PANEL;
-            let valid_cols = (n - col).min(2 * PANEL);
-            for block in (0..ids.len()).step_by(MR) {
-                let a = &a[(row0 + block) * kp..(row0 + block + MR) * kp];
-                let valid_rows = (ids.len() - block).min(MR);
-                // SAFETY: as in `run`; the block is stored into `block_out`, MR rows of 32
-                unsafe {
-                    kernel::block(
-                        a,
-                        panels,
-                        &bias_padded[col..col + 2 * PANEL],
-                        kp,
-                        block_out.as_mut_ptr(),
-                        2 * PANEL,
-                        0,
-                        valid_rows,
-                        valid_cols,
-                    )
-                };
-                for r in 0..valid_rows {
-                    let row = &block_out[r * 2 * PANEL..r * 2 * PANEL + valid_cols];
-                    let (i, best) = (block + r, &mut best[block + r]);
-                    for (c, &v) in row.iter().enumerate() {
-                        // the row's first column starts the fold, as `row_argmax` does
-                        if (col == 0 && c == 0) || *best < v {
-                            (*best, ids[i]) = (v, (col + c) as u32);
-                        }
-                    }
-                }
-            }
-        }
-    });
-    Some(ids)
+    let bias = padded_bias(bias, n);
+    Some(blocked::argmax(m, n, 4 * kp, block_fn(&a, &b, &bias, kp)))
 }
 
 /// [`pack_rows`] with `kp` pairs per row (at least one, zero when `k` is 0).

@@ -3,7 +3,7 @@
 
 use super::layers::Stack;
 use super::layers::{linear, Linear};
-use super::precision::{matmul_precision, MatmulPrecision};
+use super::precision::matmul_precision;
 use super::time::TimeEmbedding;
 use super::ModelConfig;
 use super::{fused, ops};
@@ -120,8 +120,8 @@ impl CodeFusion {
                 let (b, n, d) = decoded.dims3()?;
                 let table = self.embedding_table()?; // (V, d)
                 let rows = decoded.reshape((b * n, d))?;
-                let logits = if matmul_precision() == MatmulPrecision::Medium {
-                    // the table as a linear layer's weight: the bf16 kernel where the CPU has it
+                let logits = if matmul_precision().is_reduced() {
+                    // the table as a linear layer's weight: the int8 or bf16 kernel where the CPU has it
                     let zeros = Tensor::zeros(table.dim(0)?, table.dtype(), table.device())?;
                     ops::linear(&rows, &table, &zeros)?
                 } else {
@@ -148,7 +148,7 @@ impl CodeFusion {
             return self.logits(&decoded)?.argmax(D::Minus1)?.to_vec2::<u32>();
         }
         let (b, n, d) = decoded.dims3()?;
-        let ids = if matmul_precision() == MatmulPrecision::Medium {
+        let ids = if matmul_precision().is_reduced() {
             // the argmax folded into the head's product: the (b·n, V) logits never written
             let rows = decoded.reshape((b * n, d))?;
             match &self.head {

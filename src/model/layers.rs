@@ -40,7 +40,7 @@ impl Module for Linear {
 
 impl Linear {
     /// The index of each row's largest output, `x: (rows, in) -> (rows)`
-    /// ([`ops::linear_argmax`]: at medium precision the outputs are never written).
+    /// ([`ops::linear_argmax`]: at a reduced precision the outputs are never written).
     pub fn argmax(&self, xs: &Tensor) -> Result<Vec<u32>> {
         ops::linear_argmax(xs, &self.weight, &self.bias)
     }

@@ -12,6 +12,7 @@
 //! and the tests check both give the same values and gradients.
 
 use super::bf16::{self, Epilogue};
+use super::int8;
 use super::precision::{self, MatmulPrecision};
 use super::{fused, vmath};
 use candle_core::backend::BackendStorage;
@@ -141,7 +142,8 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// output starts as the bias and the product accumulates into it, so the bias
 /// costs no pass of its own; its gradient is a parallel column sum.
 struct LinearOp {
-    /// `Medium`: the forward product in bf16 where the CPU can ([`super::bf16`]).
+    /// `Medium`: the forward product in bf16 where the CPU can ([`super::bf16`]);
+    /// `Low`: in int8 where it can ([`super::int8`]), else as `Medium`.
     precision: MatmulPrecision,
     /// The output's epilogue; an inference-only [`Epilogue::Gelu`] has no backward.
     epilogue: Epilogue,
@@ -180,11 +182,15 @@ impl CustomOp3 for LinearOp {
             Some((start, end)) => &data(b, self.name())?[start..end],
             None => bail!("{}: the bias must be contiguous", self.name()),
         };
-        if self.precision == MatmulPrecision::Medium && bf16::available() {
+        if self.precision.is_reduced() {
             if let (Some((xs, xe)), Some((ws, we))) = (x_l.contiguous_offsets(), w_l.contiguous_offsets()) {
-                // inference in bf16 ([`super::precision`]): the kernel adds the bias
+                // inference in int8 or bf16 ([`super::precision`]): the kernel adds the bias
                 let (x, w) = (&data(x, self.name())?[xs..xe], &data(w, self.name())?[ws..we]);
-                if let Some(out) = bf16::linear_new(x, w, bias, rows, out_dim, in_dim, self.epilogue) {
+                let low = || match self.precision {
+                    MatmulPrecision::Low => int8::linear_new(x, w, bias, rows, out_dim, in_dim, self.epilogue),
+                    _ => None,
+                };
+                if let Some(out) = low().or_else(|| bf16::linear_new(x, w, bias, rows, out_dim, in_dim, self.epilogue)) {
                     return Ok((CpuStorage::F32(out), Shape::from(out_dims)));
                 }
             }

@@ -5,12 +5,14 @@
 pub mod attention;
 mod beam;
 pub mod bf16;
+mod blocked;
 mod codefusion;
 mod config;
 mod fixer;
 mod fixer_config;
 pub mod fused;
 mod init;
+pub mod int8;
 mod layers;
 pub mod matmul;
 pub mod ops;

@@ -8,7 +8,7 @@
 //! pass, or composed primitives on other devices), `false` the inference path.
 
 use super::precision::{self, MatmulPrecision};
-use super::{bf16, fused, matmul as faer};
+use super::{bf16, fused, int8, matmul as faer};
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer norm over the last dimension.
@@ -72,16 +72,26 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// The index of the largest value of each row of `x·wᵀ + b`, for `x: (rows, in)`:
-/// at `--matmul-precision medium` on a CPU with AVX-512 BF16 without writing
-/// the product ([`bf16::linear_argmax`]), else the product then a parallel argmax.
+/// at a reduced [`precision`] without writing the product ([`int8::linear_argmax`]
+/// at `low` on a CPU with AVX-512 VNNI, [`bf16::linear_argmax`] at `medium` or
+/// without VNNI on one with AVX-512 BF16), else the product then a parallel argmax.
 pub fn linear_argmax(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Vec<u32>> {
-    if precision::matmul_precision() == MatmulPrecision::Medium && bf16::available() && fused::applies(x) && fused::applies(w) {
+    let precision = precision::matmul_precision();
+    if precision.is_reduced() && fused::applies(x) && fused::applies(w) {
         let ((m, k), n) = (x.dims2()?, w.dim(0)?);
         if w.dims2()? != (n, k) || b.dims1()? != n || n == 0 {
             candle_core::bail!("linear argmax: input {:?}, weight {:?}, bias {:?} do not fit", x.dims(), w.dims(), b.dims());
         }
         let ids = fused::with_data(x, "linear argmax", |x| {
-            fused::with_data(w, "linear argmax", |w| fused::with_data(b, "linear argmax", |b| Ok(bf16::linear_argmax(x, w, b, m, n, k))))
+            fused::with_data(w, "linear argmax", |w| {
+                fused::with_data(b, "linear argmax", |b| {
+                    let low = || match precision {
+                        MatmulPrecision::Low => int8::linear_argmax(x, w, b, m, n, k),
+                        _ => None,
+                    };
+                    Ok(low().or_else(|| bf16::linear_argmax(x, w, b, m, n, k)))
+                })
+            })
         })?;
         if let Some(ids) = ids {
             return Ok(ids);

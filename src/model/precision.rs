@@ -4,8 +4,11 @@
 //! `Highest` (the default) multiplies in `f32`. `Medium` lets the linear layers
 //! round their operands to bfloat16 and sum the products in `f32`
 //! ([`super::bf16`]) on CPUs with AVX-512 BF16, about twice the products per
-//! instruction; elsewhere it changes nothing. It is meant for inference
-//! (sampling, rollout, repair): the training backward passes stay in `f32`.
+//! instruction; elsewhere it changes nothing. `Low` quantizes the operands to
+//! 8-bit integers and sums them exactly in `i32` ([`super::int8`]) on CPUs with
+//! AVX-512 VNNI, twice bf16's products per instruction; without VNNI it is
+//! `Medium`. Both are meant for inference (sampling, rollout, repair): the
+//! training backward passes stay in `f32`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -17,6 +20,16 @@ pub enum MatmulPrecision {
     Highest,
     /// bfloat16 operands, `f32` sums, where the CPU has the instructions.
     Medium,
+    /// 8-bit integer operands (activations per row, weights per output),
+    /// exact `i32` sums, where the CPU has AVX-512 VNNI; else as `Medium`.
+    Low,
+}
+
+impl MatmulPrecision {
+    /// Whether the linear layers may round their operands (`Medium` or `Low`).
+    pub fn is_reduced(self) -> bool {
+        self != MatmulPrecision::Highest
+    }
 }
 
 impl std::str::FromStr for MatmulPrecision {
@@ -26,7 +39,8 @@ impl std::str::FromStr for MatmulPrecision {
         match s {
             "highest" => Ok(MatmulPrecision::Highest),
             "medium" => Ok(MatmulPrecision::Medium),
-            other => Err(format!("unknown matmul precision `{other}` (expected `highest` or `medium`)")),
+            "low" => Ok(MatmulPrecision::Low),
+            other => Err(format!("unknown matmul precision `{other}` (expected `highest`, `medium` or `low`)")),
         }
     }
 }
@@ -36,6 +50,7 @@ impl std::fmt::Display for MatmulPrecision {
         f.write_str(match self {
             MatmulPrecision::Highest => "highest",
             MatmulPrecision::Medium => "medium",
+            MatmulPrecision::Low => "low",
         })
     }
 }
@@ -61,7 +76,8 @@ pub fn with_matmul_precision<R>(precision: MatmulPrecision, f: impl FnOnce() -> 
 pub fn matmul_precision() -> MatmulPrecision {
     match PRECISION.load(Ordering::Relaxed) {
         0 => MatmulPrecision::Highest,
-        _ => MatmulPrecision::Medium,
+        1 => MatmulPrecision::Medium,
+        _ => MatmulPrecision::Low,
     }
 }
 
@@ -71,7 +87,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_ones_are_errors() {
-        for p in [MatmulPrecision::Highest, MatmulPrecision::Medium] {
+        for p in [MatmulPrecision::Highest, MatmulPrecision::Medium, MatmulPrecision::Low] {
             assert_eq!(p.to_string().parse::<MatmulPrecision>(), Ok(p));
         }
         assert!("bf16".parse::<MatmulPrecision>().unwrap_err().contains("`bf16`"));

@@ -47,9 +47,10 @@ fn time<F: FnMut()>(mut f: F) -> f64 {
     )
 }
 
-/// Median seconds of a training step, a sampling step, and a sampling step at
-/// `--matmul-precision medium` (bf16 products where the CPU has AVX-512 BF16).
-fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64) {
+/// Median seconds of a training step, a sampling step, and sampling steps at
+/// `--matmul-precision medium` (bf16 products where the CPU has AVX-512 BF16)
+/// and `low` (int8 products where it has AVX-512 VNNI).
+fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64, f64) {
     let device = Device::Cpu;
     let (model, vars) = init_model(config, &device, 0).unwrap();
     let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
@@ -93,7 +94,8 @@ fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64) {
     };
     let sample = time(sample_step);
     let sample_medium = with_matmul_precision(MatmulPrecision::Medium, || time(sample_step));
-    (train, sample, sample_medium)
+    let sample_low = with_matmul_precision(MatmulPrecision::Low, || time(sample_step));
+    (train, sample, sample_medium, sample_low)
 }
 
 /// This process's peak resident memory in MB (`VmHWM` of `/proc/self/status`).
@@ -137,7 +139,7 @@ fn main() {
         if !only.is_empty() && !only.iter().any(|o| o == preset) {
             continue;
         }
-        let (train, sample, sample_medium) = rust_step_times(&config, 32);
+        let (train, sample, sample_medium, sample_low) = rust_step_times(&config, 32);
         let torch = torch_step_times(preset, threads);
         match &torch {
             Some((torch_train, torch_sample, version, _, [forward, backward, adamw])) => {
@@ -150,13 +152,17 @@ fn main() {
             }
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
         }
-        let kernel = if lastmile::model::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };
-        match &torch {
-            Some((_, torch_sample, ..)) => println!(
-                "       sample at --matmul-precision medium, {kernel}: rust {sample_medium:.3} s, sample x {:.2}",
-                sample_medium / torch_sample
-            ),
-            None => println!("       sample at --matmul-precision medium, {kernel}: rust {sample_medium:.3} s"),
+        let medium = if lastmile::model::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };
+        let low =
+            if lastmile::model::int8::available() { "int8 products (AVX-512 VNNI)" } else { "as medium: this CPU has no AVX-512 VNNI" };
+        for (name, kernel, seconds) in [("medium", medium, sample_medium), ("low", low, sample_low)] {
+            match &torch {
+                Some((_, torch_sample, ..)) => println!(
+                    "       sample at --matmul-precision {name}, {kernel}: rust {seconds:.3} s, sample x {:.2}",
+                    seconds / torch_sample
+                ),
+                None => println!("       sample at --matmul-precision {name}, {kernel}: rust {seconds:.3} s"),
+            }
         }
         // the Rust peak so far: the presets run smallest first, so it is this preset's
         println!(
