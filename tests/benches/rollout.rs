@@ -9,6 +9,7 @@
 use candle_core::Device;
 use lastmile::dataset::read_corpus_split;
 use lastmile::model::init_model;
+use lastmile::model::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::ModelConfig;
 use lastmile::rollout::{Rollout, RolloutConfig};
 use lastmile::tokenizer::CodeTokenizer;
@@ -44,6 +45,25 @@ fn main() {
         (model, tokenizer, "random-init".to_string(), "random initialisation")
     };
     let rollout = Rollout::new(&config, &model, &tokenizer, &sha, root).unwrap();
+    // the same units at each matmul precision (`--matmul-precision`; the default
+    // `highest` first): `medium` and `low` run only where the CPU has the kernels
+    let mut rate = 0.0;
+    for precision in [MatmulPrecision::Highest, MatmulPrecision::Medium, MatmulPrecision::Low] {
+        let unit_rate = with_matmul_precision(precision, || run_units(&rollout, &config, units, what, precision));
+        if precision == MatmulPrecision::Highest {
+            rate = unit_rate;
+        }
+    }
+    // SAFETY: getrusage writes into the zeroed struct we own
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+        println!("  peak resident memory: {:.0} MB", usage.ru_maxrss as f64 / 1024.0);
+    }
+    println!("  projected for 20,000 pairs at highest: {:.1} min (target: <= 15)", 20_000.0 / rate.max(1e-9) / 60.0);
+}
+
+/// Runs `units` units and prints their throughput and time split; returns kept pairs per second.
+fn run_units(rollout: &Rollout, config: &RolloutConfig, units: usize, what: &str, precision: MatmulPrecision) -> f64 {
     let clock = Instant::now();
     let (mut kept, mut candidates, mut chains) = (0u64, 0u64, 0usize);
     let mut timing = lastmile::rollout::Timing::default();
@@ -59,14 +79,15 @@ fn main() {
     let rate = kept as f64 / wall;
     let sampler = config.sampler.describe();
     println!(
-        "rollout, tiny-excel ({what}), {} threads: {chains} chains ({sampler}, batch {}), {} chain-steps",
+        "rollout, tiny-excel ({what}), --matmul-precision {precision}, {} threads: {chains} chains ({sampler}, batch {}), {} chain-steps",
         rayon::current_num_threads(),
         config.batch_size,
         timing.chain_steps
     );
     println!(
-        "  {wall:.1} s wall; {candidates} candidates, {kept} kept: {rate:.1} pairs/s, {:.1} chains/s, {:.3} kept pairs per chain-step",
+        "  {wall:.1} s wall; {candidates} candidates, {kept} kept: {rate:.1} pairs/s, {:.1} chains/s, {:.1} chain-steps/s, {:.3} kept pairs per chain-step",
         chains as f64 / wall,
+        timing.chain_steps as f64 / wall,
         kept as f64 / timing.chain_steps.max(1) as f64
     );
     println!(
@@ -78,10 +99,5 @@ fn main() {
         timing.filter_s,
         100.0 * timing.filter_s / busy
     );
-    // SAFETY: getrusage writes into the zeroed struct we own
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
-        println!("  peak resident memory: {:.0} MB", usage.ru_maxrss as f64 / 1024.0);
-    }
-    println!("  projected for 20,000 pairs: {:.1} min (target: <= 15)", 20_000.0 / rate.max(1e-9) / 60.0);
+    rate
 }
