@@ -35,10 +35,7 @@ impl Machine {
     /// Describes the machine this process runs on.
     pub fn detect() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let cpu = cpuinfo_field(&cpuinfo, "model name").map_or_else(|| std::env::consts::ARCH.to_string(), str::to_string);
         let (vector_extensions, gemm_kernel) = vector_extensions();
         Machine {
             cpu,

@@ -21,7 +21,8 @@
 //! columns past the edges are computed into padding and not stored.
 //! Every output element is summed by one task in one order: same bytes every run.
 
-use super::blocked::{self, MR, PANEL};
+pub use super::blocked::Epilogue;
+use super::blocked::{self, padded_bias, MR, PANEL};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -136,16 +137,6 @@ pub fn linear(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], m: usize, n: 
     run(x, w, bias, out, m, n, k, Epilogue::None)
 }
 
-/// The epilogue applied to each output block while it is still in L1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Epilogue {
-    /// The product plus the bias.
-    None,
-    /// The exact GELU of it (a feed-forward layer's first half), without a
-    /// second pass over the `(m, n)` output.
-    Gelu,
-}
-
 /// [`linear`] into a new buffer, never zero-filled (the kernel writes every
 /// element), then `epilogue`; `None` when the CPU lacks AVX-512 BF16.
 pub fn linear_new(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usize, epilogue: Epilogue) -> Option<Vec<f32>> {
@@ -183,20 +174,8 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
     let kp = k.div_ceil(2);
     let (a, b) = rayon::join(|| pack_rows(x, m, k), || pack_panels(w, n, k));
     let bias = padded_bias(bias, n);
-    let finish = |rows: &mut [f32]| {
-        if epilogue == Epilogue::Gelu {
-            super::vmath::gelu_in_place(rows);
-        }
-    };
-    blocked::fill(out, m, n, 4 * kp, block_fn(&a, &b, &bias, kp), finish);
+    blocked::fill(out, m, n, 4 * kp, block_fn(&a, &b, &bias, kp), epilogue);
     true
-}
-
-/// The bias padded with zeros to the packed panels' width.
-fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
-    let mut padded = bias.to_vec();
-    padded.resize(n.div_ceil(2 * PANEL) * 2 * PANEL, 0.0);
-    padded
 }
 
 /// The micro-kernel over packed rows `a` and panels `b` as a [`blocked::Block`].
@@ -245,6 +224,7 @@ fn pack_panels_padded(w: &[f32], n: usize, k: usize, kp: usize) -> Vec<u32> {
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
+    use super::blocked::lanes;
     use super::{MR, PANEL};
     use std::arch::x86_64::*;
 
@@ -322,15 +302,6 @@ mod kernel {
             _mm512_storeu_si512(dst.as_mut_ptr().add(c * PANEL) as *mut _, std::mem::transmute::<__m512bh, __m512i>(packed));
         }
         chunks * PANEL
-    }
-
-    /// The store mask of the first `n` (at most 16) lanes.
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= PANEL {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
     }
 }
 

@@ -6,10 +6,12 @@
 //! A task owns a run of whole rows and, for every pair of 16-column panels of
 //! the packed weight, passes its rows' packed blocks under the pair (the pair
 //! stays in L1, the task's rows in L2). A task's rows are sized from the
-//! packed row bytes so that they fit in L2 (~256 KiB of them), and there are at
-//! least two tasks per thread to balance: with few tasks a wide product (the
-//! vocabulary head, 4,096 × 256) streams its weight from L3 a few times instead
-//! of once per 64 rows (measured on a Zen 5 EPYC: 650 against 520 GFLOP/s).
+//! packed row bytes (and, for [`fill`], the output row bytes) so that they fit
+//! in L2 (~256 KiB of them), and there are at most about two tasks per thread:
+//! with few tasks the vocabulary head's argmax (4,096 × 256) streams its weight
+//! from L3 4 times per product instead of 32 (64-row tasks). With the argmax's
+//! skip of rows that cannot win, the tiny head went from 650 to 840 GFLOP/s at
+//! bf16 on a Zen 5 EPYC; the two effects were not measured apart.
 
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -35,27 +37,37 @@ fn rows_per_task(m: usize, row_bytes: usize, floor: usize) -> usize {
 /// and a wide weight would stream from L3 once per few rows.
 const FILL_FLOOR: usize = 8 * MR;
 
+/// The epilogue applied to each task's output rows while they are still in cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// The product plus the bias.
+    None,
+    /// The exact GELU of it (a feed-forward layer's first half), without a
+    /// second pass over the `(m, n)` output.
+    Gelu,
+}
+
+/// The bias padded with zeros to the packed panels' width (whole panel pairs).
+pub(super) fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
+    let mut padded = bias.to_vec();
+    padded.resize(n.div_ceil(2 * PANEL) * 2 * PANEL, 0.0);
+    padded
+}
+
 /// A micro-kernel call: `(first row of the block, panel pair, out, stride, col,
 /// valid rows, valid cols)` writes the block's `valid rows × valid cols`
 /// values at `out[r · stride + col + c]`.
 pub(super) trait Block: Fn(usize, usize, *mut f32, usize, usize, usize, usize) + Sync {}
 impl<F: Fn(usize, usize, *mut f32, usize, usize, usize, usize) + Sync> Block for F {}
 
-/// Fills `out: (m, n)`, every element, block by block; `finish` runs on each
+/// Fills `out: (m, n)`, every element, block by block; `epilogue` runs on each
 /// task's rows once they are written (while still in this core's cache).
-pub(super) fn fill(
-    out: &mut [MaybeUninit<f32>],
-    m: usize,
-    n: usize,
-    row_bytes: usize,
-    block: impl Block,
-    finish: impl Fn(&mut [f32]) + Sync,
-) {
+pub(super) fn fill(out: &mut [MaybeUninit<f32>], m: usize, n: usize, row_bytes: usize, block: impl Block, epilogue: Epilogue) {
     debug_assert_eq!(out.len(), m * n);
     if m * n == 0 {
         return;
     }
-    // a task's output rows stay in cache until `finish` too
+    // a task's output rows stay in cache until the epilogue too
     let rows_per_task = rows_per_task(m, row_bytes + 4 * n, FILL_FLOOR);
     let pairs = n.div_ceil(2 * PANEL);
     out.par_chunks_mut(rows_per_task * n).enumerate().for_each(|(task, out)| {
@@ -68,8 +80,10 @@ pub(super) fn fill(
                 block(row0 + b, pp, out[b * n..].as_mut_ptr().cast(), n, col, (rows - b).min(MR), valid_cols);
             }
         }
-        // SAFETY: the loops above wrote every element of the task's rows
-        finish(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
+        if epilogue == Epilogue::Gelu {
+            // SAFETY: the loops above wrote every element of the task's rows
+            super::vmath::gelu_in_place(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
+        }
     });
 }
 
@@ -129,6 +143,16 @@ unsafe fn max_of_32(row: &[f32]) -> f32 {
     debug_assert!(row.len() >= 2 * PANEL);
     let v = _mm512_max_ps(_mm512_loadu_ps(row.as_ptr()), _mm512_loadu_ps(row.as_ptr().add(PANEL)));
     _mm512_reduce_max_ps(v)
+}
+
+/// The store mask of a block's first `n` (at most 16) columns of a panel.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn lanes(n: usize) -> std::arch::x86_64::__mmask16 {
+    if n >= PANEL {
+        0xffff
+    } else {
+        ((1u32 << n) - 1) as u16
+    }
 }
 
 /// Off x86-64 no kernel calls [`argmax`]; the fold stays exact without the shortcut.

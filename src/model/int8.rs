@@ -27,8 +27,7 @@
 //! packed into panels of 16 outputs, quad `q` of a panel being the 16 outputs'
 //! quad `q` side by side. Padding quads are zero in `w`, so they add nothing.
 
-use super::bf16::Epilogue;
-use super::blocked::{self, MR, PANEL};
+use super::blocked::{self, padded_bias, Epilogue, MR, PANEL};
 use rayon::prelude::*;
 
 /// Whether this CPU runs the int8 kernel (AVX-512 F, BW and VNNI, checked once).
@@ -58,7 +57,6 @@ struct RowQuant {
 fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
     // SAFETY: `available()` (checked by every caller) includes AVX-512 F and BW
     let (lo, hi) = unsafe { kernel::range(src) };
-    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let range = hi - lo;
     let scale = if range > 0.0 && range.is_finite() { range / 255.0 } else { 1.0 };
     let inv = 1.0 / scale;
@@ -74,7 +72,7 @@ fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
 fn quantize_weight_row(src: &[f32], dst: &mut [u8]) -> (f32, i32) {
     // SAFETY: as in `quantize_row`
     let (lo, hi) = unsafe { kernel::range(src) };
-    let peak = hi.max(-lo).max(0.0);
+    let peak = hi.max(-lo);
     let scale = if peak > 0.0 && peak.is_finite() { peak / 127.0 } else { 1.0 };
     // SAFETY: as in `quantize_row`
     unsafe { kernel::quantize(src, &mut dst[..src.len()], 1.0 / scale, 0.0, -127.0, 127.0) };
@@ -162,9 +160,7 @@ impl Operands {
         // k = 0 packs one zero quad: the products are 0 and the bias decides
         let kq = k.div_ceil(4).max(1);
         let (rows, panels) = rayon::join(|| quantize_rows(x, m, k, kq), || quantize_panels(w, n, k, kq));
-        let mut padded = bias.to_vec();
-        padded.resize(panels.scale.len(), 0.0);
-        Operands { rows, panels, bias: padded, kq }
+        Operands { rows, panels, bias: padded_bias(bias, n), kq }
     }
 
     /// The micro-kernel as a [`blocked::Block`].
@@ -200,12 +196,7 @@ pub fn linear_new(x: &[f32], w: &[f32], bias: &[f32], m: usize, n: usize, k: usi
     let mut out = Vec::with_capacity(m * n);
     if m * n > 0 {
         let operands = Operands::new(x, w, bias, m, n, k);
-        let finish = |rows: &mut [f32]| {
-            if epilogue == Epilogue::Gelu {
-                super::vmath::gelu_in_place(rows);
-            }
-        };
-        blocked::fill(&mut out.spare_capacity_mut()[..m * n], m, n, 4 * operands.kq, operands.block(), finish);
+        blocked::fill(&mut out.spare_capacity_mut()[..m * n], m, n, 4 * operands.kq, operands.block(), epilogue);
     }
     // SAFETY: `blocked::fill` wrote all `m·n` elements
     unsafe { out.set_len(m * n) };
@@ -243,6 +234,7 @@ struct Block<'a> {
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
+    use super::blocked::lanes;
     use super::{Block, MR, PANEL};
     use std::arch::x86_64::*;
 
@@ -290,16 +282,8 @@ mod kernel {
         }
     }
 
-    /// The store mask of the first `n` (at most 16) lanes.
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= PANEL {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    }
-
-    /// The smallest and largest value of `src` (`(0, 0)` when empty).
+    /// The smallest and largest value of `src` and 0 (the range a quantized
+    /// row must hold: zero exactly representable).
     ///
     /// # Safety
     /// The CPU has AVX-512 F.
@@ -307,15 +291,11 @@ mod kernel {
     pub(super) unsafe fn range(src: &[f32]) -> (f32, f32) {
         let mut chunks = src.chunks_exact(PANEL);
         let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-        if let Some(first) = chunks.next() {
-            lo = _mm512_loadu_ps(first.as_ptr());
-            hi = lo;
-            for c in &mut chunks {
-                let v = _mm512_loadu_ps(c.as_ptr());
-                (lo, hi) = (_mm512_min_ps(lo, v), _mm512_max_ps(hi, v));
-            }
+        for c in &mut chunks {
+            let v = _mm512_loadu_ps(c.as_ptr());
+            (lo, hi) = (_mm512_min_ps(lo, v), _mm512_max_ps(hi, v));
         }
-        let (mut lo, mut hi) = if src.len() >= PANEL { (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi)) } else { (0.0, 0.0) };
+        let (mut lo, mut hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
         for &v in chunks.remainder() {
             (lo, hi) = (lo.min(v), hi.max(v));
         }

@@ -572,19 +572,24 @@ mod tests {
         assert_eq!(names, ["s1", "s5", "s9", "s2", "s3", "s8", "s4"]);
     }
 
+    /// Windows of one token, no inserts, the read-out unchanged: only the start weights vary.
+    fn one_token_window(structural_weight: f64, classes: &[(&str, f64)], vocabulary: WindowVocabulary) -> WindowConfig {
+        WindowConfig {
+            width: [1, 1],
+            inserts: [0, 0],
+            structural_weight,
+            classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
+            vocabulary,
+            change: false,
+        }
+    }
+
     #[test]
     fn focused_windows_start_at_structural_tokens_and_the_end_by_weight() {
         // positions 1 and 3 structural, plus the end (4): weight 9 each, 1 each for 0 and 2
         let marks = [false, true, false, true];
         let row = [10, 11, 12, 13];
-        let window = WindowConfig {
-            width: [1, 1],
-            inserts: [0, 0],
-            structural_weight: 9.0,
-            classes: Default::default(),
-            vocabulary: WindowVocabulary::All,
-            change: false,
-        };
+        let window = one_token_window(9.0, &[], WindowVocabulary::All);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut counts = [0usize; 5];
         for _ in 0..29_000 {
@@ -602,15 +607,7 @@ mod tests {
     fn class_weights_scale_structural_starts_by_the_class_they_rewrite() {
         let mut texts: Vec<String> = crate::tokenizer::SPECIAL_TOKENS.iter().map(|_| String::new()).collect();
         texts.extend(["A1", ")", "+", "$"].map(String::from));
-        let classes = [("bracket", 3.0), ("operator", 0.0), ("end", 0.25)];
-        let window = WindowConfig {
-            width: [1, 1],
-            inserts: [0, 0],
-            structural_weight: 4.0,
-            classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
-            vocabulary: WindowVocabulary::Family,
-            change: false,
-        };
+        let window = one_token_window(4.0, &[("bracket", 3.0), ("operator", 0.0), ("end", 0.25)], WindowVocabulary::Family);
         let family = FamilyVocabulary::new(&texts, |c| window.class_weight(c.name()));
         let row = [4, 5, 6, 7];
         let marks = [false, true, true, true];
@@ -631,15 +628,7 @@ mod tests {
         // `= ( A1 )`: structural 0, 1 and 3 (weight 2 each), the end (2), plain 2 (1)
         let marks = [true, true, false, true];
         let row = [10, 11, 12, 13];
-        let classes = [("first", 0.0), ("last", 5.5)];
-        let window = WindowConfig {
-            width: [1, 1],
-            inserts: [0, 0],
-            structural_weight: 2.0,
-            classes: classes.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
-            vocabulary: WindowVocabulary::All,
-            change: false,
-        };
+        let window = one_token_window(2.0, &[("first", 0.0), ("last", 5.5)], WindowVocabulary::All);
         // weights 0 (first), 2, 1, 11 (last), 2 (end): total 16
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let mut counts = [0usize; 5];
