@@ -137,14 +137,6 @@ fn sum_in_order<P: AsRef<[f32]>>(partials: impl IntoIterator<Item = P>, d: usize
     total
 }
 
-/// Mean and reciprocal standard deviation of one row.
-fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
-    let d = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / d;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / d;
-    (mean, 1.0 / (var + eps).sqrt())
-}
-
 /// Layer norm over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`.
 struct LayerNormOp {
     eps: f32,
@@ -165,12 +157,7 @@ impl CustomOp3 for LayerNormOp {
         b_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (slice(xs, xs_l, self.name())?, slice(w, w_l, self.name())?, slice(b, b_l, self.name())?);
-        let out = map_rows(x, w.len(), |row, out| {
-            let (mean, rstd) = row_stats(row, self.eps);
-            for i in 0..row.len() {
-                out[i] = (row[i] - mean) * rstd * w[i] + b[i];
-            }
-        });
+        let out = map_rows(x, w.len(), |row, out| vmath::layer_norm_row(row, w, b, self.eps, out));
         Ok((CpuStorage::F32(out), xs_l.shape().clone()))
     }
 
@@ -194,22 +181,7 @@ impl CustomOp3 for LayerNormOp {
                         .map(|(gx, (x, g))| {
                             let (mut gw, mut gb) = (vec![0f32; d], vec![0f32; d]);
                             for (gx, (row, g)) in gx.chunks_mut(d).zip(x.chunks(d).zip(g.chunks(d))) {
-                                let (mean, rstd) = row_stats(row, self.eps);
-                                // sums of g*w and g*w*xhat over the row
-                                let (mut sum_gw, mut sum_gw_xhat) = (0f32, 0f32);
-                                for i in 0..d {
-                                    let xhat = (row[i] - mean) * rstd;
-                                    let gwi = g[i] * w[i];
-                                    sum_gw += gwi;
-                                    sum_gw_xhat += gwi * xhat;
-                                    gw[i] += g[i] * xhat;
-                                    gb[i] += g[i];
-                                }
-                                let (mean_gw, mean_gw_xhat) = (sum_gw / d as f32, sum_gw_xhat / d as f32);
-                                for i in 0..d {
-                                    let xhat = (row[i] - mean) * rstd;
-                                    gx[i] = rstd * (g[i] * w[i] - mean_gw - xhat * mean_gw_xhat);
-                                }
+                                vmath::layer_norm_backward_row(row, w, g, self.eps, gx, &mut gw, &mut gb);
                             }
                             (gw, gb)
                         })
