@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn the_patched_backward_sums_fan_in_subtractions_and_reductions() {
+        // vendor/candle-core stores the first gradient reaching a tensor instead of
+        // adding it into zeros: fan-in must still sum, the first gradient through a
+        // subtraction's right side must arrive negated, and a reduction's gradient
+        // must arrive broadcast to its input's shape
+        let dev = Device::Cpu;
+        let x = candle_core::Var::from_tensor(&Tensor::new(&[[1f32, -2.0, 3.0], [0.5, 4.0, -1.0]], &dev).unwrap()).unwrap();
+        let (a, b) = (Tensor::new(&[[2f32, 1.0, 0.0], [1.0, 1.0, 1.0]], &dev).unwrap(), Tensor::new(3f32, &dev).unwrap());
+        let x = x.as_tensor();
+        // d/dx of sum(x·a) + sum(3 - x) + sum(x summed over rows, times 2) + max of each row
+        let loss = ((x * &a).unwrap().sum_all().unwrap()
+            + b.broadcast_sub(x).unwrap().sum_all().unwrap()
+            + (x.sum_keepdim(1).unwrap() * 2.0).unwrap().sum_all().unwrap()
+            + x.max_keepdim(1).unwrap().sum_all().unwrap())
+        .unwrap();
+        let grad = loss.backward().unwrap().get(x).unwrap().to_vec2::<f32>().unwrap();
+        // a - 1 + 2, plus 1 where the row's maximum is
+        assert_eq!(grad, vec![vec![3.0, 2.0, 2.0], vec![2.0, 3.0, 2.0]]);
+        // only the right side of a subtraction: the gradient is negated, not lost
+        let grad = b.broadcast_sub(x).unwrap().sum_all().unwrap().backward().unwrap().get(x).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(grad, vec![vec![-1.0; 3]; 2]);
+    }
+
+    #[test]
     fn span_masks_noise_one_window_inside_the_snippet_and_low_noise_draws_stay_low() {
         let rows: Vec<Vec<u32>> = (0..64)
             .map(|i| {
