@@ -322,7 +322,8 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use crate::model::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
+    use rand::SeedableRng;
 
     /// `x·wᵀ + b` in f64 from the bf16-rounded operands: what the kernel must
     /// give up to the f32 rounding of its sums.
@@ -336,10 +337,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn random(rng: &mut rand::rngs::StdRng, len: usize) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
     #[test]
@@ -395,23 +392,12 @@ mod tests {
     }
 
     #[test]
-    fn linear_argmax_is_the_argmax_of_the_product() {
+    fn linear_argmax_and_the_gelu_epilogue_agree_with_the_plain_product() {
         if !available() {
             eprintln!("skipped: this CPU has no AVX-512 BF16");
             return;
         }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        for (m, n, k) in [(3, 5, 0), (70, 33, 17), (130, 100, 64), (5, 1, 8)] {
-            let (x, w, mut bias) = (random(&mut rng, m * k), random(&mut rng, n * k), random(&mut rng, n));
-            if k == 0 {
-                bias[3] = 2.0; // the bias alone decides
-            }
-            let ids = linear_argmax(&x, &w, &bias, m, n, k).unwrap();
-            let mut out = vec![0f32; m * n];
-            assert!(linear(&x, &w, &bias, &mut out, m, n, k));
-            let want: Vec<u32> = out.chunks(n).map(|row| crate::model::fused::row_argmax(row) as u32).collect();
-            assert_eq!(ids, want, "({m}, {n}, {k})");
-        }
+        argmax_and_gelu_agree_with_the_plain_product(linear_new, linear_argmax);
     }
 
     #[test]

@@ -161,6 +161,44 @@ unsafe fn max_of_32(_: &[f32]) -> f32 {
     f32::INFINITY
 }
 
+/// Test helpers shared by the bf16 and int8 kernels, whose `linear_new` and
+/// `linear_argmax` have the same signatures.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Epilogue;
+    use rand::{Rng, SeedableRng};
+
+    /// `len` values uniform in `[-1, 1)`.
+    pub(crate) fn random(rng: &mut rand::rngs::StdRng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    /// A kernel's product into a new buffer (`None` without its instructions).
+    pub(crate) type LinearNew = fn(&[f32], &[f32], &[f32], usize, usize, usize, Epilogue) -> Option<Vec<f32>>;
+    /// A kernel's argmax of each row of the product.
+    pub(crate) type LinearArgmax = fn(&[f32], &[f32], &[f32], usize, usize, usize) -> Option<Vec<u32>>;
+
+    /// The argmax kernel picks each row's argmax of the kernel's own plain
+    /// product, and the GELU epilogue gives the GELU of that product, on ragged
+    /// shapes and `k = 0` (where the bias alone decides).
+    pub(crate) fn argmax_and_gelu_agree_with_the_plain_product(linear_new: LinearNew, linear_argmax: LinearArgmax) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for (m, n, k) in [(3, 5, 0), (70, 33, 17), (130, 100, 64), (5, 1, 8)] {
+            let (x, w, mut bias) = (random(&mut rng, m * k), random(&mut rng, n * k), random(&mut rng, n));
+            if k == 0 {
+                bias[3] = 2.0; // the bias alone decides
+            }
+            let plain = linear_new(&x, &w, &bias, m, n, k, Epilogue::None).unwrap();
+            let ids = linear_argmax(&x, &w, &bias, m, n, k).unwrap();
+            let want: Vec<u32> = plain.chunks(n).map(|row| crate::model::fused::row_argmax(row) as u32).collect();
+            assert_eq!(ids, want, "({m}, {n}, {k})");
+            let mut gelu = plain.clone();
+            crate::model::vmath::gelu_in_place(&mut gelu);
+            assert_eq!(linear_new(&x, &w, &bias, m, n, k, Epilogue::Gelu).unwrap(), gelu, "({m}, {n}, {k})");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -349,11 +349,8 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-
-    fn random(rng: &mut rand::rngs::StdRng, len: usize) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::model::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
+    use rand::SeedableRng;
 
     /// The dequantized operands' product in f64: what the kernel must give up
     /// to the f32 rounding of its epilogue (the integer sums are exact).
@@ -451,20 +448,7 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX-512 VNNI");
             return;
         }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        for (m, n, k) in [(3, 5, 0), (70, 33, 17), (130, 100, 64), (5, 1, 8)] {
-            let (x, w, mut bias) = (random(&mut rng, m * k), random(&mut rng, n * k), random(&mut rng, n));
-            if k == 0 {
-                bias[3] = 2.0; // the bias alone decides
-            }
-            let plain = linear_new(&x, &w, &bias, m, n, k, Epilogue::None).unwrap();
-            let ids = linear_argmax(&x, &w, &bias, m, n, k).unwrap();
-            let want: Vec<u32> = plain.chunks(n).map(|row| crate::model::fused::row_argmax(row) as u32).collect();
-            assert_eq!(ids, want, "({m}, {n}, {k})");
-            let mut gelu = plain.clone();
-            crate::model::vmath::gelu_in_place(&mut gelu);
-            assert_eq!(linear_new(&x, &w, &bias, m, n, k, Epilogue::Gelu).unwrap(), gelu, "({m}, {n}, {k})");
-        }
+        argmax_and_gelu_agree_with_the_plain_product(linear_new, linear_argmax);
     }
 
     #[test]
