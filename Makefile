@@ -10,7 +10,8 @@ FEATURES ?= $(if $(and $(shell command -v mpicc 2>/dev/null),$(shell ldconfig -p
 comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
-.PHONY: build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+
+.PHONY: corpora-python build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -18,8 +19,14 @@ LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 run:
 	$(LASTMILE) pipeline run pipelines/excel-nightly.toml
 
+## corpora-python: the pinned, hash-checked PyPI packages of the Python corpus
+## (corpora/python/packages.lock) unpacked into corpora/python/packages; once per clone,
+## offline afterwards
+corpora-python:
+	python3 scripts/fetch-python-packages.py
+
 ## run-python, run-powershell: the same pipeline for Python and PowerShell
-run-python:
+run-python: corpora-python
 	$(LASTMILE) pipeline run pipelines/python-nightly.toml
 run-powershell:
 	$(LASTMILE) pipeline run pipelines/powershell-nightly.toml
@@ -87,7 +94,7 @@ check-loaders:
 	python3 scripts/check-loaders.py $(DATASETS)
 
 ## mine: mine every corpus with the default configs
-mine:
+mine: corpora-python
 	$(LASTMILE) mine
 
 ## grammar: regenerate the vendored PowerShell parser from its patched grammar.js

@@ -11,10 +11,10 @@
 //!
 //! Kept pages were still zeroed again: mimalloc marks its arenas for transparent
 //! huge pages, and the kernel splits and re-faults those 2 MB pages, zeroing
-//! ~4.6 GB per benchmark run (session 14). With huge pages off for the process
+//! ~4.6 GB per `model_step` benchmark run (AMD Zen 4). With huge pages off for the process
 //! ([`no_transparent_huge_pages`]) the pages are faulted once, in the first
 //! steps, and `clear_page_erms` fell from 18% to under 1% of a steady `tiny`
-//! training step (session 16).
+//! training step (`perf`, AMD Zen 4).
 
 /// mimalloc's `mi_option_purge_delay`, which the Rust bindings do not name: in
 /// `mimalloc.h` (v2 and v3 alike) it is the option just before

@@ -13,7 +13,7 @@ use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The fixture: a tiny model trained here, in seconds, to denoise a
+/// A tiny model trained here, in seconds, to denoise a
 /// handful of real formulas (the human fixes of the Excel benchmark) takes a
 /// broken formula with a missing parenthesis back to a valid one.
 #[test]

@@ -26,7 +26,7 @@ pub use decontaminate::{load_decontaminator, BenchmarkSource, Decontaminator, Ma
 pub use error::DatasetError;
 pub use json_path::select_field;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
-pub use normalize::{normalize, Unnormalizable};
+pub use normalize::{dedent, normalize, Unnormalizable};
 pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
 pub use repairs::{repair_schema, write_repairs, RepairRow};
 pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};

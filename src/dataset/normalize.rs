@@ -28,6 +28,28 @@ pub fn normalize(raw: &str) -> Result<String, Unnormalizable> {
     }
 }
 
+/// Removes the indentation every non-blank line shares (the exact same leading
+/// whitespace), so a method cut out of its class reads as a top-level definition.
+/// Text whose first line is not indented comes back unchanged.
+pub fn dedent(text: &str) -> std::borrow::Cow<'_, str> {
+    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+    if !text.starts_with([' ', '\t']) {
+        return text.into();
+    }
+    let first = &text[..indent(text)];
+    let common = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.bytes().zip(first.bytes()).take_while(|(a, b)| a == b).count())
+        .min()
+        .unwrap_or(0);
+    if common == 0 {
+        return text.into();
+    }
+    let lines: Vec<&str> = text.split('\n').map(|l| if l.trim().is_empty() { "" } else { &l[common..] }).collect();
+    lines.join("\n").into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +60,14 @@ mod tests {
         assert_eq!(normalize("\u{feff}\r\n  a  \r\n\tb\t\n\n").unwrap(), "  a\n\tb");
         assert_eq!(normalize(" \n\t\n"), Err(Unnormalizable::Empty));
         assert_eq!(normalize("a\u{0}b"), Err(Unnormalizable::ControlChars));
+    }
+
+    #[test]
+    fn dedents_a_method_and_leaves_top_level_text_alone() {
+        assert_eq!(dedent("    def f(self):\n\n        return 1"), "def f(self):\n\n    return 1");
+        assert_eq!(dedent("def f():\n    pass"), "def f():\n    pass");
+        // a docstring line at column 0 leaves nothing to share
+        assert_eq!(dedent("    def f():\n\"\"\"x\"\"\""), "    def f():\n\"\"\"x\"\"\"");
     }
 
     proptest! {

@@ -61,14 +61,19 @@ impl Language for Python {
         WhitespaceRule::Collapse
     }
 
+    /// Units are top-level definitions (functions and classes, with their
+    /// decorators) and groups of consecutive other top-level statements up to
+    /// `max_chars`; a class longer than `max_chars` gives its methods and nested
+    /// classes instead (indented: mining dedents them), so long classes still yield
+    /// their functions.
     fn split_source(&self, text: &str, max_chars: usize) -> Result<Vec<Range<usize>>, SyntaxError> {
         let mut units = Vec::new();
         let mut group: Option<Range<usize>> = None;
         for item in top_level_items(text)? {
             match item {
-                TopLevel::Definition(range) => {
+                TopLevel::Definition { range, members } => {
                     units.extend(group.take());
-                    units.push(range);
+                    push_definition(text, range, &members, max_chars, &mut units);
                 }
                 TopLevel::Statement(range) => {
                     group = Some(match group.take() {
@@ -84,6 +89,20 @@ impl Language for Python {
         }
         units.extend(group);
         Ok(units)
+    }
+}
+
+/// A definition that fits, or the definitions inside a class that does not (a long
+/// function stays whole: the length filter counts it).
+fn push_definition(text: &str, range: Range<usize>, members: &[TopLevel], max_chars: usize, units: &mut Vec<Range<usize>>) {
+    if members.is_empty() || text[range.clone()].chars().count() <= max_chars {
+        units.push(range);
+        return;
+    }
+    for member in members {
+        if let TopLevel::Definition { range, members } = member {
+            push_definition(text, range.clone(), members, max_chars, units);
+        }
     }
 }
 
@@ -129,8 +148,9 @@ fn push_layout_or_unknown<'a>(tokens: &mut Vec<Token<'a>>, gap: &'a str) {
 /// How a top-level piece of a module is grouped into mined snippets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TopLevel {
-    /// A function or class definition (with its decorators).
-    Definition(Range<usize>),
+    /// A function or class definition (with its decorators); a class lists the
+    /// statements of its body as `members`.
+    Definition { range: Range<usize>, members: Vec<TopLevel> },
     /// Any other statement.
     Statement(Range<usize>),
 }
@@ -141,15 +161,18 @@ pub(crate) fn top_level_items(text: &str) -> Result<Vec<TopLevel>, SyntaxError> 
     use rustpython_parser::Parse;
     let suite = rustpython_parser::ast::Suite::parse(text, "<module>")
         .map_err(|e| SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string()))?;
-    let items = suite
-        .iter()
+    Ok(items_of(&suite, text))
+}
+
+fn items_of(body: &[rustpython_parser::ast::Stmt], text: &str) -> Vec<TopLevel> {
+    use rustpython_parser::ast::Stmt;
+    body.iter()
         .map(|stmt| {
-            use rustpython_parser::ast::Stmt;
-            let decorators = match stmt {
-                Stmt::FunctionDef(f) => Some(&f.decorator_list),
-                Stmt::AsyncFunctionDef(f) => Some(&f.decorator_list),
-                Stmt::ClassDef(c) => Some(&c.decorator_list),
-                _ => None,
+            let (decorators, members) = match stmt {
+                Stmt::FunctionDef(f) => (Some(&f.decorator_list), Vec::new()),
+                Stmt::AsyncFunctionDef(f) => (Some(&f.decorator_list), Vec::new()),
+                Stmt::ClassDef(c) => (Some(&c.decorator_list), items_of(&c.body, text)),
+                _ => (None, Vec::new()),
             };
             let mut start = u32::from(stmt.range().start()) as usize;
             if let Some(decorators) = decorators {
@@ -159,15 +182,14 @@ pub(crate) fn top_level_items(text: &str) -> Result<Vec<TopLevel>, SyntaxError> 
                 }
             }
             let start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-            let end = u32::from(stmt.range().end()) as usize;
+            let range = start..u32::from(stmt.range().end()) as usize;
             if decorators.is_some() {
-                TopLevel::Definition(start..end)
+                TopLevel::Definition { range, members }
             } else {
-                TopLevel::Statement(start..end)
+                TopLevel::Statement(range)
             }
         })
-        .collect();
-    Ok(items)
+        .collect()
 }
 
 #[cfg(test)]
@@ -204,11 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_class_gives_its_methods() {
+        let src = "class A:\n    x = 1\n\n    @property\n    def f(self):\n        return 1\n\n    def g(self):\n        pass\n";
+        let units: Vec<_> = Python.split_source(src, 40).unwrap().into_iter().map(|r| &src[r]).collect();
+        assert_eq!(units, ["    @property\n    def f(self):\n        return 1", "    def g(self):\n        pass"]);
+        let whole: Vec<_> = Python.split_source(src, 1000).unwrap().into_iter().map(|r| &src[r]).collect();
+        assert_eq!(whole, [src.trim_end()]);
+    }
+
+    #[test]
     fn top_level_items_include_decorators() {
         let src = "import os\n\n@dec\ndef f():\n    pass\nx = 1\n";
         let items = top_level_items(src).unwrap();
         assert_eq!(items.len(), 3);
-        let TopLevel::Definition(r) = &items[1] else { panic!("{items:?}") };
-        assert_eq!(&src[r.clone()], "@dec\ndef f():\n    pass");
+        let TopLevel::Definition { range, .. } = &items[1] else { panic!("{items:?}") };
+        assert_eq!(&src[range.clone()], "@dec\ndef f():\n    pass");
     }
 }

@@ -269,7 +269,10 @@ fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: us
             Ok(units) => {
                 for unit in units {
                     let line = first_line + block[..unit.start].matches('\n').count() + 1;
-                    chunk.snippets.push(RawSnippet { text: Ok(block[unit].to_string()), source: shown.clone(), line: line as u32 });
+                    // a unit cut from inside a definition (a method) keeps its indentation in
+                    // the file; dedented, it stands alone
+                    let text = crate::dataset::dedent(&block[unit]).into_owned();
+                    chunk.snippets.push(RawSnippet { text: Ok(text), source: shown.clone(), line: line as u32 });
                 }
             }
             Err(e) => {

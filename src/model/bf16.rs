@@ -5,7 +5,8 @@
 //! products, which faer runs in f32 at 175-200 GFLOP/s on the 2-core Zen 4
 //! (docs/benchmarks.md). `vdpbf16ps` does a pair of bf16 multiply-adds per f32
 //! lane, twice an FMA's work per instruction, and candle 0.11's int8 `QMatMul`
-//! measured slower than faer's f32 on these shapes (session 17), so the kernel
+//! measured slower than faer's f32 on these shapes (`cargo bench --bench model_step`,
+//! AMD Zen 4), so the kernel
 //! is our own. It is used only when [`super::precision`] asks for it (as
 //! PyTorch's `set_float32_matmul_precision("medium")` does) and the CPU has the
 //! instructions; otherwise the f32 products run.

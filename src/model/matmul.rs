@@ -5,7 +5,7 @@
 //! candle's CPU matmul calls the `gemm` crate. On an AMD Zen 4 (2 cores) its
 //! micro-kernel ran the shapes of a training step at 55-75 GFLOP/s, a third of
 //! the FMA peak, while faer's x86 kernels reach 175-200 GFLOP/s on the same
-//! shapes (docs/benchmarks.md, session 16); the products were ~70% of a step.
+//! shapes (docs/benchmarks.md, AMD Zen 4); the products were ~70% of a step.
 //! Both ops read strided operands in place (a transposed weight, a transposed
 //! gradient), so the backward passes transpose without copying. They run for
 //! `f32` on the CPU; [`super::ops`] falls back to candle's matmul elsewhere,

@@ -2,7 +2,7 @@
 //! row and element kernels built on them (softmax, log-sum-exp, GELU).
 //!
 //! libm's `expf` and `erff` are scalar calls: in a `tiny` training step they
-//! were a fifth of the time (`perf`, session 16), spent in the GELU and in the
+//! were a fifth of the time (`perf`, AMD Zen 4), spent in the GELU and in the
 //! cross-entropy over the 4,096-token vocabulary. Here they are branch-free
 //! polynomials, and each loop is compiled once per instruction set by
 //! `multiversion` (AVX-512, AVX2+FMA, baseline; the widest the CPU has is picked
@@ -41,8 +41,8 @@ pub fn exp(x: f32) -> f32 {
     // 2^n built from its exponent bits (n + 127 is in 1..=254 after the clamp):
     // adding 1.5·2^23 puts the integer n + 127 in the low mantissa bits, read out
     // with a bit cast. A float-to-int `as` cast (saturating, NaN to 0) compiled
-    // to 16 scalar conversions per vector, most of a GELU's time (perf, session
-    // 18); wrapping integer ops carry no overflow check into the loop
+    // to 16 scalar conversions per vector, most of a GELU's time (`perf`, AMD
+    // Zen 4); wrapping integer ops carry no overflow check into the loop
     er * f32::from_bits(((n + 127.0) + ROUNDER).to_bits().wrapping_sub(ROUNDER.to_bits()).wrapping_shl(23))
 }
 
@@ -164,7 +164,7 @@ pub fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
 /// Mean and reciprocal standard deviation `1 / sqrt(var + eps)` of one row,
 /// both sums in 16 lanes. A running `f32` sum is one dependent add per
 /// element, which the compiler may not reorder: the layer norm's statistics
-/// were ~8% of a `tiny` training step that way (`perf`, session 22).
+/// were ~8% of a `tiny` training step that way (`perf`, AMD Zen 5).
 #[inline(always)]
 pub fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
     let d = row.len() as f32;

@@ -198,7 +198,7 @@ mod tests {
         // fragments: an empty broken side, or one far shorter than the fixed one
         let mut length = filter(FilterConfig { max_length_change: Some(0.4), ..FilterConfig::default() }, &held);
         assert_eq!(length.check("", "=A1", true), Err(Rejection::Length));
-        assert_eq!(length.check("=B!", "=ONet!C85", true), Err(Rejection::Length), "the nightly junk of issue 13");
+        assert_eq!(length.check("=B!", "=ONet!C85", true), Err(Rejection::Length), "a decoded chain step that is no formula");
         assert!(length.check("=ONet!C8", "=ONet!C85", true).is_ok());
         assert_eq!(length.counts.length, 2);
         let json = serde_json::to_string(&FilterCounts::default()).unwrap();

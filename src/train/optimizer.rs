@@ -176,7 +176,7 @@ struct AdamWChunk {
 /// One chunk of the fused AdamW update, in place. Zipped iterators (no index,
 /// so no bounds checks) and one copy per instruction set, so the loop runs 16
 /// lanes wide where the CPU has AVX-512: indexed and built for baseline x86-64
-/// it was scalar, ~5% of a `tiny` training step (`perf`, session 22). Each
+/// it was scalar, ~5% of a `tiny` training step (`perf`, AMD Zen 5). Each
 /// element sees the same operations in the same order, so the bytes are those
 /// of the scalar loop.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]

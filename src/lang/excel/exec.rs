@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn whole_sheet_ranges_and_run_time_references_are_compared_as_text() {
-        // IronCalc would build 2^34-cell arrays for these (the session-8 OOM)
+        // IronCalc would build 2^34-cell arrays for these (out of memory on a 24 GB machine)
         for huge in ["=SUM(1:1048576)", "=SUM(A:XFD)+1", "=OFFSET(A1,0,0,1048576,16384)", "=SUM(INDIRECT(\"A1:XFD1048576\"))"] {
             assert_eq!(exec_match(huge, "=A1+1"), ExecMatch::TextFallback(false), "{huge}");
             assert_eq!(exec_match(huge, huge), ExecMatch::TextFallback(true), "{huge}");
