@@ -128,6 +128,25 @@ fn fixers_train_resume_evaluate_and_compare() {
         assert!(beams.len() <= 3 && beams.len() == line["valid"].as_array().unwrap().len(), "{line}");
     }
 
+    // the fixer's own predictions, scored by `eval predictions`, give its figures exactly
+    lastmile(root)
+        .args(["eval", "predictions", "--quiet", "--predictions", "dq/rules-s0/eval/predictions.jsonl", "--bench", bench])
+        .args(["--lang", "excel", "--limit", "12", "--out", "dq/rules-s0/rescored"])
+        .assert()
+        .success();
+    let rescored: serde_json::Value = serde_json::from_slice(&fs::read(root.join("dq/rules-s0/rescored/results.json")).unwrap()).unwrap();
+    assert_eq!(rescored["report"], results["report"], "the same harness, the same figures");
+    assert_eq!(rescored["top1"], results["top1"]);
+    assert_eq!(rescored["guided"], results["guided"]);
+    // a prediction for an item outside the benchmark is an error naming the line
+    fs::write(root.join("bad.jsonl"), "{\"id\": \"excel/0\", \"beams\": [\"=1\"]}\n{\"id\": \"nope/1\", \"beams\": [\"=1\"]}\n").unwrap();
+    let failed = lastmile(root)
+        .args(["eval", "predictions", "--quiet", "--predictions", "bad.jsonl", "--bench", bench, "--lang", "excel", "--out", "bad"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).to_string();
+    assert!(stderr.contains("bad.jsonl:2: id \"nope/1\" is not an item"), "{stderr}");
+
     lastmile(root).args(["eval", "data-quality", "--quiet", "--dir", "dq", "--seconds", "60"]).assert().success();
     let report = fs::read_to_string(root.join("dq/report.md")).unwrap();
     assert!(report.contains("| identity |") && report.contains("| rules |"), "{report}");

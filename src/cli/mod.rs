@@ -16,6 +16,7 @@ mod repair;
 mod rollout;
 mod sample;
 mod sampler_args;
+mod snippet_args;
 mod stats;
 mod tokenizer;
 

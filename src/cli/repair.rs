@@ -1,11 +1,10 @@
 //! `lastmile repair`: repair snippets by noise injection with a checkpoint.
 
 use super::Output;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::lang::LangId;
 use lastmile::repair::{output, Pooling, Repairer};
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,12 +13,10 @@ use std::process::ExitCode;
 /// writes JSONL with every candidate and the chosen one.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// The snippet to repair (default: read one snippet from stdin, unless --input).
-    snippet: Option<String>,
-    /// A file of snippets: a JSON list of `{"Buggy": ...}` objects, JSONL with a
-    /// `broken` (or `text`) field, or Parquet with a `broken` column.
-    #[arg(long, short)]
-    input: Option<PathBuf>,
+    /// Snippets to repair, as arguments or files (with no argument and no
+    /// `--input`, standard input is one snippet, so a multi-line program works).
+    #[command(flatten)]
+    snippets: super::snippet_args::SnippetArgs,
     #[command(flatten)]
     model: super::model_args::ModelArgs,
     /// Language of the snippets (its checker drives `guided` pooling).
@@ -48,16 +45,7 @@ pub struct Args {
 
 /// Runs `lastmile repair`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let inputs = match (&args.snippet, &args.input) {
-        (Some(s), None) => vec![s.clone()],
-        (None, Some(path)) => lastmile::eval::load_inputs(path)?,
-        (None, None) => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
-            vec![s.trim_end_matches('\n').to_string()]
-        }
-        (Some(_), Some(_)) => bail!("give a snippet or --input, not both"),
-    };
+    let inputs: Vec<String> = args.snippets.read(true)?.into_iter().map(|s| s.text).collect();
     let loaded = args.model.load()?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();

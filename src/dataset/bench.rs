@@ -108,35 +108,62 @@ fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
     }
 }
 
-/// Reads broken snippets only (no truth needed), for `lastmile repair
-/// --input`: a benchmark-shaped JSON list (`Buggy`, or `broken`), JSONL with a
-/// `broken` (or `text`) field per line, or Parquet with a `broken` column.
-pub fn load_inputs(path: &Path) -> Result<Vec<String>, BenchError> {
+/// Reads snippets (no truth needed): the one input convention of `lastmile check`,
+/// `repair` and `sample`. By the file's extension: Parquet (`.parquet`: the `column`,
+/// else `broken`, else `text`), a JSON list (`.json`, or any file starting with `[`:
+/// strings, or objects with the `column` field, else `Buggy`, `broken` or `text`),
+/// JSONL (`.jsonl`, `.ndjson`: a string or such an object per line), else plain text
+/// with one snippet per line (blank lines skipped). `-` reads plain text from
+/// standard input.
+pub fn load_inputs(path: &Path, column: Option<&str>) -> Result<Vec<String>, BenchError> {
     let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
-    if path.extension().is_some_and(|e| e == "parquet") {
-        return super::read_string_column(path, "broken").map_err(|e| format(e.to_string()));
+    let is = |ext: &str| path.extension().is_some_and(|e| e == ext);
+    let fields: Vec<&str> = match column {
+        Some(c) => vec![c],
+        None => vec!["Buggy", "broken", "text"],
+    };
+    if is("parquet") {
+        let mut last = None;
+        for name in column.map_or(vec!["broken", "text"], |c| vec![c]) {
+            match super::read_string_column(path, name) {
+                Ok(values) => return Ok(values),
+                Err(e) => last = Some(e),
+            }
+        }
+        return Err(format(last.map(|e| e.to_string()).unwrap_or_default()));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
-    let snippet = |item: &Value, names: [&str; 2]| names.iter().find_map(|n| item.get(*n).and_then(Value::as_str)).map(str::to_string);
-    if text.trim_start().starts_with('[') {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?
+    };
+    let snippet = |item: &Value| match item {
+        Value::String(s) => Some(s.clone()),
+        _ => fields.iter().find_map(|n| item.get(*n).and_then(Value::as_str)).map(str::to_string),
+    };
+    let wanted = || fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" or ");
+    let lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    if is("jsonl") || is("ndjson") {
+        return lines
+            .map(|(i, line)| {
+                let at = |reason: String| BenchError::Line { path: path.to_path_buf(), line: i + 1, reason };
+                let value: Value = serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+                snippet(&value).ok_or_else(|| at(format!("neither a string nor an object with a string field {}", wanted())))
+            })
+            .collect();
+    }
+    if is("json") || text.trim_start().starts_with('[') {
         let items: Vec<Value> = serde_json::from_str(&text).map_err(|e| format(format!("not a JSON list: {e}")))?;
         return items
             .iter()
             .enumerate()
-            .map(|(i, item)| {
-                snippet(item, ["Buggy", "broken"]).ok_or_else(|| format(format!("item {i} has no string field `Buggy` or `broken`")))
-            })
+            .map(|(i, item)| snippet(item).ok_or_else(|| format(format!("item {i} is neither a string nor an object with a string field {}", wanted()))))
             .collect();
     }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| {
-            let at = |reason: String| BenchError::Line { path: path.to_path_buf(), line: i + 1, reason };
-            let value: Value = serde_json::from_str(line).map_err(|e| at(format!("invalid JSON: {e}")))?;
-            snippet(&value, ["broken", "text"]).ok_or_else(|| at("no string field `broken` or `text`".into()))
-        })
-        .collect()
+    Ok(lines.map(|(_, line)| line.to_string()).collect())
 }
 
 /// Drops the PyMacer logging lines (`# compile-errors:… #`, `# compile-result:… #`,
@@ -158,6 +185,25 @@ mod tests {
 
     fn corpora() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks")
+    }
+
+    #[test]
+    fn reads_snippets_in_every_input_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let want = ["=SUM(A1", "=IF(A1>0,1"];
+        assert_eq!(load_inputs(&write("f.txt", "=SUM(A1\n\n=IF(A1>0,1\n"), None).unwrap(), want);
+        assert_eq!(load_inputs(&write("f.json", "[\"=SUM(A1\", {\"Buggy\": \"=IF(A1>0,1\"}]"), None).unwrap(), want);
+        assert_eq!(load_inputs(&write("f.jsonl", "{\"broken\": \"=SUM(A1\"}\n\"=IF(A1>0,1\"\n"), None).unwrap(), want);
+        assert_eq!(load_inputs(&write("g.jsonl", "{\"x\": \"=SUM(A1\"}\n{\"x\": \"=IF(A1>0,1\"}\n"), Some("x")).unwrap(), want);
+        // a text file whose lines look like JSON is still text
+        assert_eq!(load_inputs(&write("h.txt", "{\"a\": 1}\n"), None).unwrap(), ["{\"a\": 1}"]);
+        let e = load_inputs(&write("bad.jsonl", "{\"broken\": \"=A1\"}\n{\"y\": 2}\n"), None).unwrap_err().to_string();
+        assert!(e.contains("bad.jsonl:2:") && e.contains("`Buggy` or `broken` or `text`"), "{e}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum FixerEvalError {
 pub struct FixerEvalRun {
     /// The benchmark file or directory.
     pub bench: PathBuf,
-    /// The fixer directory.
+    /// The fixer directory, or the predictions file (`eval predictions`).
     pub fixer: PathBuf,
     /// Beams per item (pass@k needs k).
     pub beam: usize,
@@ -55,6 +55,10 @@ pub struct FixerEvalRun {
     /// not part of `results.json`).
     #[serde(skip)]
     pub predictions: Vec<FixerPrediction>,
+    /// Benchmark items the predictions file had no line for (`eval predictions`):
+    /// scored as failures and listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// One benchmark item as the fixer saw it: a line of `predictions.jsonl`.
@@ -101,30 +105,50 @@ pub fn run_fixer_eval(
         let batch: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_deref().expect("fits")).collect();
         let hypotheses = beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)?;
         for (&i, hyps) in chunk.iter().zip(hypotheses) {
-            let mut cands = Vec::with_capacity(hyps.len());
-            for (rank, h) in hyps.iter().enumerate() {
-                let text = fixer.tokenizer.decode_snippet(&h.ids)?;
-                cands.push(Candidate {
-                    level: 0.0,
-                    sample: rank,
-                    valid: lang.check(&text).is_ok(),
-                    token_edit_distance: token_edit_distance(lang, &items[i].broken, &text),
-                    text,
-                });
-            }
-            candidates[i] = Some(cands);
+            let texts = hyps.iter().map(|h| fixer.tokenizer.decode_snippet(&h.ids)).collect::<Result<Vec<_>, _>>()?;
+            candidates[i] = Some(ranked_candidates(lang, &items[i].broken, &texts));
         }
         progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
     }
     let seconds = clock.elapsed().as_secs_f64();
-    // one level (0), sample = beam rank: the harness's `best` is the top beam
-    let (report, outcomes) = evaluate_per_item(lang, items, &candidates, true);
+    Ok(score_beams(lang, items, &candidates, beam, seconds, bench, dir))
+}
+
+/// Candidates for one item from ranked texts: one level (0), `sample` = rank, so the
+/// harness's `best` is the first text and pass@k reads the first k.
+pub fn ranked_candidates(lang: &dyn Language, broken: &str, texts: &[String]) -> Vec<Candidate> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(rank, text)| Candidate {
+            level: 0.0,
+            sample: rank,
+            valid: lang.check(text).is_ok(),
+            token_edit_distance: token_edit_distance(lang, broken, text),
+            text: text.clone(),
+        })
+        .collect()
+}
+
+/// Scores ranked candidates per item (`None`: the item got none and counts as a
+/// failure) with the harness: the report, the per-item top and checker-guided
+/// outcomes, and the predictions as written to `predictions.jsonl`.
+pub fn score_beams(
+    lang: &dyn Language,
+    items: &[BenchItem],
+    candidates: &[Option<Vec<Candidate>>],
+    beam: usize,
+    seconds: f64,
+    bench: &Path,
+    source: &Path,
+) -> FixerEvalRun {
+    let (report, outcomes) = evaluate_per_item(lang, items, candidates, true);
     let headline = Headline::of(lang.id());
     let top1: Vec<bool> = outcomes.best.iter().map(|m| headline.get(m)).collect();
     let guided: Vec<bool> = outcomes.guided.iter().map(|m| headline.get(m)).collect();
     let predictions = items
         .iter()
-        .zip(&candidates)
+        .zip(candidates)
         .zip(&top1)
         .map(|((item, cands), &correct)| {
             let cands = cands.as_deref().unwrap_or_default();
@@ -138,7 +162,7 @@ pub fn run_fixer_eval(
             }
         })
         .collect();
-    Ok(FixerEvalRun { bench: bench.to_path_buf(), fixer: dir.to_path_buf(), beam, seconds, top1, guided, report, predictions })
+    FixerEvalRun { bench: bench.to_path_buf(), fixer: source.to_path_buf(), beam, seconds, top1, guided, report, predictions, missing: Vec::new() }
 }
 
 impl FixerEvalRun {
@@ -149,7 +173,7 @@ impl FixerEvalRun {
         let _ = writeln!(md, "# Fixer: `{}` on `{}` ({})\n", self.fixer.display(), self.bench.display(), r.lang.name());
         let _ = writeln!(
             md,
-            "{} items ({} longer than the fixer's length, counted as failures); beam {}; {:.1} s of decoding.\n",
+            "{} items ({} without candidates: too long for the fixer or no prediction, counted as failures); beam {}; {:.1} s of decoding.\n",
             r.items, r.skipped, self.beam, self.seconds
         );
         let _ = writeln!(
@@ -171,6 +195,9 @@ impl FixerEvalRun {
         let _ = writeln!(md, "\n| pass@k ({}) | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name());
         let cell = |k: usize| r.pass_at.get(&k).map_or_else(|| "n/a".to_string(), |&p| pct(p));
         let _ = writeln!(md, "| fixer | {} | {} | {} |", cell(1), cell(3), cell(5));
+        if !self.missing.is_empty() {
+            let _ = writeln!(md, "\n{} items had no prediction (scored as failures): {}", self.missing.len(), self.missing.join(", "));
+        }
         md
     }
 

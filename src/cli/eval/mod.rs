@@ -2,6 +2,7 @@
 
 mod denoiser;
 mod fixer;
+mod predictions;
 mod repair;
 mod summary;
 
@@ -36,6 +37,14 @@ enum Command {
     /// candidates: exact, sketch, exec, BIFI, guided, pass@k). Writes
     /// `results.json` (with the per-item top-beam outcomes) and `results.md`.
     Fixer(fixer::Args),
+    /// Score any model's predictions (JSONL: per line an `id` or `broken`
+    /// input, and `beams`/`predictions`/`candidates` best first, or one
+    /// `prediction`) on a repair benchmark with the harness of `eval repair`
+    /// and `eval fixer`: exact, sketch, exec, BIFI, guided, pass@k. Items with
+    /// no line count as failures and are listed; an unknown or repeated item
+    /// is an error naming its line. Writes `results.json`, `predictions.jsonl`
+    /// and `results.md`.
+    Predictions(predictions::Args),
     /// The data-quality report of `make data-quality`: mean ± std per pair
     /// source over seeds and McNemar's exact test between sources.
     DataQuality(fixer::ReportArgs),
@@ -51,6 +60,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         Command::Repair(args) => repair::run(args, output),
         Command::Summary(args) => summary::run(args, output),
         Command::Fixer(args) => fixer::run(args, output),
+        Command::Predictions(args) => predictions::run(args, output),
         Command::DataQuality(args) => fixer::report(args, output),
     }
 }
