@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: corpora-python build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -92,6 +92,24 @@ DATASETS ?= outputs/datasets/excel-nightly outputs/datasets/excel-rules
 check-loaders:
 	python3 -c "import polars, pandas, pyarrow, datasets" 2>/dev/null || python3 -m pip install --user --quiet polars pandas pyarrow datasets
 	python3 scripts/check-loaders.py $(DATASETS)
+
+## example-analytics, example-finetune: the users' stack on make run's datasets
+## (examples/, docs/datasets.md): Polars analytics of the nightly and rule-based pairs;
+## a Hugging Face T5 fine-tuned on the nightly pairs, its predictions scored by
+## `lastmile eval predictions`. Their Python packages (examples/requirements.txt) go
+## into outputs/examples/venv.
+EXAMPLES_VENV := outputs/examples/venv
+$(EXAMPLES_VENV)/.installed: examples/requirements.txt
+	python3 -m venv $(EXAMPLES_VENV)
+	$(EXAMPLES_VENV)/bin/pip install --quiet -r examples/requirements.txt
+	touch $@
+example-analytics: $(EXAMPLES_VENV)/.installed
+	$(EXAMPLES_VENV)/bin/python examples/analytics.py outputs/datasets/excel-nightly outputs/datasets/excel-rules
+example-finetune: $(EXAMPLES_VENV)/.installed
+	$(CARGO) build --quiet --locked $(FEATURES) --bin lastmile
+	$(EXAMPLES_VENV)/bin/python examples/finetune_seq2seq.py --dataset outputs/datasets/excel-nightly \
+	  --tokenizer models/excel/tokenizer.json --bench corpora/benchmarks/repair/excel.json --lang excel \
+	  --out outputs/examples/finetune --lastmile $(CARGO_TARGET_DIR)/debug/lastmile
 
 ## mine: mine every corpus with the default configs
 mine: corpora-python

@@ -1,8 +1,10 @@
 //! The product speaks of the product: no source file, test, config, model card or
-//! guide refers to how the project was developed (work sessions, the project's own
-//! issue numbers). A figure cites the command and the machine that produced it;
-//! history belongs in `CHANGELOG.md` and the git log. Upstream bug trackers may be
-//! cited on a line that names them (`upstream`, a repository `owner/name`, a URL).
+//! guide refers to how the project was developed (the work periods of its
+//! developers, the numbers of its own tracker's tickets). A figure cites the
+//! command and the machine that produced it; history belongs in `CHANGELOG.md`
+//! and the git log. Upstream bug trackers may be cited on a line that names them
+//! (`upstream`, a URL, `github`, `huggingface/`). The phrases are assembled at
+//! run time, so this file does not match itself.
 
 use std::path::{Path, PathBuf};
 
@@ -36,29 +38,34 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// The development-history phrase on a lowercased line, if any: `session(s)` as a
-/// word, `issue <number>`, `the issue's`.
+const WORK_PERIOD: &str = concat!("ses", "sion");
+const TICKET: &str = concat!("iss", "ue");
+
+/// The development-history phrase on a lowercased line, if any: the work period's
+/// name (singular or plural) as a word, the ticket word followed by a number, or
+/// "the <ticket>'s".
 fn history_phrase(line: &str) -> Option<&'static str> {
     let bytes = line.as_bytes();
-    for (i, _) in line.match_indices("session") {
+    for (i, _) in line.match_indices(WORK_PERIOD) {
         let before = i == 0 || !is_word_byte(bytes[i - 1]);
-        let mut end = i + "session".len();
+        let mut end = i + WORK_PERIOD.len();
         if bytes.get(end) == Some(&b's') {
             end += 1;
         }
         let after = end >= bytes.len() || !is_word_byte(bytes[end]);
         if before && after {
-            return Some("session");
+            return Some("work period");
         }
     }
-    for (i, _) in line.match_indices("issue ") {
+    for (i, _) in line.match_indices(TICKET) {
         let before = i == 0 || !is_word_byte(bytes[i - 1]);
-        if before && bytes.get(i + 6).is_some_and(u8::is_ascii_digit) {
-            return Some("issue <number>");
+        let rest = &bytes[i + TICKET.len()..];
+        if before && rest.first() == Some(&b' ') && rest.get(1).is_some_and(u8::is_ascii_digit) {
+            return Some("ticket number");
         }
-    }
-    if line.contains("the issue's") || line.contains("the issue\u{2019}s") {
-        return Some("the issue's");
+        if i >= 4 && &line[i - 4..i] == "the " && (rest.starts_with(b"'s") || rest.starts_with("\u{2019}s".as_bytes())) {
+            return Some("the ticket's");
+        }
     }
     None
 }
@@ -90,10 +97,11 @@ fn no_development_history_in_the_product() {
 
 #[test]
 fn the_phrase_check_finds_what_it_should() {
-    assert_eq!(history_phrase("measured in session 16"), Some("session"));
-    assert_eq!(history_phrase("sessions 1-19"), Some("session"));
-    assert_eq!(history_phrase("see issue 13"), Some("issue <number>"));
-    assert_eq!(history_phrase("the issue's bar"), Some("the issue's"));
-    assert_eq!(history_phrase("a sessionless client, an issue tracker"), None);
-    assert!(cites_upstream("upstream: huggingface/candle issue 3578"));
+    let (w, t) = (WORK_PERIOD, TICKET);
+    assert_eq!(history_phrase(&format!("measured in {w} 16")), Some("work period"));
+    assert_eq!(history_phrase(&format!("{w}s 1-19")), Some("work period"));
+    assert_eq!(history_phrase(&format!("see {t} 13")), Some("ticket number"));
+    assert_eq!(history_phrase(&format!("the {t}'s bar")), Some("the ticket's"));
+    assert_eq!(history_phrase(&format!("a {w}less client, an {t} tracker, {t}s 4")), None);
+    assert!(cites_upstream(&format!("upstream: huggingface/candle {t} 3578")));
 }

@@ -1,7 +1,8 @@
 //! The model flags every inference command shares (`--checkpoint`, `--device`)
 //! and the one place they are turned into a loaded model.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use lastmile::lang::LangId;
 use lastmile::checkpoint::LoadedModel;
 use std::path::{Path, PathBuf};
 
@@ -9,18 +10,33 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Checkpoint directory (a training run's `checkpoint/`, or a shipped model
-    /// such as `models/excel`).
-    #[arg(long, default_value = "models/excel")]
-    pub checkpoint: PathBuf,
+    /// such as `models/excel`); default: the shipped model of `--lang`,
+    /// `models/<lang>`.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
 
 impl ModelArgs {
-    /// Opens the device and loads the checkpoint.
-    pub fn load(&self) -> Result<LoadedModel> {
-        load(&self.checkpoint, &self.device)
+    /// Opens the device and loads the checkpoint: `--checkpoint`, else the shipped
+    /// model of `lang` (`models/<lang>`).
+    pub fn load(&self, lang: Option<LangId>) -> Result<LoadedModel> {
+        load(&self.checkpoint_for(lang)?, &self.device)
+    }
+
+    /// The checkpoint directory to load for `lang`.
+    pub fn checkpoint_for(&self, lang: Option<LangId>) -> Result<PathBuf> {
+        if let Some(dir) = &self.checkpoint {
+            return Ok(dir.clone());
+        }
+        let Some(lang) = lang else { bail!("no --checkpoint and no --lang: give one of them") };
+        let shipped = PathBuf::from("models").join(lang.name());
+        if !shipped.join("config.json").is_file() {
+            bail!("no shipped model for {} ({} has no config.json): pass --checkpoint", lang.name(), shipped.display());
+        }
+        Ok(shipped)
     }
 }
 

@@ -46,7 +46,7 @@ pub struct Args {
 /// Runs `lastmile repair`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let inputs: Vec<String> = args.snippets.read(true)?.into_iter().map(|s| s.text).collect();
-    let loaded = args.model.load()?;
+    let loaded = args.model.load(Some(args.lang))?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
     let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);

@@ -63,7 +63,7 @@ fn corpus_lengths(dir: &std::path::Path, tokenizer: &lastmile::tokenizer::CodeTo
 
 /// Runs `lastmile sample`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let loaded = args.model.load()?;
+    let loaded = args.model.load(args.lang)?;
     let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
     let lengths = match &args.lengths {
         Some(dir) => Some(corpus_lengths(dir, tokenizer, model.config().seq_len)?),

@@ -35,7 +35,7 @@ pub struct Args {
 
 /// Runs `lastmile eval denoiser`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let loaded = args.model.load()?;
+    let loaded = args.model.load(None)?;
     let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
     let steps = model.config().diffusion_steps;
     let valid = TokenizedSplit::load(&args.corpus, "valid", tokenizer, model.config().seq_len)?;

@@ -43,13 +43,14 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     if let Some(limit) = args.limit {
         items.truncate(limit);
     }
-    let loaded = args.model.load()?;
+    let loaded = args.model.load(Some(args.lang))?;
+    let checkpoint = args.model.checkpoint_for(Some(args.lang))?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
     let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
     let bar = output.steps_bar();
     let repairer = Repairer::new(model, tokenizer, lang);
-    let run = run_repair_eval(&repairer, &items, &config, &args.bench, &args.model.checkpoint, &mut Output::follow(&bar))
+    let run = run_repair_eval(&repairer, &items, &config, &args.bench, &checkpoint, &mut Output::follow(&bar))
         .context("repair failed")?;
     bar.finish_and_clear();
     output.line(run.write(&args.out).with_context(|| format!("writing {}", args.out.display()))?);
