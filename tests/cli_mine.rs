@@ -170,7 +170,12 @@ fn check_reports_located_errors_and_pass_rate() {
 
     // one input convention: snippets as arguments beside files in any form
     fs::write(root.join("g.json"), "[\"=A1+\", {\"Buggy\": \"=MAX(B1:B2)\"}]").unwrap();
-    let out = Command::cargo_bin("lastmile").unwrap().current_dir(root).args(["check", "--lang", "excel", "=SUM(A1", "g.json", "=1+1"]).assert().code(1);
+    let out = Command::cargo_bin("lastmile")
+        .unwrap()
+        .current_dir(root)
+        .args(["check", "--lang", "excel", "=SUM(A1", "g.json", "=1+1"])
+        .assert()
+        .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.contains("argument:1:1:") && stdout.contains("g.json:1:1:"), "{stdout}");
     assert!(stdout.trim_end().ends_with("2/4 passed (50.00%), 2 failed"), "{stdout}");

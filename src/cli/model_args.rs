@@ -2,8 +2,8 @@
 //! and the one place they are turned into a loaded model.
 
 use anyhow::{bail, Context, Result};
-use lastmile::lang::LangId;
 use lastmile::checkpoint::LoadedModel;
+use lastmile::lang::LangId;
 use std::path::{Path, PathBuf};
 
 /// Which checkpoint to load, and where.

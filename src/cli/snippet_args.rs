@@ -41,7 +41,8 @@ impl SnippetArgs {
     pub fn read(&self, stdin_whole: bool) -> Result<Vec<Snippet>> {
         let mut out = Vec::new();
         let push_file = |path: &Path, out: &mut Vec<Snippet>| -> Result<()> {
-            let texts = lastmile::dataset::load_inputs(path, self.column.as_deref()).with_context(|| format!("reading {}", path.display()))?;
+            let texts =
+                lastmile::dataset::load_inputs(path, self.column.as_deref()).with_context(|| format!("reading {}", path.display()))?;
             let source = path.display().to_string();
             out.extend(texts.into_iter().enumerate().map(|(i, text)| Snippet { source: source.clone(), item: i + 1, text }));
             Ok(())

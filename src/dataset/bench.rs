@@ -160,7 +160,9 @@ pub fn load_inputs(path: &Path, column: Option<&str>) -> Result<Vec<String>, Ben
         return items
             .iter()
             .enumerate()
-            .map(|(i, item)| snippet(item).ok_or_else(|| format(format!("item {i} is neither a string nor an object with a string field {}", wanted()))))
+            .map(|(i, item)| {
+                snippet(item).ok_or_else(|| format(format!("item {i} is neither a string nor an object with a string field {}", wanted())))
+            })
             .collect();
     }
     Ok(lines.map(|(_, line)| line.to_string()).collect())

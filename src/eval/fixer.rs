@@ -162,7 +162,17 @@ pub fn score_beams(
             }
         })
         .collect();
-    FixerEvalRun { bench: bench.to_path_buf(), fixer: source.to_path_buf(), beam, seconds, top1, guided, report, predictions, missing: Vec::new() }
+    FixerEvalRun {
+        bench: bench.to_path_buf(),
+        fixer: source.to_path_buf(),
+        beam,
+        seconds,
+        top1,
+        guided,
+        report,
+        predictions,
+        missing: Vec::new(),
+    }
 }
 
 impl FixerEvalRun {

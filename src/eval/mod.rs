@@ -16,6 +16,6 @@ pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
 pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
 pub use fixer::{run_fixer_eval, FixerEvalRun, FixerPrediction};
-pub use predictions::{score_predictions, PredictionsError};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
+pub use predictions::{score_predictions, PredictionsError};
 pub use run::{run_repair_eval, EvalWriteError};

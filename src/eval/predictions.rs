@@ -75,7 +75,9 @@ pub fn score_predictions(lang: &dyn Language, items: &[BenchItem], path: &Path, 
             *by_id.get(id).ok_or_else(|| bad(format!("id {id:?} is not an item of {}", bench.display())))?
         } else if let Some(broken) = object.get("broken").or_else(|| object.get("input")) {
             let broken = broken.as_str().ok_or_else(|| bad("`broken` must be a string".into()))?;
-            let free = by_broken.get_mut(broken.trim()).ok_or_else(|| bad(format!("the input {broken:?} is not a broken input of {}", bench.display())))?;
+            let free = by_broken
+                .get_mut(broken.trim())
+                .ok_or_else(|| bad(format!("the input {broken:?} is not a broken input of {}", bench.display())))?;
             match free.pop() {
                 Some(i) => i,
                 None => return Err(bad(format!("the input {broken:?} was already predicted on an earlier line"))),
@@ -110,7 +112,10 @@ fn prediction_texts(object: &serde_json::Map<String, Value>) -> Result<Vec<Strin
     for key in ["beams", "predictions", "candidates"] {
         if let Some(list) = object.get(key) {
             let list = list.as_array().ok_or_else(|| format!("`{key}` must be a list of strings"))?;
-            return list.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` must be a list of strings"))).collect();
+            return list
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` must be a list of strings")))
+                .collect();
         }
     }
     Err("no candidates: expected `beams`, `predictions`, `candidates` (lists of strings) or `prediction`".to_string())

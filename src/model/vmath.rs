@@ -201,8 +201,12 @@ pub fn layer_norm_backward_row(x: &[f32], w: &[f32], g: &[f32], eps: f32, gx: &m
     // the two row sums in 16 lanes each, and the weight and bias gradients in the same pass
     let (mut lanes_gw, mut lanes_gw_xhat) = ([0f32; 16], [0f32; 16]);
     let whole = d - d % 16;
-    for ((((x, w), g), gw), gb) in
-        x[..whole].chunks_exact(16).zip(w.chunks_exact(16)).zip(g.chunks_exact(16)).zip(gw.chunks_exact_mut(16)).zip(gb.chunks_exact_mut(16))
+    for ((((x, w), g), gw), gb) in x[..whole]
+        .chunks_exact(16)
+        .zip(w.chunks_exact(16))
+        .zip(g.chunks_exact(16))
+        .zip(gw.chunks_exact_mut(16))
+        .zip(gb.chunks_exact_mut(16))
     {
         for l in 0..16 {
             let xhat = (x[l] - mean) * rstd;

@@ -50,8 +50,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
     let bar = output.steps_bar();
     let repairer = Repairer::new(model, tokenizer, lang);
-    let run = run_repair_eval(&repairer, &items, &config, &args.bench, &checkpoint, &mut Output::follow(&bar))
-        .context("repair failed")?;
+    let run = run_repair_eval(&repairer, &items, &config, &args.bench, &checkpoint, &mut Output::follow(&bar)).context("repair failed")?;
     bar.finish_and_clear();
     output.line(run.write(&args.out).with_context(|| format!("writing {}", args.out.display()))?);
     Ok(ExitCode::SUCCESS)
