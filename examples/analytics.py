@@ -18,7 +18,8 @@ import polars as pl
 FAMILIES = ["bracket", "quote", "separator", "operator", "name", "argument", "other"]
 pl.Config.set_tbl_rows(12)
 pl.Config.set_fmt_str_lengths(60)
-pl.Config.set_tbl_width_chars(140)
+pl.Config.set_tbl_width_chars(160)
+pl.Config.set_tbl_cols(12)
 
 
 def load(dataset: Path) -> pl.DataFrame:

@@ -180,7 +180,8 @@ impl FixerEvalRun {
     pub fn markdown(&self) -> String {
         let r = &self.report;
         let mut md = String::new();
-        let _ = writeln!(md, "# Fixer: `{}` on `{}` ({})\n", self.fixer.display(), self.bench.display(), r.lang.name());
+        let what = if self.fixer.is_file() { "Predictions" } else { "Fixer" };
+        let _ = writeln!(md, "# {what}: `{}` on `{}` ({})\n", self.fixer.display(), self.bench.display(), r.lang.name());
         let _ = writeln!(
             md,
             "{} items ({} without candidates: too long for the fixer or no prediction, counted as failures); beam {}; {:.1} s of decoding.\n",
