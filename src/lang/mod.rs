@@ -300,6 +300,21 @@ fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_checker_answers_ten_thousand_unclosed_openers() {
+        // a hang and crash guard (a parser that backtracks or recurses per opener),
+        // not a speed target
+        for lang in [LangId::Excel, LangId::Python, LangId::Powershell, LangId::Bash, LangId::Cf] {
+            for opener in ["(", "[", "{", "$(", "\"", "'", "=("] {
+                let line = opener.repeat(10_000);
+                let clock = std::time::Instant::now();
+                let _ = lang.language().check(&line);
+                let _ = lang.language().lex(&line);
+                assert!(clock.elapsed().as_secs_f64() < 5.0, "{} on {opener} x 10,000: {:?}", lang.name(), clock.elapsed());
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
