@@ -137,6 +137,22 @@ fn corrupt_writes_a_rollout_shaped_dataset_of_rule_based_mistakes() {
     let md = fs::read_to_string(ds.join("stats/stats.md")).unwrap();
     assert!(md.contains("edit families") && md.contains("by source (Figure 7)") && ds.join("stats/edit_families.png").exists());
 
+    // The dataset verifies against its manifest; a flipped byte is found, and stats refuses it.
+    let out = lastmile(root).args(["verify", "ds"]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&out).contains("ds: verified"), "{}", String::from_utf8_lossy(&out));
+    let manifest = Manifest::load(&ds).unwrap();
+    let shard = ds.join(&manifest.files[0].path);
+    let original = fs::read(&shard).unwrap();
+    let mut flipped = original.clone();
+    flipped[original.len() / 3] ^= 1;
+    fs::write(&shard, &flipped).unwrap();
+    let err = lastmile(root).args(["verify", "ds"]).assert().code(1).get_output().stderr.clone();
+    let err = String::from_utf8_lossy(&err).to_string();
+    assert!(err.contains(&format!("ds: {}: sha256", manifest.files[0].path)) && err.contains("does not verify"), "{err}");
+    let err = lastmile(root).args(["stats", "--quiet", "ds"]).assert().failure().get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&err).contains("does not verify against its manifest"));
+    fs::write(&shard, &original).unwrap();
+
     // Bad configs: the file and the reason.
     let bad = CORRUPT.replace("close_paren_drop = 3", "close_paren_dorp = 3");
     fs::write(root.join("bad.toml"), bad).unwrap();

@@ -19,6 +19,7 @@ mod sampler_args;
 mod snippet_args;
 mod stats;
 mod tokenizer;
+mod verify;
 
 pub use output::Output;
 
@@ -72,6 +73,8 @@ pub enum Command {
     Corrupt(corrupt::Args),
     /// Statistics and plots of a repair-pair dataset.
     Stats(stats::Args),
+    /// Check a dataset against its manifest (sha256, rows, schema, shards).
+    Verify(verify::Args),
     /// Repair broken snippets by noise injection.
     Repair(repair::Args),
     /// Run a pipeline file (stages cached by config and input hashes).
@@ -106,6 +109,7 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         Command::Rollout(args) => rollout::run(args, output),
         Command::Corrupt(args) => corrupt::run(args, output),
         Command::Stats(args) => stats::run(args, output),
+        Command::Verify(args) => verify::run(args, output),
         Command::Repair(args) => repair::run(args, output),
         Command::Pipeline(args) => pipeline::run(args, output),
         Command::Fixer(args) => with_matmul_precision(MatmulPrecision::Highest, || fixer::run(args, output)),

@@ -35,6 +35,19 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let out =
         args.out.clone().unwrap_or_else(|| if args.input.is_dir() { args.input.join("stats") } else { args.input.with_extension("stats") });
+    // a lastmile dataset must be the one its manifest describes before it is measured
+    if args.input.join("manifest.json").is_file() {
+        let verification = lastmile::dataset::verify_dataset(&args.input)?;
+        if let Some(first) = verification.differences.first() {
+            anyhow::bail!(
+                "{} does not verify against its manifest ({} differences; `lastmile verify` lists them): {}: {}",
+                args.input.display(),
+                verification.differences.len(),
+                first.file,
+                first.reason
+            );
+        }
+    }
     let mut stats = dataset_stats(&args.input, args.lang).with_context(|| format!("computing statistics of {}", args.input.display()))?;
     if let Some(real) = &args.real {
         let items = lastmile::dataset::load_bench(real)?;

@@ -18,6 +18,7 @@ mod pairs;
 mod repairs;
 mod shards;
 mod split;
+mod verify;
 
 pub use atomic::{replace_dir, staging_dir, write_file_atomic};
 pub use bench::{load_bench, load_inputs, BenchError, BenchItem};
@@ -31,3 +32,4 @@ pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainSt
 pub use repairs::{repair_schema, write_repairs, RepairRow};
 pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};
 pub use split::{assign_split, snippet_id, Split};
+pub use verify::{verify_dataset, Difference, Verification};

@@ -122,6 +122,11 @@ impl Rollout<'_> {
         let title = format!("{name}: {} repair pairs from {from}", config.lang);
         let card = dataset_card(&manifest, &pair_schema(), &title, &card_body(config, &manifest, &summary, &pairs));
         write_file_atomic(&staging.join("README.md"), card.as_bytes())?;
+        // what is published is what the manifest says, or nothing is published
+        let verification = crate::dataset::verify_dataset(&staging)?;
+        if let Some(first) = verification.differences.first() {
+            return Err(RolloutError::Unverified { path: staging.clone(), reason: format!("{}: {}", first.file, first.reason) });
+        }
         replace_dir(&staging, &self.out)?;
         Ok(summary)
     }

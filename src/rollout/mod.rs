@@ -68,6 +68,15 @@ pub enum RolloutError {
     /// Finalizing before the needed units exist.
     #[error("incomplete rollout: {0}")]
     Incomplete(String),
+    /// The written dataset differs from its own manifest (a failing disk, a
+    /// concurrent writer); the previous dataset stays in place.
+    #[error("{path}: the written dataset does not verify against its manifest: {reason}")]
+    Unverified {
+        /// The staging directory.
+        path: PathBuf,
+        /// The first difference.
+        reason: String,
+    },
 }
 
 impl RolloutError {
