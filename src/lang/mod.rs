@@ -15,8 +15,6 @@ mod excel;
 mod powershell;
 mod punctuation;
 mod python;
-mod python_corrupt;
-mod python_targets;
 mod token;
 mod tree_sitter_support;
 

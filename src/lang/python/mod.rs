@@ -1,8 +1,12 @@
 //! Python: strict check with rustpython-parser (a full Python 3 grammar, which
 //! agrees with CPython's `ast.parse` where tree-sitter-python is lenient, e.g. it
-//! accepts Python 2 `print x`), and a lexer from rustpython's tokenizer.
+//! accepts Python 2 `print x`) plus CPython's assignment-target rules (`targets`),
+//! a lexer from rustpython's tokenizer, units of source files, and the BIFI-style
+//! corruption operators (`corrupt`).
 
-use super::python_targets;
+mod corrupt;
+mod targets;
+
 use super::token::{push_layout, Token, TokenKind};
 use super::{LangId, Language, RepairMetric, SyntaxError, WhitespaceRule};
 use rustpython_parser::ast::Ranged;
@@ -18,7 +22,7 @@ impl Language for Python {
     }
 
     fn corruptions(&self) -> &'static [super::Corruption] {
-        super::python_corrupt::CORRUPTIONS
+        corrupt::CORRUPTIONS
     }
 
     fn repair_metric(&self) -> RepairMetric {
@@ -27,7 +31,7 @@ impl Language for Python {
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
         match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
-            Ok(module) => match python_targets::first_invalid_target(module) {
+            Ok(module) => match targets::first_invalid_target(module) {
                 None => Ok(()),
                 Some((range, message)) => Err(SyntaxError::at(text, u32::from(range.start()) as usize, message.to_string())),
             },

@@ -2,9 +2,9 @@
 //! punctuation token, and indentation errors (a line indented or dedented
 //! where the block structure does not allow it).
 
-use super::corruption::{pick, splice, Corruption};
-use super::token::TokenKind;
-use super::Language;
+use crate::lang::corruption::{pick, splice, Corruption};
+use crate::lang::token::TokenKind;
+use crate::lang::Language;
 use rand::{Rng, RngCore};
 
 /// The punctuation BIFI perturbs.
@@ -47,7 +47,7 @@ pub(crate) const CORRUPTIONS: &[Corruption] = &[
 /// Byte ranges of the punctuation tokens, and of every token that is not layout.
 fn token_ranges(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
     let (mut punct, mut starts, mut at) = (Vec::new(), Vec::new(), 0);
-    for t in super::python::Python.lex(text) {
+    for t in super::Python.lex(text) {
         if t.kind == TokenKind::Punctuation && PUNCTUATION.contains(&t.text) {
             punct.push(at..at + t.text.len());
         }
@@ -96,7 +96,7 @@ fn first_error(mut candidates: Vec<String>, rng: &mut dyn RngCore) -> Option<Str
     while !candidates.is_empty() {
         let k = rng.random_range(0..candidates.len());
         let edited = candidates.swap_remove(k);
-        if super::python::Python.check(&edited).is_err() {
+        if super::Python.check(&edited).is_err() {
             return Some(edited);
         }
     }
