@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: eval-model-python corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -77,6 +77,29 @@ eval-model:
 	  --lengths outputs/corpus/excel --constrained --out $(MODEL_EVAL)/samples-constrained.jsonl
 	python3 scripts/check-samples.py $(MODEL_EVAL)/samples.jsonl $(MODEL_EVAL)/samples-lengths.jsonl \
 	  $(MODEL_EVAL)/samples-constrained.jsonl | tee $(MODEL_EVAL)/samples.md
+
+## eval-model-python: the numbers of models/python/MODEL_CARD.md: per-t accuracy on
+## held-out units, PyDex zero-shot (default localised method, and the paper's
+## whole-program method), fidelity (the 224 correct PyDex programs as inputs), and
+## unconditional samples judged by CPython's `ast`
+PY_MODEL ?= models/python
+PY_EVAL ?= outputs/eval/python-model
+eval-model-python: corpora-python
+	$(LASTMILE) mine --lang python --quiet
+	$(LASTMILE) eval denoiser --checkpoint $(PY_MODEL) --corpus outputs/corpus/python --examples 256 \
+	  --t 0,60,120,240,420,600,900,1199 --out $(PY_EVAL)/denoiser
+	python3 scripts/python-eval-inputs.py corpora/benchmarks/pydex outputs/eval/pydex-identity.json
+	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python -k 1 \
+	  --out $(PY_EVAL)/pydex
+	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper \
+	  --levels 0.1,0.2,0.3 -k 1 --stride 60 --clamp --out $(PY_EVAL)/pydex-paper
+	$(LASTMILE) eval repair --bench outputs/eval/pydex-identity.json --checkpoint $(PY_MODEL) --lang python -k 1 \
+	  --out $(PY_EVAL)/fidelity
+	$(LASTMILE) eval repair --bench outputs/eval/pydex-identity.json --checkpoint $(PY_MODEL) --lang python --method paper \
+	  --levels 0.1 -k 1 --stride 60 --clamp --out $(PY_EVAL)/fidelity-paper
+	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
+	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
+	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
 
 ## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
 ## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
