@@ -11,21 +11,14 @@ pub struct Args {
     /// The fixer directory (`lastmile fixer train --out`).
     #[arg(long)]
     fixer: PathBuf,
-    /// The benchmark file or directory.
-    #[arg(long)]
-    bench: PathBuf,
-    /// Language of the benchmark.
-    #[arg(long)]
-    lang: lastmile::lang::LangId,
+    #[command(flatten)]
+    bench: super::bench_args::BenchArgs,
     /// Beams per item (pass@k needs k).
     #[arg(long, default_value_t = 5)]
     beam: usize,
     /// Items decoded together.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Evaluate only the first N items.
-    #[arg(long)]
-    limit: Option<usize>,
     /// Output directory.
     #[arg(long, short)]
     out: PathBuf,
@@ -33,19 +26,16 @@ pub struct Args {
 
 /// Runs `lastmile eval fixer`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let mut items = lastmile::eval::load_bench(&args.bench)?;
-    if let Some(limit) = args.limit {
-        items.truncate(limit);
-    }
+    let items = args.bench.items()?;
     let fixer = lastmile::checkpoint::load_fixer(&args.fixer, &candle_core::Device::Cpu)?;
     let bar = output.steps_bar();
     let run = lastmile::eval::run_fixer_eval(
         &fixer,
-        args.lang.language(),
+        args.bench.lang.language(),
         &items,
         args.beam,
         args.batch_size,
-        &args.bench,
+        &args.bench.bench,
         &args.fixer,
         &mut Output::follow(&bar),
     )

@@ -1,5 +1,6 @@
 //! `lastmile eval`: measurements of trained models.
 
+mod bench_args;
 mod denoiser;
 mod fixer;
 mod predictions;

@@ -11,15 +11,8 @@ pub struct Args {
     /// The predictions (JSONL; `eval fixer`'s `predictions.jsonl` is one).
     #[arg(long)]
     predictions: PathBuf,
-    /// The benchmark file or directory.
-    #[arg(long)]
-    bench: PathBuf,
-    /// Language of the benchmark.
-    #[arg(long)]
-    lang: lastmile::lang::LangId,
-    /// Score only the first N items of the benchmark (as `eval fixer --limit`).
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    bench: super::bench_args::BenchArgs,
     /// Output directory.
     #[arg(long, short)]
     out: PathBuf,
@@ -27,11 +20,8 @@ pub struct Args {
 
 /// Runs `lastmile eval predictions`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let mut items = lastmile::eval::load_bench(&args.bench)?;
-    if let Some(limit) = args.limit {
-        items.truncate(limit);
-    }
-    let run = lastmile::eval::score_predictions(args.lang.language(), &items, &args.predictions, &args.bench)
+    let items = args.bench.items()?;
+    let run = lastmile::eval::score_predictions(args.bench.lang.language(), &items, &args.predictions, &args.bench.bench)
         .with_context(|| format!("scoring {}", args.predictions.display()))?;
     output.line(run.write(&args.out).with_context(|| format!("writing {}", args.out.display()))?);
     Ok(ExitCode::SUCCESS)
