@@ -47,7 +47,7 @@ def parse_args():
     p.add_argument("--lang", default="excel")
     p.add_argument("--out", default="outputs/examples/finetune")
     p.add_argument("--train-pairs", type=int, default=8000)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=400)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-len", type=int, default=96)
