@@ -40,6 +40,9 @@ fn files(root: &Path) -> Vec<PathBuf> {
                 continue;
             }
             out.extend(files(&path));
+        } else if path.file_name().is_some_and(|n| n == "tokenizer.json") {
+            // a learned vocabulary is data: its tokens are words of the corpus
+            continue;
         } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e))
             || path.file_name().is_some_and(|n| n == "Makefile")
         {
