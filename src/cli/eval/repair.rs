@@ -33,8 +33,8 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     use lastmile::eval::run_repair_eval;
     use lastmile::repair::Repairer;
     let items = args.bench.items()?;
-    let loaded = args.model.load(Some(args.bench.lang))?;
     let checkpoint = args.model.checkpoint_for(Some(args.bench.lang))?;
+    let loaded = crate::cli::model_args::load(&checkpoint, &args.model.device)?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.bench.lang.language();
     let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
