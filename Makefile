@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: eval-model-python corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: fuzz kill-soak disk-faults eval-model-python corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -147,6 +147,26 @@ grammar:
 ## test: the whole test suite (unit, calibration, end-to-end CLI)
 test:
 	$(CARGO) test --locked $(FEATURES)
+
+## fuzz: every input surface (tests/fuzz/main.rs) for FUZZ_SECONDS per target, the
+## table of docs/reliability.md in outputs/fuzz/report.md; failing inputs are kept under
+## the build's tmp dir, to be copied to tests/fuzz/regressions/<target>/ once fixed
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz:
+	$(CARGO) test --locked $(FEATURES) --test fuzz -- --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) --report outputs/fuzz/report.md
+
+## kill-soak: every long stage killed with SIGKILL at random points and resumed, compared
+## with an uninterrupted run (scripts/kill-soak.py); disk-faults: mine, pretrain and
+## rollout on a full and on a read-only file system (root, Linux; scripts/disk-faults.py).
+## Results in docs/reliability.md
+KILLS ?= 20
+kill-soak:
+	$(CARGO) build --quiet --locked $(FEATURES) --bin lastmile
+	python3 scripts/kill-soak.py --lastmile $(CARGO_TARGET_DIR)/debug/lastmile --kills $(KILLS)
+disk-faults:
+	$(CARGO) build --quiet --locked $(FEATURES) --bin lastmile
+	python3 scripts/disk-faults.py --lastmile $(CARGO_TARGET_DIR)/debug/lastmile
 
 ## same-bytes: a refactor changes no output: one seeded mine -> tokenizer -> pretrain ->
 ## rollout with REF's binary and HEAD's, every shard and checkpoint compared by sha256

@@ -105,9 +105,26 @@ pub fn weights_sha256(dir: &Path) -> Result<String, CheckpointError> {
     Ok(crate::dataset::file_sha256(&inference_weights_file(dir))?.0)
 }
 
+/// Refuses a weights file too small to hold the `parameters` (f32) its config
+/// describes, before the model is built: a config that does not belong to the
+/// weights (or a damaged one) must not allocate what the weights never held.
+fn weights_fit_config(dir: &Path, parameters: usize) -> Result<(), CheckpointError> {
+    let path = inference_weights_file(dir);
+    let bytes = std::fs::metadata(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?.len();
+    let needed = (parameters as u64).saturating_mul(4);
+    if bytes < needed {
+        return Err(CheckpointError::Config {
+            path: dir.join(CONFIG_FILE),
+            reason: format!("describes {parameters} parameters ({needed} bytes of f32), but {} holds {bytes} bytes", path.display()),
+        });
+    }
+    Ok(())
+}
+
 /// Loads checkpoint `dir` for inference on `device`.
 pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError> {
     let config = load_config(dir)?;
+    weights_fit_config(dir, config.parameter_count())?;
     let mut vars = VarMap::new();
     let model = CodeFusion::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device))
         .map_err(|source| CheckpointError::Candle { path: dir.to_path_buf(), source })?;

@@ -96,8 +96,14 @@ impl Language for Bash {
         if let Some(offset) = unclosed_parens_beyond(text, MAX_UNCLOSED_PARENS) {
             return Err(SyntaxError::at(text, offset, format!("more than {MAX_UNCLOSED_PARENS} unclosed `(`")));
         }
-        let mut parser = Parser::new(std::io::Cursor::new(text), &ParserOptions::default());
-        match parser.parse_program() {
+        if let Some(error) = tree_sitter_support::too_long(text) {
+            return Err(error);
+        }
+        // brush's parser recurses about once per token of a command list
+        let parsed = super::with_deep_stack(text.len(), || {
+            Parser::new(std::io::Cursor::new(text), &ParserOptions::default()).parse_program().map(|_| ())
+        });
+        match parsed {
             Ok(_) => Ok(()),
             Err(e) => {
                 // brush positions count characters, not bytes

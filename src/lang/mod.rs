@@ -54,6 +54,24 @@ impl SyntaxError {
     }
 }
 
+/// Runs `f` on a thread with a deep stack when `len` bytes of input could
+/// recurse past an ordinary thread's (rayon's and the test harness's threads
+/// have 2 MiB): the parsers and the tree walks recurse once per nesting level.
+pub(crate) fn with_deep_stack<T: Send>(len: usize, f: impl FnOnce() -> T + Send) -> T {
+    const SHALLOW_BYTES: usize = 1024;
+    if len <= SHALLOW_BYTES {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(scope, f)
+            .expect("spawning a parser thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -332,6 +350,28 @@ mod tests {
         assert!(!pieces.iter().any(|p| p.contains("IF") || p.contains("A1") || p.contains("yes")), "{pieces:?}");
         let python = LangId::Python.language().structural_spans("f(x, [1])");
         assert_eq!(python.len(), 5, "( , [ ] ): {python:?}");
+    }
+
+    /// The resource bounds: a 10 MB line, 10,000 nested groups and a long
+    /// malformed command list are each answered (refused by a documented
+    /// bound where one applies), never a stack overflow or a stall.
+    #[test]
+    fn pathological_inputs_meet_a_bound() {
+        let long_line = "x + ".repeat(2_500_000);
+        let nested = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let command_list = "-cb; } ".repeat(3_000);
+        for id in LangId::ALL {
+            let lang = id.language();
+            for text in [long_line.as_str(), nested.as_str(), command_list.as_str()] {
+                let _ = lang.check(text);
+                let joined: String = lang.lex(text).iter().map(|t| t.text).collect();
+                assert_eq!(joined.len(), text.len(), "{id}: the lexer round-trips a pathological input");
+            }
+        }
+        for id in [LangId::Bash, LangId::Powershell] {
+            let error = id.language().check(&command_list).unwrap_err();
+            assert!(error.message.contains("the checker's bound"), "{id}: {error}");
+        }
     }
 
     #[test]

@@ -132,6 +132,35 @@ impl ModelConfig {
         if self.vocab_size < 5 || self.seq_len < 2 || self.diffusion_steps < 2 {
             return Err("vocab_size, seq_len or diffusion_steps too small".into());
         }
+        // bounds far above any model this tool trains, so that a damaged or
+        // mistyped config is refused here instead of asking for terabytes
+        let bounds = [
+            ("vocab_size", self.vocab_size, 1 << 22),
+            ("seq_len", self.seq_len, 1 << 16),
+            ("d_model", self.d_model, 1 << 15),
+            ("n_heads", self.n_heads, 1 << 10),
+            ("d_ff", self.d_ff.unwrap_or(0), 1 << 17),
+            ("denoiser_layers", self.denoiser_layers, 256),
+            ("decoder_layers", self.decoder_layers, 256),
+            ("encoder_layers", self.encoder_layers, 256),
+            ("encoder_seq_len", self.encoder_seq_len.unwrap_or(0), 1 << 16),
+            ("diffusion_steps", self.diffusion_steps, 1 << 20),
+            ("time_features", self.time_features, 1 << 15),
+        ];
+        for (name, value, most) in bounds {
+            if value > most {
+                return Err(format!("{name} = {value} is above the supported {most}"));
+            }
+        }
+        if self.n_heads == 0 || self.d_model == 0 {
+            return Err("d_model and n_heads must be positive".into());
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!("layer_norm_eps = {} must be a positive number", self.layer_norm_eps));
+        }
+        if self.embed_norm.is_some_and(|n| !(n.is_finite() && n > 0.0)) {
+            return Err("embed_norm must be a positive number".into());
+        }
         Ok(())
     }
 

@@ -41,14 +41,42 @@ struct StepOf {
 }
 
 /// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the
-/// rest); any trainer's `metrics.jsonl` (pretraining, the fixer).
-pub(crate) fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let kept: String = text
-        .lines()
+/// rest); any trainer's `metrics.jsonl` (pretraining, the fixer). Lines that
+/// do not parse (a torn last line after a kill, a damaged byte) are dropped one
+/// by one: a bad line never costs the good ones around it. A missing file
+/// becomes an empty one.
+pub fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(TrainError::io(path, e)),
+    };
+    let kept: String = bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
         .filter(|line| serde_json::from_str::<StepOf>(line).is_ok_and(|m| m.step <= step))
         .map(|line| format!("{line}\n"))
         .collect();
     write_file_atomic(path, kept.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_line_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let mut bytes = b"{\"step\":1}\n{\"step\":2,\"x\":\"".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(b"\"}\n{\"step\":3}\n{\"step\":4}\n{\"st");
+        std::fs::write(&path, bytes).unwrap();
+        truncate_metrics(&path, 3).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"step\":1}\n{\"step\":3}\n");
+        std::fs::remove_file(&path).unwrap();
+        truncate_metrics(&path, 3).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
 }

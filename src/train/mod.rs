@@ -19,7 +19,7 @@ pub use data::TokenizedSplit;
 pub use ema::Ema;
 pub use fixer::{train_fixer, FixerData, FixerRecipe, FixerRunOptions, FixerSummary, PairSource};
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};
-pub use metrics::StepMetrics;
+pub use metrics::{truncate_metrics, StepMetrics};
 pub use optimizer::{AdamW, AdamWParams};
 pub use trainer::Trainer;
 

@@ -116,7 +116,7 @@ impl<'a> Lexer<'a> {
             }
             '"' => self.string(),
             '\'' => self.quoted_sheet(),
-            '#' => match ERROR_LITERALS.iter().find(|e| rest.to_ascii_uppercase().starts_with(*e)) {
+            '#' => match ERROR_LITERALS.iter().find(|e| rest.get(..e.len()).is_some_and(|head| head.eq_ignore_ascii_case(e))) {
                 Some(e) => self.push(XlKind::ErrorLiteral, e.len()),
                 None => self.push(XlKind::Unknown, 1),
             },
@@ -183,6 +183,7 @@ impl<'a> Lexer<'a> {
 
     fn quoted_sheet(&mut self) {
         let bytes = self.rest().as_bytes();
+        let bytes = &bytes[..bytes.len().min(MAX_PREFIX_BYTES)];
         let mut i = 1;
         while i < bytes.len() {
             if bytes[i] == b'\'' {
@@ -262,7 +263,7 @@ impl<'a> Lexer<'a> {
         let after = &self.rest()[prefix_len..];
         // `[1]!'SGJ200,LA'`: a quoted external name (DDE-style)
         if after.starts_with('\'') {
-            if let Some(end) = after[1..].find('\'') {
+            if let Some(end) = after.as_bytes()[1..].iter().take(MAX_PREFIX_BYTES).position(|&b| b == b'\'') {
                 return self.push(XlKind::Reference, prefix_len + end + 2);
             }
         }
@@ -292,10 +293,16 @@ fn column_follows(after: &str) -> bool {
     is_column(&tail[..len])
 }
 
+/// The longest quoted sheet prefix (`'[Book 1.xlsx]Sheet 1'!`) or bracketed group
+/// (`[1]`, `Table[[#This Row],[Column]]`) looked for. Excel caps sheet names at 31
+/// characters and table and column names at 255; the bound keeps lexing linear in
+/// the formula's length when a `'` or `[` is never closed.
+const MAX_PREFIX_BYTES: usize = 1024;
+
 /// Length of a balanced `[...]` group at the start of `text`.
 fn bracket_group_len(text: &str) -> Option<usize> {
     let mut depth = 0usize;
-    for (i, c) in text.char_indices() {
+    for (i, c) in text.char_indices().take_while(|(i, _)| *i < MAX_PREFIX_BYTES) {
         match c {
             '[' => depth += 1,
             ']' => {

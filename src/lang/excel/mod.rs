@@ -69,6 +69,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pathological_formulas_are_refused_by_a_bound_not_a_stack_overflow() {
+        let nested = |n: usize| format!("={}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(Excel.check(&nested(parser::MAX_NESTING - 1)).is_ok());
+        let deep = Excel.check(&nested(1_000)).unwrap_err();
+        assert!(deep.message.contains("nested deeper than"), "{deep}");
+        let calls = format!("={}1{}", "ABS(".repeat(1_000), ")".repeat(1_000));
+        assert!(Excel.check(&calls).unwrap_err().message.contains("nested deeper than"));
+        assert!(Excel.check(&format!("={}1", "-".repeat(8_000))).is_ok(), "signs are a loop, not nesting");
+        let long = format!("={}", vec!["A1"; 5000].join("+"));
+        assert!(Excel.check(&long).unwrap_err().message.contains("8192"));
+        // the engine is never handed a truth past the bounds
+        assert!(!exec::exec_match("=1", &nested(10_000)).is_match());
+        assert!(!exec::exec_match("=1", &nested(1_000)).is_match());
+        assert!(exec::exec_match("=1", &nested(3)).is_match());
+    }
+
+    #[test]
     fn accepts_valid_formulas() {
         for ok in [
             "=SUM(A1:A10)/COUNT(A1:A10)",

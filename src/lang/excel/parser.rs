@@ -7,6 +7,36 @@
 use super::lexer::{XlKind, XlToken};
 use crate::lang::SyntaxError;
 
+/// The deepest nesting of parentheses, function calls and array constants
+/// accepted. Excel itself stops at 64 levels of nested functions; the bound
+/// keeps the recursion of this parser (and of IronCalc's, which runs what it
+/// accepts) far inside a thread's stack, so a pathological snippet is an error,
+/// never a stack overflow.
+pub(crate) const MAX_NESTING: usize = 256;
+
+/// The longest formula accepted, in characters: Excel's own limit on a
+/// formula's contents.
+pub(crate) const MAX_FORMULA_CHARS: usize = 8192;
+
+/// Whether a formula exceeds [`MAX_FORMULA_CHARS`] or opens more than
+/// [`MAX_NESTING`] brackets at once, whether or not it parses: what no engine
+/// is asked to evaluate.
+pub(crate) fn beyond_bounds(text: &str, tokens: &[XlToken<'_>]) -> bool {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for token in tokens {
+        match token.kind {
+            XlKind::LParen | XlKind::LBrace => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            XlKind::RParen | XlKind::RBrace => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest > MAX_NESTING || text.chars().nth(MAX_FORMULA_CHARS).is_some()
+}
+
 /// Parses a whole formula (`=` then one expression).
 pub(crate) fn parse(text: &str, tokens: &[XlToken<'_>]) -> Result<(), SyntaxError> {
     let mut significant = Vec::with_capacity(tokens.len());
@@ -20,7 +50,11 @@ pub(crate) fn parse(text: &str, tokens: &[XlToken<'_>]) -> Result<(), SyntaxErro
             }
         }
     }
-    let mut parser = Parser { text, tokens: significant, pos: 0 };
+    if text.chars().nth(MAX_FORMULA_CHARS).is_some() {
+        let offset = text.char_indices().nth(MAX_FORMULA_CHARS).map_or(text.len(), |(i, _)| i);
+        return Err(SyntaxError::at(text, offset, format!("formula longer than Excel's limit of {MAX_FORMULA_CHARS} characters")));
+    }
+    let mut parser = Parser { text, tokens: significant, pos: 0, depth: 0 };
     parser.formula()
 }
 
@@ -29,6 +63,8 @@ struct Parser<'a, 't> {
     /// Significant tokens, each with whether layout preceded it.
     tokens: Vec<(XlToken<'t>, bool)>,
     pos: usize,
+    /// How many expressions the current one is nested in.
+    depth: usize,
 }
 
 type Parsed = Result<Operand, SyntaxError>;
@@ -91,7 +127,14 @@ impl<'t> Parser<'_, 't> {
     }
 
     fn expression(&mut self) -> Parsed {
-        self.binary_level(0)
+        if self.depth == MAX_NESTING {
+            let offset = self.peek().map_or(self.text.len(), |t| t.offset);
+            return Err(SyntaxError::at(self.text, offset, format!("nested deeper than {MAX_NESTING} levels")));
+        }
+        self.depth += 1;
+        let parsed = self.binary_level(0);
+        self.depth -= 1;
+        parsed
     }
 
     /// Binary operator levels, loosest first; the last level is `^`.
@@ -118,13 +161,15 @@ impl<'t> Parser<'_, 't> {
         Ok(operand)
     }
 
+    /// Any number of signs (a loop: `=------1` is as deep as `=-1`).
     fn prefix(&mut self) -> Parsed {
-        if self.peek_op(&["-", "+", "@"]).is_some() {
+        let mut signed = false;
+        while self.peek_op(&["-", "+", "@"]).is_some() {
             self.pos += 1;
-            let operand = self.prefix()?;
-            return Ok(if operand == Operand::Reference { Operand::Reference } else { Operand::Value });
+            signed = true;
         }
-        self.intersection()
+        let operand = self.intersection()?;
+        Ok(if signed && operand != Operand::Reference { Operand::Value } else { operand })
     }
 
     /// `A1:B5 B2:C9`: whitespace between two references intersects them.

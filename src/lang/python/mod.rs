@@ -13,6 +13,49 @@ use rustpython_parser::ast::Ranged;
 use rustpython_parser::{lexer, Mode, Tok};
 use std::ops::Range;
 
+/// CPython's tokenizer refuses brackets nested deeper than this (`MAXLEVEL`,
+/// "too many nested parentheses"); so does the check, before the parser
+/// builds (and drops, recursively) a tree that deep.
+const MAX_NESTING: usize = 200;
+
+/// What the tokenizer alone rejects before the parser runs: brackets nested
+/// beyond `max`, or a character no token starts with, as `(offset,
+/// message)`. The parser's error recovery after such a character can take
+/// minutes on a few kilobytes; other token errors (an unterminated string or
+/// bracket) are left to the parser, which locates them as CPython does.
+fn token_error(text: &str, max: usize) -> Option<(usize, String)> {
+    use rustpython_parser::lexer::LexicalErrorType;
+    let mut depth = 0usize;
+    for result in lexer::lex(text, Mode::Module) {
+        match result {
+            Ok((Tok::Lpar | Tok::Lsqb | Tok::Lbrace, range)) => {
+                depth += 1;
+                if depth > max {
+                    return Some((u32::from(range.start()) as usize, "too many nested parentheses".into()));
+                }
+            }
+            Ok((Tok::Rpar | Tok::Rsqb | Tok::Rbrace, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            Err(e) if matches!(e.error, LexicalErrorType::UnrecognizedToken { .. }) => {
+                return Some((u32::from(e.location) as usize, e.error.to_string()));
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Parses `text` strictly (the grammar, then assignment targets).
+fn parse_strict(text: &str) -> Result<(), SyntaxError> {
+    super::with_deep_stack(text.len(), || match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
+        Ok(module) => match targets::first_invalid_target(module) {
+            None => Ok(()),
+            Some((range, message)) => Err(SyntaxError::at(text, u32::from(range.start()) as usize, message.to_string())),
+        },
+        Err(e) => Err(SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string())),
+    })
+}
+
 /// Python 3 source.
 pub struct Python;
 
@@ -30,12 +73,14 @@ impl Language for Python {
     }
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
-        match rustpython_parser::parse(text, Mode::Module, "<snippet>") {
-            Ok(module) => match targets::first_invalid_target(module) {
-                None => Ok(()),
-                Some((range, message)) => Err(SyntaxError::at(text, u32::from(range.start()) as usize, message.to_string())),
+        match token_error(text, MAX_NESTING) {
+            None => parse_strict(text),
+            // CPython reads tokens as it parses: a syntax error before the bad
+            // token is the one it reports
+            Some((offset, message)) => match parse_strict(&text[..super::floor_char_boundary(text, offset.min(text.len()))]) {
+                Err(e) if e.offset < offset => Err(SyntaxError::at(text, e.offset, e.message)),
+                _ => Err(SyntaxError::at(text, offset, message)),
             },
-            Err(e) => Err(SyntaxError::at(text, u32::from(e.offset) as usize, e.error.to_string())),
         }
     }
 
