@@ -62,7 +62,8 @@ def main():
         (root / "rollout.toml").write_text(rollout)
         stages = {
             "mine": (["mine", "--config", "excel.toml"], ["mine", "--config", "excel.toml"], "outputs/corpus/excel"),
-            "pretrain": (["pretrain", "--config", "train.toml"], ["pretrain", "--config", "train.toml", "--resume", "--max-steps", "12"], "run"),
+            # the checkpoint is the output; metrics.jsonl is a log that a resume cuts back to it
+            "pretrain": (["pretrain", "--config", "train.toml"], ["pretrain", "--config", "train.toml", "--resume", "--max-steps", "12"], "run/checkpoint"),
             "rollout": (
                 ["rollout", "--config", "rollout.toml", "--out", "ds"],
                 ["rollout", "--config", "rollout.toml", "--out", "ds", "--seed", "9"],
@@ -71,10 +72,13 @@ def main():
         }
         for name, (first, again, out) in stages.items():
             soak.run(lastmile, root, first)
+            # the resumable unit results are dropped, so that the rerun cannot free
+            # the disk by removing them
+            shutil.rmtree(root / f".{out}.units", ignore_errors=True)
             before = digests(root, out)
             for fault in ["full disk", "read-only"]:
                 if fault == "full disk":
-                    fill(mount, leave=16 << 10)
+                    fill(mount, leave=0)
                 else:
                     (mount / "filler").unlink(missing_ok=True)
                     subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
@@ -82,12 +86,13 @@ def main():
                 if fault == "read-only":
                     subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
                 (mount / "filler").unlink(missing_ok=True)
-                message = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+                message = " / ".join(l.strip() for l in p.stderr.strip().splitlines()[-3:])
                 cause = "No space left on device" if fault == "full disk" else "Read-only file system"
                 problems = []
                 if p.returncode == 0:
                     problems.append("exited 0")
-                if cause not in p.stderr or str(root) not in p.stderr:
+                # paths are printed as given: relative to the working directory
+                if cause not in p.stderr or not any(name in p.stderr for name in (out.split("/")[0], str(root))):
                     problems.append(f"the message names neither the path nor the cause: {message!r}")
                 if digests(root, out) != before:
                     problems.append("the previous output changed")

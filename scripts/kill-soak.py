@@ -95,7 +95,7 @@ inputs = ["corrupt.toml", "outputs/corpus/excel"]
 outputs = ["ds"]
 """
 
-WALL_CLOCK = {"tokens_per_s", "elapsed_s", "seconds", "wall_s", "timing", "timings", "created", "duration_s"}
+WALL_CLOCK = {"repairs_per_s", "pairs_per_s", "tokens_per_s", "elapsed_s", "seconds", "wall_s", "timing", "timings", "created", "duration_s"}
 
 
 def run(lastmile, cwd, args, check=True):
@@ -138,7 +138,7 @@ def tree(root: Path, outputs):
             rel = p.relative_to(root).as_posix()
             if any(part.startswith(".") for part in Path(rel).parts):
                 continue  # staging and scratch directories, never part of what is published
-            if p.name in ("report.md", "README.md") or p.suffix == ".png":
+            if p.name in ("report.md", "results.md", "README.md") or p.suffix == ".png":
                 continue  # human-readable summaries print timings
             files[rel] = digest(p)
     return files
@@ -260,7 +260,8 @@ def soak(args, name, commands, outputs, kills, base: Path, rng: random.Random):
         for c in commands:
             while True:
                 p = subprocess.Popen([lastmile, "--quiet", *c], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                delay = rng.uniform(0.05, max(0.3, 2.5 * duration / max(kills, 1)))
+                # anywhere in a run: start-up, steps, checkpoint and shard writes, finalize
+                delay = rng.uniform(0.05, max(0.3, duration))
                 try:
                     p.wait(timeout=delay if done_kills < kills else None)
                 except subprocess.TimeoutExpired:
