@@ -16,7 +16,6 @@ Stdlib only.
 """
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess

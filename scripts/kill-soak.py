@@ -20,7 +20,6 @@ Results: docs/reliability.md. Stdlib only; Linux.
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
 import signal
@@ -183,7 +182,6 @@ def visible_whole(lastmile, root: Path, outputs):
 
 def stages(args):
     """name -> (commands run in order, outputs compared, kills)."""
-    r = args.lastmile
     return {
         "pretrain": ([["pretrain", "--config", "train.toml", "--resume"]], ["run"], args.kills),
         "rollout": ([["rollout", "--config", "rollout.toml"]], ["ds-rollout"], args.kills),
@@ -223,8 +221,7 @@ def setup(lastmile, root: Path, steps: int):
             checkpoint='checkpoint = "ref/run/checkpoint"\n', tail="[sampler]\nstride = 100\n", out="ds-rollout", pairs=120, per_unit=4, kind="anchored", source=ROLLOUT_SOURCE
         ))
     (root / "soak.toml").write_text(PIPELINE)
-    bench = json.loads((REPO / "corpora/benchmarks/repair/excel.json").read_text())
-    (root / "bench.json").write_text(json.dumps(bench))
+    shutil.copy(REPO / "corpora/benchmarks/repair/excel.json", root / "bench.json")
     run(lastmile, root, ["mine", "--config", "excel.toml"])
     run(lastmile, root, ["tokenizer", "train", "--corpus", "outputs/corpus/excel", "--vocab-size", "300", "--out", "tok/tokenizer.json"])
 

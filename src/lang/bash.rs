@@ -96,7 +96,7 @@ impl Language for Bash {
         if let Some(offset) = unclosed_parens_beyond(text, MAX_UNCLOSED_PARENS) {
             return Err(SyntaxError::at(text, offset, format!("more than {MAX_UNCLOSED_PARENS} unclosed `(`")));
         }
-        if let Some(error) = tree_sitter_support::too_long(text) {
+        if let Some(error) = super::too_long(text) {
             return Err(error);
         }
         // brush's parser recurses about once per token of a command list

@@ -54,6 +54,21 @@ impl SyntaxError {
     }
 }
 
+/// The longest snippet the Bash and PowerShell checks and lexers take, in bytes.
+/// Error recovery in the grammars' scanners can take time quadratic in the length
+/// of a malformed snippet (about 2 s at 8 KiB of repeated `-x; }` for Bash on
+/// an AMD Zen 4 core), and Bash's parser (brush) recurses once per command of
+/// a list; mined units are below 1 KiB, benchmark items below 2 KiB.
+/// A longer snippet fails the strict check with an error saying so, and is
+/// lexed into words and layout without the grammar.
+pub(crate) const MAX_PARSED_BYTES: usize = 8 << 10;
+
+/// An input over [`MAX_PARSED_BYTES`], as the error the checkers give for it.
+pub(crate) fn too_long(text: &str) -> Option<SyntaxError> {
+    (text.len() > MAX_PARSED_BYTES)
+        .then(|| SyntaxError::at(text, MAX_PARSED_BYTES, format!("longer than {MAX_PARSED_BYTES} bytes, the checker's bound")))
+}
+
 /// Runs `f` on a thread with a deep stack when `len` bytes of input could
 /// recurse past an ordinary thread's (rayon's and the test harness's threads
 /// have 2 MiB): the parsers and the tree walks recurse once per nesting level.

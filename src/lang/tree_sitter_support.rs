@@ -38,23 +38,9 @@ pub(crate) fn parse(language: &TsLanguage, text: &str) -> Tree {
     })
 }
 
-/// The longest snippet checked or lexed with a grammar, in bytes. Error
-/// recovery in the grammars' scanners can take time quadratic in the length
-/// of a malformed snippet (about 2 s at 8 KiB of repeated `-x; }` for Bash on
-/// an AMD Zen 4 core); mined units are below 1 KiB, benchmark items below 2 KiB.
-/// A longer snippet fails the strict check with an error saying so, and is
-/// lexed into words and layout without the grammar.
-pub const MAX_PARSED_BYTES: usize = 8 << 10;
-
-/// An input over [`MAX_PARSED_BYTES`], as the error the checkers give for it.
-pub(crate) fn too_long(text: &str) -> Option<SyntaxError> {
-    (text.len() > MAX_PARSED_BYTES)
-        .then(|| SyntaxError::at(text, MAX_PARSED_BYTES, format!("longer than {MAX_PARSED_BYTES} bytes, the checker's bound")))
-}
-
 /// Strict check: the first `ERROR` or `MISSING` node, in document order, as an error.
 pub(crate) fn check(language: &TsLanguage, text: &str) -> Result<(), SyntaxError> {
-    if let Some(error) = too_long(text) {
+    if let Some(error) = super::too_long(text) {
         return Err(error);
     }
     super::with_deep_stack(text.len(), || check_parsed(language, text))
@@ -95,7 +81,7 @@ fn first_error(node: Node<'_>) -> Option<Node<'_>> {
 /// whitespace/newline tokens (or unknown tokens), so the result round-trips.
 pub(crate) fn lex<'a>(language: &TsLanguage, classifier: &LeafClassifier, text: &'a str) -> Vec<Token<'a>> {
     let mut tokens = Vec::new();
-    if text.len() > MAX_PARSED_BYTES {
+    if text.len() > super::MAX_PARSED_BYTES {
         push_gap(&mut tokens, text);
         return tokens;
     }

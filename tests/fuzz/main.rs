@@ -94,6 +94,11 @@ fn options() -> Options {
     o
 }
 
+/// A path inside the repository (the seeds: corpora, benchmarks, configs, models).
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
 /// Where the fuzzing process keeps its scratch files and its fixtures.
 fn work_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz");

@@ -3,18 +3,13 @@
 //! IronCalc execution of arbitrary formulas.
 
 use crate::mutate::mutate;
-use crate::Target;
+use crate::{repo, Target};
 use lastmile::lang::{LangId, Language, SyntaxError};
 use lastmile::tokenizer::CodeTokenizer;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 fn lines(path: &str, take: usize, prefix: &str) -> Vec<Vec<u8>> {
     let text = std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -224,20 +224,21 @@ fn silence_engine_panics() {
 pub fn exec_match(candidate: &str, truth: &str) -> ExecMatch {
     silence_engine_panics();
     let excel = LangId::Excel.language();
+    let text_match = || ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
     if excel.check(candidate).is_err() {
         return ExecMatch::Mismatch;
     }
     // a truth past the parser's bounds is never handed to the engine, whose
     // recursive parser would overflow the stack on it
     if super::parser::beyond_bounds(truth, &super::lexer::lex(truth)) {
-        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
+        return text_match();
     }
     let (Some(a), Some(b)) = (referenced_cells(candidate), referenced_cells(truth)) else {
-        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
+        return text_match();
     };
     let cells: BTreeSet<CellRef> = a.union(&b).cloned().collect();
     if cells.contains(&(None, FORMULA_CELL.0, FORMULA_CELL.1)) {
-        return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth));
+        return text_match();
     }
     for k in 0..FILLINGS {
         // IronCalc panics on some formulas our grammar accepts (a column name
@@ -249,7 +250,7 @@ pub fn exec_match(candidate: &str, truth: &str) -> ExecMatch {
         match evaluated {
             (Ok(x), Ok(y)) if same_value(&x, &y) => {}
             (Ok(_), Ok(_)) => return ExecMatch::Mismatch,
-            _ => return ExecMatch::TextFallback(excel.normalize_whitespace(candidate) == excel.normalize_whitespace(truth)),
+            _ => return text_match(),
         }
     }
     ExecMatch::Match

@@ -18,6 +18,12 @@ pub(crate) const MAX_NESTING: usize = 256;
 /// formula's contents.
 pub(crate) const MAX_FORMULA_CHARS: usize = 8192;
 
+/// The byte offset of the first character past [`MAX_FORMULA_CHARS`], if the
+/// formula has one.
+fn past_length_limit(text: &str) -> Option<usize> {
+    text.char_indices().nth(MAX_FORMULA_CHARS).map(|(i, _)| i)
+}
+
 /// Whether a formula exceeds [`MAX_FORMULA_CHARS`] or opens more than
 /// [`MAX_NESTING`] brackets at once, whether or not it parses: what no engine
 /// is asked to evaluate.
@@ -34,7 +40,7 @@ pub(crate) fn beyond_bounds(text: &str, tokens: &[XlToken<'_>]) -> bool {
             _ => {}
         }
     }
-    deepest > MAX_NESTING || text.chars().nth(MAX_FORMULA_CHARS).is_some()
+    deepest > MAX_NESTING || past_length_limit(text).is_some()
 }
 
 /// Parses a whole formula (`=` then one expression).
@@ -50,8 +56,7 @@ pub(crate) fn parse(text: &str, tokens: &[XlToken<'_>]) -> Result<(), SyntaxErro
             }
         }
     }
-    if text.chars().nth(MAX_FORMULA_CHARS).is_some() {
-        let offset = text.char_indices().nth(MAX_FORMULA_CHARS).map_or(text.len(), |(i, _)| i);
+    if let Some(offset) = past_length_limit(text) {
         return Err(SyntaxError::at(text, offset, format!("formula longer than Excel's limit of {MAX_FORMULA_CHARS} characters")));
     }
     let mut parser = Parser { text, tokens: significant, pos: 0, depth: 0 };
