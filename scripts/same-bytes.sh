@@ -2,7 +2,8 @@
 # Same bytes out as another commit: builds REF (default: origin/main) in a git
 # worktree, runs one seeded mine -> tokenizer -> pretrain -> rollout with both
 # binaries and compares the sha256 of every corpus shard, checkpoint tensor file
-# and dataset shard. For refactors that must not change behaviour:
+# and dataset shard (whole-snippet, windowed and unconditional chains, rule-based
+# corruptions). For refactors that must not change behaviour:
 #   make same-bytes REF=3304e20
 set -euo pipefail
 ref=${1:-origin/main}
@@ -64,12 +65,28 @@ clamp = false
 update = "ddpm"
 [[source]]
 kind = "anchored"
-weight = 0.95
+weight = 0.5
 corpus = "$d/corpus/excel"
 t0 = [0.02, 0.35]
 [[source]]
+kind = "anchored"
+weight = 0.3
+corpus = "$d/corpus/excel"
+t0 = [0.1, 0.6]
+[source.window]
+width = [1, 2]
+inserts = [0, 1]
+change = true
+structural_weight = 100.0
+vocabulary = "family"
+classes = { bracket = 6.0, separator = 8.0, end = 0.5, last = 4.0 }
+[[source]]
+kind = "rules"
+weight = 0.1
+corpus = "$d/corpus/excel"
+[[source]]
 kind = "unconditional"
-weight = 0.05
+weight = 0.1
 [filter]
 min_token_edits = 1
 max_token_edits = 4

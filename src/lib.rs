@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod diffusion;
 pub mod dist;
 pub mod eval;
+pub mod generate;
 pub mod lang;
 pub mod machine;
 pub mod mine;

@@ -90,8 +90,8 @@ pub fn accuracy_by_t(
         for start in (0..examples).step_by(batch) {
             let indices: Vec<usize> = (start..(start + batch).min(examples)).collect();
             // a model trained on length buckets is measured on the batch's bucket (else n)
-            let len = model.config().trimmed_len(indices.iter().map(|&i| crate::tokenizer::len_with_eos(&rows[i])).max().unwrap_or(1));
-            let tokens = crate::model::token_batch(indices.iter().map(|&i| rows[i].as_slice()), len, &device)?;
+            let (tokens, len) =
+                crate::diffusion::bucketed_batch(model, &indices.iter().map(|&i| rows[i].as_slice()).collect::<Vec<_>>(), 1)?;
             let x0 = model.embed(&tokens)?;
             let eps = randn(&mut rng, x0.dims(), &device)?;
             let x_t = q_sample(schedule, &x0, &vec![t as u32; indices.len()], &eps)?;

@@ -29,19 +29,7 @@ pub use init::{init_model, redraw_seeded};
 pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};
 
-use candle_core::{Device, Tensor};
-
-/// The first `len` ids of each row as one `(rows, len)` u32 tensor: the batch
-/// every stage feeds to [`CodeFusion::embed`].
-pub fn token_batch<'r>(rows: impl IntoIterator<Item = &'r [u32]>, len: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let mut flat: Vec<u32> = Vec::new();
-    let mut count = 0;
-    for row in rows {
-        flat.extend_from_slice(&row[..len]);
-        count += 1;
-    }
-    Tensor::from_vec(flat, (count, len), device)
-}
+use candle_core::Device;
 
 /// The device named by `--device`: `cpu`, `cuda` or `cuda:N`.
 pub fn device(name: &str) -> candle_core::Result<Device> {

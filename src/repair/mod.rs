@@ -3,20 +3,17 @@
 //! noise samples, batched across snippets; pooling picks one.
 
 pub mod baseline;
-pub mod constrained;
 pub mod output;
 mod pool;
-pub mod sample;
 
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
-use crate::diffusion::{from_tokens, from_tokens_partial, from_tokens_partial_scored, NoiseSchedule, SamplerConfig, Update};
+use crate::diffusion::{bucketed_batch, constrained, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Update, Window};
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
 use crate::tokenizer::{CodeTokenizer, TokenizerError};
-use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -82,7 +79,7 @@ pub struct Localise {
     /// Free slots inserted before the error's token (0 = none).
     pub inserts: Vec<usize>,
     /// Read the window out constrained by the checker
-    /// ([`constrained::most_probable_accepted`]): the most probable window
+    /// ([`crate::diffusion::constrained`]): the most probable window
     /// tokens whose snippet passes, instead of the argmax at each position.
     #[serde(default)]
     pub constrained: bool,
@@ -100,43 +97,26 @@ pub fn error_token(offsets: &[(usize, usize)], offset: usize) -> usize {
     offsets.iter().position(|&(_, end)| end > offset).unwrap_or(offsets.len())
 }
 
-/// One localised variant of `ids` (the snippet's ids, no `<eos>`): `inserts`
-/// `<mask>` slots placed before token `at`, then `c, <eos>, <pad>...` of
-/// length `n` with the keep-clean mask (0 on `radius` positions each side of
-/// the slots, slots and error token included). `None` when it does not fit.
-pub fn localised_variant(ids: &[u32], at: usize, radius: usize, inserts: usize, n: usize) -> Option<(Vec<u32>, Vec<f32>)> {
-    let out = crate::tokenizer::fixed_row(ids, at, inserts, n)?;
-    let at = at.min(ids.len());
-    let lo = at.saturating_sub(radius);
-    let hi = (at + inserts + radius).min(n - 1); // inclusive: covers the error token itself
-    let keep = (0..n).map(|p| if (lo..=hi).contains(&p) { 0.0 } else { 1.0 }).collect();
-    Some((out, keep))
-}
+/// A repair keeps the model's `<eos>` inside a window: it may shorten its input.
+const EOS_IN_WINDOW: EosInWindow = EosInWindow::EndsSnippet;
 
-/// The ids of a localised chain's result: kept positions are the input's,
-/// whatever the read-out says there, and a `<pad>` or `<mask>` the model
-/// writes inside the window is no token at all, so a window can delete (a
-/// stray `)` or `&` mid-formula) instead of cutting the snippet short there.
-/// An `<eos>` still ends the snippet.
-pub fn window_edit(out: &[u32], keep: &[f32], input: &[u32]) -> Vec<u32> {
-    use crate::tokenizer::{MASK, PAD};
-    out.iter()
-        .zip(keep)
-        .zip(input)
-        .filter_map(|((&id, &k), &clean)| match k == 1.0 {
-            true => Some(clean),
-            false if id == PAD || id == MASK => None,
-            false => Some(id),
-        })
-        .collect()
-}
-
-/// One chain to run: an input's ids, its noise sample and (localised) mask.
+/// One chain to run: an input's row, its noise sample and, for localised
+/// repair, its window.
 struct Job {
     item: usize,
     sample: usize,
     ids: Vec<u32>,
-    keep: Option<Vec<f32>>,
+    window: Option<Window>,
+}
+
+/// What one input asks of the model.
+enum Plan {
+    /// Rows to run at every level and sample, each with its window (`None`:
+    /// the whole snippet is noised, the paper's method).
+    Chains(Vec<(Vec<u32>, Option<Window>)>),
+    /// Nothing to localise (the checker accepts it): the input itself at every
+    /// level and sample, no chain run.
+    Unchanged(Vec<u32>),
 }
 
 impl Default for RepairConfig {
@@ -184,103 +164,34 @@ impl<'a> Repairer<'a> {
         config: &RepairConfig,
         progress: &mut ProgressFn<'_>,
     ) -> Result<Vec<Result<Vec<Candidate>, ItemError>>, RepairError> {
-        let n = self.model.config().seq_len;
         let mut out: Vec<Result<Vec<Candidate>, ItemError>> = Vec::with_capacity(inputs.len());
         let mut jobs: Vec<Job> = Vec::new();
         for (item, text) in inputs.iter().enumerate() {
-            let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
-            let Some(whole) = crate::tokenizer::fixed_row(&ids, 0, 0, n) else {
-                out.push(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
-                continue;
-            };
-            out.push(Ok(Vec::new()));
-            // the variants of this input, each run for every sample
-            let variants: Vec<(Vec<u32>, Option<Vec<f32>>)> = match (&config.localise, self.lang.check(text)) {
-                (Some(localise), Err(error)) => {
-                    let at = error_token(&offsets, error.offset);
-                    let list: Vec<_> = localise
-                        .radii
-                        .iter()
-                        .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
-                        .filter_map(|(r, k)| localised_variant(&ids, at, r, k, n))
-                        .map(|(v, keep)| (v, Some(keep)))
-                        .collect();
-                    if list.is_empty() {
-                        vec![(whole, Some(vec![0.0; n]))]
-                    } else {
-                        list
-                    }
+            match self.plan(text, config.localise.as_ref())? {
+                Err(error) => out.push(Err(error)),
+                Ok(Plan::Unchanged(ids)) => {
+                    let candidate = self.candidate(text, &ids, 0.0, 0)?;
+                    let every = config.levels.iter().flat_map(|&level| (0..config.samples).map(move |sample| (level, sample)));
+                    out.push(Ok(every.map(|(level, sample)| Candidate { level, sample, ..candidate.clone() }).collect()));
                 }
-                (Some(_), Ok(())) => {
-                    // nothing to localise: every level and sample returns the input, no chain run
-                    let kept = self.tokenizer.decode_snippet(&whole)?;
-                    let token_edit_distance = token_edit_distance(self.lang, text, &kept);
-                    let valid = self.lang.check(&kept).is_ok();
-                    if let Some(Ok(list)) = out.last_mut() {
-                        for &level in &config.levels {
-                            list.extend((0..config.samples).map(|sample| Candidate {
-                                level,
-                                sample,
-                                text: kept.clone(),
-                                valid,
-                                token_edit_distance,
-                            }));
-                        }
+                Ok(Plan::Chains(variants)) => {
+                    out.push(Ok(Vec::new()));
+                    for sample in 0..config.samples {
+                        jobs.extend(variants.iter().map(|(ids, window)| Job { item, sample, ids: ids.clone(), window: *window }));
                     }
-                    Vec::new()
-                }
-                (None, _) => vec![(whole, None)],
-            };
-            for sample in 0..config.samples {
-                for (ids, keep) in &variants {
-                    jobs.push(Job { item, sample, ids: ids.clone(), keep: keep.clone() });
                 }
             }
         }
         let batch_size = config.batch_size.max(1);
         let total = jobs.len().div_ceil(batch_size) * config.levels.len();
         let mut done = 0;
-        let device = self.model.device();
         for (li, &level) in config.levels.iter().enumerate() {
             let t = self.schedule.level(level);
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
             rng.set_stream(li as u64);
             for chunk in jobs.chunks(batch_size) {
-                // a model trained on length buckets runs on the chunk's bucket (else n)
-                let longest = chunk.iter().map(|job| crate::tokenizer::len_with_eos(&job.ids)).max().unwrap_or(n);
-                let len = self.model.config().trimmed_len(longest);
-                let tokens = crate::model::token_batch(chunk.iter().map(|job| job.ids.as_slice()), len, device)?;
-                let (finals, scores) = match &config.localise {
-                    Some(localise) => {
-                        let keep: Vec<f32> = chunk.iter().flat_map(|job| job.keep.iter().flat_map(|k| k[..len].iter().copied())).collect();
-                        let keep = Tensor::from_vec(keep, (chunk.len(), len, 1), device)?;
-                        let (model, schedule, sampler) = (self.model, &self.schedule, &config.sampler);
-                        // the final step's (b, len, V) log-probabilities, only for a constrained read-out
-                        match localise.constrained {
-                            true => {
-                                let (finals, scores) =
-                                    from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep, t, &mut rng, &mut |_| {})?;
-                                (finals, Some(scores.to_vec3::<f32>()?))
-                            }
-                            false => (from_tokens_partial(model, schedule, sampler, &tokens, &keep, None, t, &mut rng, &mut |_| {})?, None),
-                        }
-                    }
-                    None => (from_tokens(self.model, &self.schedule, &config.sampler, &tokens, t, &mut rng, &mut |_| {})?, None),
-                };
-                for (j, (job, ids)) in chunk.iter().zip(finals).enumerate() {
-                    let ids = match (&job.keep, &scores) {
-                        (Some(keep), Some(scores)) => constrained_window_edit(self.tokenizer, self.lang, &ids, keep, &job.ids, &scores[j]),
-                        (Some(keep), None) => window_edit(&ids, keep, &job.ids),
-                        (None, _) => ids,
-                    };
-                    let text = self.tokenizer.decode_snippet(&ids)?;
-                    let candidate = Candidate {
-                        level,
-                        sample: job.sample,
-                        valid: self.lang.check(&text).is_ok(),
-                        token_edit_distance: token_edit_distance(self.lang, &inputs[job.item], &text),
-                        text,
-                    };
+                for (job, ids) in chunk.iter().zip(self.run_chunk(chunk, t, config, &mut rng)?) {
+                    let candidate = self.candidate(&inputs[job.item], &ids, level, job.sample)?;
                     if let Ok(list) = &mut out[job.item] {
                         list.push(candidate);
                     }
@@ -294,28 +205,72 @@ impl<'a> Repairer<'a> {
         }
         Ok(out)
     }
-}
 
-/// A partially noised chain's ids read out under `lang`'s checker: the most
-/// probable tokens of the free positions (`keep != 1`; final-step
-/// log-probabilities `scores: [position][id]`) whose snippet passes the strict
-/// check, else the argmax `out`; then [`window_edit`] onto `input`. Localised
-/// repair and length-conditioned sampling share it.
-pub fn constrained_window_edit(
-    tokenizer: &CodeTokenizer,
-    lang: &dyn Language,
-    out: &[u32],
-    keep: &[f32],
-    input: &[u32],
-    scores: &[Vec<f32>],
-) -> Vec<u32> {
-    let window: Vec<usize> = (0..out.len().min(scores.len())).filter(|&p| keep[p] != 1.0).collect();
-    let accepted = constrained::read_out(out, &window, scores, constrained::Constraint::default(), |row| {
-        let edited = window_edit(row, keep, input);
-        tokenizer.decode_snippet(&edited).is_ok_and(|text| lang.check(&text).is_ok())
-    });
-    let ids = accepted.unwrap_or_else(|| out.to_vec());
-    window_edit(&ids, keep, input)
+    /// The rows `text` is repaired from, or why it cannot be.
+    fn plan(&self, text: &str, localise: Option<&Localise>) -> Result<Result<Plan, ItemError>, RepairError> {
+        let n = self.model.config().seq_len;
+        let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
+        let Some(whole) = crate::tokenizer::fixed_row(&ids, 0, 0, n) else {
+            return Ok(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
+        };
+        let Some(localise) = localise else { return Ok(Ok(Plan::Chains(vec![(whole, None)]))) };
+        let Err(error) = self.lang.check(text) else { return Ok(Ok(Plan::Unchanged(whole))) };
+        let at = error_token(&offsets, error.offset);
+        let variants: Vec<_> = localise
+            .radii
+            .iter()
+            .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
+            .filter_map(|(r, k)| Window::around(&ids, at, r, k, n))
+            .map(|(row, window)| (row, Some(window)))
+            .collect();
+        Ok(Ok(Plan::Chains(match variants.is_empty() {
+            true => vec![(whole, Some(Window::whole(n)))],
+            false => variants,
+        })))
+    }
+
+    /// One batch of chains at timestep `t`: each job's result ids, its window
+    /// spliced back into its row (under the checker with a constrained read-out).
+    fn run_chunk(&self, chunk: &[Job], t: usize, config: &RepairConfig, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<u32>>, RepairError> {
+        let rows: Vec<&[u32]> = chunk.iter().map(|job| job.ids.as_slice()).collect();
+        let (tokens, _) = bucketed_batch(self.model, &rows, 0)?;
+        let sampler = Sampler::new(self.model, &self.schedule, &config.sampler);
+        let Some(localise) = &config.localise else {
+            return Ok(sampler.run(Start::Tokens { tokens: &tokens, t }, rng, &mut |_| {})?.tokens);
+        };
+        let n = self.model.config().seq_len;
+        let windows: Vec<Window> = chunk.iter().map(|job| job.window.unwrap_or(Window::whole(n))).collect();
+        let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t };
+        // the final step's (b, len, V) log-probabilities, only for a constrained read-out
+        let sampled = match localise.constrained {
+            true => sampler.scored().run(start, rng, &mut |_| {})?,
+            false => sampler.run(start, rng, &mut |_| {})?,
+        };
+        let scores = sampled.scores.map(|s| s.to_vec3::<f32>()).transpose()?;
+        let accept = |ids: &[u32]| self.tokenizer.decode_snippet(ids).is_ok_and(|text| self.lang.check(&text).is_ok());
+        Ok(chunk
+            .iter()
+            .zip(&windows)
+            .zip(sampled.tokens)
+            .enumerate()
+            .map(|(j, ((job, &window), out))| match &scores {
+                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, accept),
+                None => window.splice(&job.ids, &out, EOS_IN_WINDOW),
+            })
+            .collect())
+    }
+
+    /// The candidate `ids` make for `input`.
+    fn candidate(&self, input: &str, ids: &[u32], level: f64, sample: usize) -> Result<Candidate, RepairError> {
+        let text = self.tokenizer.decode_snippet(ids)?;
+        Ok(Candidate {
+            level,
+            sample,
+            valid: self.lang.check(&text).is_ok(),
+            token_edit_distance: token_edit_distance(self.lang, input, &text),
+            text,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -359,34 +314,21 @@ mod tests {
     }
 
     #[test]
-    fn localised_variants_noise_a_window_around_the_error_and_insert_slots() {
+    fn localised_windows_cover_the_error_and_insert_slots() {
         // ids 10..15 stand for a 5-token snippet; the error is at token 2
         let ids = [10u32, 11, 12, 13, 14];
-        let (v, keep) = localised_variant(&ids, 2, 1, 0, 10).unwrap();
+        let (v, window) = Window::around(&ids, 2, 1, 0, 10).unwrap();
         assert_eq!(v, [10, 11, 12, 13, 14, 1, 0, 0, 0, 0]);
-        assert_eq!(keep, [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "the error token and one each side");
-        let (v, keep) = localised_variant(&ids, 2, 1, 2, 10).unwrap();
+        assert_eq!(window, Window { lo: 1, hi: 3 }, "the error token and one each side");
+        let (v, window) = Window::around(&ids, 2, 1, 2, 10).unwrap();
         assert_eq!(v, [10, 11, 3, 3, 12, 13, 14, 1, 0, 0], "two <mask> slots before the error token");
-        assert_eq!(keep.iter().filter(|&&k| k == 0.0).count(), 5, "slots, error token, one each side");
-        let (_, keep) = localised_variant(&ids, 5, 2, 1, 10).unwrap();
-        assert_eq!(&keep[3..8], [0.0; 5], "an error at the end: the tail, a slot and <eos> are free");
-        assert!(localised_variant(&ids, 2, 1, 5, 10).is_none(), "too long with the slots");
+        assert_eq!(window.positions(10).len(), 5, "slots, error token, one each side");
+        let (_, window) = Window::around(&ids, 5, 2, 1, 10).unwrap();
+        assert_eq!(window, Window { lo: 3, hi: 8 }, "an error at the end: the tail, a slot, <eos> and two more");
+        assert!(Window::around(&ids, 2, 1, 5, 10).is_none(), "too long with the slots");
         // byte offsets map to the token that ends after them, or <eos>
         let offsets = [(0, 1), (1, 4), (4, 5)];
         assert_eq!((error_token(&offsets, 0), error_token(&offsets, 2), error_token(&offsets, 4), error_token(&offsets, 9)), (0, 1, 2, 3));
-    }
-
-    #[test]
-    fn a_pad_or_mask_written_inside_the_window_deletes_and_outside_it_is_reset() {
-        use crate::tokenizer::{EOS, MASK, PAD};
-        // `c = 10 11 12 13`, the window is positions 1..=2
-        let input = [10, 11, 12, 13, EOS, PAD];
-        let keep = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        assert_eq!(window_edit(&[10, PAD, 20, 13, EOS, PAD], &keep, &input), [10, 20, 13, EOS, PAD], "a deletion mid-snippet");
-        assert_eq!(window_edit(&[10, MASK, PAD, 13, EOS, PAD], &keep, &input), [10, 13, EOS, PAD]);
-        assert_eq!(window_edit(&[30, 21, 22, 33, 34, 35], &keep, &input), [10, 21, 22, 13, EOS, PAD], "kept positions reset");
-        let ended = window_edit(&[10, 21, EOS, 13, EOS, PAD], &keep, &input);
-        assert_eq!(crate::tokenizer::snippet_ids(&ended), [10, 21], "an <eos> in the window still ends the snippet");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::dataset::{
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::Path;
 
 /// What the finalized dataset holds.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,28 +61,15 @@ impl std::fmt::Display for FinalSummary {
 }
 
 impl Rollout<'_> {
-    /// Writes the dataset from the complete prefix of units.
-    pub fn finalize(&self) -> Result<FinalSummary, RolloutError> {
+    /// Writes the train and valid shards of `pairs` under `staging/data`:
+    /// the manifest's file entries and the rows per split.
+    fn write_splits(&self, staging: &Path, pairs: &[PairRecord]) -> Result<(Vec<ManifestFile>, BTreeMap<String, usize>), RolloutError> {
         let config = self.config;
-        let total = config.total_units();
-        let (pairs, used, cross_unit_duplicates) = collect_prefix(&self.units, total, config.target_pairs)?;
-        let mut summary = FinalSummary { units: used, cross_unit_duplicates, ..FinalSummary::default() };
-        let mut log: Vec<ChainStepRecord> = Vec::new();
-        for u in 0..used {
-            let marker = self.units.read_marker(u)?.expect("collect_prefix checked every used unit");
-            summary.chains += marker.chains;
-            summary.counts += marker.counts;
-            log.extend(read_chain_steps(&self.units.chains(u))?);
-        }
-        summary.beyond_target = (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
-
-        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-        let staging = crate::dataset::staging_dir(&self.out)?;
         let data = staging.join("data");
         let split_seed = format!("lastmile-rollout-{}", config.seed);
         let (valid, train): (Vec<&PairRecord>, Vec<&PairRecord>) =
             pairs.iter().partition(|p| assign_split(&p.fixed, &split_seed, config.valid_fraction) == Split::Valid);
-        let mut files = Vec::new();
+        let (mut files, mut counts) = (Vec::new(), BTreeMap::new());
         for (split, rows) in [("train", &train), ("valid", &valid)] {
             if rows.is_empty() && split == "valid" {
                 continue;
@@ -96,8 +84,30 @@ impl Rollout<'_> {
                 let (sha256, bytes) = file_sha256(&staging.join(&path))?;
                 files.push(ManifestFile { path, split: split.to_string(), rows: shard.rows, bytes, sha256 });
             }
-            summary.rows.insert(split.to_string(), rows.len());
+            counts.insert(split.to_string(), rows.len());
         }
+        Ok((files, counts))
+    }
+
+    /// Writes the dataset from the complete prefix of units.
+    pub fn finalize(&self) -> Result<FinalSummary, RolloutError> {
+        let config = self.config;
+        let total = config.total_units();
+        let (pairs, used, cross_unit_duplicates) = collect_prefix(&self.units, total, config.target_pairs)?;
+        let mut summary = FinalSummary { units: used, cross_unit_duplicates, ..FinalSummary::default() };
+        let mut log: Vec<ChainStepRecord> = Vec::new();
+        for u in 0..used {
+            let marker = self.units.read_marker(u)?.ok_or_else(|| RolloutError::Incomplete(format!("unit {u} lost its marker")))?;
+            summary.chains += marker.chains;
+            summary.counts += marker.counts;
+            log.extend(read_chain_steps(&self.units.chains(u))?);
+        }
+        summary.beyond_target = (summary.counts.kept as usize).saturating_sub(cross_unit_duplicates + pairs.len());
+
+        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+        let staging = crate::dataset::staging_dir(&self.out)?;
+        let (files, rows) = self.write_splits(&staging, &pairs)?;
+        summary.rows = rows;
         write_parquet_atomic(&staging.join("chains.parquet"), &ChainStepRecord::to_batch(&log), config.output)?;
 
         let manifest = Manifest {

@@ -62,7 +62,7 @@ impl TokenizedSplit {
     pub fn batch_trimmed(&self, indices: &[usize], len: usize, device: &Device) -> CandleResult<(Tensor, Tensor)> {
         let keep: Vec<f32> = indices.iter().flat_map(|&i| self.maskable[i][..len].iter().map(|&m| if m { 0.0 } else { 1.0 })).collect();
         Ok((
-            crate::model::token_batch(indices.iter().map(|&i| self.rows[i].as_slice()), len, device)?,
+            crate::diffusion::token_batch(indices.iter().map(|&i| self.rows[i].as_slice()), len, device)?,
             Tensor::from_vec(keep, (indices.len(), len, 1), device)?,
         ))
     }

@@ -292,7 +292,7 @@ mod tests {
                 TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default() };
             let mut rng = ChaCha8Rng::seed_from_u64(1);
             let windows: Vec<_> = (0..4).map(|i| split.span_window(i, 16, 4, &mut rng)).collect();
-            let mask = crate::diffusion::window_keep(&windows, 16, &Device::Cpu).unwrap();
+            let mask = crate::diffusion::Window::keep_mask(windows.iter().cloned().map(Into::into), 16, &Device::Cpu).unwrap();
             let keep = tied.then_some(&mask);
             let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, keep, if tied { 16.0 } else { 1.0 }, true).unwrap();
             let grads = loss.total.backward().unwrap();
@@ -353,7 +353,7 @@ mod tests {
         let indices: Vec<usize> = (0..64).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let windows: Vec<_> = indices.iter().map(|&i| split.span_window(i, 16, 4, &mut rng)).collect();
-        let mask = crate::diffusion::window_keep(&windows, 16, &Device::Cpu).unwrap();
+        let mask = crate::diffusion::Window::keep_mask(windows.iter().cloned().map(Into::into), 16, &Device::Cpu).unwrap();
         let mask: Vec<Vec<f32>> = mask.squeeze(2).unwrap().to_vec2().unwrap();
         let mut widths = std::collections::BTreeSet::new();
         for (row, keep) in rows.iter().zip(&mask) {

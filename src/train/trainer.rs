@@ -11,7 +11,7 @@ use super::draws::{self, BatchPlan, ExampleDraws};
 use super::metrics::{truncate_metrics, StepMetrics};
 use super::{diffusion_loss, evaluate, AdamW, AdamWParams, Ema, LossTerms, TokenizedSplit, TrainConfig, TrainError};
 use crate::dataset::write_file_atomic;
-use crate::diffusion::{window_keep, NoiseSchedule};
+use crate::diffusion::{NoiseSchedule, Window};
 use crate::dist::{Collective, SingleProcess};
 use crate::model::{init_model, CodeFusion, ModelConfig};
 use crate::tokenizer::CodeTokenizer;
@@ -193,7 +193,7 @@ impl<'a> Trainer<'a> {
         let eps = Tensor::from_vec(drawn.eps, (rows.len(), plan.len, d), &self.device).map_err(candle)?;
         let (tokens, maskable_kept) = self.train.batch_trimmed(rows, plan.len, &self.device).map_err(candle)?;
         let keep_clean = match (plan.span, plan.cpd) {
-            (true, _) => Some(window_keep(&drawn.spans, plan.len, &self.device).map_err(candle)?),
+            (true, _) => Some(Window::keep_mask(drawn.spans.iter().cloned().map(Window::from), plan.len, &self.device).map_err(candle)?),
             (false, true) => Some(maskable_kept),
             (false, false) => None,
         };

@@ -39,7 +39,8 @@ fn lastmile(root: &Path, args: &[&str]) {
     assert!(status.status.success(), "lastmile {args:?}: {}", String::from_utf8_lossy(&status.stderr));
 }
 
-const MODEL: &str = "vocab_size = 300\nseq_len = 24\nd_model = 16\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n";
+const MODEL: &str =
+    "vocab_size = 300\nseq_len = 24\nd_model = 16\nn_heads = 2\ndenoiser_layers = 1\ndecoder_layers = 1\nembed_norm = 4.0\n";
 const TRAIN: &str = "model = \"model.toml\"\ncorpus = \"outputs/corpus/excel\"\ntokenizer = \"tok/tokenizer.json\"\nout = \"run\"\n\
 batch_size = 4\nmax_steps = 2\neval_every = 2\neval_batches = 1\ncheckpoint_every = 1\nema_decay = 0.9\n";
 const CORRUPT: &str = "lang = \"excel\"\nout = \"ds\"\nseed = 5\ntarget_pairs = 300\nmax_chains = 2000\nchains_per_unit = 128\n\
@@ -68,10 +69,7 @@ pub fn fixtures(work: &Path) -> PathBuf {
     std::fs::write(root.join("corrupt.toml"), CORRUPT).unwrap();
     lastmile(&root, &["mine", "--config", "excel.toml"]);
     lastmile(&root, &["corrupt", "--config", "corrupt.toml"]);
-    lastmile(
-        &root,
-        &["tokenizer", "train", "--corpus", "outputs/corpus/excel", "--vocab-size", "300", "--out", "tok/tokenizer.json"],
-    );
+    lastmile(&root, &["tokenizer", "train", "--corpus", "outputs/corpus/excel", "--vocab-size", "300", "--out", "tok/tokenizer.json"]);
     lastmile(&root, &["pretrain", "--config", "train.toml"]);
     std::fs::write(root.join(".done"), "").unwrap();
     root
@@ -209,14 +207,7 @@ pub fn build(name: &str, fixtures: &Path) -> Option<Box<dyn Target>> {
             if n == "config-model" {
                 seeds.push(read(&fixtures.join("run/checkpoint/config.json")));
             }
-            FileTarget {
-                name,
-                seeds,
-                text: true,
-                dir: scratch(n),
-                file_name: "config.toml",
-                reader: config_reader(n),
-            }
+            FileTarget { name, seeds, text: true, dir: scratch(n), file_name: "config.toml", reader: config_reader(n) }
         }
         "parquet-pairs" => FileTarget {
             name: "parquet-pairs",

@@ -295,8 +295,10 @@ fn main() {
         work(name, &options);
         return;
     }
-    let names: Vec<String> =
-        target_names().into_iter().filter(|n| options.filters.is_empty() || options.filters.iter().any(|f| n.contains(f.as_str()))).collect();
+    let names: Vec<String> = target_names()
+        .into_iter()
+        .filter(|n| options.filters.is_empty() || options.filters.iter().any(|f| n.contains(f.as_str())))
+        .collect();
     if options.list {
         names.iter().for_each(|n| println!("{n}"));
         return;

@@ -1,24 +1,37 @@
 //! Generation from pure noise, optionally length-conditioned and read out
 //! under the language's checker: what `lastmile sample` runs, as a library
 //! function so that any stage that wants unconditional snippets gets the same
-//! bytes for the same seed.
+//! bytes for the same seed. Imports `diffusion/`, `model/`, `tokenizer/` and
+//! `lang/`.
 //!
 //! Length conditioning draws each snippet's token length from a list (a mined
 //! corpus's lengths) and holds `<eos>`/`<pad>` from there on at every reverse
 //! step, so a chain cannot stop early (`=SUM(2`). The constrained read-out is
-//! the one repair uses ([`super::constrained::read_out`]): the model ranks,
+//! the one repair uses ([`crate::diffusion::constrained`]): the model ranks,
 //! the parser prunes.
 
-use super::constrained::{read_out, Constraint};
-use super::{constrained_window_edit, window_edit, RepairError};
-use crate::diffusion::{from_tokens_partial_scored, generate, generate_scored, NoiseSchedule, SamplerConfig};
+use crate::diffusion::constrained::{read_out, splice_accepted, Constraint};
+use crate::diffusion::{bucketed_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::tokenizer::{fixed_row, CodeTokenizer};
-use candle_core::Tensor;
+use crate::tokenizer::{fixed_row, CodeTokenizer, TokenizerError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// What can go wrong generating.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The model failed.
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    /// Tokenising or decoding failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The settings cannot work (a length that does not fit the model).
+    #[error("{0}")]
+    Config(String),
+}
 
 /// How [`sample`] generates.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +51,11 @@ pub struct SampleConfig {
 
 /// The token lengths of `texts` that leave room for `<eos>` in a model of length `n`
 /// (the lengths a corpus gives [`SampleConfig::lengths`]); empty texts are skipped.
-pub fn token_lengths<'t>(tokenizer: &CodeTokenizer, texts: impl IntoIterator<Item = &'t str>, n: usize) -> Result<Vec<usize>, RepairError> {
+pub fn token_lengths<'t>(
+    tokenizer: &CodeTokenizer,
+    texts: impl IntoIterator<Item = &'t str>,
+    n: usize,
+) -> Result<Vec<usize>, GenerateError> {
     let mut lengths = Vec::new();
     for text in texts {
         let len = tokenizer.encode(text)?.len();
@@ -61,14 +78,14 @@ pub fn sample(
     count: usize,
     config: &SampleConfig,
     progress: &mut ProgressFn,
-) -> Result<Vec<String>, RepairError> {
+) -> Result<Vec<String>, GenerateError> {
     let n = model.config().seq_len;
     if let Some(lengths) = &config.lengths {
         if let Some(&bad) = lengths.iter().find(|&&l| l == 0 || l >= n) {
-            return Err(RepairError::Config(format!("a drawn length must be 1..{} tokens for a model of length {n}, got {bad}", n - 1)));
+            return Err(GenerateError::Config(format!("a drawn length must be 1..{} tokens for a model of length {n}, got {bad}", n - 1)));
         }
         if lengths.is_empty() {
-            return Err(RepairError::Config("length-conditioned sampling needs at least one length".into()));
+            return Err(GenerateError::Config("length-conditioned sampling needs at least one length".into()));
         }
     }
     let batch_size = config.batch_size.max(1);
@@ -100,28 +117,28 @@ fn length_conditioned(
     sampler: &SamplerConfig,
     drawn: &[usize],
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<String>, RepairError> {
-    let cfg = model.config();
-    let len = cfg.trimmed_len(drawn.iter().max().map_or(1, |l| l + 1));
+) -> Result<Vec<String>, GenerateError> {
+    let n = model.config().seq_len;
     let rows = drawn
         .iter()
-        .map(|&l| fixed_row(&[], 0, l, len).ok_or_else(|| RepairError::Config(format!("a length of {l} does not fit {len} positions"))))
+        .map(|&l| fixed_row(&[], 0, l, n).ok_or_else(|| GenerateError::Config(format!("a length of {l} does not fit {n} positions"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let keep: Vec<Vec<f32>> = drawn.iter().map(|&l| (0..len).map(|p| if p < l { 0.0 } else { 1.0 }).collect()).collect();
-    let device = model.device();
-    let tokens = crate::model::token_batch(rows.iter().map(Vec::as_slice), len, device)?;
-    let keep_t = Tensor::from_vec(keep.concat(), (drawn.len(), len, 1), device)?;
-    let start = schedule.steps() - 1;
-    let (out, scores) = from_tokens_partial_scored(model, schedule, sampler, &tokens, &keep_t, start, rng, &mut |_| {})?;
-    let scores = match checker {
-        Some(checker) => Some((checker, scores.to_vec3::<f32>()?)),
-        None => None,
+    let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
+    let (tokens, _) = bucketed_batch(model, &rows.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+    let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
+    let sampled = Sampler::new(model, schedule, sampler).scored().run(start, rng, &mut |_| {})?;
+    let scores = match (checker, sampled.scores) {
+        (Some(checker), Some(scores)) => Some((checker, scores.to_vec3::<f32>()?)),
+        _ => None,
     };
+    let eos = EosInWindow::EndsSnippet;
     let mut texts = Vec::with_capacity(drawn.len());
-    for (j, ids) in out.iter().enumerate() {
+    for (j, ids) in sampled.tokens.iter().enumerate() {
         let ids = match &scores {
-            Some((checker, scores)) => constrained_window_edit(tokenizer, *checker, ids, &keep[j], &rows[j], &scores[j]),
-            None => window_edit(ids, &keep[j], &rows[j]),
+            Some((checker, scores)) => splice_accepted(windows[j], &rows[j], ids, &scores[j], eos, |ids| {
+                tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok())
+            }),
+            None => windows[j].splice(&rows[j], ids, eos),
         };
         texts.push(tokenizer.decode_snippet(&ids)?);
     }
@@ -137,25 +154,21 @@ fn free_length(
     sampler: &SamplerConfig,
     b: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<String>, RepairError> {
+) -> Result<Vec<String>, GenerateError> {
+    let sampler = Sampler::new(model, schedule, sampler);
+    let Some(checker) = checker else {
+        let sampled = sampler.run(Start::Noise { batch: b }, rng, &mut |_| {})?;
+        return sampled.tokens.iter().map(|ids| Ok(tokenizer.decode_snippet(ids)?)).collect();
+    };
+    let sampled = sampler.scored().run(Start::Noise { batch: b }, rng, &mut |_| {})?;
+    let scores = sampled.scores.map(|s| s.to_vec3::<f32>()).transpose()?.unwrap_or_default();
     let mut texts = Vec::with_capacity(b);
-    match checker {
-        Some(checker) => {
-            let (tokens, scores) = generate_scored(model, schedule, sampler, b, rng, &mut |_| {})?;
-            let scores = scores.to_vec3::<f32>()?;
-            for (ids, scores) in tokens.iter().zip(&scores) {
-                let positions: Vec<usize> = (0..ids.len()).collect();
-                let accepted = read_out(ids, &positions, scores, Constraint::default(), |row| {
-                    tokenizer.decode_snippet(row).is_ok_and(|text| checker.check(&text).is_ok())
-                });
-                texts.push(tokenizer.decode_snippet(accepted.as_deref().unwrap_or(ids))?);
-            }
-        }
-        None => {
-            for ids in generate(model, schedule, sampler, b, rng, &mut |_| {})? {
-                texts.push(tokenizer.decode_snippet(&ids)?);
-            }
-        }
+    for (ids, scores) in sampled.tokens.iter().zip(&scores) {
+        let positions: Vec<usize> = (0..ids.len()).collect();
+        let accepted = read_out(ids, &positions, scores, Constraint::default(), |row| {
+            tokenizer.decode_snippet(row).is_ok_and(|text| checker.check(&text).is_ok())
+        });
+        texts.push(tokenizer.decode_snippet(accepted.as_deref().unwrap_or(ids))?);
     }
     Ok(texts)
 }
@@ -194,7 +207,7 @@ mod tests {
         let (model, tokenizer, schedule) = tiny();
         for lengths in [vec![], vec![0], vec![3, 16]] {
             let err = sample(&model, &tokenizer, &schedule, None, 2, &config(Some(lengths)), &mut crate::progress::ignore).unwrap_err();
-            assert!(matches!(err, RepairError::Config(_)), "{err}");
+            assert!(matches!(err, GenerateError::Config(_)), "{err}");
         }
     }
 

@@ -1,4 +1,4 @@
-//! The checker-constrained read-out of a localised chain: instead of the
+//! The checker-constrained read-out of a chain: instead of the
 //! argmax token at each window position, the most probable *combination* of
 //! window tokens (by the final reverse step's log-probabilities) whose snippet
 //! the strict checker accepts. The model ranks, the parser prunes: what
@@ -9,6 +9,7 @@
 //! that lacks one bracket is often fixed only by a token the argmax ranks
 //! second. Enumerating combinations best-first finds it within a few tries.
 
+use super::{EosInWindow, Window};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
@@ -128,6 +129,24 @@ pub fn read_out(
     let mut out = row.to_vec();
     write(&mut out, &tokens);
     Some(out)
+}
+
+/// A windowed chain's final read-out `decoded` spliced into `clean`
+/// ([`Window::splice`]), with the window's positions rewritten to the most
+/// probable combination of their top tokens whose spliced snippet `accept`s
+/// (else the argmax read-out). Error-localised repair and length-conditioned
+/// generation read out under the language's checker this way.
+pub fn splice_accepted(
+    window: Window,
+    clean: &[u32],
+    decoded: &[u32],
+    scores: &[Vec<f32>],
+    eos: EosInWindow,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Vec<u32> {
+    let positions: Vec<usize> = window.positions(decoded.len().min(scores.len())).collect();
+    let accepted = read_out(decoded, &positions, scores, Constraint::default(), |row| accept(&window.splice(clean, row, eos)));
+    window.splice(clean, accepted.as_deref().unwrap_or(decoded), eos)
 }
 
 #[cfg(test)]
