@@ -139,14 +139,14 @@ mine: corpora-python
 	$(LASTMILE) mine
 
 ## grammar: regenerate the vendored PowerShell parser from its patched grammar.js
-GRAMMAR_DIR := src/lang/grammars/tree-sitter-powershell
+GRAMMAR_DIR := vendor/tree-sitter-powershell
 grammar:
 	$(CARGO) install tree-sitter-cli --version 0.26.13 --locked --no-default-features --root outputs/tools
 	cd $(GRAMMAR_DIR) && $(CURDIR)/outputs/tools/bin/tree-sitter generate
 
 ## test: the whole test suite (unit, calibration, end-to-end CLI)
 test:
-	$(CARGO) test --locked $(FEATURES)
+	$(CARGO) test --locked --workspace $(FEATURES)
 
 ## fuzz: every input surface (tests/fuzz/main.rs) for FUZZ_SECONDS per target, the
 ## table of docs/reliability.md in outputs/fuzz/report.md; failing inputs are kept under

@@ -15,8 +15,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lastmile-target}
 cargo build --quiet --manifest-path "$root/Cargo.toml"
 cp "$CARGO_TARGET_DIR/debug/lastmile" "$work/lastmile-head"
 git -C "$root" worktree add --quiet --detach "$work/ref" "$ref"
-# the same profiles, so that only the source differs
-cp "$root/Cargo.toml" "$work/ref/Cargo.toml"
+# the same profiles, so that only the source differs (a REF from before the
+# workspace keeps its own manifest: its crates' paths differ)
+if [ -d "$work/ref/crates" ]; then cp "$root/Cargo.toml" "$work/ref/Cargo.toml"; fi
 cargo build --quiet --manifest-path "$work/ref/Cargo.toml"
 cp "$CARGO_TARGET_DIR/debug/lastmile" "$work/lastmile-ref"
 cargo build --quiet --manifest-path "$root/Cargo.toml" # leave the cache at HEAD

@@ -17,7 +17,6 @@ pub mod diffusion;
 pub mod dist;
 pub mod eval;
 pub mod generate;
-pub mod lang;
 pub mod machine;
 pub mod mine;
 pub mod model;
@@ -29,3 +28,8 @@ pub mod rollout;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;
+
+/// The CPU kernels (crate `lastmile-kernels`, `crates/kernels/`).
+pub use lastmile_kernels as kernels;
+/// The languages (crate `lastmile-lang`, `crates/lang/`).
+pub use lastmile_lang as lang;

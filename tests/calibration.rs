@@ -82,7 +82,7 @@ fn excel_benchmark_fixes_pass_and_most_buggy_fail() {
 fn powershell_benchmark_fixes_parse() {
     let (fixed_rejected, rejected, total) = benchmark_rejections(LangId::Powershell, "corpora/benchmarks/repair/powershell.json");
     assert_eq!(total, 150);
-    // Every fix parses with the patched grammar (src/lang/grammars/tree-sitter-powershell):
+    // Every fix parses with the patched grammar (vendor/tree-sitter-powershell):
     // upstream rejected 12 of them.
     assert!(fixed_rejected.is_empty(), "{} ground truths rejected: {fixed_rejected:#?}", fixed_rejected.len());
     assert!(rejected >= 128, "only {rejected}/150 buggy commands rejected");

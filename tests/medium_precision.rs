@@ -5,7 +5,7 @@
 //! setting's default.
 
 use candle_core::{Device, Tensor, D};
-use lastmile::model::precision::{matmul_precision, set_matmul_precision, MatmulPrecision};
+use lastmile::kernels::precision::{matmul_precision, set_matmul_precision, MatmulPrecision};
 use lastmile::model::{init_model, ModelConfig};
 
 #[test]

@@ -24,7 +24,7 @@ mod verify;
 pub use output::Output;
 
 use clap::{Parser, Subcommand};
-use lastmile::model::precision::{set_matmul_precision, with_matmul_precision, MatmulPrecision};
+use lastmile::kernels::precision::{set_matmul_precision, with_matmul_precision, MatmulPrecision};
 use std::process::ExitCode;
 
 /// lastmile: turn a code diffusion model into last-mile repair data, and into a repairer.

@@ -274,7 +274,7 @@ impl<'a> Sampler<'a> {
 pub fn input_likelihood(x_t: &Tensor, table: &Tensor, abar: f64) -> Result<Tensor> {
     let (b, n, d) = x_t.dims3()?;
     let scale = abar.sqrt() / (1.0 - abar).max(1e-6);
-    (crate::model::ops::matmul(&x_t.reshape((b * n, d))?, &table.t()?)? * scale)?.reshape((b, n, table.dim(0)?))
+    (crate::kernels::ops::matmul(&x_t.reshape((b * n, d))?, &table.t()?)? * scale)?.reshape((b, n, table.dim(0)?))
 }
 
 #[cfg(test)]

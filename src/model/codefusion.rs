@@ -3,10 +3,10 @@
 
 use super::layers::Stack;
 use super::layers::{linear, Linear};
-use super::precision::matmul_precision;
 use super::time::TimeEmbedding;
 use super::ModelConfig;
-use super::{fused, ops};
+use crate::kernels::precision::matmul_precision;
+use crate::kernels::{fused, ops};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, Embedding, VarBuilder};
 

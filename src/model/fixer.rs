@@ -9,7 +9,7 @@
 
 use super::fixer_config::FixerConfig;
 use super::layers::{Masks, Stack};
-use super::ops::MASKED;
+use crate::kernels::ops::MASKED;
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear, linear_no_bias, Embedding, Linear, VarBuilder};
 
@@ -102,7 +102,7 @@ impl Fixer {
 
     /// The tied read-out: hidden rows `(r, d)` → logits `(r, V)`.
     pub fn read_out(&self, rows: &Tensor) -> Result<Tensor> {
-        super::ops::matmul(rows, &self.embed.embeddings().t()?)
+        crate::kernels::ops::matmul(rows, &self.embed.embeddings().t()?)
     }
 
     /// Whether the output mixes in copying from the source.
@@ -131,14 +131,14 @@ impl Fixer {
         let Some(copy) = &self.copy else {
             return candle_nn::ops::log_softmax(&logits, D::Minus1);
         };
-        let generate = super::ops::softmax(&logits, train)?; // (r, V)
+        let generate = crate::kernels::ops::softmax(&logits, train)?; // (r, V)
         let m = source.dim(1)?;
         let query = copy.query.forward(hidden)?; // (b, L, d)
         let key = copy.key.forward(memory)?; // (b, m, d)
-        let scores = (super::ops::matmul(&query, &key.t()?.contiguous()?)? / (d as f64).sqrt())?; // (b, L, m)
+        let scores = (crate::kernels::ops::matmul(&query, &key.t()?.contiguous()?)? / (d as f64).sqrt())?; // (b, L, m)
         let scores = scores.broadcast_add(&source_mask.reshape((b, 1, m))?)?.reshape((b * len, m))?.index_select(rows, 0)?;
-        let attention = super::ops::softmax(&scores, train)?; // (r, m)
-                                                              // each row's source ids: the weight of a position goes to its token (repeats add up)
+        let attention = crate::kernels::ops::softmax(&scores, train)?; // (r, m)
+                                                                       // each row's source ids: the weight of a position goes to its token (repeats add up)
         let source_ids = source.to_vec2::<u32>()?;
         let ids: Vec<u32> = rows.to_vec1::<u32>()?.iter().flat_map(|&row| source_ids[row as usize / len].iter().copied()).collect();
         let copied = scatter_to_vocab(&attention, ids, self.config.vocab_size)?; // (r, V)
@@ -182,7 +182,7 @@ impl candle_core::CustomOp1 for ScatterToVocab {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let weights = super::fused::slice(storage, layout, self.name())?;
+        let weights = crate::kernels::fused::slice(storage, layout, self.name())?;
         let (r, m) = layout.shape().dims2()?;
         if self.ids.len() != r * m || self.ids.iter().any(|&id| id as usize >= self.vocab) {
             candle_core::bail!("{}: {} ids for ({r}, {m}) weights, vocabulary {}", self.name(), self.ids.len(), self.vocab);

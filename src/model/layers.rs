@@ -2,7 +2,7 @@
 //! feed-forward, pre-LN block, and the `Stack` used by denoiser and decoder.
 
 use super::ModelConfig;
-use super::{attention, fused, matmul, ops};
+use crate::kernels::{attention, fused, matmul, ops};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 

@@ -1,24 +1,16 @@
 //! The CodeFusion model in candle (`docs/model-spec.md`): configuration,
 //! layers and the model; and the seq2seq fixer of data ablations, built from
-//! the same layers. No tokenizers or languages here.
+//! the same layers. The CPU kernels they run on are `lastmile-kernels`
+//! ([`crate::kernels`]). No tokenizers or languages here.
 
-pub mod attention;
 mod beam;
-pub mod bf16;
-mod blocked;
 mod codefusion;
 mod config;
 mod fixer;
 mod fixer_config;
-pub mod fused;
 mod init;
-pub mod int8;
 mod layers;
-pub mod matmul;
-pub mod ops;
-pub mod precision;
 mod time;
-pub mod vmath;
 
 pub use beam::{beam_search, Hypothesis};
 pub use codefusion::{CodeFusion, Encoder};

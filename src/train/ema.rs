@@ -37,11 +37,11 @@ impl Ema {
     pub fn update(&mut self, step: usize) -> Result<()> {
         let decay = self.decay_at(step);
         for (_, var, average) in &mut self.shadow {
-            if crate::model::fused::applies(average) {
+            if crate::kernels::fused::applies(average) {
                 // one pass instead of three tensor ops (and their allocations)
                 let (d, one_minus) = (decay as f32, (1.0 - decay) as f32);
-                let folded = crate::model::fused::with_data(average, "ema", |a| {
-                    crate::model::fused::with_data(var.as_tensor(), "ema", |w| {
+                let folded = crate::kernels::fused::with_data(average, "ema", |a| {
+                    crate::kernels::fused::with_data(var.as_tensor(), "ema", |w| {
                         Ok(a.iter().zip(w).map(|(a, w)| a * d + w * one_minus).collect::<Vec<f32>>())
                     })
                 })?;

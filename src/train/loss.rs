@@ -18,7 +18,7 @@ pub struct LossTerms {
     pub ce: f32,
 }
 
-pub use crate::model::ops::cross_entropy;
+pub use crate::kernels::ops::cross_entropy;
 
 /// Computes the loss for `tokens: (b, n)` at timesteps `t` with noise `eps: (b, n, d)`.
 /// With `keep_clean: (b, n, 1)` (1 = keep the clean embedding, the CPD

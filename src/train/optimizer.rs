@@ -56,8 +56,8 @@ impl AdamW {
         let mut sum = 0f64;
         for (_, var) in &self.vars {
             if let Some(g) = grads.get(var) {
-                sum += if crate::model::fused::applies(g) {
-                    crate::model::fused::sum_of_squares(g)?
+                sum += if crate::kernels::fused::applies(g) {
+                    crate::kernels::fused::sum_of_squares(g)?
                 } else {
                     g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64
                 };
@@ -80,7 +80,7 @@ impl AdamW {
         let bias2 = 1.0 - beta2.powi(self.step as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var) else { continue };
-            let fusable = |t: &Tensor| crate::model::fused::applies(t) && t.is_contiguous();
+            let fusable = |t: &Tensor| crate::kernels::fused::applies(t) && t.is_contiguous();
             if !self.composed_only && fusable(g) && fusable(var.as_tensor()) && fusable(&self.m[i]) && fusable(&self.v[i]) {
                 self.fused_update(var, g, i, scale, lr, bias1, bias2)?;
                 continue;
@@ -103,7 +103,7 @@ impl AdamW {
     /// arrays and one write of three, no allocation.
     #[allow(clippy::too_many_arguments)]
     fn fused_update(&self, var: &Var, g: &Tensor, i: usize, scale: f64, lr: f64, bias1: f64, bias2: f64) -> Result<()> {
-        use crate::model::fused::{with_data, with_data_mut};
+        use crate::kernels::fused::{with_data, with_data_mut};
         use rayon::prelude::*;
         let AdamWParams { beta1, beta2, eps, weight_decay } = self.params;
         let (lr, weight_decay) = (lr as f32, weight_decay as f32);

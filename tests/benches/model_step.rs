@@ -6,8 +6,8 @@
 
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule};
+use lastmile::kernels::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::init_model;
-use lastmile::model::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::ModelConfig;
 use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
@@ -152,9 +152,10 @@ fn main() {
             }
             None => println!("{preset:<6} {train:>14.3} {:>14} {sample:>14.3} {:>14}   (torch not installed: pip install torch)", "-", "-"),
         }
-        let medium = if lastmile::model::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };
+        let medium =
+            if lastmile::kernels::bf16::available() { "bf16 products (AVX-512 BF16)" } else { "f32: this CPU has no AVX-512 BF16" };
         let low =
-            if lastmile::model::int8::available() { "int8 products (AVX-512 VNNI)" } else { "as medium: this CPU has no AVX-512 VNNI" };
+            if lastmile::kernels::int8::available() { "int8 products (AVX-512 VNNI)" } else { "as medium: this CPU has no AVX-512 VNNI" };
         for (name, kernel, seconds) in [("medium", medium, sample_medium), ("low", low, sample_low)] {
             match &torch {
                 Some((_, torch_sample, ..)) => println!(

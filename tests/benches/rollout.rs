@@ -8,8 +8,8 @@
 
 use candle_core::Device;
 use lastmile::dataset::read_corpus_split;
+use lastmile::kernels::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::init_model;
-use lastmile::model::precision::{with_matmul_precision, MatmulPrecision};
 use lastmile::model::ModelConfig;
 use lastmile::rollout::{Rollout, RolloutConfig};
 use lastmile::tokenizer::CodeTokenizer;

@@ -4,10 +4,10 @@
 //! bias in the epilogue. PyTorch's dynamic quantization, on our kernels.
 //!
 //! Why: `vpdpbusd` does four 8-bit multiply-adds per 32-bit lane, twice the
-//! products per instruction of [`super::bf16`]'s `vdpbf16ps` and four times an
+//! products per instruction of [`crate::bf16`]'s `vdpbf16ps` and four times an
 //! f32 FMA's. On a Zen 5 EPYC the micro-kernel runs at ~1,080 GOP/s a core
 //! against bf16's ~530 GFLOP/s (docs/benchmarks.md). It is used only at
-//! [`super::precision::MatmulPrecision::Low`], and only where the CPU has the
+//! [`crate::precision::MatmulPrecision::Low`], and only where the CPU has the
 //! instructions; elsewhere `Low` falls back to bf16, then to f32.
 //!
 //! Quantization (each row of `x` and each row of `w` on its own, so one outlier
@@ -22,12 +22,12 @@
 //! exact. Rounding is to nearest, ties to even, everywhere. Every output
 //! element is summed by one task in one order: same bytes every run.
 //!
-//! Layout as [`super::bf16`]'s with quads for pairs: a row of `x` becomes
+//! Layout as [`crate::bf16`]'s with quads for pairs: a row of `x` becomes
 //! `⌈k/4⌉` quads (four `u8` in a `u32`), interleaved in blocks of 8 rows; `w` is
 //! packed into panels of 16 outputs, quad `q` of a panel being the 16 outputs'
 //! quad `q` side by side. Padding quads are zero in `w`, so they add nothing.
 
-use super::blocked::{self, padded_bias, Epilogue, MR, PANEL};
+use crate::blocked::{self, padded_bias, Epilogue, MR, PANEL};
 use rayon::prelude::*;
 
 /// Whether this CPU runs the int8 kernel (AVX-512 F, BW and VNNI, checked once).
@@ -234,8 +234,8 @@ struct Block<'a> {
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
-    use super::blocked::lanes;
     use super::{Block, MR, PANEL};
+    use crate::blocked::lanes;
     use std::arch::x86_64::*;
 
     /// `out[r][col + c] = bias[c] + s_r·t_c·(Σ_q a[q][r]·panels[q][c] - z_r·sum[c])`.
@@ -349,7 +349,7 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
+    use crate::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
     use rand::SeedableRng;
 
     /// The dequantized operands' product in f64: what the kernel must give up

@@ -2,9 +2,9 @@
 //! punctuation token, and indentation errors (a line indented or dedented
 //! where the block structure does not allow it).
 
-use crate::lang::corruption::{pick, splice, Corruption};
-use crate::lang::token::TokenKind;
-use crate::lang::Language;
+use crate::corruption::{pick, splice, Corruption};
+use crate::token::TokenKind;
+use crate::Language;
 use rand::{Rng, RngCore};
 
 /// The punctuation BIFI perturbs.

@@ -6,10 +6,10 @@
 //! allocation; on the 2-core CPU that was about half of a training step, the
 //! matmuls the other half. Here each is one pass forward and one backward, split
 //! over rows with rayon. They run for contiguous `f32` tensors on the CPU;
-//! [`super::ops`] falls back to the composed path everywhere else (CUDA, other
+//! [`crate::ops`] falls back to the composed path everywhere else (CUDA, other
 //! dtypes), and the tests check both paths give the same values and gradients.
 
-use super::vmath;
+use crate::vmath;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, InplaceOp1, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ const ROWS_PER_TASK: usize = 64;
 const ELEMENTWISE_ROW: usize = 1024;
 
 /// The contiguous `f32` data of a CPU storage, or an error naming `op`.
-pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
@@ -31,7 +31,7 @@ pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> R
 
 /// Runs `f` on the contiguous `f32` data of a CPU tensor (copying it first when
 /// it is strided).
-pub(crate) fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+pub fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let xs = xs.contiguous()?;
     let (storage, layout) = xs.storage_and_layout();
     match &*storage {
@@ -45,7 +45,7 @@ pub(crate) fn with_data<R>(xs: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Resu
 /// fresh zero-filled buffers that are then copied back. Every tensor sharing the
 /// storage (the model's clones of a variable) sees the new values, as after
 /// `Var::set`.
-pub(crate) fn with_data_mut(xs: &Tensor, op: &'static str, f: impl FnOnce(&mut [f32]) -> Result<()>) -> Result<()> {
+pub fn with_data_mut(xs: &Tensor, op: &'static str, f: impl FnOnce(&mut [f32]) -> Result<()>) -> Result<()> {
     /// `f` behind a lock, because candle hands an in-place op `&self` only.
     struct InPlace<F> {
         op: &'static str,
@@ -72,7 +72,7 @@ pub(crate) fn with_data_mut(xs: &Tensor, op: &'static str, f: impl FnOnce(&mut [
 /// The sum of the squares of a CPU `f32` tensor's elements, in f64, in parallel over
 /// fixed chunks added in order (the same value every run): one read, where
 /// `sqr().sum_all()` writes the squares and sums them on one thread.
-pub(crate) fn sum_of_squares(xs: &Tensor) -> Result<f64> {
+pub fn sum_of_squares(xs: &Tensor) -> Result<f64> {
     const CHUNK: usize = 1 << 14;
     with_data(xs, "sum_of_squares", |data| {
         let partial: Vec<f64> = data
@@ -417,7 +417,7 @@ mod tests {
             let ys = if fused {
                 layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
             } else {
-                super::super::ops::layer_norm_composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
+                crate::ops::layer_norm_composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap()
             };
             let grads = (&ys * &probe).unwrap().sum_all().unwrap().backward().unwrap();
             (ys, grads.get(&x).unwrap().clone(), grads.get(&w).unwrap().clone(), grads.get(&b).unwrap().clone())
@@ -436,7 +436,7 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 3.0, (2, 3, 70, 9), &dev).unwrap()).unwrap();
         let probe = Tensor::randn(0f32, 1.0, (2, 3, 70, 9), &dev).unwrap();
         let (fy, fg) = value_and_grad(&x, &probe, |x| softmax(x).unwrap());
-        let (cy, cg) = value_and_grad(&x, &probe, |x| super::super::ops::softmax_composed(x).unwrap());
+        let (cy, cg) = value_and_grad(&x, &probe, |x| crate::ops::softmax_composed(x).unwrap());
         assert!(max_diff(&fy, &cy) < 1e-6);
         assert!(max_diff(&fg, &cg) < 1e-5, "{}", max_diff(&fg, &cg));
     }

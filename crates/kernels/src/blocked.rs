@@ -1,5 +1,5 @@
-//! The loops shared by the reduced-precision linear kernels ([`super::bf16`],
-//! [`super::int8`]): which rayon task computes which rows, and in which order a
+//! The loops shared by the reduced-precision linear kernels ([`crate::bf16`],
+//! [`crate::int8`]): which rayon task computes which rows, and in which order a
 //! task walks its `MR × 32` output blocks, so that both kernels stream their
 //! packed operands through the caches the same way.
 //!
@@ -82,14 +82,14 @@ pub(super) fn fill(out: &mut [MaybeUninit<f32>], m: usize, n: usize, row_bytes: 
         }
         if epilogue == Epilogue::Gelu {
             // SAFETY: the loops above wrote every element of the task's rows
-            super::vmath::gelu_in_place(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
+            crate::vmath::gelu_in_place(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) });
         }
     });
 }
 
 /// The index of each row's largest value, the `(m, n)` product never written:
 /// each block goes to a buffer on the stack and is folded into its rows'
-/// running maxima, columns in order, by [`super::fused::row_argmax`]'s
+/// running maxima, columns in order, by [`crate::fused::row_argmax`]'s
 /// comparison (the first of equal maxima). A block row whose maximum does not
 /// beat the running one is skipped after one vector reduction (it could not
 /// change the fold): past the first panels almost every row is.
@@ -190,10 +190,10 @@ pub(crate) mod testing {
             }
             let plain = linear_new(&x, &w, &bias, m, n, k, Epilogue::None).unwrap();
             let ids = linear_argmax(&x, &w, &bias, m, n, k).unwrap();
-            let want: Vec<u32> = plain.chunks(n).map(|row| crate::model::fused::row_argmax(row) as u32).collect();
+            let want: Vec<u32> = plain.chunks(n).map(|row| crate::fused::row_argmax(row) as u32).collect();
             assert_eq!(ids, want, "({m}, {n}, {k})");
             let mut gelu = plain.clone();
-            crate::model::vmath::gelu_in_place(&mut gelu);
+            crate::vmath::gelu_in_place(&mut gelu);
             assert_eq!(linear_new(&x, &w, &bias, m, n, k, Epilogue::Gelu).unwrap(), gelu, "({m}, {n}, {k})");
         }
     }

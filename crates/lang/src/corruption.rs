@@ -1,7 +1,7 @@
 //! Rule-based corruptions: last-mile mistakes made on purpose, the baseline that
 //! diffusion pairs are held against (FLAME's operators for Excel, BIFI's token
 //! edits for Python). Each language lists its operators
-//! ([`crate::lang::Language::corruptions`]); a pair generator draws one by weight.
+//! ([`crate::Language::corruptions`]); a pair generator draws one by weight.
 
 use rand::{Rng, RngCore};
 use std::ops::Range;
@@ -43,7 +43,7 @@ pub(crate) fn pick<T: Clone>(items: &[T], rng: &mut dyn RngCore) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lang::LangId;
+    use crate::LangId;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

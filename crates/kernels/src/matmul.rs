@@ -8,13 +8,13 @@
 //! shapes (docs/benchmarks.md, AMD Zen 4); the products were ~70% of a step.
 //! Both ops read strided operands in place (a transposed weight, a transposed
 //! gradient), so the backward passes transpose without copying. They run for
-//! `f32` on the CPU; [`super::ops`] falls back to candle's matmul elsewhere,
+//! `f32` on the CPU; [`crate::ops`] falls back to candle's matmul elsewhere,
 //! and the tests check both give the same values and gradients.
 
-use super::bf16::{self, Epilogue};
-use super::int8;
-use super::precision::{self, MatmulPrecision};
-use super::{fused, vmath};
+use crate::bf16::{self, Epilogue};
+use crate::int8;
+use crate::precision::{self, MatmulPrecision};
+use crate::{fused, vmath};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
@@ -142,8 +142,8 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// output starts as the bias and the product accumulates into it, so the bias
 /// costs no pass of its own; its gradient is a parallel column sum.
 struct LinearOp {
-    /// `Medium`: the forward product in bf16 where the CPU can ([`super::bf16`]);
-    /// `Low`: in int8 where it can ([`super::int8`]), else as `Medium`.
+    /// `Medium`: the forward product in bf16 where the CPU can ([`crate::bf16`]);
+    /// `Low`: in int8 where it can ([`crate::int8`]), else as `Medium`.
     precision: MatmulPrecision,
     /// The output's epilogue; an inference-only [`Epilogue::Gelu`] has no backward.
     epilogue: Epilogue,
@@ -184,7 +184,7 @@ impl CustomOp3 for LinearOp {
         };
         if self.precision.is_reduced() {
             if let (Some((xs, xe)), Some((ws, we))) = (x_l.contiguous_offsets(), w_l.contiguous_offsets()) {
-                // inference in int8 or bf16 ([`super::precision`]): the kernel adds the bias
+                // inference in int8 or bf16 ([`crate::precision`]): the kernel adds the bias
                 let (x, w) = (&data(x, self.name())?[xs..xe], &data(w, self.name())?[ws..we]);
                 let low = || match self.precision {
                     MatmulPrecision::Low => int8::linear_new(x, w, bias, rows, out_dim, in_dim, self.epilogue),

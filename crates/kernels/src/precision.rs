@@ -3,9 +3,9 @@
 //!
 //! `Highest` (the default) multiplies in `f32`. `Medium` lets the linear layers
 //! round their operands to bfloat16 and sum the products in `f32`
-//! ([`super::bf16`]) on CPUs with AVX-512 BF16, about twice the products per
+//! ([`crate::bf16`]) on CPUs with AVX-512 BF16, about twice the products per
 //! instruction; elsewhere it changes nothing. `Low` quantizes the operands to
-//! 8-bit integers and sums them exactly in `i32` ([`super::int8`]) on CPUs with
+//! 8-bit integers and sums them exactly in `i32` ([`crate::int8`]) on CPUs with
 //! AVX-512 VNNI, twice bf16's products per instruction; without VNNI it is
 //! `Medium`. Both are meant for inference (sampling, rollout, repair): the
 //! training backward passes stay in `f32`.

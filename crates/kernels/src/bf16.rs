@@ -7,7 +7,7 @@
 //! lane, twice an FMA's work per instruction, and candle 0.11's int8 `QMatMul`
 //! measured slower than faer's f32 on these shapes (`cargo bench --bench model_step`,
 //! AMD Zen 4), so the kernel
-//! is our own. It is used only when [`super::precision`] asks for it (as
+//! is our own. It is used only when [`crate::precision`] asks for it (as
 //! PyTorch's `set_float32_matmul_precision("medium")` does) and the CPU has the
 //! instructions; otherwise the f32 products run.
 //!
@@ -22,8 +22,8 @@
 //! columns past the edges are computed into padding and not stored.
 //! Every output element is summed by one task in one order: same bytes every run.
 
-pub use super::blocked::Epilogue;
-use super::blocked::{self, padded_bias, MR, PANEL};
+pub use crate::blocked::Epilogue;
+use crate::blocked::{self, padded_bias, MR, PANEL};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -167,7 +167,7 @@ fn run(x: &[f32], w: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], m: usiz
             }
             if epilogue == Epilogue::Gelu {
                 // SAFETY: every element of the row was just written
-                super::vmath::gelu_in_place(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
+                crate::vmath::gelu_in_place(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
             }
         }
         return true;
@@ -225,8 +225,8 @@ fn pack_panels_padded(w: &[f32], n: usize, k: usize, kp: usize) -> Vec<u32> {
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
-    use super::blocked::lanes;
     use super::{MR, PANEL};
+    use crate::blocked::lanes;
     use std::arch::x86_64::*;
 
     /// One `MR × 32` block: `out[r][col + c] = bias[c] + Σ_q a[q][r] · panels[q][c]`.
@@ -323,7 +323,7 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
+    use crate::blocked::testing::{argmax_and_gelu_agree_with_the_plain_product, random};
     use rand::SeedableRng;
 
     /// `x·wᵀ + b` in f64 from the bf16-rounded operands: what the kernel must

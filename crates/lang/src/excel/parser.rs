@@ -5,7 +5,7 @@
 //! parenthesis or forgives a dangling operator.
 
 use super::lexer::{XlKind, XlToken};
-use crate::lang::SyntaxError;
+use crate::SyntaxError;
 
 /// The deepest nesting of parentheses, function calls and array constants
 /// accepted. Excel itself stops at 64 levels of nested functions; the bound

@@ -4,11 +4,11 @@
 //!
 //! candle's fused `ops::layer_norm` and `ops::softmax_last_dim` have no backward
 //! pass, so every function here takes `train`: `true` takes a differentiable
-//! path (our own fused CPU kernels of [`super::fused`], which carry a backward
+//! path (our own fused CPU kernels of [`crate::fused`], which carry a backward
 //! pass, or composed primitives on other devices), `false` the inference path.
 
-use super::precision::{self, MatmulPrecision};
-use super::{bf16, fused, int8, matmul as faer};
+use crate::precision::{self, MatmulPrecision};
+use crate::{bf16, fused, int8, matmul as faer};
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer norm over the last dimension.
@@ -55,7 +55,7 @@ pub(crate) fn softmax_composed(xs: &Tensor) -> Result<Tensor> {
 }
 
 /// `a · b` over the last two dimensions (leading dimensions equal): faer's
-/// kernels for `f32` on the CPU ([`super::matmul`]), candle's matmul elsewhere.
+/// kernels for `f32` on the CPU ([`crate::matmul`]), candle's matmul elsewhere.
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fused::applies(a) && fused::applies(b) {
         return faer::matmul(a, b);

@@ -12,11 +12,11 @@
 //! into one packed gradient. The softmax probabilities are kept for the
 //! backward pass when training (the composed path kept them too).
 //!
-//! The ops run for `f32` on the CPU; [`super::ops::attention`] stays the
+//! The ops run for `f32` on the CPU; [`crate::ops::attention`] stays the
 //! composed path elsewhere, and the tests check both give the same values and
 //! gradients, with and without masks.
 
-use super::{fused, vmath};
+use crate::{fused, vmath};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -325,7 +325,7 @@ pub fn cross_attention(q: &Tensor, kv: &Tensor, heads: usize, mask: Option<&Tens
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ops;
+    use crate::ops;
     use candle_core::{Device, Var};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

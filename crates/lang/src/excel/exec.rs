@@ -11,7 +11,7 @@
 //! cannot be executed; for them execution match falls back to exact match of
 //! the whitespace-normalised text (counted separately by the harness).
 
-use crate::lang::{LangId, TokenKind};
+use crate::{LangId, TokenKind};
 use ironcalc_base::cell::CellValue;
 use ironcalc_base::Model;
 use std::collections::BTreeSet;
@@ -315,7 +315,7 @@ mod tests {
     /// buggy formula that fails the check matches its ground truth.
     #[test]
     fn real_benchmark_formulas_execute() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/repair/excel.json");
         let items: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let items: Vec<serde_json::Value> = items.into_iter().step_by(4).collect();
         let (mut executed, mut fallback) = (0, 0);

@@ -1,10 +1,11 @@
 //! Compiles the vendored, patched tree-sitter-powershell grammar
-//! (`src/lang/grammars/tree-sitter-powershell/`, see its README) into the crate.
+//! (`vendor/tree-sitter-powershell/` at the repository root, see its README) into
+//! the crate.
 
 use std::path::Path;
 
 fn main() {
-    let src = Path::new("src/lang/grammars/tree-sitter-powershell/src");
+    let src = Path::new("../../vendor/tree-sitter-powershell/src");
     let mut build = cc::Build::new();
     build.std("c11").include(src).warnings(false);
     for file in ["parser.c", "scanner.c"] {

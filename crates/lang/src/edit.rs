@@ -132,7 +132,7 @@ pub fn char_edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::LangId;
+    use crate::LangId;
     use proptest::prelude::*;
 
     #[test]

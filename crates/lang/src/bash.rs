@@ -163,8 +163,8 @@ mod tests {
     fn a_brace_before_a_wide_character_does_not_crash() {
         // tree-sitter-bash 0.25.1's scanner indexed glibc's ctype table with the
         // code point after `{` and died of SIGSEGV (upstream issue #337, input
-        // `{\u{31860}`): src/lang/grammars/tree-sitter-bash/README.md
-        let bash = crate::lang::LangId::Bash.language();
+        // `{\u{31860}`): vendor/tree-sitter-bash/README.md
+        let bash = crate::LangId::Bash.language();
         for wide in ['\u{31860}', '\u{E0100}', '\u{F0000}', '\u{10FFFF}'] {
             for text in [format!("{{{wide}"), format!("echo {{1.{wide}"), format!("x={{{wide}}}; echo ${{x}}")] {
                 let joined: String = bash.lex(&text).iter().map(|t| t.text).collect();

@@ -5,7 +5,7 @@
 //! missing arguments).
 
 use super::lexer::{lex, XlKind, XlToken};
-use crate::lang::corruption::{pick, splice, Corruption};
+use crate::corruption::{pick, splice, Corruption};
 use rand::{Rng, RngCore};
 
 /// Every Excel operator, in documentation order.
