@@ -17,6 +17,7 @@ pub mod diffusion;
 pub mod dist;
 pub mod eval;
 pub mod generate;
+pub mod io_error;
 pub mod machine;
 pub mod mine;
 pub mod model;

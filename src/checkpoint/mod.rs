@@ -8,6 +8,7 @@
 
 use crate::dataset::{write_file_atomic, DatasetError};
 use crate::diffusion::NoiseSchedule;
+use crate::io_error::IoError;
 use crate::model::{CodeFusion, Fixer, FixerConfig, ModelConfig};
 use crate::tokenizer::{CodeTokenizer, TokenizerError};
 use candle_core::{DType, Device};
@@ -48,14 +49,8 @@ pub enum CheckpointError {
         source: candle_core::Error,
     },
     /// A file operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// Writing or hashing a file failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
@@ -110,7 +105,7 @@ pub fn weights_sha256(dir: &Path) -> Result<String, CheckpointError> {
 /// weights (or a damaged one) must not allocate what the weights never held.
 fn weights_fit_config(dir: &Path, parameters: usize) -> Result<(), CheckpointError> {
     let path = inference_weights_file(dir);
-    let bytes = std::fs::metadata(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?.len();
+    let bytes = std::fs::metadata(&path).map_err(IoError::at(path.clone()))?.len();
     let needed = (parameters as u64).saturating_mul(4);
     if bytes < needed {
         return Err(CheckpointError::Config {
@@ -164,11 +159,11 @@ pub fn load_fixer(dir: &Path, device: &Device) -> Result<LoadedFixer, Checkpoint
 /// continued pretraining (`init_from`); it holds no optimiser state.
 pub fn export_inference(dir: &Path, out: &Path) -> Result<(), CheckpointError> {
     load_config(dir)?;
-    std::fs::create_dir_all(out).map_err(|source| CheckpointError::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(IoError::at(out.to_path_buf()))?;
     for (from, to) in
         [(dir.join(CONFIG_FILE), CONFIG_FILE), (dir.join(TOKENIZER_FILE), TOKENIZER_FILE), (inference_weights_file(dir), MODEL_FILE)]
     {
-        let bytes = std::fs::read(&from).map_err(|source| CheckpointError::Io { path: from.clone(), source })?;
+        let bytes = std::fs::read(&from).map_err(IoError::at(from.clone()))?;
         write_file_atomic(&out.join(to), &bytes)?;
     }
     Ok(())

@@ -40,8 +40,22 @@ impl ModelArgs {
     }
 }
 
+/// The device named by `--device`: `cpu`, `cuda` or `cuda:N`.
+pub fn open_device(name: &str) -> Result<candle_core::Device> {
+    use candle_core::Device;
+    let device: Result<Device> = match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0).map_err(Into::into),
+        other => match other.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+            Some(ordinal) => Device::new_cuda(ordinal).map_err(Into::into),
+            None => Err(anyhow::anyhow!("unknown device `{other}` (expected cpu, cuda or cuda:N)")),
+        },
+    };
+    device.with_context(|| format!("opening device {name}"))
+}
+
 /// Opens `device` and loads the checkpoint in `dir`, with both in the error.
 pub fn load(dir: &Path, device: &str) -> Result<LoadedModel> {
-    let device = lastmile::model::device(device).with_context(|| format!("opening device {device}"))?;
+    let device = open_device(device)?;
     lastmile::checkpoint::load(dir, &device).with_context(|| format!("loading checkpoint {}", dir.display()))
 }

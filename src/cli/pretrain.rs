@@ -1,9 +1,9 @@
 //! `lastmile pretrain`: train CodeFusion on a mined corpus.
 
+use super::model_args::open_device;
 use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
-use lastmile::model::device;
 use lastmile::plot::{line_chart, LineChart, Series};
 use lastmile::train::{pretrain_with, StepMetrics, TrainConfig};
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     }
     // under a launcher, `cuda` is this rank's own GPU (its local rank)
     let device_name = lastmile::dist::rank_device_name(&args.device, |name| std::env::var(name).ok())?;
-    let device = device(&device_name).with_context(|| format!("opening device {device_name}"))?;
+    let device = open_device(&device_name)?;
     let collective =
         lastmile::dist::from_environment(&device, &config.out.join(".nccl-id")).context("setting up the data-parallel ranks")?;
     let (rank, world) = (collective.rank(), collective.world());

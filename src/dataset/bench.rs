@@ -3,6 +3,7 @@
 //! assignment files (`submission: [{syntax_incorrect, semantics_correct}]`),
 //! one file or a directory of them.
 
+use crate::io_error::IoError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -21,13 +22,8 @@ pub struct BenchItem {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// The file or directory could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The file is not one of the known benchmark shapes.
     #[error("{path}: {reason}")]
     Format {
@@ -51,7 +47,7 @@ pub enum BenchError {
 /// Reads every item of a benchmark file, or of every `.json` file of a
 /// directory (sorted by name, so item order is stable).
 pub fn load_bench(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
-    let io = |source| BenchError::Io { path: path.to_path_buf(), source };
+    let io = |source| BenchError::Io(crate::io_error::IoError { path: path.to_path_buf(), source });
     if !path.is_dir() {
         return load_file(path);
     }
@@ -70,7 +66,7 @@ pub fn load_bench(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
 }
 
 fn load_file(path: &Path) -> Result<Vec<BenchItem>, BenchError> {
-    let bytes = std::fs::read(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(IoError::at(path.to_path_buf()))?;
     let format = |reason: String| BenchError::Format { path: path.to_path_buf(), reason };
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| format(format!("invalid JSON: {e}")))?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -134,11 +130,10 @@ pub fn load_inputs(path: &Path, column: Option<&str>) -> Result<Vec<String>, Ben
     }
     let text = if path.as_os_str() == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(IoError::at(path.to_path_buf()))?;
         text
     } else {
-        std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?
+        std::fs::read_to_string(path).map_err(IoError::at(path.to_path_buf()))?
     };
     let snippet = |item: &Value| match item {
         Value::String(s) => Some(s.clone()),

@@ -6,14 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// A file system operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// Parquet encoding or decoding failed.
     #[error("{path}: {source}")]
     Parquet {
@@ -53,6 +47,6 @@ pub enum DatasetError {
 impl DatasetError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| DatasetError::Io { path, source }
+        move |source| DatasetError::Io(crate::io_error::IoError { path, source })
     }
 }

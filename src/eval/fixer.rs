@@ -9,6 +9,7 @@ use super::run::EvalWriteError;
 use super::BenchItem;
 use crate::checkpoint::LoadedFixer;
 use crate::dataset::write_file_atomic;
+use crate::io_error::IoError;
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
 use crate::model::beam_search;
@@ -215,7 +216,7 @@ impl FixerEvalRun {
     /// Writes `results.json`, `predictions.jsonl` and `results.md` into `dir`;
     /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
-        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(IoError::at(dir.to_path_buf()))?;
         write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
         let mut lines = Vec::new();
         for p in &self.predictions {

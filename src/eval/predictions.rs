@@ -11,6 +11,7 @@
 
 use super::fixer::{ranked_candidates, score_beams, FixerEvalRun};
 use super::BenchItem;
+use crate::io_error::IoError;
 use crate::lang::Language;
 use crate::repair::Candidate;
 use serde_json::Value;
@@ -21,14 +22,8 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum PredictionsError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// A line is not what a predictions line must be.
     #[error("{path}:{line}: {reason}")]
     Line {
@@ -50,7 +45,7 @@ pub enum PredictionsError {
 /// Reads `path` and scores its candidates against `items`.
 pub fn score_predictions(lang: &dyn Language, items: &[BenchItem], path: &Path, bench: &Path) -> Result<FixerEvalRun, PredictionsError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| PredictionsError::Io { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(IoError::at(path.to_path_buf()))?;
     let by_id: HashMap<&str, usize> = items.iter().enumerate().map(|(i, item)| (item.id.as_str(), i)).collect();
     // several items may share a broken input: each line takes the first one not yet named
     let mut by_broken: HashMap<&str, Vec<usize>> = HashMap::new();

@@ -6,23 +6,18 @@
 use super::report::{figures, markdown, EvalRun};
 use super::{evaluate, BenchItem};
 use crate::dataset::{write_file_atomic, DatasetError};
+use crate::io_error::IoError;
 use crate::plot::PlotError;
 use crate::progress::ProgressFn;
 use crate::repair::{RepairConfig, RepairError, Repairer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What can go wrong writing an evaluation's files.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalWriteError {
     /// The output directory could not be made.
-    #[error("{path}: {source}")]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// A results file could not be written.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
@@ -74,7 +69,7 @@ impl EvalRun {
     /// Writes `results.json`, `results.md` and the figures into `dir`;
     /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
-        std::fs::create_dir_all(dir).map_err(|source| EvalWriteError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(IoError::at(dir.to_path_buf()))?;
         write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
         let md = markdown(self);
         write_file_atomic(&dir.join("results.md"), md.as_bytes())?;

@@ -1,6 +1,7 @@
 //! Mining configuration: `configs/corpus/<lang>.toml`.
 
 use crate::dataset::{BenchmarkSource, ShardWriterOptions};
+use crate::io_error::IoError;
 use crate::lang::LangId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -115,7 +116,7 @@ impl Default for SplitConfig {
 impl CorpusConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, super::MineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| super::MineError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(IoError::at(path.to_path_buf()))?;
         let config: CorpusConfig =
             toml::from_str(&text).map_err(|e| super::MineError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
         config.validate().map_err(|reason| super::MineError::Config { path: path.to_path_buf(), reason })?;

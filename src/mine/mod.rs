@@ -45,14 +45,8 @@ pub enum MineError {
         reason: String,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// Writing the output failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),

@@ -21,24 +21,10 @@ pub use init::{init_model, redraw_seeded};
 pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};
 
-use candle_core::Device;
-
-/// The device named by `--device`: `cpu`, `cuda` or `cuda:N`.
-pub fn device(name: &str) -> candle_core::Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0),
-        other => match other.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-            Some(ordinal) => Device::new_cuda(ordinal),
-            None => candle_core::bail!("unknown device `{other}` (expected cpu, cuda or cuda:N)"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Tensor, D};
+    use candle_core::{DType, Device, Tensor, D};
     use candle_nn::{VarBuilder, VarMap};
 
     fn tiny_config(encoder_layers: usize) -> ModelConfig {

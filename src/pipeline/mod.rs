@@ -8,6 +8,7 @@ mod runner;
 
 pub use runner::{run_pipeline, RunOptions, StageEvent};
 
+use crate::io_error::IoError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -17,14 +18,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The pipeline file is invalid.
     #[error("{path}: {reason}")]
     Invalid {
@@ -77,7 +72,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Reads and validates a pipeline file.
     pub fn load(path: &Path) -> Result<Self, PipelineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(IoError::at(path.to_path_buf()))?;
         let pipeline: Pipeline =
             toml::from_str(&text).map_err(|e| PipelineError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
         let mut names = std::collections::HashSet::new();
@@ -108,7 +103,7 @@ impl Pipeline {
 /// names included), into `hasher`. A missing path hashes as `missing`.
 fn hash_path(hasher: &mut Sha256, path: &Path) -> Result<(), PipelineError> {
     if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|source| PipelineError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(IoError::at(path.to_path_buf()))?;
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     } else if path.is_dir() {

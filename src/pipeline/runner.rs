@@ -4,6 +4,7 @@
 //! check that it wrote what it declared, and its record.
 
 use super::{begin_stage, is_fresh, stage_key, write_record, Pipeline, PipelineError, Stage, StageRecord};
+use crate::io_error::IoError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -99,7 +100,7 @@ pub fn run_pipeline(
                 } else {
                     Ok(())
                 };
-                removed.map_err(|source| PipelineError::Io { path: path.clone(), source })?;
+                removed.map_err(IoError::at(path.clone()))?;
             }
         }
         let clock = Instant::now();

@@ -1,6 +1,7 @@
 //! What can go wrong in a rollout, with the path it concerns.
 
 use crate::dataset::DatasetError;
+use crate::io_error::IoError;
 use crate::tokenizer::TokenizerError;
 use std::path::PathBuf;
 
@@ -8,14 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     /// A file system operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The configuration (or a file it names) is invalid.
     #[error("{path}: {reason}")]
     Config {
@@ -52,6 +47,6 @@ pub enum RolloutError {
 
 impl RolloutError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RolloutError::Io { path: path.into(), source }
+        RolloutError::Io(IoError { path: path.into(), source })
     }
 }

@@ -11,6 +11,7 @@ mod report;
 
 pub use report::{write_report, ReportFiles};
 
+use crate::io_error::IoError;
 use crate::lang::LangId;
 use measure::{distinct_n, mean_pairwise_similarity, measure, Distribution, PairMeasure};
 use polars::prelude::*;
@@ -40,14 +41,8 @@ pub enum StatsError {
         reason: String,
     },
     /// Writing a report file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// Drawing a plot failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
@@ -79,7 +74,7 @@ pub fn input_files(path: &Path) -> Result<Vec<PathBuf>, StatsError> {
     if dir.is_file() {
         return Ok(vec![dir]);
     }
-    let entries = std::fs::read_dir(&dir).map_err(|source| StatsError::Io { path: dir.clone(), source })?;
+    let entries = std::fs::read_dir(&dir).map_err(IoError::at(dir.clone()))?;
     let mut files: Vec<PathBuf> =
         entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
     files.sort();

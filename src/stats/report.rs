@@ -2,6 +2,7 @@
 
 use super::{DatasetStats, GroupStats, StatsError};
 use crate::dataset::write_file_atomic;
+use crate::io_error::IoError;
 use crate::plot::{line_chart, LineChart, Series};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -131,7 +132,7 @@ fn families_section(stats: &DatasetStats) -> String {
 
 /// Writes `stats.json`, `stats.md` and the plots into `dir`.
 pub fn write_report(stats: &DatasetStats, dir: &Path) -> Result<ReportFiles, StatsError> {
-    std::fs::create_dir_all(dir).map_err(|source| StatsError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(IoError::at(dir.to_path_buf()))?;
     let mut plots = Vec::new();
 
     let histogram: Vec<Series> = stats

@@ -63,14 +63,8 @@ pub enum TrainError {
         source: candle_core::Error,
     },
     /// A file operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// Reading the corpus failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
@@ -87,7 +81,7 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        TrainError::Io { path: path.to_path_buf(), source }
+        TrainError::Io(crate::io_error::IoError { path: path.to_path_buf(), source })
     }
     pub(crate) fn candle(path: impl Into<PathBuf>, source: candle_core::Error) -> Self {
         TrainError::Candle { path: path.into(), source }
