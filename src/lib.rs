@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod diffusion;
 pub mod dist;
 pub mod eval;
+pub mod fixer;
 pub mod generate;
 pub mod io_error;
 pub mod machine;

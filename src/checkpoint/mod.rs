@@ -9,7 +9,7 @@
 use crate::dataset::{write_file_atomic, DatasetError};
 use crate::diffusion::NoiseSchedule;
 use crate::io_error::IoError;
-use crate::model::{CodeFusion, Fixer, FixerConfig, ModelConfig};
+use crate::model::{CodeFusion, ModelConfig};
 use crate::tokenizer::{CodeTokenizer, TokenizerError};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -127,29 +127,6 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
     let tokenizer = CodeTokenizer::load(&dir.join(TOKENIZER_FILE))?;
     let schedule = NoiseSchedule::sqrt(config.diffusion_steps);
     Ok(LoadedModel { model, vars, tokenizer, schedule, sha256: weights_sha256(dir)? })
-}
-
-/// A trained seq2seq fixer (`lastmile fixer train` output) loaded for decoding.
-pub struct LoadedFixer {
-    /// The fixer with its weights.
-    pub model: Fixer,
-    /// Its variables.
-    pub vars: VarMap,
-    /// The tokenizer saved with it.
-    pub tokenizer: CodeTokenizer,
-}
-
-/// Loads fixer directory `dir` (`config.json`, `model.safetensors`, `tokenizer.json`).
-pub fn load_fixer(dir: &Path, device: &Device) -> Result<LoadedFixer, CheckpointError> {
-    let config =
-        FixerConfig::load(&dir.join(CONFIG_FILE)).map_err(|reason| CheckpointError::Config { path: dir.join(CONFIG_FILE), reason })?;
-    let mut vars = VarMap::new();
-    let model = Fixer::new(&config, VarBuilder::from_varmap(&vars, DType::F32, device))
-        .map_err(|source| CheckpointError::Candle { path: dir.to_path_buf(), source })?;
-    let path = dir.join(MODEL_FILE);
-    vars.load(&path).map_err(|source| CheckpointError::Candle { path, source })?;
-    let tokenizer = CodeTokenizer::load(&dir.join(TOKENIZER_FILE))?;
-    Ok(LoadedFixer { model, vars, tokenizer })
 }
 
 /// Writes the inference part of checkpoint `dir` to `out` (e.g. `models/excel`):

@@ -3,7 +3,7 @@
 use super::Output;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lastmile::train::{train_fixer, FixerRecipe, FixerRunOptions, PairSource};
+use lastmile::fixer::{train_fixer, FixerRecipe, FixerRunOptions, PairSource};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

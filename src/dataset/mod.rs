@@ -29,7 +29,7 @@ pub use json_path::select_field;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
 pub use normalize::{dedent, normalize, Unnormalizable};
 pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
-pub use repairs::{repair_schema, write_repairs, RepairRow};
+pub use repairs::{read_repairs, repair_schema, write_repairs, RepairRow};
 pub use shards::{list_shards, read_string_column, write_parquet_atomic, ShardInfo, ShardWriter, ShardWriterOptions};
 pub use split::{assign_split, snippet_id, Split};
 pub use verify::{verify_dataset, Difference, Verification};

@@ -2,72 +2,57 @@
 //! candidate (long format, as Polars likes it), the chosen one flagged; an
 //! input the model could not take is one row with its error and null candidate.
 
+use super::columns::arrow_record;
+use super::shards::read_batches;
 use super::{write_parquet_atomic, DatasetError, ShardWriterOptions};
-use arrow::array::{ArrayRef, BooleanArray, Float32Array, RecordBatch, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
-use std::sync::Arc;
 
-/// One row of the repair output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RepairRow {
-    /// Index of the input in the input file.
-    pub input_index: u32,
-    /// The input.
-    pub broken: String,
-    /// The candidate's noise level (fraction of T).
-    pub level: Option<f32>,
-    /// The candidate's noise sample.
-    pub sample: Option<u32>,
-    /// The candidate.
-    pub candidate: Option<String>,
-    /// Whether it passes the strict syntax check.
-    pub valid: Option<bool>,
-    /// Its token edit distance to the input.
-    pub token_edit_distance: Option<u32>,
-    /// Whether pooling chose it.
-    pub chosen: bool,
-    /// Why the input was not repaired.
-    pub error: Option<String>,
-}
-
-/// The explicit schema of the repair output.
-pub fn repair_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("input_index", DataType::UInt32, false),
-        Field::new("broken", DataType::Utf8, false),
-        Field::new("level", DataType::Float32, true),
-        Field::new("sample", DataType::UInt32, true),
-        Field::new("candidate", DataType::Utf8, true),
-        Field::new("valid", DataType::Boolean, true),
-        Field::new("token_edit_distance", DataType::UInt32, true),
-        Field::new("chosen", DataType::Boolean, false),
-        Field::new("error", DataType::Utf8, true),
-    ]))
+arrow_record! {
+    /// One row of the repair output.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RepairRow;
+    /// The explicit schema of the repair output.
+    schema repair_schema;
+    {
+        /// Index of the input in the input file.
+        input_index: u32,
+        /// The input.
+        broken: String,
+        /// The candidate's noise level (fraction of T).
+        level: Option<f32>,
+        /// The candidate's noise sample.
+        sample: Option<u32>,
+        /// The candidate.
+        candidate: Option<String>,
+        /// Whether it passes the strict syntax check.
+        valid: Option<bool>,
+        /// Its token edit distance to the input.
+        token_edit_distance: Option<u32>,
+        /// Whether pooling chose it.
+        chosen: bool,
+        /// Why the input was not repaired.
+        error: Option<String>,
+    }
 }
 
 /// Writes `rows` to `path` atomically.
 pub fn write_repairs(path: &Path, rows: &[RepairRow]) -> Result<(), DatasetError> {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(rows.iter().map(|r| Some(r.input_index)).collect::<UInt32Array>()),
-        Arc::new(rows.iter().map(|r| Some(r.broken.as_str())).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.level).collect::<Float32Array>()),
-        Arc::new(rows.iter().map(|r| r.sample).collect::<UInt32Array>()),
-        Arc::new(rows.iter().map(|r| r.candidate.as_deref()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.valid).collect::<BooleanArray>()),
-        Arc::new(rows.iter().map(|r| r.token_edit_distance).collect::<UInt32Array>()),
-        Arc::new(rows.iter().map(|r| Some(r.chosen)).collect::<BooleanArray>()),
-        Arc::new(rows.iter().map(|r| r.error.as_deref()).collect::<StringArray>()),
-    ];
-    let batch = RecordBatch::try_new(repair_schema(), columns)
-        .map_err(|e| DatasetError::Schema { path: path.to_path_buf(), reason: e.to_string() })?;
-    write_parquet_atomic(path, &batch, ShardWriterOptions::default())
+    write_parquet_atomic(path, &RepairRow::to_batch(rows), ShardWriterOptions::default())
+}
+
+/// Reads every row of a repair output file.
+pub fn read_repairs(path: &Path) -> Result<Vec<RepairRow>, DatasetError> {
+    let mut out = Vec::new();
+    for batch in read_batches(path)? {
+        out.extend(RepairRow::from_batch(&batch, path)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Array;
+    use arrow::array::{Array, StringArray};
 
     #[test]
     fn rows_round_trip_with_nulls_for_failed_inputs() {
@@ -84,7 +69,9 @@ mod tests {
             chosen,
             error: error.map(str::to_string),
         };
-        write_repairs(&path, &[row(0, Some("=SUM(A1)"), true, None), row(1, None, false, Some("too long"))]).unwrap();
+        let rows = [row(0, Some("=SUM(A1)"), true, None), row(1, None, false, Some("too long"))];
+        write_repairs(&path, &rows).unwrap();
+        assert_eq!(read_repairs(&path).unwrap(), rows, "nulls and values read back as written");
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
             .unwrap()
             .build()

@@ -4,7 +4,7 @@
 //! exact test on the paired per-item outcomes between sources, for the top
 //! beam and for checker-guided decoding (the valid beam closest to the input).
 
-use super::fixer::FixerEvalRun;
+use super::ranked::FixerEvalRun;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;

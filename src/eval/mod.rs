@@ -4,10 +4,10 @@
 
 pub mod data_quality;
 pub mod denoiser;
-pub mod fixer;
 pub mod harness;
 pub mod predictions;
 pub mod published;
+pub mod ranked;
 pub mod report;
 pub mod run;
 
@@ -15,7 +15,7 @@ pub use crate::dataset::{load_bench, load_inputs, BenchError, BenchItem};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
 pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
-pub use fixer::{run_fixer_eval, FixerEvalRun, FixerPrediction};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
 pub use predictions::{score_predictions, PredictionsError};
+pub use ranked::{ranked_candidates, score_beams, FixerEvalRun, FixerPrediction};
 pub use run::{run_repair_eval, EvalWriteError};

@@ -9,7 +9,7 @@
 //! names no benchmark item, or an item already named, is an error with its
 //! line number; items with no line are scored as failures and listed.
 
-use super::fixer::{ranked_candidates, score_beams, FixerEvalRun};
+use super::ranked::{ranked_candidates, score_beams, FixerEvalRun};
 use super::BenchItem;
 use crate::io_error::IoError;
 use crate::lang::Language;

@@ -1,22 +1,16 @@
 //! The CodeFusion model in candle (`docs/model-spec.md`): configuration,
-//! layers and the model; and the seq2seq fixer of data ablations, built from
-//! the same layers. The CPU kernels they run on are `lastmile-kernels`
+//! layers and the model (the seq2seq fixer of data ablations, `fixer/`, is
+//! built from the same layers). The CPU kernels they run on are `lastmile-kernels`
 //! ([`crate::kernels`]). No tokenizers or languages here.
 
-mod beam;
 mod codefusion;
 mod config;
-mod fixer;
-mod fixer_config;
 mod init;
 mod layers;
 mod time;
 
-pub use beam::{beam_search, Hypothesis};
 pub use codefusion::{CodeFusion, Encoder};
 pub use config::ModelConfig;
-pub use fixer::{causal_mask, fixer_loss, padded_batch, padding_mask, smoothed_cross_entropy, Fixer, START};
-pub use fixer_config::FixerConfig;
 pub use init::{init_model, redraw_seeded};
 pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};

@@ -171,7 +171,7 @@ fn config_reader(name: &str) -> Box<dyn FnMut(&Path, &[u8]) -> Result<(), String
             Ok(_) => Ok(()),
             Err(e) => refusal(path, chain(&e)),
         }),
-        "config-fixer" => Box::new(move |path, _| match lastmile::train::FixerRecipe::load(path) {
+        "config-fixer" => Box::new(move |path, _| match lastmile::fixer::FixerRecipe::load(path) {
             Ok(_) => Ok(()),
             Err(e) => refusal(path, chain(&e)),
         }),

@@ -27,9 +27,9 @@ pub struct Args {
 /// Runs `lastmile eval fixer`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let items = args.bench.items()?;
-    let fixer = lastmile::checkpoint::load_fixer(&args.fixer, &candle_core::Device::Cpu)?;
+    let fixer = lastmile::fixer::load_fixer(&args.fixer, &candle_core::Device::Cpu)?;
     let bar = output.steps_bar();
-    let run = lastmile::eval::run_fixer_eval(
+    let run = lastmile::fixer::run_fixer_eval(
         &fixer,
         args.bench.lang.language(),
         &items,

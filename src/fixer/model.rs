@@ -7,9 +7,9 @@
 //! tokens, so that a small fixer copies a long formula exactly and spends its
 //! capacity on the edit.
 
-use super::fixer_config::FixerConfig;
-use super::layers::{Masks, Stack};
+use super::config::FixerConfig;
 use crate::kernels::ops::MASKED;
+use crate::model::{Masks, Stack};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear, linear_no_bias, Embedding, Linear, VarBuilder};
 

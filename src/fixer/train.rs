@@ -4,14 +4,13 @@
 //! `checkpoint/` holds the weights, the optimiser moments and the step; the
 //! batch order is a pure function of the seed and the step.
 
-use super::metrics::truncate_metrics;
-use super::optimizer::{AdamW, AdamWParams};
-use super::TrainError;
+use super::{fixer_loss, Fixer, FixerConfig};
 use crate::checkpoint::{CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TOKENIZER_FILE};
 use crate::dataset::{list_shards, read_pairs, replace_dir, write_file_atomic};
-use crate::model::{fixer_loss, redraw_seeded, Fixer, FixerConfig};
+use crate::model::redraw_seeded;
 use crate::progress::{Progress, ProgressFn, Unit};
 use crate::tokenizer::{CodeTokenizer, EOS, PAD};
+use crate::train::{truncate_metrics, AdamW, AdamWParams, TrainError};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
@@ -463,7 +462,7 @@ mod tests {
     }
 
     fn learns_to_copy(copy: bool) {
-        use crate::model::beam_search;
+        use crate::fixer::beam_search;
         let device = Device::Cpu;
         let config =
             FixerConfig { vocab_size: 16, max_len: 8, d_model: 32, n_heads: 2, d_ff: 64, encoder_layers: 1, decoder_layers: 1, copy };

@@ -1,7 +1,7 @@
 //! Beam search for the seq2seq fixer: every item's beams decoded together,
 //! one decoder pass per output position over all live hypotheses.
 
-use super::fixer::{padded_batch, padding_mask, Fixer, START};
+use super::model::{padded_batch, padding_mask, Fixer, START};
 use candle_core::{Result, Tensor};
 
 /// One finished output.

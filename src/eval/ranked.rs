@@ -1,35 +1,21 @@
-//! `lastmile eval fixer`: a trained seq2seq fixer on a repair benchmark,
-//! scored by the same harness as diffusion repair ([`evaluate`]): its beams
-//! are the candidates (one level, `sample` = beam rank), so exact, sketch,
-//! IronCalc exec, BIFI, guided pooling and pass@k mean what they mean there.
+//! Ranked candidates scored by the same harness as diffusion repair
+//! ([`super::evaluate`]): a seq2seq fixer's beams (`lastmile eval fixer`, run
+//! by `fixer/`) or any model's predictions file (`lastmile eval predictions`)
+//! are the candidates (one level, `sample` = rank), so exact, sketch, IronCalc
+//! exec, BIFI, guided pooling and pass@k mean what they mean there.
 
 use super::harness::{evaluate_per_item, EvalReport, Headline};
 use super::report::pct;
 use super::run::EvalWriteError;
 use super::BenchItem;
-use crate::checkpoint::LoadedFixer;
 use crate::dataset::write_file_atomic;
 use crate::io_error::IoError;
 use crate::lang::edit::token_edit_distance;
 use crate::lang::Language;
-use crate::model::beam_search;
-use crate::progress::{Progress, ProgressFn, Unit};
 use crate::repair::Candidate;
-use crate::tokenizer::{TokenizerError, EOS, PAD};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-
-/// What can go wrong decoding a benchmark with a fixer.
-#[derive(Debug, thiserror::Error)]
-pub enum FixerEvalError {
-    /// The model failed.
-    #[error("model: {0}")]
-    Model(#[from] candle_core::Error),
-    /// Tokenising or decoding failed.
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-}
 
 /// One fixer evaluation, as written to `results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,42 +63,6 @@ pub struct FixerPrediction {
     pub beams: Vec<String>,
     /// Per beam, whether the language's checker accepts it.
     pub valid: Vec<bool>,
-}
-
-/// Decodes every item with `beam` beams (items too long for the fixer get no
-/// candidates and count as failures) and scores them.
-pub fn run_fixer_eval(
-    fixer: &LoadedFixer,
-    lang: &dyn Language,
-    items: &[BenchItem],
-    beam: usize,
-    batch_size: usize,
-    bench: &Path,
-    dir: &Path,
-    progress: &mut ProgressFn<'_>,
-) -> Result<FixerEvalRun, FixerEvalError> {
-    let max_len = fixer.model.config().max_len;
-    let clock = std::time::Instant::now();
-    let mut sources: Vec<Option<Vec<u32>>> = Vec::with_capacity(items.len());
-    for item in items {
-        let mut ids = fixer.tokenizer.encode(&item.broken)?;
-        ids.push(EOS);
-        sources.push((ids.len() <= max_len).then_some(ids));
-    }
-    let fits: Vec<usize> = (0..items.len()).filter(|&i| sources[i].is_some()).collect();
-    let mut candidates: Vec<Option<Vec<Candidate>>> = vec![None; items.len()];
-    let chunks = fits.len().div_ceil(batch_size.max(1)) as u64;
-    for (done, chunk) in fits.chunks(batch_size.max(1)).enumerate() {
-        let batch: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_deref().expect("fits")).collect();
-        let hypotheses = beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)?;
-        for (&i, hyps) in chunk.iter().zip(hypotheses) {
-            let texts = hyps.iter().map(|h| fixer.tokenizer.decode_snippet(&h.ids)).collect::<Result<Vec<_>, _>>()?;
-            candidates[i] = Some(ranked_candidates(lang, &items[i].broken, &texts));
-        }
-        progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
-    }
-    let seconds = clock.elapsed().as_secs_f64();
-    Ok(score_beams(lang, items, &candidates, beam, seconds, bench, dir))
 }
 
 /// Candidates for one item from ranked texts: one level (0), `sample` = rank, so the
