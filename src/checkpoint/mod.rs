@@ -5,6 +5,8 @@
 //! Training writes these directories (`train::checkpoint` adds the optimiser
 //! moments, the moving average and `state.json`); every other stage only
 //! reads them, through this module, and never imports `train`.
+//!
+//! Imports `model/`, `diffusion/`, `tokenizer/`, `dataset/`.
 
 use crate::dataset::{write_file_atomic, DatasetError};
 use crate::diffusion::NoiseSchedule;

@@ -1,5 +1,7 @@
 //! The command line: one module per subcommand, each with an `Args` struct and
 //! `run(args, &Output) -> Result<ExitCode>`. Only this module prints.
+//!
+//! Imports every stage; nothing imports `cli/`. The only module that prints.
 
 mod check;
 mod corrupt;

@@ -4,6 +4,8 @@
 //! The rules every dataset obeys live here too, so that mining and each pair
 //! generator apply them alike: normalisation, decontamination against the
 //! benchmarks, and the hash split.
+//!
+//! Imports `lang` (sketches for decontamination).
 
 mod atomic;
 mod bench;

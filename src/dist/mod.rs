@@ -6,6 +6,8 @@
 //! with the cargo feature `mpi`, `Mpi` over the system's Open MPI or MPICH (CPU
 //! ranks); with `nccl`, `Nccl` over NVIDIA's NCCL (one CUDA device per rank).
 //! No collective is written here: MPI or NCCL does the communication.
+//!
+//! Imports `dataset/` (atomic file writes).
 
 #[cfg(feature = "mpi")]
 mod mpi_backend;

@@ -1,6 +1,8 @@
 //! Evaluation of repairs on the real benchmarks: metrics (exact, sketch,
 //! execution via IronCalc for Excel, BIFI for Python), the harness that scores
 //! every method, the published reference numbers, and the reports.
+//!
+//! Imports `repair/`, `lang`, `model/`, `diffusion/`, `dataset/`, `plot/`.
 
 pub mod data_quality;
 pub mod denoiser;

@@ -6,6 +6,8 @@
 //! emptiness, length, exact duplicates (on normalised text), strict syntax,
 //! decontamination. Work is parallel (rayon) over bounded chunks while the
 //! order of the output follows the order of the input, so runs are byte-identical.
+//!
+//! Imports `lang`, `dataset/`.
 
 mod config;
 mod drop;

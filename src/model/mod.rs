@@ -2,6 +2,8 @@
 //! layers and the model (the seq2seq fixer of data ablations, `fixer/`, is
 //! built from the same layers). The CPU kernels they run on are `lastmile-kernels`
 //! ([`crate::kernels`]). No tokenizers or languages here.
+//!
+//! Imports `kernels`; no files, tokenizers or languages.
 
 mod codefusion;
 mod config;

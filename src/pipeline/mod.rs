@@ -3,6 +3,8 @@
 //! caching: a stage is skipped when its key (its command line, the content of
 //! its raw inputs, and the keys of the stages that produced its other inputs)
 //! equals the key recorded when it last finished and its outputs exist.
+//!
+//! Imports `dataset/`; stages run through a dispatch callback the CLI passes.
 
 mod runner;
 

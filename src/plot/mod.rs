@@ -1,5 +1,7 @@
 //! Line charts as PNG (plotters, bitmap backend), with an embedded DejaVu Sans
 //! so that plots render the same on any machine, with or without system fonts.
+//!
+//! Imports nothing of ours.
 
 use plotters::prelude::*;
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Repair by noise injection: embed the broken snippet, noise it to level `t`,
 //! resume the reverse process, decode. Candidates come from several levels and
 //! noise samples, batched across snippets; pooling picks one.
+//!
+//! Imports `diffusion/`, `lang`, `tokenizer/`, `model/`, `dataset/`.
 
 pub mod baseline;
 pub mod output;

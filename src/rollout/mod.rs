@@ -5,6 +5,8 @@
 //! of ranks compute them, a crash loses at most the unit in flight, and the
 //! final dataset (the first `target_pairs` globally distinct pairs in unit
 //! order) is byte-identical however the work was split or interrupted.
+//!
+//! Imports `diffusion/`, `lang`, `dataset/`, `tokenizer/`, `model/`, `dist/` (rank detection).
 
 mod chain;
 mod config;

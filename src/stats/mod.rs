@@ -3,6 +3,8 @@
 //! the fraction of broken snippets that fail the syntax check, and the chain
 //! trends of the repair paper's Figure 2. Works on any Parquet with `broken`
 //! and `fixed` columns, so other generators can be compared.
+//!
+//! Imports `lang`, `dataset/`, `plot/`.
 
 pub mod families;
 pub mod measure;

@@ -4,6 +4,8 @@
 //!
 //! Snippets that do not fit in `n` tokens (with `<eos>`) are rejected and
 //! counted, never truncated.
+//!
+//! Imports `dataset/`.
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

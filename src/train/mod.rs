@@ -1,6 +1,9 @@
 //! Pretraining (`lastmile pretrain`): the diffusion loss of the spec, with the
 //! CPD objective as a second task, AdamW with warm-up and clipping, held-out
 //! evaluation, per-step metrics and exactly resumable checkpoints.
+//!
+//! Imports `model/`, `kernels`, `diffusion/`, `tokenizer/`, `lang`, `dataset/`,
+//! `checkpoint/`, `dist/`; no inference stage imports `train/`.
 
 pub mod checkpoint;
 mod config;

@@ -6,6 +6,8 @@
 //! the *sketch* (constants anonymised, used by the sketch-match metric and by
 //! decontamination), and the maskable spans of the CPD pretraining objective.
 //! Nothing outside this module may branch on the language: add a method instead.
+//!
+//! Imports nothing of lastmile's (tree-sitter, rustpython, brush, IronCalc).
 
 mod bash;
 mod cf;

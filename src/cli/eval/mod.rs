@@ -1,4 +1,6 @@
 //! `lastmile eval`: measurements of trained models.
+//!
+//! Imports `eval/`, `fixer/`, `repair/` and the shared CLI arguments.
 
 mod bench_args;
 mod denoiser;

@@ -2,6 +2,8 @@
 //!
 //! Snippets carry their leading `=`; the EUSES corpus lacks it, so mining adds it
 //! (`prefix = "="` in `configs/corpus/excel.toml`).
+//!
+//! Imports only this crate's shared types (the `Language` trait, tokens, edits).
 
 mod corrupt;
 pub mod exec;

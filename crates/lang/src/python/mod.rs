@@ -3,6 +3,8 @@
 //! accepts Python 2 `print x`) plus CPython's assignment-target rules (`targets`),
 //! a lexer from rustpython's tokenizer, units of source files, and the BIFI-style
 //! corruption operators (`corrupt`).
+//!
+//! Imports only this crate's shared types (the `Language` trait, tokens, edits).
 
 mod corrupt;
 mod targets;
