@@ -1,7 +1,7 @@
 //! The command line: one module per subcommand, each with an `Args` struct and
 //! `run(args, &Output) -> Result<ExitCode>`. Only this module prints.
 //!
-//! Imports every stage; nothing imports `cli/`. The only module that prints.
+//! Imports the library `lastmile` (`crates/core`); nothing imports `cli/`.
 
 mod check;
 mod corrupt;

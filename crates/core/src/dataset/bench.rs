@@ -181,7 +181,7 @@ mod tests {
     use super::*;
 
     fn corpora() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks")
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("corpora/benchmarks")
     }
 
     #[test]

@@ -201,7 +201,7 @@ mod tests {
     }
 
     fn real_formulas(count: usize) -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/excel/euses-formulas.txt")).unwrap();
         let mut seen = std::collections::HashSet::new();
         text.lines()
             .map(|l| format!("={}", crate::mine::unquote_csv(l)))

@@ -1,8 +1,10 @@
 //! lastmile: a code diffusion model (CodeFusion) as a factory for last-mile
 //! repair data, and as a repairer.
 //!
-//! The crate is laid out by pipeline stage; data flows one way and each arrow is
-//! a file format on disk (see `docs/architecture.md`):
+//! The library of the `lastmile` command (`crates/core`, package
+//! `lastmile-core`), laid out by pipeline stage; only the binary prints. Data
+//! flows one way and each arrow is a file format on disk (see
+//! `docs/architecture.md`):
 //!
 //! ```text
 //! corpora/ --mine--> corpus Parquet --tokenizer--> tokenizer.json --pretrain--> checkpoint/

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn benchmark_formulas_are_decontaminated_by_sketch() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
         let source = BenchmarkSource {
             path: "corpora/benchmarks/repair/excel.json".into(),
             fields: vec!["Buggy".into(), "GroundTruth".into()],
