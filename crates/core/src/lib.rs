@@ -33,6 +33,9 @@ pub mod stats;
 pub mod tokenizer;
 pub mod train;
 
+#[cfg(test)]
+mod test_models;
+
 /// The CPU kernels (crate `lastmile-kernels`, `crates/kernels/`).
 pub use lastmile_kernels as kernels;
 /// The languages (crate `lastmile-lang`, `crates/lang/`).

@@ -178,22 +178,10 @@ mod tests {
     use super::*;
     use crate::diffusion::Update;
     use crate::lang::LangId;
-    use crate::model::ModelConfig;
 
     fn tiny() -> (CodeFusion, CodeTokenizer, NoiseSchedule) {
-        let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
-        let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
-        let config = ModelConfig {
-            vocab_size: 300,
-            seq_len: 16,
-            d_model: 16,
-            n_heads: 2,
-            denoiser_layers: 1,
-            decoder_layers: 1,
-            ..ModelConfig::tiny()
-        };
-        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
-        let schedule = NoiseSchedule::sqrt(config.diffusion_steps);
+        let (model, tokenizer) = crate::test_models::tiny_excel();
+        let schedule = NoiseSchedule::sqrt(model.config().diffusion_steps);
         (model, tokenizer, schedule)
     }
 

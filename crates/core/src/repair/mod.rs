@@ -283,18 +283,7 @@ mod tests {
 
     #[test]
     fn every_level_and_sample_gives_a_candidate_and_long_inputs_an_error() {
-        let texts: Vec<String> = (0..200).map(|i| format!("=SUM(A{i}:B{})*{i}", i + 3)).collect();
-        let tokenizer = CodeTokenizer::train(texts.iter(), 300).unwrap();
-        let config = ModelConfig {
-            vocab_size: 300,
-            seq_len: 16,
-            d_model: 16,
-            n_heads: 2,
-            denoiser_layers: 1,
-            decoder_layers: 1,
-            ..ModelConfig::tiny()
-        };
-        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let (model, tokenizer) = crate::test_models::tiny_excel();
         let excel = LangId::Excel.language();
         let repairer = Repairer::new(&model, &tokenizer, excel);
         let long = format!("={}", vec!["A1"; 40].join("+"));
