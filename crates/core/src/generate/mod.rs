@@ -126,10 +126,15 @@ fn length_conditioned(
     let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
     let (tokens, _) = bucketed_batch(model, &rows.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
     let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
-    let sampled = Sampler::new(model, schedule, sampler).scored().run(start, rng, &mut |_| {})?;
-    let scores = match (checker, sampled.scores) {
-        (Some(checker), Some(scores)) => Some((checker, scores.to_vec3::<f32>()?)),
-        _ => None,
+    // the final step's log-probabilities only for a read-out under the checker
+    let sampler = Sampler::new(model, schedule, sampler);
+    let sampled = match checker {
+        Some(_) => sampler.scored().run(start, rng, &mut |_| {})?,
+        None => sampler.run(start, rng, &mut |_| {})?,
+    };
+    let scores = match checker {
+        Some(checker) => Some((checker, final_scores(sampled.scores)?)),
+        None => None,
     };
     let eos = EosInWindow::EndsSnippet;
     let mut texts = Vec::with_capacity(drawn.len());
@@ -143,6 +148,12 @@ fn length_conditioned(
         texts.push(tokenizer.decode_snippet(&ids)?);
     }
     Ok(texts)
+}
+
+/// The per-row, per-position log-probabilities of a scored run.
+fn final_scores(scores: Option<candle_core::Tensor>) -> Result<Vec<Vec<Vec<f32>>>, GenerateError> {
+    let scores = scores.ok_or_else(|| candle_core::Error::Msg("a scored run returned no scores".into()))?;
+    Ok(scores.to_vec3::<f32>()?)
 }
 
 /// One batch of `b` chains over the whole model length; the model places `<eos>`.
@@ -161,7 +172,7 @@ fn free_length(
         return sampled.tokens.iter().map(|ids| Ok(tokenizer.decode_snippet(ids)?)).collect();
     };
     let sampled = sampler.scored().run(Start::Noise { batch: b }, rng, &mut |_| {})?;
-    let scores = sampled.scores.map(|s| s.to_vec3::<f32>()).transpose()?.unwrap_or_default();
+    let scores = final_scores(sampled.scores)?;
     let mut texts = Vec::with_capacity(b);
     for (ids, scores) in sampled.tokens.iter().zip(&scores) {
         let positions: Vec<usize> = (0..ids.len()).collect();
