@@ -10,7 +10,7 @@
 //! Imports nothing of lastmile's (tree-sitter, rustpython, brush, IronCalc).
 
 mod bash;
-mod cf;
+pub mod cf;
 mod corruption;
 pub mod edit;
 mod excel;
