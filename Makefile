@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: fuzz kill-soak disk-faults eval-model-python corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: fuzz kill-soak disk-faults eval-model-python eval-nl2code corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -115,6 +115,14 @@ DATASETS ?= outputs/datasets/excel-nightly outputs/datasets/excel-rules
 check-loaders:
 	python3 -c "import polars, pandas, pyarrow, datasets" 2>/dev/null || python3 -m pip install --user --quiet polars pandas pyarrow datasets
 	python3 scripts/check-loaders.py $(DATASETS)
+
+## eval-nl2code: NL-to-code on the test splits of corpora/benchmarks/nl2code/ (CF rules,
+## Bash, Python): exact, CF execution and validity at top-1/3/5 (docs/evaluation.md)
+NL2CODE_EVAL ?= outputs/eval/nl2code
+eval-nl2code:
+	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/cfrule.json --lang cf --out $(NL2CODE_EVAL)/cf
+	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/bash.json --lang bash --out $(NL2CODE_EVAL)/bash
+	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/python.json --lang python --out $(NL2CODE_EVAL)/python
 
 ## example-analytics, example-finetune: the users' stack on make run's datasets
 ## (examples/, docs/datasets.md): Polars analytics of the nightly and rule-based pairs;

@@ -5,6 +5,7 @@
 mod bench_args;
 mod denoiser;
 mod fixer;
+mod nl2code;
 mod predictions;
 mod repair;
 mod summary;
@@ -48,6 +49,12 @@ enum Command {
     /// is an error naming its line. Writes `results.json`, `predictions.jsonl`
     /// and `results.md`.
     Predictions(predictions::Args),
+    /// Score NL-to-code on a benchmark's test split (CoNaLa, NL2Bash, CF rules):
+    /// exact match after normalisation, execution match for CF rules on the
+    /// item's sheet, validity of the first candidate, at top-1/3/5, for the
+    /// retrieval floor (the code of the nearest train utterances). Writes
+    /// `results.json` and `results.md`.
+    Nl2code(nl2code::Args),
     /// The data-quality report of `make data-quality`: mean ± std per pair
     /// source over seeds and McNemar's exact test between sources.
     DataQuality(fixer::ReportArgs),
@@ -65,5 +72,6 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         Command::Fixer(args) => fixer::run(args, output),
         Command::Predictions(args) => predictions::run(args, output),
         Command::DataQuality(args) => fixer::report(args, output),
+        Command::Nl2code(args) => nl2code::run(args, output),
     }
 }

@@ -7,6 +7,7 @@
 pub mod data_quality;
 pub mod denoiser;
 pub mod harness;
+pub mod nl2code;
 pub mod predictions;
 pub mod published;
 pub mod ranked;

@@ -1,0 +1,145 @@
+//! NL-to-code evaluation (CodeFusion's own task): the benchmarks of
+//! `corpora/benchmarks/nl2code/`, the retrieval floor, and the scores of ranked
+//! candidates (exact, CF execution, validity) at top-1/3/5, written as
+//! `results.json` and `results.md`.
+//!
+//! Imports `dataset/` (benchmark errors, atomic writes), `eval/run.rs` (its write
+//! error) and `lang` (normalisation, checkers, the CF executor).
+
+mod bench;
+mod retrieval;
+mod score;
+
+pub use bench::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
+pub use retrieval::Retrieval;
+pub use score::{normalise, rates, score_item, ItemScore, Rates, TOP};
+
+use super::EvalWriteError;
+use crate::dataset::write_file_atomic;
+use crate::io_error::IoError;
+use crate::lang::LangId;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One method's candidates, scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodScores {
+    /// What produced the candidates.
+    pub method: String,
+    pub rates: Rates,
+    pub items: Vec<ItemScore>,
+}
+
+/// An NL-to-code evaluation: the benchmark, the test items left out, and each
+/// method's scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nl2CodeRun {
+    pub bench: PathBuf,
+    pub lang: LangId,
+    /// Candidates per item.
+    pub k: usize,
+    /// Test items without an utterance (not scored).
+    pub skipped: usize,
+    pub methods: Vec<MethodScores>,
+}
+
+/// The name of the retrieval floor in the tables.
+pub const RETRIEVAL: &str = "retrieval (nearest train utterance, TF-IDF)";
+
+/// Scores the retrieval floor on the test split: `k` distinct codes per item.
+pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScores {
+    let retrieval = Retrieval::new(&bench.train);
+    let language = lang.language();
+    let items: Vec<ItemScore> = bench
+        .test
+        .iter()
+        .filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k))))
+        .collect();
+    MethodScores { method: RETRIEVAL.to_string(), rates: rates(&items), items }
+}
+
+impl Nl2CodeRun {
+    /// An evaluation of `methods` on `bench` (read from `path`).
+    pub fn new(path: &Path, bench: &Nl2CodeBench, lang: LangId, k: usize, methods: Vec<MethodScores>) -> Self {
+        let skipped = bench.test.iter().filter(|i| i.utterance.is_none()).count();
+        Nl2CodeRun { bench: path.to_path_buf(), lang, k, skipped, methods }
+    }
+
+    /// The tables, in Markdown.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# NL-to-code: `{}` ({})\n", self.bench.display(), self.lang);
+        let items = self.methods.first().map_or(0, |m| m.rates.items);
+        let _ = writeln!(md, "{items} test items scored ({} without an utterance left out); {} candidates per item.\n", self.skipped, self.k);
+        let exec = self.lang == LangId::Cf;
+        let (exact_label, executable, text_only) =
+            self.methods.first().map_or(("exact", 0, 0), |m| (if exec { "exact (text items)" } else { "exact" }, m.rates.executable, m.rates.text_only));
+        let mut header = String::from("| method |");
+        if exec {
+            header.push_str(" exec@1 | exec@3 | exec@5 |");
+        }
+        for k in TOP {
+            let _ = write!(header, " {exact_label}@{k} |");
+        }
+        header.push_str(" valid top-1 |");
+        let _ = writeln!(md, "{header}");
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(if exec { 7 } else { 4 }));
+        for m in &self.methods {
+            let r = &m.rates;
+            let mut row = format!("| {} |", m.method);
+            if exec {
+                let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% |", r.exec[0], r.exec[1], r.exec[2]);
+            }
+            let exact = if exec { r.exact_text_only } else { r.exact };
+            let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% | {:.1}% |", exact[0], exact[1], exact[2], r.valid_top1);
+            let _ = writeln!(md, "{row}");
+        }
+        let lang = self.lang;
+        if exec {
+            let _ = writeln!(
+                md,
+                "
+exec: the rule formats the item's sheet as the gold does, on the {executable} items whose gold rule runs on its sheet; exact: the language's tokens without layout, on the other {text_only} items; valid: the first candidate passes `lastmile check --lang {lang}`."
+            );
+        } else {
+            let _ = writeln!(md, "
+exact: the language's tokens without layout; valid: the first candidate passes `lastmile check --lang {lang}`.");
+        }
+        md
+    }
+
+    /// Writes `results.json` and `results.md` into `dir`; returns the Markdown.
+    pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
+        std::fs::create_dir_all(dir).map_err(IoError::at(dir.to_path_buf()))?;
+        write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
+        let md = self.markdown();
+        write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
+        Ok(md)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor on the real CF benchmark: retrieval answers some items right, by
+    /// text and by execution, and more at top-5 than at top-1.
+    #[test]
+    fn retrieval_floor_on_the_cf_benchmark() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json"));
+        let bench = load_nl2code(path).unwrap();
+        let scores = run_retrieval(&bench, LangId::Cf, 5);
+        let r = &scores.rates;
+        assert_eq!((r.items, r.executable), (178, 114));
+        assert_eq!(r.text_only, 64);
+        assert!(r.exact_text_only[0] > 5.0 && r.exact_text_only[2] > r.exact_text_only[0], "{r:?}");
+        assert!(r.exec[0] > 20.0 && r.exec[2] > r.exec[0], "{r:?}");
+        let run = Nl2CodeRun::new(path, &bench, LangId::Cf, 5, vec![scores]);
+        let dir = tempfile::tempdir().unwrap();
+        let md = run.write(dir.path()).unwrap();
+        assert!(md.contains(RETRIEVAL) && md.contains("exec@5"), "{md}");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+        assert_eq!(json["methods"][0]["items"].as_array().unwrap().len(), 178);
+    }
+}

@@ -1,0 +1,99 @@
+//! The zero-parameter floor of NL-to-code: answer with the code of the train items
+//! whose utterances are nearest to the query (TF-IDF over lower-cased words,
+//! cosine similarity), distinct programs, best first.
+
+use super::bench::Nl2CodeItem;
+use std::collections::HashMap;
+
+/// Nearest-utterance retrieval over a train split.
+pub struct Retrieval<'a> {
+    items: Vec<&'a Nl2CodeItem>,
+    /// Per train item: its words' TF-IDF weights, normalised to unit length.
+    vectors: Vec<HashMap<String, f64>>,
+    idf: HashMap<String, f64>,
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+}
+
+impl<'a> Retrieval<'a> {
+    /// Indexes the train items that have an utterance.
+    pub fn new(train: &'a [Nl2CodeItem]) -> Self {
+        let items: Vec<&Nl2CodeItem> = train.iter().filter(|i| i.utterance.is_some()).collect();
+        let mut document_frequency: HashMap<String, usize> = HashMap::new();
+        for item in &items {
+            let mut seen: Vec<String> = words(item.utterance.as_deref().unwrap_or_default()).collect();
+            seen.sort();
+            seen.dedup();
+            for w in seen {
+                *document_frequency.entry(w).or_default() += 1;
+            }
+        }
+        let n = items.len() as f64;
+        let idf = document_frequency.into_iter().map(|(w, df)| (w, (1.0 + n / df as f64).ln())).collect();
+        let mut retrieval = Retrieval { items, vectors: Vec::new(), idf };
+        retrieval.vectors = retrieval.items.iter().map(|i| retrieval.vector(i.utterance.as_deref().unwrap_or_default())).collect();
+        retrieval
+    }
+
+    fn vector(&self, text: &str) -> HashMap<String, f64> {
+        let mut v: HashMap<String, f64> = HashMap::new();
+        for w in words(text) {
+            let weight = self.idf.get(&w).copied().unwrap_or(0.0);
+            *v.entry(w).or_default() += weight;
+        }
+        let norm = v.values().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            v.values_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+
+    /// The codes of the `k` nearest train items with distinct codes, nearest first
+    /// (ties: the earlier train item).
+    pub fn top_k(&self, utterance: &str, k: usize) -> Vec<String> {
+        let query = self.vector(utterance);
+        let mut scored: Vec<(f64, usize)> = self
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (query.iter().map(|(w, x)| x * v.get(w).copied().unwrap_or(0.0)).sum(), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut out: Vec<String> = Vec::with_capacity(k);
+        for (_, i) in scored {
+            if out.len() == k {
+                break;
+            }
+            let code = &self.items[i].code;
+            if !out.contains(code) {
+                out.push(code.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(utterance: &str, code: &str) -> Nl2CodeItem {
+        Nl2CodeItem { id: 0, utterance: Some(utterance.into()), code: code.into(), sheet: None }
+    }
+
+    #[test]
+    fn nearest_utterances_first_and_codes_distinct() {
+        let train = vec![
+            item("highlight cells greater than 5", "GreaterThan(5)"),
+            item("highlight cells less than 5", "LessThan(5)"),
+            item("colour cells greater than 10", "GreaterThan(5)"),
+            item("show duplicate values", "Duplicate()"),
+        ];
+        let retrieval = Retrieval::new(&train);
+        assert_eq!(retrieval.top_k("cells greater than 7", 2), ["GreaterThan(5)", "LessThan(5)"]);
+        assert_eq!(retrieval.top_k("duplicate", 1), ["Duplicate()"]);
+        assert_eq!(retrieval.top_k("anything", 9).len(), 3);
+    }
+}

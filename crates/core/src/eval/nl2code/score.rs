@@ -1,0 +1,124 @@
+//! Scoring ranked NL-to-code candidates: exact match after normalisation (the
+//! language's tokens, layout dropped), execution match for CF rules on the item's
+//! sheet, validity of the first candidate by the language's checker, at top-1/3/5.
+
+use super::bench::Nl2CodeItem;
+use crate::lang::cf::{exec::execution_match, parse_rule};
+use crate::lang::{Language, TokenKind};
+use serde::Serialize;
+
+/// The ranks the tables report.
+pub const TOP: [usize; 3] = [1, 3, 5];
+
+/// How one test item fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemScore {
+    pub id: u64,
+    /// The candidates, best first.
+    pub candidates: Vec<String>,
+    /// 1-based rank of the first candidate equal to the gold after normalisation.
+    pub exact_rank: Option<usize>,
+    /// For CF items whose gold rule runs on their sheet: 1-based rank of the first
+    /// candidate that formats the sheet as the gold does.
+    pub exec_rank: Option<usize>,
+    /// Whether the item is scored by execution (CF, a sheet, a gold rule that runs).
+    pub executable: bool,
+    /// Whether the first candidate passes the language's checker.
+    pub valid_top1: bool,
+}
+
+/// The language's tokens of `code` without layout: `GreaterThan(c[1],  37)` and
+/// `GreaterThan(c[1], 37)` are the same program.
+pub fn normalise(lang: &dyn Language, code: &str) -> Vec<String> {
+    lang.lex(code.trim()).into_iter().filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline)).map(|t| t.text.to_string()).collect()
+}
+
+/// Scores one item's ranked candidates.
+pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<String>) -> ItemScore {
+    let gold = normalise(lang, &item.code);
+    let exact_rank = candidates.iter().position(|c| normalise(lang, c) == gold).map(|i| i + 1);
+    let gold_rule = item.sheet.as_ref().and_then(|sheet| parse_rule(&item.code).ok().map(|rule| (sheet, rule)));
+    let mut executable = false;
+    let mut exec_rank = None;
+    if let (true, Some((sheet, gold_rule))) = (lang.id() == crate::lang::LangId::Cf, gold_rule) {
+        // a gold rule that cannot run on its own sheet leaves the item to text matching
+        if execution_match(&gold_rule, &gold_rule, sheet).is_ok() {
+            executable = true;
+            exec_rank = candidates
+                .iter()
+                .position(|c| parse_rule(c).is_ok_and(|rule| execution_match(&rule, &gold_rule, sheet).unwrap_or(false)))
+                .map(|i| i + 1);
+        }
+    }
+    let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
+    ItemScore { id: item.id, candidates, exact_rank, exec_rank, executable, valid_top1 }
+}
+
+/// Rates over the scored items, in percent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rates {
+    /// Items scored (with an utterance).
+    pub items: usize,
+    /// Exact match at top-1, 3, 5.
+    pub exact: [f64; 3],
+    /// Items scored by execution (CF only).
+    pub executable: usize,
+    /// Execution match at top-1, 3, 5 over the executable items.
+    pub exec: [f64; 3],
+    /// Items scored by text only (not executable).
+    pub text_only: usize,
+    /// Exact match at top-1, 3, 5 over the items scored by text only (for CF, the
+    /// items without a sheet, which use the train split's dialect).
+    pub exact_text_only: [f64; 3],
+    /// First candidate valid by the checker.
+    pub valid_top1: f64,
+}
+
+fn percent(hits: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * hits as f64 / of as f64
+    }
+}
+
+/// The rates of a method over its item scores.
+pub fn rates(scores: &[ItemScore]) -> Rates {
+    let within = |rank: Option<usize>, k: usize| rank.is_some_and(|r| r <= k);
+    let executable: Vec<&ItemScore> = scores.iter().filter(|s| s.executable).collect();
+    let text_only: Vec<&ItemScore> = scores.iter().filter(|s| !s.executable).collect();
+    Rates {
+        items: scores.len(),
+        exact: TOP.map(|k| percent(scores.iter().filter(|s| within(s.exact_rank, k)).count(), scores.len())),
+        executable: executable.len(),
+        exec: TOP.map(|k| percent(executable.iter().filter(|s| within(s.exec_rank, k)).count(), executable.len())),
+        text_only: text_only.len(),
+        exact_text_only: TOP.map(|k| percent(text_only.iter().filter(|s| within(s.exact_rank, k)).count(), text_only.len())),
+        valid_top1: percent(scores.iter().filter(|s| s.valid_top1).count(), scores.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::cf::Cell;
+    use crate::lang::cf::Table;
+    use crate::lang::LangId;
+
+    #[test]
+    fn exact_ignores_layout_and_exec_reads_the_sheet() {
+        let cf = LangId::Cf.language();
+        let row = |r: &[&str]| r.iter().map(|s| Cell::from_text(s)).collect::<Vec<_>>();
+        let sheet = Table::from_rows(vec![row(&["City", "Fee"]), row(&["Kansas", "770"]), row(&["Ohio", "100"])]);
+        let item = Nl2CodeItem { id: 7, utterance: Some("fees over 500".into()), code: "GreaterThan(c[1], 500)".into(), sheet: Some(sheet) };
+        let score = score_item(cf, &item, vec!["Top(c[1], 1)".into(), "GreaterThan(c[1],500)".into(), "LessThan(".into()]);
+        assert_eq!((score.exact_rank, score.exec_rank, score.executable, score.valid_top1), (Some(2), Some(1), true, true));
+        let r = rates(&[score, score_item(cf, &item, vec!["LessThan(".into()])]);
+        assert_eq!((r.exact, r.exec, r.valid_top1), ([0.0, 50.0, 50.0], [50.0, 50.0, 50.0], 50.0));
+
+        let python = LangId::Python.language();
+        let item = Nl2CodeItem { id: 1, utterance: None, code: "os.kill(os.getpid(), signal.SIGUSR1)".into(), sheet: None };
+        let score = score_item(python, &item, vec!["os.kill(os.getpid(),signal.SIGUSR1)".into()]);
+        assert_eq!((score.exact_rank, score.executable, score.valid_top1), (Some(1), false, true));
+    }
+}
