@@ -1,8 +1,10 @@
-//! Evaluation of repairs on the real benchmarks: metrics (exact, sketch,
-//! execution via IronCalc for Excel, BIFI for Python), the harness that scores
-//! every method, the published reference numbers, and the reports.
+//! Evaluation on the real benchmarks: repair metrics (exact, sketch, execution
+//! via IronCalc for Excel, BIFI for Python), the harness that scores every
+//! method, the published reference numbers, the reports, and NL-to-code scoring
+//! (`nl2code/`).
 //!
-//! Imports `repair/`, `lang`, `model/`, `diffusion/`, `dataset/`, `plot/`.
+//! Imports `repair/`, `lang`, `model/`, `diffusion/`, `dataset/`, `plot/`,
+//! `stats/` (distinct n-grams).
 
 pub mod data_quality;
 pub mod denoiser;

@@ -4,7 +4,8 @@
 //! `results.json` and `results.md`.
 //!
 //! Imports `dataset/` (benchmark errors, atomic writes), `eval/run.rs` (its write
-//! error) and `lang` (normalisation, checkers, the CF executor).
+//! error), `stats/` (distinct n-grams) and `lang` (normalisation, checkers, edit
+//! distance, the CF executor).
 
 mod bench;
 mod retrieval;
@@ -12,7 +13,7 @@ mod score;
 
 pub use bench::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
 pub use retrieval::Retrieval;
-pub use score::{normalise, rates, score_item, ItemScore, Rates, TOP};
+pub use score::{diversity, normalise, rates, score_item, Diversity, ItemScore, Rates, TOP};
 
 use super::EvalWriteError;
 use crate::dataset::write_file_atomic;
@@ -56,7 +57,7 @@ pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScor
         .iter()
         .filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k))))
         .collect();
-    MethodScores { method: RETRIEVAL.to_string(), rates: rates(&items), items }
+    MethodScores { method: RETRIEVAL.to_string(), rates: rates(language, &items), items }
 }
 
 impl Nl2CodeRun {
@@ -82,9 +83,9 @@ impl Nl2CodeRun {
         for k in TOP {
             let _ = write!(header, " {exact_label}@{k} |");
         }
-        header.push_str(" valid top-1 |");
+        header.push_str(" valid top-1 | distinct-1 / 2 of top-k | pairwise edit of top-k |");
         let _ = writeln!(md, "{header}");
-        let _ = writeln!(md, "|---|{}", "---:|".repeat(if exec { 7 } else { 4 }));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(if exec { 9 } else { 6 }));
         for m in &self.methods {
             let r = &m.rates;
             let mut row = format!("| {} |", m.method);
@@ -93,18 +94,21 @@ impl Nl2CodeRun {
             }
             let exact = if exec { r.exact_text_only } else { r.exact };
             let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% | {:.1}% |", exact[0], exact[1], exact[2], r.valid_top1);
+            let d = &r.diversity;
+            let _ = write!(row, " {:.3} / {:.3} | {:.3} |", d.distinct_n[0], d.distinct_n[1], d.pairwise_edit);
             let _ = writeln!(md, "{row}");
         }
         let lang = self.lang;
         if exec {
             let _ = writeln!(
                 md,
-                "
-exec: the rule formats the item's sheet as the gold does, on the {executable} items whose gold rule runs on its sheet; exact: the language's tokens without layout, on the other {text_only} items; valid: the first candidate passes `lastmile check --lang {lang}`."
+                "\nexec: the rule formats the item's sheet as the gold does, on the {executable} items whose gold rule runs on its sheet; exact: the language's tokens without layout, on the other {text_only} items; valid: the first candidate passes `lastmile check --lang {lang}`; diversity: distinct token n-grams over all n-grams of an item's candidates, and their token edit distance over the longer's length, averaged over items."
             );
         } else {
-            let _ = writeln!(md, "
-exact: the language's tokens without layout; valid: the first candidate passes `lastmile check --lang {lang}`.");
+            let _ = writeln!(
+                md,
+                "\nexact: the language's tokens without layout; valid: the first candidate passes `lastmile check --lang {lang}`; diversity: distinct token n-grams over all n-grams of an item's candidates, and their token edit distance over the longer's length, averaged over items."
+            );
         }
         md
     }
@@ -135,6 +139,9 @@ mod tests {
         assert_eq!(r.text_only, 64);
         assert!(r.exact_text_only[0] > 5.0 && r.exact_text_only[2] > r.exact_text_only[0], "{r:?}");
         assert!(r.exec[0] > 20.0 && r.exec[2] > r.exec[0], "{r:?}");
+        // the same ranking on every run (no hash-order sums)
+        let again = run_retrieval(&bench, LangId::Cf, 5);
+        assert_eq!(serde_json::to_string(&again).unwrap(), serde_json::to_string(&scores).unwrap());
         let run = Nl2CodeRun::new(path, &bench, LangId::Cf, 5, vec![scores]);
         let dir = tempfile::tempdir().unwrap();
         let md = run.write(dir.path()).unwrap();

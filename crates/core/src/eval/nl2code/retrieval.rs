@@ -3,13 +3,15 @@
 //! cosine similarity), distinct programs, best first.
 
 use super::bench::Nl2CodeItem;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Nearest-utterance retrieval over a train split.
 pub struct Retrieval<'a> {
     items: Vec<&'a Nl2CodeItem>,
     /// Per train item: its words' TF-IDF weights, normalised to unit length.
-    vectors: Vec<HashMap<String, f64>>,
+    /// Ordered maps: sums in a fixed order give the same scores, and so the same
+    /// ranking, on every run.
+    vectors: Vec<BTreeMap<String, f64>>,
     idf: HashMap<String, f64>,
 }
 
@@ -37,8 +39,8 @@ impl<'a> Retrieval<'a> {
         retrieval
     }
 
-    fn vector(&self, text: &str) -> HashMap<String, f64> {
-        let mut v: HashMap<String, f64> = HashMap::new();
+    fn vector(&self, text: &str) -> BTreeMap<String, f64> {
+        let mut v: BTreeMap<String, f64> = BTreeMap::new();
         for w in words(text) {
             let weight = self.idf.get(&w).copied().unwrap_or(0.0);
             *v.entry(w).or_default() += weight;

@@ -1,10 +1,13 @@
 //! Scoring ranked NL-to-code candidates: exact match after normalisation (the
 //! language's tokens, layout dropped), execution match for CF rules on the item's
-//! sheet, validity of the first candidate by the language's checker, at top-1/3/5.
+//! sheet, validity of the first candidate by the language's checker, at top-1/3/5,
+//! and how diverse each item's candidates are (the paper's Table 2).
 
 use super::bench::Nl2CodeItem;
 use crate::lang::cf::{exec::execution_match, parse_rule};
+use crate::lang::edit::levenshtein;
 use crate::lang::{Language, TokenKind};
+use crate::stats::measure::distinct_n;
 use serde::Serialize;
 
 /// The ranks the tables report.
@@ -72,6 +75,45 @@ pub struct Rates {
     pub exact_text_only: [f64; 3],
     /// First candidate valid by the checker.
     pub valid_top1: f64,
+    /// How different each item's candidates are from each other.
+    pub diversity: Diversity,
+}
+
+/// Diversity of the candidates of an item, averaged over the items with two or more.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Diversity {
+    /// Items with two or more candidates.
+    pub items: usize,
+    /// Distinct token n-grams over all n-grams of an item's candidates, n = 1..4.
+    pub distinct_n: [f64; 4],
+    /// Token edit distance between two candidates over the longer one's length,
+    /// averaged over the pairs of an item.
+    pub pairwise_edit: f64,
+}
+
+/// The diversity of the candidates of each item.
+pub fn diversity(lang: &dyn Language, scores: &[ItemScore]) -> Diversity {
+    let mut sums = ([0.0; 4], 0.0);
+    let mut items = 0;
+    for score in scores.iter().filter(|s| s.candidates.len() >= 2) {
+        items += 1;
+        let tokens: Vec<Vec<String>> = score.candidates.iter().map(|c| normalise(lang, c)).collect();
+        let views: Vec<&[String]> = tokens.iter().map(Vec::as_slice).collect();
+        for (n, sum) in sums.0.iter_mut().enumerate() {
+            *sum += distinct_n(&views, n + 1);
+        }
+        let mut pairs = 0.0;
+        let mut total = 0.0;
+        for (i, a) in tokens.iter().enumerate() {
+            for b in &tokens[i + 1..] {
+                pairs += 1.0;
+                total += levenshtein(a, b) as f64 / a.len().max(b.len()).max(1) as f64;
+            }
+        }
+        sums.1 += total / pairs;
+    }
+    let mean = |x: f64| if items == 0 { 0.0 } else { x / items as f64 };
+    Diversity { items, distinct_n: sums.0.map(mean), pairwise_edit: mean(sums.1) }
 }
 
 fn percent(hits: usize, of: usize) -> f64 {
@@ -83,7 +125,7 @@ fn percent(hits: usize, of: usize) -> f64 {
 }
 
 /// The rates of a method over its item scores.
-pub fn rates(scores: &[ItemScore]) -> Rates {
+pub fn rates(lang: &dyn Language, scores: &[ItemScore]) -> Rates {
     let within = |rank: Option<usize>, k: usize| rank.is_some_and(|r| r <= k);
     let executable: Vec<&ItemScore> = scores.iter().filter(|s| s.executable).collect();
     let text_only: Vec<&ItemScore> = scores.iter().filter(|s| !s.executable).collect();
@@ -95,6 +137,7 @@ pub fn rates(scores: &[ItemScore]) -> Rates {
         text_only: text_only.len(),
         exact_text_only: TOP.map(|k| percent(text_only.iter().filter(|s| within(s.exact_rank, k)).count(), text_only.len())),
         valid_top1: percent(scores.iter().filter(|s| s.valid_top1).count(), scores.len()),
+        diversity: diversity(lang, scores),
     }
 }
 
@@ -113,12 +156,26 @@ mod tests {
         let item = Nl2CodeItem { id: 7, utterance: Some("fees over 500".into()), code: "GreaterThan(c[1], 500)".into(), sheet: Some(sheet) };
         let score = score_item(cf, &item, vec!["Top(c[1], 1)".into(), "GreaterThan(c[1],500)".into(), "LessThan(".into()]);
         assert_eq!((score.exact_rank, score.exec_rank, score.executable, score.valid_top1), (Some(2), Some(1), true, true));
-        let r = rates(&[score, score_item(cf, &item, vec!["LessThan(".into()])]);
+        let r = rates(cf, &[score, score_item(cf, &item, vec!["LessThan(".into()])]);
         assert_eq!((r.exact, r.exec, r.valid_top1), ([0.0, 50.0, 50.0], [50.0, 50.0, 50.0], 50.0));
+        // one item with three candidates: `Top ( c [ 1 ] , 1 )`, `GreaterThan ( c [ 1 ] , 500 )`, `LessThan (`
+        assert_eq!(r.diversity.items, 1);
+        assert!(r.diversity.distinct_n[0] < 1.0 && r.diversity.pairwise_edit > 0.3, "{:?}", r.diversity);
 
         let python = LangId::Python.language();
         let item = Nl2CodeItem { id: 1, utterance: None, code: "os.kill(os.getpid(), signal.SIGUSR1)".into(), sheet: None };
         let score = score_item(python, &item, vec!["os.kill(os.getpid(),signal.SIGUSR1)".into()]);
         assert_eq!((score.exact_rank, score.executable, score.valid_top1), (Some(1), false, true));
+    }
+
+    #[test]
+    fn identical_candidates_are_not_diverse() {
+        let python = LangId::Python.language();
+        let item = Nl2CodeItem { id: 1, utterance: None, code: "x".into(), sheet: None };
+        let same = score_item(python, &item, vec!["f(x)".into(), "f( x )".into()]);
+        let d = diversity(python, &[same]);
+        assert_eq!((d.distinct_n[0], d.pairwise_edit), (0.5, 0.0));
+        let apart = score_item(python, &item, vec!["f(x)".into(), "g[y]".into()]);
+        assert_eq!(diversity(python, &[apart]).distinct_n[0], 1.0);
     }
 }
