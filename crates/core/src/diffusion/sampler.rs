@@ -247,7 +247,10 @@ impl<'a> Sampler<'a> {
                 }
                 None => x0_hat,
             };
-            x_t = self.update(x_t, x0_hat, t, t_next, rng)?;
+            // detached: weights loaded as variables make every op record its
+            // inputs for backprop, and an undetached chain would keep every step's
+            // activations alive to the end (gigabytes on a batch of long chains)
+            x_t = self.update(x_t, x0_hat, t, t_next, rng)?.detach();
         }
         Err(candle_core::Error::Msg("a reverse process without a step".into()))
     }
