@@ -253,23 +253,10 @@ impl Exec<'_> {
     /// The columns a highlight rule formats: each test's own (not the columns it
     /// only reads, as `c[1]` in `LessThan(c[2], c[1])`).
     fn applied_columns(&self, rule: &Rule, out: &mut Vec<usize>) -> Result<(), ExecError> {
-        match rule {
-            Rule::Visual { column, .. }
-            | Rule::State { column, .. }
-            | Rule::Column { column, .. }
-            | Rule::Compare { column, .. }
-            | Rule::Between { column, .. }
-            | Rule::Rank { column, .. }
-            | Rule::Text { column, .. }
-            | Rule::Date { column, .. } => out.push(self.column(*column)?),
-            Rule::Not(inner) => self.applied_columns(inner, out)?,
-            Rule::All(rules) | Rule::Any(rules) => {
-                for rule in rules {
-                    self.applied_columns(rule, out)?;
-                }
-            }
+        if let Some(column) = rule.own_column() {
+            out.push(self.column(column)?);
         }
-        Ok(())
+        rule.children().iter().try_for_each(|r| self.applied_columns(r, out))
     }
 }
 

@@ -106,27 +106,40 @@ impl Rule {
     }
 
     fn visit_columns(&self, out: &mut Vec<usize>) {
-        let mut push = |c: Option<usize>| {
-            if let Some(c) = c.filter(|c| !out.contains(c)) {
+        let operand = match self {
+            Rule::Compare { operand: Operand::Column(c), .. } => Some(*c),
+            _ => None,
+        };
+        for c in [self.own_column().flatten(), operand].into_iter().flatten() {
+            if !out.contains(&c) {
                 out.push(c);
             }
-        };
+        }
+        self.children().iter().for_each(|r| r.visit_columns(out));
+    }
+
+    /// The column a test names (`Some(None)` when it names none); `None` for
+    /// `NOT`, `AND` and `OR`, which test nothing themselves.
+    pub fn own_column(&self) -> Option<Option<usize>> {
         match self {
             Rule::Visual { column, .. }
             | Rule::State { column, .. }
             | Rule::Column { column, .. }
+            | Rule::Compare { column, .. }
             | Rule::Between { column, .. }
             | Rule::Rank { column, .. }
             | Rule::Text { column, .. }
-            | Rule::Date { column, .. } => push(*column),
-            Rule::Compare { column, operand, .. } => {
-                push(*column);
-                if let Operand::Column(c) = operand {
-                    push(Some(*c));
-                }
-            }
-            Rule::Not(inner) => inner.visit_columns(out),
-            Rule::All(rules) | Rule::Any(rules) => rules.iter().for_each(|r| r.visit_columns(out)),
+            | Rule::Date { column, .. } => Some(*column),
+            Rule::Not(_) | Rule::All(_) | Rule::Any(_) => None,
+        }
+    }
+
+    /// The rules `NOT`, `AND` and `OR` combine; none for a test.
+    pub fn children(&self) -> &[Rule] {
+        match self {
+            Rule::Not(inner) => std::slice::from_ref(inner),
+            Rule::All(rules) | Rule::Any(rules) => rules,
+            _ => &[],
         }
     }
 }
