@@ -20,6 +20,10 @@ pub struct Nl2CodeItem {
     pub code: String,
     /// The sheet a CF rule formats, when the item has one with at least one data row.
     pub sheet: Option<Table>,
+    /// A test item whose code appears word for word in the train split (NL2Bash
+    /// has 747): retrieval can answer it by lookup, so the tables report the
+    /// items without them as well.
+    pub leaked: bool,
 }
 
 /// Both splits of a benchmark.
@@ -57,7 +61,7 @@ impl From<RawItem> for Nl2CodeItem {
     fn from(raw: RawItem) -> Self {
         let utterance = raw.utterance.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
         let sheet = raw.data.filter(|rows| rows.len() > 1).map(Table::from_rows);
-        Nl2CodeItem { id: raw.id, utterance, code: raw.code.trim_end_matches('\n').to_string(), sheet }
+        Nl2CodeItem { id: raw.id, utterance, code: raw.code.trim_end_matches('\n').to_string(), sheet, leaked: false }
     }
 }
 
@@ -67,7 +71,18 @@ pub fn load_nl2code(path: &Path) -> Result<Nl2CodeBench, BenchError> {
     let text = std::fs::read_to_string(path).map_err(IoError::at(path))?;
     let raw: RawBench =
         serde_json::from_str(&text).map_err(|e| BenchError::Format { path: path.to_path_buf(), reason: format!("not an NL-to-code benchmark: {e}") })?;
-    Ok(Nl2CodeBench { train: raw.train.into_iter().map(Into::into).collect(), test: raw.test.into_iter().map(Into::into).collect() })
+    let train: Vec<Nl2CodeItem> = raw.train.into_iter().map(Into::into).collect();
+    let train_codes: std::collections::HashSet<&str> = train.iter().map(|i| i.code.as_str()).collect();
+    let test = raw
+        .test
+        .into_iter()
+        .map(|raw| {
+            let mut item = Nl2CodeItem::from(raw);
+            item.leaked = train_codes.contains(item.code.as_str());
+            item
+        })
+        .collect();
+    Ok(Nl2CodeBench { train, test })
 }
 
 #[cfg(test)]
@@ -86,6 +101,7 @@ mod tests {
         let bash = bench("bash");
         assert_eq!((bash.train.len(), bash.test.len()), (10085, 2522));
         assert!(bash.test.iter().all(|i| !i.code.ends_with('\n')));
+        assert_eq!(bash.test.iter().filter(|i| i.leaked).count(), 747);
         let cf = bench("cfrule");
         assert_eq!((cf.train.len(), cf.test.len()), (712, 178));
         assert_eq!(cf.test.iter().filter(|i| i.sheet.is_some()).count(), 118);

@@ -29,6 +29,9 @@ pub struct MethodScores {
     /// What produced the candidates.
     pub method: String,
     pub rates: Rates,
+    /// The rates over the items whose gold code is not in the train split, when
+    /// some are (`Nl2CodeItem::leaked`).
+    pub unleaked: Option<Rates>,
     pub items: Vec<ItemScore>,
 }
 
@@ -57,7 +60,16 @@ pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScor
         .iter()
         .filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k))))
         .collect();
-    MethodScores { method: RETRIEVAL.to_string(), rates: rates(language, &items), items }
+    MethodScores::new(RETRIEVAL, language, items)
+}
+
+impl MethodScores {
+    /// A method's scores with their rates, over all items and the unleaked ones.
+    pub fn new(method: &str, lang: &dyn crate::lang::Language, items: Vec<ItemScore>) -> Self {
+        let unleaked: Vec<ItemScore> = items.iter().filter(|i| !i.leaked).cloned().collect();
+        let unleaked = (unleaked.len() < items.len()).then(|| rates(lang, &unleaked));
+        MethodScores { method: method.to_string(), rates: rates(lang, &items), unleaked, items }
+    }
 }
 
 impl Nl2CodeRun {
@@ -86,9 +98,12 @@ impl Nl2CodeRun {
         header.push_str(" valid top-1 | distinct-1 / 2 of top-k | pairwise edit of top-k |");
         let _ = writeln!(md, "{header}");
         let _ = writeln!(md, "|---|{}", "---:|".repeat(if exec { 9 } else { 6 }));
-        for m in &self.methods {
-            let r = &m.rates;
-            let mut row = format!("| {} |", m.method);
+        let rows = self.methods.iter().flat_map(|m| {
+            let unleaked = m.unleaked.as_ref().map(|r| (format!("{}, items not in train", m.method), r));
+            std::iter::once((m.method.clone(), &m.rates)).chain(unleaked)
+        });
+        for (method, r) in rows {
+            let mut row = format!("| {method} ({}) |", r.items);
             if exec {
                 let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% |", r.exec[0], r.exec[1], r.exec[2]);
             }

@@ -82,7 +82,7 @@ mod tests {
     use super::*;
 
     fn item(utterance: &str, code: &str) -> Nl2CodeItem {
-        Nl2CodeItem { id: 0, utterance: Some(utterance.into()), code: code.into(), sheet: None }
+        Nl2CodeItem { id: 0, utterance: Some(utterance.into()), code: code.into(), sheet: None, leaked: false }
     }
 
     #[test]

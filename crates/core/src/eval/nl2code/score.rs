@@ -17,6 +17,8 @@ pub const TOP: [usize; 3] = [1, 3, 5];
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemScore {
     pub id: u64,
+    /// Whether the gold code appears word for word in the train split.
+    pub leaked: bool,
     /// The candidates, best first.
     pub candidates: Vec<String>,
     /// 1-based rank of the first candidate equal to the gold after normalisation.
@@ -54,7 +56,7 @@ pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<Strin
         }
     }
     let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
-    ItemScore { id: item.id, candidates, exact_rank, exec_rank, executable, valid_top1 }
+    ItemScore { id: item.id, leaked: item.leaked, candidates, exact_rank, exec_rank, executable, valid_top1 }
 }
 
 /// Rates over the scored items, in percent.
@@ -153,7 +155,7 @@ mod tests {
         let cf = LangId::Cf.language();
         let row = |r: &[&str]| r.iter().map(|s| Cell::from_text(s)).collect::<Vec<_>>();
         let sheet = Table::from_rows(vec![row(&["City", "Fee"]), row(&["Kansas", "770"]), row(&["Ohio", "100"])]);
-        let item = Nl2CodeItem { id: 7, utterance: Some("fees over 500".into()), code: "GreaterThan(c[1], 500)".into(), sheet: Some(sheet) };
+        let item = Nl2CodeItem { id: 7, utterance: Some("fees over 500".into()), code: "GreaterThan(c[1], 500)".into(), sheet: Some(sheet), leaked: false };
         let score = score_item(cf, &item, vec!["Top(c[1], 1)".into(), "GreaterThan(c[1],500)".into(), "LessThan(".into()]);
         assert_eq!((score.exact_rank, score.exec_rank, score.executable, score.valid_top1), (Some(2), Some(1), true, true));
         let r = rates(cf, &[score, score_item(cf, &item, vec!["LessThan(".into()])]);
@@ -163,7 +165,7 @@ mod tests {
         assert!(r.diversity.distinct_n[0] < 1.0 && r.diversity.pairwise_edit > 0.3, "{:?}", r.diversity);
 
         let python = LangId::Python.language();
-        let item = Nl2CodeItem { id: 1, utterance: None, code: "os.kill(os.getpid(), signal.SIGUSR1)".into(), sheet: None };
+        let item = Nl2CodeItem { id: 1, utterance: None, code: "os.kill(os.getpid(), signal.SIGUSR1)".into(), sheet: None, leaked: false };
         let score = score_item(python, &item, vec!["os.kill(os.getpid(),signal.SIGUSR1)".into()]);
         assert_eq!((score.exact_rank, score.executable, score.valid_top1), (Some(1), false, true));
     }
@@ -171,7 +173,7 @@ mod tests {
     #[test]
     fn identical_candidates_are_not_diverse() {
         let python = LangId::Python.language();
-        let item = Nl2CodeItem { id: 1, utterance: None, code: "x".into(), sheet: None };
+        let item = Nl2CodeItem { id: 1, utterance: None, code: "x".into(), sheet: None, leaked: false };
         let same = score_item(python, &item, vec!["f(x)".into(), "f( x )".into()]);
         let d = diversity(python, &[same]);
         assert_eq!((d.distinct_n[0], d.pairwise_edit), (0.5, 0.0));
