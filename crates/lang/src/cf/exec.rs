@@ -60,14 +60,33 @@ pub fn run(rule: &Rule, table: &Table, default_column: usize) -> Result<Outcome,
     Ok(Outcome { format: Format::Highlight, columns, rows })
 }
 
-/// Whether `predicted` formats `table` as `gold` does. Both apply to the gold's
-/// first column when they name none (the table's default column when the gold
-/// names none either). A predicted rule that cannot run does not match; a gold
-/// rule that cannot run is an error (the item cannot be scored by execution).
+/// What a gold rule does to a sheet, run once, to compare candidates against.
+pub struct Expected<'a> {
+    table: &'a Table,
+    /// The column rules that name none apply to: the gold's first column (the
+    /// table's default column when the gold names none).
+    column: usize,
+    outcome: Outcome,
+}
+
+impl<'a> Expected<'a> {
+    /// Runs `gold` on `table`; a gold rule that cannot run is an error (the item
+    /// cannot be scored by execution).
+    pub fn new(gold: &Rule, table: &'a Table) -> Result<Self, ExecError> {
+        let column = gold.columns().first().copied().unwrap_or_else(|| table.default_column());
+        Ok(Expected { table, column, outcome: run(gold, table, column)? })
+    }
+
+    /// Whether `predicted` formats the sheet as the gold does; one that cannot run
+    /// does not.
+    pub fn matches(&self, predicted: &Rule) -> bool {
+        run(predicted, self.table, self.column).is_ok_and(|outcome| outcome == self.outcome)
+    }
+}
+
+/// Whether `predicted` formats `table` as `gold` does (see [`Expected`]).
 pub fn execution_match(predicted: &Rule, gold: &Rule, table: &Table) -> Result<bool, ExecError> {
-    let column = gold.columns().first().copied().unwrap_or_else(|| table.default_column());
-    let expected = run(gold, table, column)?;
-    Ok(run(predicted, table, column).is_ok_and(|outcome| outcome == expected))
+    Ok(Expected::new(gold, table)?.matches(predicted))
 }
 
 struct Exec<'a> {
@@ -187,25 +206,19 @@ impl Exec<'_> {
 
     fn compare(&self, comparison: Comparison, subject: Subject, column: Option<usize>, operand: Operand) -> Result<Vec<bool>, ExecError> {
         let column = self.column(column)?;
-        let other = match operand {
-            Operand::Column(c) => Some(self.column(Some(c))?),
-            Operand::Number(_) => None,
-        };
+        if let Operand::Column(other) = operand {
+            self.column(Some(other))?;
+        }
         Ok((0..self.table.rows.len())
             .map(|r| {
                 let cell = self.table.cell(r, column);
-                let length;
                 let left = match subject {
                     Subject::Value => Scalar::of(cell),
-                    Subject::Length => {
-                        length = cell.text.chars().count() as f64;
-                        Scalar::Number(length)
-                    }
+                    Subject::Length => Scalar::Number(cell.text.chars().count() as f64),
                 };
-                let right = match (operand, other) {
-                    (_, Some(c)) => Scalar::of(self.table.cell(r, c)),
-                    (Operand::Number(n), None) => Scalar::Number(n),
-                    (Operand::Column(_), None) => unreachable!("a column operand was resolved above"),
+                let right = match operand {
+                    Operand::Number(n) => Scalar::Number(n),
+                    Operand::Column(other) => Scalar::of(self.table.cell(r, other)),
                 };
                 let order = compare(left, right);
                 match comparison {
@@ -244,9 +257,10 @@ impl Exec<'_> {
         let mut numbers = self.numbers(column);
         let n = if percent { ((numbers.len() as u64 * u64::from(count)) / 100).max(1) as usize } else { count as usize };
         numbers.sort_by(|a, b| if top { b.total_cmp(a) } else { a.total_cmp(b) });
-        let Some(&cut) = numbers.get(n.min(numbers.len()).wrapping_sub(1)).filter(|_| n > 0) else {
+        if n == 0 || numbers.is_empty() {
             return Ok(vec![false; self.table.rows.len()]);
-        };
+        }
+        let cut = numbers[n.min(numbers.len()) - 1];
         Ok(self.cells(column).map(|c| matches!(c.value, CellValue::Number(v) if if top { v >= cut } else { v <= cut })).collect())
     }
 

@@ -32,11 +32,6 @@ use super::token::{push_layout, Token, TokenKind};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::ops::Range;
 
-/// The text-rule names, whose argument is free text (for lexing rules that do not
-/// parse).
-const TEXT: [&str; 8] =
-    ["TextEquals", "TextContains", "TextNotContains", "TextBeginsWith", "TextStartsWith", "StartsWith", "TextEndsWith", "EndsWith"];
-
 /// Excel conditional-formatting rules.
 pub struct CfRules;
 
@@ -97,7 +92,7 @@ impl Language for CfRules {
 /// `(`, up to the `)` that balances it (or the end of the line).
 fn balanced_text_spans(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
-    for name in TEXT {
+    for name in rule::text_rule_names() {
         for (at, _) in text.match_indices(&format!("{name}(")) {
             let start = at + name.len() + 1;
             let mut depth = 0i32;

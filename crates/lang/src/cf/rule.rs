@@ -216,6 +216,11 @@ const HEADS: &[(&str, Head)] = &[
     ("Not", Head::Not),
 ];
 
+/// The names whose argument is free text (for lexing rules that do not parse).
+pub(super) fn text_rule_names() -> impl Iterator<Item = &'static str> {
+    HEADS.iter().filter(|(_, head)| matches!(head, Head::Text(_))).map(|&(name, _)| name)
+}
+
 /// Rank rules with a column and no count keep Excel's default, the top 10.
 const DEFAULT_RANK_COUNT: u32 = 10;
 
@@ -373,33 +378,28 @@ impl<'a> Parser<'a> {
             self.fail(pos, "a known rule name");
             return Vec::new();
         };
-        match head {
-            Head::Text(test) => self.text_rule(test, after),
-            Head::Not | Head::And | Head::Or => self.logical(head, after),
-            _ => self.simple(head, after).into_iter().collect(),
-        }
+        // the rules with one way to parse: their arguments, then `)`
+        let simple = match head {
+            Head::Text(test) => return self.text_rule(test, after),
+            Head::Not | Head::And | Head::Or => return self.logical(head, after),
+            Head::Visual(visual) => self.only_column(after).map(|(column, end)| (Rule::Visual { visual, column }, end)),
+            Head::State(state) => self.only_column(after).map(|(column, end)| (Rule::State { state, column }, end)),
+            Head::Column(test) => self.only_column(after).map(|(column, end)| (Rule::Column { test, column }, end)),
+            Head::Date(period) => self.only_column(after).map(|(column, end)| (Rule::Date { period, column }, end)),
+            Head::Compare(comparison) => self.compare(comparison, after),
+            Head::Between { negated } => self.between(negated, after),
+            Head::Rank { top, percent } => self.rank(top, percent, after),
+        };
+        let Some((rule, end)) = simple else { return Vec::new() };
+        self.expect(end, ")").map(|end| Parse { rule, end, texts: Vec::new() }).into_iter().collect()
     }
 
-    /// A rule with one way to parse: its arguments, then `)`.
-    fn simple(&mut self, head: Head, after: usize) -> Option<Parse> {
-        let (rule, end) = match head {
-            Head::Visual(visual) => self.only_column(after).map(|(column, end)| (Rule::Visual { visual, column }, end))?,
-            Head::State(state) => self.only_column(after).map(|(column, end)| (Rule::State { state, column }, end))?,
-            Head::Column(test) => self.only_column(after).map(|(column, end)| (Rule::Column { test, column }, end))?,
-            Head::Date(period) => self.only_column(after).map(|(column, end)| (Rule::Date { period, column }, end))?,
-            Head::Compare(comparison) => self.compare(comparison, after)?,
-            Head::Between { negated } => {
-                let (column, pos) = self.column_then_comma(after).map_or((None, after), |(c, p)| (Some(c), p));
-                let (low, pos) = self.number(pos, false)?;
-                let pos = self.expect(pos, ",")?;
-                let (high, end) = self.number(pos, false)?;
-                (Rule::Between { negated, column, low, high }, end)
-            }
-            Head::Rank { top, percent } => self.rank(top, percent, after)?,
-            Head::Text(_) | Head::Not | Head::And | Head::Or => unreachable!("parsed by text_rule and logical"),
-        };
-        let end = self.expect(end, ")")?;
-        Some(Parse { rule, end, texts: Vec::new() })
+    fn between(&mut self, negated: bool, after: usize) -> Option<(Rule, usize)> {
+        let (column, pos) = self.column_then_comma(after).map_or((None, after), |(c, p)| (Some(c), p));
+        let (low, pos) = self.number(pos, false)?;
+        let pos = self.expect(pos, ",")?;
+        let (high, end) = self.number(pos, false)?;
+        Some((Rule::Between { negated, column, low, high }, end))
     }
 
     /// The arguments of a rule that takes at most a column: `()` or `(c[k])`.

@@ -19,6 +19,20 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
+/// The words of `text` weighted by `idf` (unknown words weigh 0), unit length.
+fn tf_idf(idf: &HashMap<String, f64>, text: &str) -> BTreeMap<String, f64> {
+    let mut v: BTreeMap<String, f64> = BTreeMap::new();
+    for w in words(text) {
+        let weight = idf.get(&w).copied().unwrap_or(0.0);
+        *v.entry(w).or_default() += weight;
+    }
+    let norm = v.values().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.values_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
 impl<'a> Retrieval<'a> {
     /// Indexes the train items that have an utterance.
     pub fn new(train: &'a [Nl2CodeItem]) -> Self {
@@ -33,29 +47,15 @@ impl<'a> Retrieval<'a> {
             }
         }
         let n = items.len() as f64;
-        let idf = document_frequency.into_iter().map(|(w, df)| (w, (1.0 + n / df as f64).ln())).collect();
-        let mut retrieval = Retrieval { items, vectors: Vec::new(), idf };
-        retrieval.vectors = retrieval.items.iter().map(|i| retrieval.vector(i.utterance.as_deref().unwrap_or_default())).collect();
-        retrieval
-    }
-
-    fn vector(&self, text: &str) -> BTreeMap<String, f64> {
-        let mut v: BTreeMap<String, f64> = BTreeMap::new();
-        for w in words(text) {
-            let weight = self.idf.get(&w).copied().unwrap_or(0.0);
-            *v.entry(w).or_default() += weight;
-        }
-        let norm = v.values().map(|x| x * x).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            v.values_mut().for_each(|x| *x /= norm);
-        }
-        v
+        let idf: HashMap<String, f64> = document_frequency.into_iter().map(|(w, df)| (w, (1.0 + n / df as f64).ln())).collect();
+        let vectors = items.iter().map(|i| tf_idf(&idf, i.utterance.as_deref().unwrap_or_default())).collect();
+        Retrieval { items, vectors, idf }
     }
 
     /// The codes of the `k` nearest train items with distinct codes, nearest first
     /// (ties: the earlier train item).
     pub fn top_k(&self, utterance: &str, k: usize) -> Vec<String> {
-        let query = self.vector(utterance);
+        let query = tf_idf(&self.idf, utterance);
         let mut scored: Vec<(f64, usize)> = self
             .vectors
             .iter()

@@ -4,9 +4,9 @@
 //! and how diverse each item's candidates are (the paper's Table 2).
 
 use super::bench::Nl2CodeItem;
-use crate::lang::cf::{exec::execution_match, parse_rule};
+use crate::lang::cf::{exec::Expected, parse_rule};
 use crate::lang::edit::levenshtein;
-use crate::lang::{Language, TokenKind};
+use crate::lang::{LangId, Language, TokenKind};
 use crate::stats::measure::distinct_n;
 use serde::Serialize;
 
@@ -42,19 +42,16 @@ pub fn normalise(lang: &dyn Language, code: &str) -> Vec<String> {
 pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<String>) -> ItemScore {
     let gold = normalise(lang, &item.code);
     let exact_rank = candidates.iter().position(|c| normalise(lang, c) == gold).map(|i| i + 1);
-    let gold_rule = item.sheet.as_ref().and_then(|sheet| parse_rule(&item.code).ok().map(|rule| (sheet, rule)));
-    let mut executable = false;
-    let mut exec_rank = None;
-    if let (true, Some((sheet, gold_rule))) = (lang.id() == crate::lang::LangId::Cf, gold_rule) {
-        // a gold rule that cannot run on its own sheet leaves the item to text matching
-        if execution_match(&gold_rule, &gold_rule, sheet).is_ok() {
-            executable = true;
-            exec_rank = candidates
-                .iter()
-                .position(|c| parse_rule(c).is_ok_and(|rule| execution_match(&rule, &gold_rule, sheet).unwrap_or(false)))
-                .map(|i| i + 1);
-        }
-    }
+    // CF items whose gold rule runs on their sheet are scored by execution; a gold
+    // rule that cannot run leaves the item to text matching
+    let expected = match (lang.id(), &item.sheet) {
+        (LangId::Cf, Some(sheet)) => parse_rule(&item.code).ok().and_then(|gold| Expected::new(&gold, sheet).ok()),
+        _ => None,
+    };
+    let exec_rank = expected.as_ref().and_then(|expected| {
+        candidates.iter().position(|c| parse_rule(c).is_ok_and(|rule| expected.matches(&rule))).map(|i| i + 1)
+    });
+    let executable = expected.is_some();
     let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
     ItemScore { id: item.id, leaked: item.leaked, candidates, exact_rank, exec_rank, executable, valid_top1 }
 }
@@ -148,7 +145,6 @@ mod tests {
     use super::*;
     use crate::lang::cf::Cell;
     use crate::lang::cf::Table;
-    use crate::lang::LangId;
 
     #[test]
     fn exact_ignores_layout_and_exec_reads_the_sheet() {
