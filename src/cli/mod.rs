@@ -9,6 +9,7 @@ mod dataset_args;
 mod eval;
 mod fixer;
 mod mine;
+mod nl2code;
 mod model;
 mod model_args;
 mod output;
@@ -69,6 +70,8 @@ pub enum Command {
     Pretrain(pretrain::Args),
     /// Generate snippets from a checkpoint.
     Sample(sample::Args),
+    /// Natural language to code: fine-tune a conditioned model, generate ranked programs.
+    Nl2code(nl2code::Args),
     /// Roll out chains from a checkpoint into a repair-pair dataset.
     Rollout(rollout::Args),
     /// Rule-based corruptions of a mined corpus into a repair-pair dataset (no model).
@@ -107,6 +110,7 @@ fn dispatch(command: Command, output: &Output) -> anyhow::Result<ExitCode> {
         // training runs in f32 whatever `--matmul-precision` asked for sampling
         Command::Pretrain(args) => with_matmul_precision(MatmulPrecision::Highest, || pretrain::run(args, output)),
         Command::Sample(args) => sample::run(args, output),
+        Command::Nl2code(args) => nl2code::run(args, output),
         Command::Eval(args) => eval::run(args, output),
         Command::Rollout(args) => rollout::run(args, output),
         Command::Corrupt(args) => corrupt::run(args, output),

@@ -2,6 +2,7 @@
 
 use super::model_args::open_device;
 use super::Output;
+use lastmile::kernels::precision::{with_matmul_precision, MatmulPrecision};
 use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::plot::{line_chart, LineChart, Series};
@@ -39,9 +40,21 @@ pub struct Args {
     time_budget_s: Option<f64>,
 }
 
-/// Runs `lastmile pretrain`.
+/// Runs `lastmile pretrain` (a code-only run: `corpus`).
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    let mut config = TrainConfig::load(&args.config)?;
+    let config = TrainConfig::load(&args.config)?;
+    anyhow::ensure!(config.pairs.is_none(), "{}: a `[pairs]` run is NL-to-code fine-tuning: use `lastmile nl2code train`", args.config.display());
+    train(args, config, output)
+}
+
+/// Runs `lastmile nl2code train` (a conditioned run: `[pairs]`).
+pub fn run_pairs(args: Args, output: &Output) -> Result<ExitCode> {
+    let config = TrainConfig::load(&args.config)?;
+    anyhow::ensure!(config.pairs.is_some(), "{}: no `[pairs]` benchmark to fine-tune on (code-only runs use `lastmile pretrain`)", args.config.display());
+    with_matmul_precision(MatmulPrecision::Highest, || train(args, config, output))
+}
+
+fn train(args: Args, mut config: TrainConfig, output: &Output) -> Result<ExitCode> {
     if args.max_steps.is_some() {
         config.max_steps = args.max_steps;
     }

@@ -15,6 +15,7 @@ mod decontaminate;
 mod error;
 mod json_path;
 mod manifest;
+mod nl2code;
 mod normalize;
 mod pairs;
 mod repairs;
@@ -29,6 +30,7 @@ pub use decontaminate::{load_decontaminator, BenchmarkSource, Decontaminator, Ma
 pub use error::DatasetError;
 pub use json_path::select_field;
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
+pub use nl2code::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
 pub use normalize::{dedent, normalize, Unnormalizable};
 pub use pairs::{chain_schema, pair_schema, read_chain_steps, read_pairs, ChainStepRecord, PairRecord};
 pub use repairs::{read_repairs, repair_schema, write_repairs, RepairRow};

@@ -25,3 +25,17 @@ pub fn bucketed_batch(model: &CodeFusion, rows: &[&[u32]], min_len: usize) -> Re
     let len = model.config().trimmed_len(longest).min(rows.first().map_or(0, |row| row.len()));
     Ok((token_batch(rows.iter().copied(), len, model.device())?, len))
 }
+
+/// Conditioning sources (utterances' ids) right-padded with `<pad>` to the
+/// longest as one `(rows, m)` u32 tensor, with each row's length: what
+/// [`CodeFusion::encode`] takes.
+pub fn source_batch(rows: &[&[u32]], device: &Device) -> Result<(Tensor, Vec<usize>)> {
+    let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+    let m = lengths.iter().copied().max().unwrap_or(0).max(1);
+    let mut flat = Vec::with_capacity(rows.len() * m);
+    for row in rows {
+        flat.extend_from_slice(row);
+        flat.extend(std::iter::repeat_n(crate::tokenizer::PAD, m - row.len()));
+    }
+    Ok((Tensor::from_vec(flat, (rows.len(), m), device)?, lengths))
+}

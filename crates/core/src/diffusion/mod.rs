@@ -15,7 +15,7 @@ mod sampler;
 mod schedule;
 mod window;
 
-pub use batch::{bucketed_batch, token_batch};
+pub use batch::{bucketed_batch, source_batch, token_batch};
 pub use noise::{q_sample, randn};
 pub use readout::RestrictedReadout;
 pub use sampler::{input_likelihood, ChainStep, Sampled, Sampler, SamplerConfig, Start, Update};

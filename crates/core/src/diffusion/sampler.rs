@@ -3,7 +3,7 @@
 
 use super::noise::randn;
 use super::{NoiseSchedule, RestrictedReadout, Window};
-use crate::model::CodeFusion;
+use crate::model::{CodeFusion, Context};
 use candle_core::{Result, Tensor, D};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -81,10 +81,14 @@ pub struct ChainStep {
 /// Where a batch of chains starts.
 #[derive(Debug, Clone, Copy)]
 pub enum Start<'a> {
-    /// `x_{T-1} ~ N(0, I)`: `batch` chains over the model length (generation).
+    /// `x_{T-1} ~ N(0, I)`: `batch` chains of `len` positions (generation).
     Noise {
         /// Chains run together.
         batch: usize,
+        /// Positions of each chain; `None` is the model length `n`. A model
+        /// trained on length buckets knows every shorter length (the first
+        /// `len` learned positions).
+        len: Option<usize>,
     },
     /// `tokens: (b, len)` embedded and noised to timestep `t` (the paper's
     /// repair, corpus-anchored rollout).
@@ -128,7 +132,7 @@ pub struct Sampler<'a> {
     model: &'a CodeFusion,
     schedule: &'a NoiseSchedule,
     config: &'a SamplerConfig,
-    context: Option<&'a Tensor>,
+    context: Option<&'a Context>,
     scores: bool,
 }
 
@@ -156,7 +160,7 @@ impl<'a> Sampler<'a> {
 
     /// Conditioned on an encoder's output `(b, m, d)` that the denoiser and
     /// decoder attend to.
-    pub fn conditioned(self, context: &'a Tensor) -> Self {
+    pub fn conditioned(self, context: &'a Context) -> Self {
         Sampler { context: Some(context), ..self }
     }
 
@@ -174,9 +178,10 @@ impl<'a> Sampler<'a> {
     /// `on_step` with the decoded tokens of every visited step.
     pub fn run(&self, start: Start<'_>, rng: &mut ChaCha8Rng, on_step: &mut dyn FnMut(&ChainStep)) -> Result<Sampled> {
         match start {
-            Start::Noise { batch } => {
+            Start::Noise { batch, len } => {
                 let cfg = self.model.config();
-                let x = randn(rng, &[batch, cfg.seq_len, cfg.d_model], self.model.device())?;
+                let len = len.unwrap_or(cfg.seq_len).min(cfg.seq_len);
+                let x = randn(rng, &[batch, len, cfg.d_model], self.model.device())?;
                 self.reverse(x, self.schedule.steps() - 1, None, None, rng, on_step)
             }
             Start::Tokens { tokens, t } => {

@@ -52,6 +52,7 @@ impl FixerConfig {
             decoder_layers: self.decoder_layers,
             encoder_layers: self.encoder_layers,
             encoder_seq_len: None,
+            shared_source_embedding: false,
             diffusion_steps: 1,
             time_features: 2,
             layer_norm_eps: 1e-5,

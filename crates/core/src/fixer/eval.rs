@@ -55,3 +55,40 @@ pub fn run_fixer_eval(
     let seconds = clock.elapsed().as_secs_f64();
     Ok(score_beams(lang, items, &candidates, beam, seconds, bench, dir))
 }
+
+/// The `beam` best programs of a fixer trained on (utterance, code) pairs for
+/// each utterance, best first, distinct: the autoregressive baseline of
+/// NL-to-code. An utterance longer than the fixer's `max_len` is cut to it.
+pub fn fixer_generate(
+    fixer: &LoadedFixer,
+    utterances: &[&str],
+    beam: usize,
+    batch_size: usize,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Vec<Vec<String>>, FixerEvalError> {
+    let max_len = fixer.model.config().max_len;
+    let mut sources = Vec::with_capacity(utterances.len());
+    for utterance in utterances {
+        let mut ids = fixer.tokenizer.encode(utterance)?;
+        ids.truncate(max_len.saturating_sub(1));
+        ids.push(EOS);
+        sources.push(ids);
+    }
+    let mut out = Vec::with_capacity(utterances.len());
+    let chunks = sources.len().div_ceil(batch_size.max(1)) as u64;
+    for (done, chunk) in sources.chunks(batch_size.max(1)).enumerate() {
+        let batch: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+        for hyps in beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)? {
+            let mut texts: Vec<String> = Vec::with_capacity(hyps.len());
+            for h in hyps {
+                let text = fixer.tokenizer.decode_snippet(&h.ids)?;
+                if !texts.contains(&text) {
+                    texts.push(text);
+                }
+            }
+            out.push(texts);
+        }
+        progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
+    }
+    Ok(out)
+}

@@ -19,6 +19,6 @@ mod train;
 pub use beam::{beam_search, Hypothesis};
 pub use checkpoint::{load_fixer, LoadedFixer};
 pub use config::FixerConfig;
-pub use eval::{run_fixer_eval, FixerEvalError};
+pub use eval::{fixer_generate, run_fixer_eval, FixerEvalError};
 pub use model::{causal_mask, fixer_loss, padded_batch, padding_mask, smoothed_cross_entropy, Fixer, START};
 pub use train::{train_fixer, FixerData, FixerRecipe, FixerRunOptions, FixerSummary, PairSource};

@@ -209,12 +209,7 @@ pub fn causal_mask(len: usize, device: &Device) -> Result<Tensor> {
     Tensor::from_vec(values, (len, len), device)
 }
 
-/// `(b, 1, 1, m)` additive key mask: 0 for the first `lengths[i]` positions of
-/// row `i`, [`MASKED`] for its padding.
-pub fn padding_mask(lengths: &[usize], m: usize, device: &Device) -> Result<Tensor> {
-    let values: Vec<f32> = lengths.iter().flat_map(|&len| (0..m).map(move |j| if j < len { 0.0 } else { MASKED })).collect();
-    Tensor::from_vec(values, (lengths.len(), 1, 1, m), device)
-}
+pub use crate::model::padding_mask;
 
 /// Rows of ids right-padded with `pad` to the longest, as a `(b, L)` u32 tensor.
 pub fn padded_batch(rows: &[&[u32]], pad: u32, device: &Device) -> Result<Tensor> {

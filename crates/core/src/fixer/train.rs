@@ -112,8 +112,9 @@ impl FixerRecipe {
 }
 
 /// Where a fixer's pairs come from: a dataset directory (`lastmile rollout`
-/// or `lastmile corrupt` output) and how many of its training pairs, drawn by
-/// a fixed seeded shuffle; `identity` trains on (fixed → fixed), the control
+/// or `lastmile corrupt` output), or an NL-to-code benchmark file (`*.json`:
+/// utterance → code, the autoregressive baseline of `eval nl2code`), and how
+/// many of its training pairs, drawn by a fixed seeded shuffle; `identity` trains on (fixed → fixed), the control
 /// that shows what the broken sides add.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairSource {
@@ -123,16 +124,25 @@ pub struct PairSource {
     pub count: Option<usize>,
     /// Train on `fixed → fixed` instead of `broken → fixed`.
     pub identity: bool,
+    /// An NL-to-code benchmark only: also this many literal-swapped copies of
+    /// each pair, as a conditioned diffusion run's `literal_copies` makes them.
+    #[serde(default)]
+    pub literal_copies: usize,
 }
 
 impl std::str::FromStr for PairSource {
     type Err = String;
 
-    /// `DIR`, `DIR:COUNT`, or either prefixed with `identity:`.
+    /// `DIR`, `DIR:COUNT`, or either prefixed with `identity:`; a benchmark
+    /// `BENCH.json` may be prefixed with `literals=N:` (N literal-swapped copies).
     fn from_str(s: &str) -> Result<Self, String> {
         let (identity, rest) = match s.strip_prefix("identity:") {
             Some(rest) => (true, rest),
             None => (false, s),
+        };
+        let (literal_copies, rest) = match rest.strip_prefix("literals=").and_then(|r| r.split_once(':')) {
+            Some((n, rest)) => (n.parse::<usize>().map_err(|e| format!("`{s}`: literals={n}: {e}"))?, rest),
+            None => (0, rest),
         };
         let (dir, count) = match rest.rsplit_once(':') {
             Some((dir, count)) if !count.is_empty() && count.chars().all(|c| c.is_ascii_digit()) => {
@@ -143,7 +153,7 @@ impl std::str::FromStr for PairSource {
         if dir.is_empty() {
             return Err(format!("`{s}`: expected [identity:]DIR[:COUNT]"));
         }
-        Ok(PairSource { dir: PathBuf::from(dir), count, identity })
+        Ok(PairSource { dir: PathBuf::from(dir), count, identity, literal_copies })
     }
 }
 
@@ -165,20 +175,12 @@ pub fn load_pair_texts(sources: &[PairSource]) -> Result<(Vec<(String, String)>,
     let mut out = Vec::new();
     let mut taken = Vec::new();
     for source in sources {
-        let data = source.dir.join("data");
-        let shards = list_shards(&data, "train")?;
-        if shards.is_empty() {
-            return Err(TrainError::Data { path: data, reason: "no train-*.parquet shards: not a lastmile dataset".into() });
-        }
-        let mut pairs = Vec::new();
-        for shard in shards {
-            pairs.extend(read_pairs(&shard)?.into_iter().map(|p| {
-                if source.identity {
-                    (p.fixed.clone(), p.fixed)
-                } else {
-                    (p.broken, p.fixed)
-                }
-            }));
+        let mut pairs = match source.dir.extension().is_some_and(|e| e == "json") {
+            true => nl2code_pairs(&source.dir, source.literal_copies)?,
+            false => dataset_pairs(&source.dir)?,
+        };
+        if source.identity {
+            pairs = pairs.into_iter().map(|(_, fixed)| (fixed.clone(), fixed)).collect();
         }
         // the subset does not depend on the training seed: a data ablation varies only the data
         pairs.shuffle(&mut ChaCha8Rng::seed_from_u64(0x5eed_da7a));
@@ -195,6 +197,29 @@ pub fn load_pair_texts(sources: &[PairSource]) -> Result<(Vec<(String, String)>,
         out.extend(pairs);
     }
     Ok((out, taken))
+}
+
+/// The (broken, fixed) pairs of a dataset's train split.
+fn dataset_pairs(dir: &Path) -> Result<Vec<(String, String)>, TrainError> {
+    let data = dir.join("data");
+    let shards = list_shards(&data, "train")?;
+    if shards.is_empty() {
+        return Err(TrainError::Data { path: data, reason: "no train-*.parquet shards: not a lastmile dataset".into() });
+    }
+    let mut pairs = Vec::new();
+    for shard in shards {
+        pairs.extend(read_pairs(&shard)?.into_iter().map(|p| (p.broken, p.fixed)));
+    }
+    Ok(pairs)
+}
+
+/// The (utterance, code) pairs of an NL-to-code benchmark's train split (items
+/// without an utterance left out): the autoregressive baseline of NL-to-code.
+fn nl2code_pairs(path: &Path, literal_copies: usize) -> Result<Vec<(String, String)>, TrainError> {
+    let bench = crate::dataset::load_nl2code(path)?;
+    let pairs: Vec<(String, String)> = bench.train.into_iter().filter_map(|item| item.utterance.map(|u| (u, item.code))).collect();
+    let copies = crate::train::literal_copies(&pairs, literal_copies);
+    Ok(pairs.into_iter().chain(copies).collect())
 }
 
 /// Resumable state of a fixer run.
@@ -433,10 +458,26 @@ mod tests {
     #[test]
     fn pair_sources_parse() {
         let p: PairSource = "outputs/datasets/x:20000".parse().unwrap();
-        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false });
+        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false, literal_copies: 0 });
         let p: PairSource = "identity:outputs/d".parse().unwrap();
-        assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true });
+        assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true, literal_copies: 0 });
         assert!("identity:".parse::<PairSource>().is_err());
+        let p: PairSource = "literals=8:corpora/b.json".parse().unwrap();
+        assert_eq!((p.dir, p.literal_copies), ("corpora/b.json".into(), 8));
+    }
+
+    #[test]
+    fn an_nl2code_benchmark_is_a_pair_source_of_utterances_and_code() {
+        let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json");
+        let source: PairSource = format!("{bench}:100").parse().unwrap();
+        let (pairs, taken) = load_pair_texts(&[source]).unwrap();
+        assert_eq!((pairs.len(), taken), (100, vec![100]));
+        let all = crate::dataset::load_nl2code(Path::new(bench)).unwrap();
+        for (utterance, code) in &pairs {
+            assert!(all.train.iter().any(|i| i.utterance.as_deref() == Some(utterance.as_str()) && &i.code == code), "{utterance} -> {code}");
+        }
+        let missing: PairSource = "no/such/bench.json".parse().unwrap();
+        assert!(load_pair_texts(&[missing]).unwrap_err().to_string().contains("no/such/bench.json"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Generation from pure noise, optionally length-conditioned and read out
-//! under the language's checker: what `lastmile sample` runs, as a library
+//! under the language's checker, and NL-conditioned generation
+//! ([`generate_ranked`]): what `lastmile sample` runs, as a library
 //! function so that any stage that wants unconditional snippets gets the same
 //! bytes for the same seed. Imports `diffusion/`, `model/`, `tokenizer/` and
 //! `lang/`.
@@ -9,6 +10,10 @@
 //! step, so a chain cannot stop early (`=SUM(2`). The constrained read-out is
 //! the one repair uses ([`crate::diffusion::constrained`]): the model ranks,
 //! the parser prunes.
+
+mod conditional;
+
+pub use conditional::{generate_ranked, Candidate, RankedConfig};
 
 use crate::diffusion::constrained::{read_out, splice_accepted, Constraint};
 use crate::diffusion::{bucketed_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};
@@ -168,10 +173,10 @@ fn free_length(
 ) -> Result<Vec<String>, GenerateError> {
     let sampler = Sampler::new(model, schedule, sampler);
     let Some(checker) = checker else {
-        let sampled = sampler.run(Start::Noise { batch: b }, rng, &mut |_| {})?;
+        let sampled = sampler.run(Start::Noise { batch: b, len: None }, rng, &mut |_| {})?;
         return sampled.tokens.iter().map(|ids| Ok(tokenizer.decode_snippet(ids)?)).collect();
     };
-    let sampled = sampler.scored().run(Start::Noise { batch: b }, rng, &mut |_| {})?;
+    let sampled = sampler.scored().run(Start::Noise { batch: b, len: None }, rng, &mut |_| {})?;
     let scores = final_scores(sampled.scores)?;
     let mut texts = Vec::with_capacity(b);
     for (ids, scores) in sampled.tokens.iter().zip(&scores) {

@@ -2,7 +2,7 @@
 //! the optional NL encoder (CodeFusion §3; `docs/model-spec.md`).
 
 use super::layers::Stack;
-use super::layers::{linear, Linear};
+use super::layers::{linear, padding_mask, Linear, Masks};
 use super::time::TimeEmbedding;
 use super::ModelConfig;
 use crate::kernels::precision::matmul_precision;
@@ -10,27 +10,47 @@ use crate::kernels::{fused, ops};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
-/// The optional encoder of conditioned models: its own embedding, learned
-/// positions, `L_E` blocks and a final layer norm over the source tokens.
+/// The optional encoder of conditioned models: its own embedding (unless the
+/// config shares the code embedding), learned positions, `L_E` blocks and a
+/// final layer norm over the source tokens.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    embed: Embedding,
+    /// `None` with `shared_source_embedding`: the model embeds the source.
+    embed: Option<Embedding>,
     body: Stack,
 }
 
 impl Encoder {
     /// Builds the encoder of `cfg` (which must have `encoder_layers > 0`).
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        let len = cfg.encoder_seq_len.unwrap_or(cfg.seq_len);
-        Ok(Encoder {
-            embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
-            body: Stack::without_input(cfg, len, cfg.encoder_layers, vb)?,
-        })
+        let embed = match cfg.shared_source_embedding {
+            true => None,
+            false => Some(embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?),
+        };
+        Ok(Encoder { embed, body: Stack::without_input(cfg, cfg.source_len(), cfg.encoder_layers, vb)? })
     }
+}
 
-    /// `source: (b, m)` token ids → `(b, m, d)`.
-    pub fn forward_t(&self, source: &Tensor, train: bool) -> Result<Tensor> {
-        self.body.forward_t(&self.embed.forward(source)?, None, None, train)
+/// An encoded source (the utterance) that the denoiser and decoder attend to.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The encoder's output, `(b, m, d)`.
+    pub states: Tensor,
+    /// `(b, 1, 1, m)` additive key mask of the source padding
+    /// ([`padding_mask`]): padded positions are never read.
+    pub mask: Tensor,
+}
+
+impl Context {
+    /// The same context for each of `k` chains per source, in source order
+    /// (`(b, ..) -> (b * k, ..)`): what a batch of `k` samples per utterance reads.
+    pub fn repeat_each(&self, k: usize) -> Result<Context> {
+        let repeat = |t: &Tensor| -> Result<Tensor> {
+            let b = t.dim(0)?;
+            let index: Vec<u32> = (0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect();
+            t.index_select(&Tensor::from_vec(index, b * k, t.device())?, 0)
+        };
+        Ok(Context { states: repeat(&self.states)?, mask: repeat(&self.mask)? })
     }
 }
 
@@ -94,21 +114,31 @@ impl CodeFusion {
         self.scale_rows(self.embed.embeddings())
     }
 
-    /// Encodes a conditioning source `(b, m)`; `None` for unconditioned models.
-    pub fn encode(&self, source: &Tensor, train: bool) -> Result<Option<Tensor>> {
-        self.encoder.as_ref().map(|e| e.forward_t(source, train)).transpose()
+    /// Encodes conditioning sources `(b, m)` whose row `i` holds `lengths[i]`
+    /// tokens and padding after them (never attended to); `None` for
+    /// unconditioned models.
+    pub fn encode(&self, source: &Tensor, lengths: &[usize], train: bool) -> Result<Option<Context>> {
+        let Some(encoder) = &self.encoder else { return Ok(None) };
+        let mask = padding_mask(lengths, source.dim(1)?, source.device())?;
+        let embedded = match &encoder.embed {
+            Some(embed) => embed.forward(source)?,
+            None => self.embed(source)?,
+        };
+        let masks = Masks { self_attn: Some(mask.clone()), cross_attn: None };
+        let states = encoder.body.forward_masked(&embedded, None, &masks, None, train)?;
+        Ok(Some(Context { states, mask }))
     }
 
     /// `x0_hat = N(x_t, t)`: `x_t: (b, n, d)`, one timestep per example.
-    pub fn denoise(&self, x_t: &Tensor, t: &[u32], context: Option<&Tensor>, train: bool) -> Result<Tensor> {
+    pub fn denoise(&self, x_t: &Tensor, t: &[u32], context: Option<&Context>, train: bool) -> Result<Tensor> {
         let time = self.time.forward(t, x_t.device())?; // (b, d)
-        let xs = self.denoiser.forward_t(x_t, Some(&time), context, train)?;
+        let xs = self.denoiser.forward_masked(x_t, Some(&time), &cross_masks(context), context.map(|c| &c.states), train)?;
         self.denoiser_out.forward(&xs)
     }
 
     /// `D(x0_hat)`: `(b, n, d) -> (b, n, d)`.
-    pub fn decode(&self, x0_hat: &Tensor, context: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        self.decoder.forward_t(x0_hat, None, context, train)
+    pub fn decode(&self, x0_hat: &Tensor, context: Option<&Context>, train: bool) -> Result<Tensor> {
+        self.decoder.forward_masked(x0_hat, None, &cross_masks(context), context.map(|c| &c.states), train)
     }
 
     /// `H(D(x0_hat))`: `(b, n, d) -> (b, n, V)` logits; with a tied head, the
@@ -142,7 +172,7 @@ impl CodeFusion {
     }
 
     /// Token ids `argmax H(D(x0_hat))`, `(b, n)`.
-    pub fn decode_tokens(&self, x0_hat: &Tensor, context: Option<&Tensor>) -> Result<Vec<Vec<u32>>> {
+    pub fn decode_tokens(&self, x0_hat: &Tensor, context: Option<&Context>) -> Result<Vec<Vec<u32>>> {
         let decoded = self.decode(x0_hat, context, false)?;
         if !fused::applies(&decoded) {
             return self.logits(&decoded)?.argmax(D::Minus1)?.to_vec2::<u32>();
@@ -163,4 +193,10 @@ impl CodeFusion {
         };
         Ok(if n == 0 { vec![Vec::new(); b] } else { ids.chunks(n).map(<[u32]>::to_vec).collect() })
     }
+}
+
+/// The masks of a stack that reads `context`: its source padding in every
+/// cross-attention, nothing in self-attention.
+fn cross_masks(context: Option<&Context>) -> Masks {
+    Masks { self_attn: None, cross_attn: context.map(|c| c.mask.clone()) }
 }

@@ -29,6 +29,13 @@ pub struct ModelConfig {
     /// Source length of the encoder (defaults to `seq_len`).
     #[serde(default)]
     pub encoder_seq_len: Option<usize>,
+    /// The encoder reads its source through the code embedding `E` (rescaled
+    /// rows included) instead of its own table: one vocabulary for utterance
+    /// and code, so that a word the utterance shows (a number, a name) has
+    /// the vector the code side reads back. Such models have no
+    /// `encoder.embed` keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_source_embedding: bool,
     /// Diffusion steps `T`.
     #[serde(default = "default_steps")]
     pub diffusion_steps: usize,
@@ -102,6 +109,7 @@ impl ModelConfig {
             decoder_layers: ld,
             encoder_layers: 0,
             encoder_seq_len: None,
+            shared_source_embedding: false,
             diffusion_steps: default_steps(),
             time_features: default_time_features(),
             layer_norm_eps: default_eps(),
@@ -119,6 +127,18 @@ impl ModelConfig {
             Some(width) if width > 0 => (tokens.max(1).div_ceil(width) * width).min(self.seq_len),
             _ => self.seq_len,
         }
+    }
+
+    /// The same model without its encoder and cross-attention: what a code-only
+    /// checkpoint must equal for [`crate::model`]'s conditional fine-tuning to
+    /// start from it.
+    pub fn unconditioned(&self) -> Self {
+        ModelConfig { encoder_layers: 0, encoder_seq_len: None, shared_source_embedding: false, ..self.clone() }
+    }
+
+    /// The encoder's source length.
+    pub fn source_len(&self) -> usize {
+        self.encoder_seq_len.unwrap_or(self.seq_len)
     }
 
     /// Checks the sizes fit together.
@@ -196,7 +216,8 @@ impl ModelConfig {
             + stack(self.decoder_layers, cross)
             + if self.tied_head { 0 } else { linear(d, self.vocab_size) };
         if cross {
-            total += self.vocab_size * d + self.encoder_seq_len.unwrap_or(self.seq_len) * d + self.encoder_layers * block(false) + ln;
+            let table = if self.shared_source_embedding { 0 } else { self.vocab_size * d };
+            total += table + self.encoder_seq_len.unwrap_or(self.seq_len) * d + self.encoder_layers * block(false) + ln;
         }
         total
     }

@@ -189,6 +189,13 @@ pub struct Masks {
     pub cross_attn: Option<Tensor>,
 }
 
+/// `(b, 1, 1, m)` additive key mask: 0 for the first `lengths[i]` positions of
+/// row `i`, [`ops::MASKED`] for its padding.
+pub fn padding_mask(lengths: &[usize], m: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let values: Vec<f32> = lengths.iter().flat_map(|&len| (0..m).map(move |j| if j < len { 0.0 } else { ops::MASKED })).collect();
+    Tensor::from_vec(values, (lengths.len(), 1, 1, m), device)
+}
+
 /// Pre-LN transformer block: `x + MHA(LN(x))`, optionally `x + XAttn(LN(x), enc)`,
 /// then `x + FFN(LN(x))`.
 #[derive(Debug, Clone)]

@@ -11,10 +11,10 @@ mod init;
 mod layers;
 mod time;
 
-pub use codefusion::{CodeFusion, Encoder};
+pub use codefusion::{CodeFusion, Context, Encoder};
 pub use config::ModelConfig;
 pub use init::{init_model, redraw_seeded};
-pub use layers::{linear, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
+pub use layers::{linear, padding_mask, Attention, Block, FeedForward, LayerNorm, Linear, Masks, Stack};
 pub use time::{timestep_features, TimeEmbedding};
 
 #[cfg(test)]
@@ -34,6 +34,7 @@ mod tests {
             decoder_layers: 1,
             encoder_layers,
             encoder_seq_len: Some(6),
+            shared_source_embedding: false,
             diffusion_steps: 1200,
             time_features: 128,
             layer_norm_eps: 1e-5,
@@ -45,8 +46,8 @@ mod tests {
 
     #[test]
     fn shapes_and_parameter_count() {
-        for encoder_layers in [0, 1] {
-            let cfg = tiny_config(encoder_layers);
+        for (encoder_layers, shared) in [(0, false), (1, false), (1, true)] {
+            let cfg = ModelConfig { shared_source_embedding: shared, ..tiny_config(encoder_layers) };
             let vars = VarMap::new();
             let model = CodeFusion::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
             let count: usize = vars.all_vars().iter().map(|v| v.elem_count()).sum();
@@ -55,7 +56,7 @@ mod tests {
             let x0 = model.embed(&tokens).unwrap();
             assert_eq!(x0.dims(), &[2, 8, 16]);
             let source = Tensor::new(&[[9u32, 10, 11, 1, 0, 0], [12, 1, 0, 0, 0, 0]], &Device::Cpu).unwrap();
-            let context = model.encode(&source, false).unwrap();
+            let context = model.encode(&source, &[4, 2], false).unwrap();
             assert_eq!(context.is_some(), encoder_layers > 0);
             let x0_hat = model.denoise(&x0, &[0, 1199], context.as_ref(), false).unwrap();
             assert_eq!(x0_hat.dims(), &[2, 8, 16]);
@@ -96,10 +97,45 @@ mod tests {
         let model = CodeFusion::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
         let x = Tensor::randn(0f32, 1., (1, 8, 16), &Device::Cpu).unwrap();
         let out = |src: [u32; 6]| {
-            let ctx = model.encode(&Tensor::new(&[src], &Device::Cpu).unwrap(), false).unwrap();
+            let len = src.iter().position(|&id| id == 0).unwrap_or(6);
+            let ctx = model.encode(&Tensor::new(&[src], &Device::Cpu).unwrap(), &[len], false).unwrap();
             model.denoise(&x, &[10], ctx.as_ref(), false).unwrap()
         };
         let diff = (out([9, 10, 11, 1, 0, 0]) - out([20, 21, 1, 0, 0, 0])).unwrap().abs().unwrap().sum_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() > 1e-3);
+    }
+
+    #[test]
+    fn source_padding_changes_nothing() {
+        // what sits in a padded source position (and how much padding there is)
+        // never reaches the denoiser or the decoder: the self- and cross-attention
+        // masks hide it
+        for shared in [false, true] {
+            let cfg = ModelConfig { shared_source_embedding: shared, ..tiny_config(2) };
+            let vars = VarMap::new();
+            let model = CodeFusion::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+            let x = Tensor::randn(0f32, 1., (2, 8, 16), &Device::Cpu).unwrap();
+            let run = |src: &[[u32; 6]; 2], lengths: &[usize]| {
+                let ctx = model.encode(&Tensor::new(src, &Device::Cpu).unwrap(), lengths, false).unwrap();
+                let x0_hat = model.denoise(&x, &[10, 900], ctx.as_ref(), false).unwrap();
+                model.decode(&x0_hat, ctx.as_ref(), false).unwrap()
+            };
+            let a = run(&[[9, 10, 11, 1, 0, 0], [12, 1, 0, 0, 0, 0]], &[4, 2]);
+            let b = run(&[[9, 10, 11, 1, 30, 31], [12, 1, 44, 45, 46, 47]], &[4, 2]);
+            let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "padding leaked into the output by {diff} (shared: {shared})");
+            // the same source, trimmed to its longest row, reads the same
+            let short = {
+                let src = Tensor::new(&[[9u32, 10, 11, 1], [12, 1, 0, 0]], &Device::Cpu).unwrap();
+                let ctx = model.encode(&src, &[4, 2], false).unwrap();
+                let x0_hat = model.denoise(&x, &[10, 900], ctx.as_ref(), false).unwrap();
+                model.decode(&x0_hat, ctx.as_ref(), false).unwrap()
+            };
+            let diff = (&a - &short).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "the padding length matters by {diff}");
+            // a real token in place of padding does change it
+            let c = run(&[[9, 10, 11, 1, 0, 0], [12, 1, 44, 0, 0, 0]], &[4, 3]);
+            assert!((&a - &c).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 1e-4);
+        }
     }
 }

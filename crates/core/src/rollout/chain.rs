@@ -59,7 +59,7 @@ pub fn run_batch(
     let mut steps: Vec<Vec<DecodedStep>> = vec![Vec::new(); batch];
     let texts: Vec<Option<String>> = match anchors {
         None => {
-            sampler.run(Start::Noise { batch }, rng, &mut |step| record(&mut steps, step, None))?;
+            sampler.run(Start::Noise { batch, len: None }, rng, &mut |step| record(&mut steps, step, None))?;
             vec![None; batch]
         }
         Some(Anchors { texts, rows, windows, readout, t0 }) => {

@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 pub struct TrainConfig {
     /// Model config file (`configs/model/<size>.toml`).
     pub model: PathBuf,
-    /// Mined corpus directory (`outputs/corpus/<lang>`).
-    pub corpus: PathBuf,
+    /// Mined corpus directory (`outputs/corpus/<lang>`): code-only pretraining.
+    #[serde(default)]
+    pub corpus: Option<PathBuf>,
+    /// Instead of `corpus`: NL-to-code fine-tuning on a benchmark's train split,
+    /// every snippet conditioned on its utterance through the model's encoder.
+    #[serde(default)]
+    pub pairs: Option<PairsSource>,
     /// Trained `tokenizer.json`.
     pub tokenizer: PathBuf,
     /// Run directory: `metrics.jsonl` and `checkpoint/`.
@@ -99,6 +104,30 @@ pub struct TrainConfig {
     pub full_length_prob: f64,
 }
 
+/// Where a conditioned run reads its (utterance, code) pairs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PairsSource {
+    /// An NL-to-code benchmark file (`corpora/benchmarks/nl2code/<name>.json`).
+    /// Only its `train` split is read: one item in [`PairsSource::HELD_OUT_EVERY`]
+    /// is held out for the validation loss, the rest trains.
+    pub bench: PathBuf,
+    /// The language of its code (CPD's maskable positions).
+    pub lang: crate::lang::LangId,
+    /// Also train on this many copies of every training pair that shares
+    /// numbers or text values with its utterance, those literals swapped for
+    /// random others on both sides (`train/literals.rs`): the model learns to
+    /// copy what the utterance says instead of the constants of the few pairs
+    /// it has. 0 trains on the pairs as they are.
+    #[serde(default)]
+    pub literal_copies: usize,
+}
+
+impl PairsSource {
+    /// Every this many train items, one is held out (the last of each run of this many).
+    pub const HELD_OUT_EVERY: usize = 20;
+}
+
 fn default_lr() -> f64 {
     5e-4
 }
@@ -159,6 +188,12 @@ impl TrainConfig {
                 reason: "cpd_prob, full_length_prob, low_noise_prob and span_prob must be in [0, 1], low_noise_max and span_max positive, mse_weight non-negative".into(),
             });
         }
+        if config.corpus.is_some() == config.pairs.is_some() {
+            return Err(TrainError::Config {
+                path: path.to_path_buf(),
+                reason: "set exactly one of `corpus` (code-only pretraining) and `[pairs]` (NL-to-code fine-tuning)".into(),
+            });
+        }
         if config.max_steps.is_none() && config.time_budget_s.is_none() {
             return Err(TrainError::Config { path: path.to_path_buf(), reason: "set max_steps and/or time_budget_s".into() });
         }
@@ -172,6 +207,15 @@ impl TrainConfig {
             rng.random_range(0..self.low_noise_max.min(steps) as u32)
         } else {
             rng.random_range(0..steps as u32)
+        }
+    }
+
+    /// Where the run's training data lives, for error messages.
+    pub fn data_path(&self) -> &Path {
+        match (&self.corpus, &self.pairs) {
+            (Some(corpus), _) => corpus,
+            (None, Some(pairs)) => &pairs.bench,
+            (None, None) => Path::new(""),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Training data: a corpus split tokenised to the model's fixed length, with
 //! the CPD maskable positions, and seeded batch sampling.
 
+use super::PairsSource;
 use crate::dataset::read_corpus_split;
 use crate::lang::LangId;
 use crate::model::ModelConfig;
@@ -19,13 +20,16 @@ pub struct TokenizedSplit {
     pub maskable: Vec<Vec<bool>>,
     /// What was kept and what did not fit.
     pub stats: EncodeStats,
+    /// In a conditioned run, each row's source: its utterance's ids and
+    /// `<eos>`, cut to the encoder's length; `None` in code-only pretraining.
+    pub sources: Option<Vec<Vec<u32>>>,
 }
 
 impl TokenizedSplit {
     /// Reads `split` of the corpus in `dir` and encodes it to length `n`.
     pub fn load(dir: &Path, split: &str, tokenizer: &CodeTokenizer, n: usize) -> Result<Self, super::TrainError> {
         let records = read_corpus_split(dir, split)?;
-        let mut out = TokenizedSplit { rows: Vec::new(), maskable: Vec::new(), stats: EncodeStats::default() };
+        let mut out = TokenizedSplit { rows: Vec::new(), maskable: Vec::new(), stats: EncodeStats::default(), sources: None };
         for record in records {
             let lang: LangId = record.lang.parse().map_err(|reason| super::TrainError::Data { path: dir.to_path_buf(), reason })?;
             let spans = lang.language().maskable_spans(&record.text);
@@ -39,6 +43,60 @@ impl TokenizedSplit {
             }
         }
         Ok(out)
+    }
+
+    /// The (utterance, code) pairs of an NL-to-code benchmark's train split
+    /// for a conditioned run: the held-out items ([`PairsSource::HELD_OUT_EVERY`])
+    /// when `held_out`, else the others and their literal-swapped copies
+    /// ([`PairsSource::literal_copies`]). Items without an utterance are left out;
+    /// code longer than `n` counts as too long; an utterance longer than `m - 1`
+    /// tokens is cut.
+    pub fn load_pairs(
+        pairs: &PairsSource,
+        held_out: bool,
+        tokenizer: &CodeTokenizer,
+        n: usize,
+        m: usize,
+    ) -> Result<Self, super::TrainError> {
+        let bench = crate::dataset::load_nl2code(&pairs.bench)?;
+        let language = pairs.lang.language();
+        let mut out = TokenizedSplit { rows: Vec::new(), maskable: Vec::new(), stats: EncodeStats::default(), sources: Some(Vec::new()) };
+        let every = PairsSource::HELD_OUT_EVERY;
+        let chosen: Vec<(&str, &str)> = bench
+            .train
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i % every == every - 1) == held_out)
+            .filter_map(|(_, item)| item.utterance.as_deref().map(|u| (u, item.code.as_str())))
+            .collect();
+        let mut texts: Vec<(String, String)> = chosen.iter().map(|&(u, c)| (u.to_string(), c.to_string())).collect();
+        if !held_out {
+            texts.extend(super::literals::literal_copies(&chosen, pairs.literal_copies));
+        }
+        for (utterance, code) in &texts {
+            let spans = language.maskable_spans(code);
+            match tokenizer.encode_fixed_marked(code, n, &spans)? {
+                Some((ids, marked)) => {
+                    let mut source = tokenizer.encode(utterance)?;
+                    source.truncate(m.saturating_sub(1));
+                    source.push(crate::tokenizer::EOS);
+                    out.rows.push(ids);
+                    out.maskable.push(marked);
+                    out.sources.get_or_insert_with(Vec::new).push(source);
+                    out.stats.kept += 1;
+                }
+                None => out.stats.too_long += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sources of the rows at `indices`, right-padded to the longest, with
+    /// their lengths; `None` when the split has no sources.
+    pub fn source_batch(&self, indices: &[usize], device: &Device) -> CandleResult<Option<(Tensor, Vec<usize>)>> {
+        let Some(sources) = &self.sources else { return Ok(None) };
+        let rows: Vec<&[u32]> = indices.iter().map(|&i| sources[i].as_slice()).collect();
+        crate::diffusion::source_batch(&rows, device).map(Some)
     }
 
     /// Number of snippets.

@@ -3,7 +3,7 @@
 //! all `b * n` positions (pads included), gradients into E through `x0`.
 
 use crate::diffusion::{q_sample, NoiseSchedule};
-use crate::model::CodeFusion;
+use crate::model::{CodeFusion, Context};
 use candle_core::{Result, Tensor};
 
 /// The loss and its three terms.
@@ -22,8 +22,9 @@ pub use crate::kernels::ops::cross_entropy;
 
 /// Computes the loss for `tokens: (b, n)` at timesteps `t` with noise `eps: (b, n, d)`.
 /// With `keep_clean: (b, n, 1)` (1 = keep the clean embedding, the CPD
-/// objective), only the other positions are noised. `mse_weight` scales both
-/// mse terms (1 in the spec); the reported terms are unweighted.
+/// objective), only the other positions are noised. `context` is the encoded
+/// utterance of a conditioned model. `mse_weight` scales both mse terms (1 in
+/// the spec); the reported terms are unweighted.
 #[allow(clippy::too_many_arguments)]
 pub fn diffusion_loss(
     model: &CodeFusion,
@@ -32,6 +33,7 @@ pub fn diffusion_loss(
     t: &[u32],
     eps: &Tensor,
     keep_clean: Option<&Tensor>,
+    context: Option<&Context>,
     mse_weight: f64,
     train: bool,
 ) -> Result<LossTerms> {
@@ -41,8 +43,8 @@ pub fn diffusion_loss(
         Some(mask) => (x0.broadcast_mul(mask)? + x_t.broadcast_mul(&(1.0 - mask)?)?)?,
         None => x_t,
     };
-    let x0_hat = model.denoise(&x_t, t, None, train)?;
-    let decoded = model.decode(&x0_hat, None, train)?;
+    let x0_hat = model.denoise(&x_t, t, context, train)?;
+    let decoded = model.decode(&x0_hat, context, train)?;
     let logits = model.logits(&decoded)?; // (b, n, V)
     let (b, n, v) = logits.dims3()?;
     let mse_x0 = (&x0_hat - &x0)?.sqr()?.mean_all()?;

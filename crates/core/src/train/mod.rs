@@ -10,15 +10,17 @@ mod config;
 mod data;
 pub mod draws;
 mod ema;
+mod literals;
 mod loss;
 mod metrics;
 mod optimizer;
 mod trainer;
 
 pub use checkpoint::TrainState;
-pub use config::TrainConfig;
+pub use config::{PairsSource, TrainConfig};
 pub use data::TokenizedSplit;
 pub use ema::Ema;
+pub use literals::literal_copies;
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};
 pub use metrics::{truncate_metrics, StepMetrics};
 pub use optimizer::{AdamW, AdamWParams};
@@ -69,6 +71,9 @@ pub enum TrainError {
     /// Reading the corpus failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// Reading an NL-to-code benchmark failed.
+    #[error(transparent)]
+    Bench(#[from] crate::dataset::BenchError),
     /// A collective between data-parallel ranks failed.
     #[error("data-parallel ranks: {0}")]
     Dist(#[from] crate::dist::DistError),
@@ -120,11 +125,26 @@ pub fn evaluate(
     for k in 0..batches {
         let indices: Vec<usize> = (0..batch).map(|i| (k * batch + i) % valid.len()).collect();
         let (tokens, _) = valid.batch(&indices, &device)?;
+        let context = encode_sources(model, valid, &indices, false)?;
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..schedule.steps() as u32)).collect();
         let eps = randn(&mut rng, &[batch, model.config().seq_len, model.config().d_model], &device)?;
-        total += diffusion_loss(model, schedule, &tokens, &t, &eps, None, 1.0, false)?.total.to_scalar::<f32>()?;
+        total += diffusion_loss(model, schedule, &tokens, &t, &eps, None, context.as_ref(), 1.0, false)?.total.to_scalar::<f32>()?;
     }
     Ok(total / batches as f32)
+}
+
+/// The encoded sources of rows `indices` of a conditioned split; `None` for
+/// code-only data.
+pub fn encode_sources(
+    model: &CodeFusion,
+    split: &TokenizedSplit,
+    indices: &[usize],
+    train: bool,
+) -> candle_core::Result<Option<crate::model::Context>> {
+    match split.source_batch(indices, model.device())? {
+        Some((ids, lengths)) => model.encode(&ids, &lengths, train),
+        None => Ok(None),
+    }
 }
 
 /// Runs (or with `resume`, continues) pretraining as configured.
@@ -191,6 +211,7 @@ mod tests {
             decoder_layers: 1,
             encoder_layers: 0,
             encoder_seq_len: None,
+            shared_source_embedding: false,
             diffusion_steps: 1200,
             time_features: 32,
             layer_norm_eps: 1e-5,
@@ -238,7 +259,8 @@ mod tests {
         std::fs::write(dir.path().join("model.toml"), toml::to_string(&tiny_config()).unwrap()).unwrap();
         let config = TrainConfig {
             model: dir.path().join("model.toml"),
-            corpus: dir.path().join("corpus"),
+            corpus: Some(dir.path().join("corpus")),
+            pairs: None,
             tokenizer: dir.path().join("tokenizer.json"),
             out: dir.path().join("run"),
             seed: 7,
@@ -284,12 +306,12 @@ mod tests {
             let schedule = NoiseSchedule::sqrt(1200);
             let (tokens, t, eps) = batch(&model);
             let split =
-                TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default() };
+                TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default(), sources: None };
             let mut rng = ChaCha8Rng::seed_from_u64(1);
             let windows: Vec<_> = (0..4).map(|i| split.span_window(i, 16, 4, &mut rng)).collect();
             let mask = crate::diffusion::Window::keep_mask(windows.iter().cloned().map(Into::into), 16, &Device::Cpu).unwrap();
             let keep = tied.then_some(&mask);
-            let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, keep, if tied { 16.0 } else { 1.0 }, true).unwrap();
+            let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, keep, None, if tied { 16.0 } else { 1.0 }, true).unwrap();
             let grads = loss.total.backward().unwrap();
             let data = vars.data().lock().unwrap();
             // embed, time (2 linears), 2 stacks of (inp, pos, 1 block of 6 sub-layers, ln), denoiser_out, head
@@ -344,7 +366,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let split = TokenizedSplit { rows: rows.clone(), maskable: vec![vec![false; 16]; 64], stats: Default::default() };
+        let split = TokenizedSplit { rows: rows.clone(), maskable: vec![vec![false; 16]; 64], stats: Default::default(), sources: None };
         let indices: Vec<usize> = (0..64).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let windows: Vec<_> = indices.iter().map(|&i| split.span_window(i, 16, 4, &mut rng)).collect();
@@ -396,7 +418,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let split = TokenizedSplit { rows, maskable: vec![vec![false; 16]; 20], stats: Default::default() };
+        let split = TokenizedSplit { rows, maskable: vec![vec![false; 16]; 20], stats: Default::default(), sources: None };
         let model = tiny_config();
         let plan = BatchPlan::draw(&config, &model, &split, None, 3);
         assert_eq!(plan, BatchPlan::draw(&config, &model, &split, None, 3), "every rank draws the same global batch");
@@ -421,8 +443,8 @@ mod tests {
         let schedule = NoiseSchedule::sqrt(1200);
         let (tokens, t, eps) = batch(&model);
         let loss =
-            || diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().total.to_scalar::<f32>().unwrap() as f64;
-        let grads = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().total.backward().unwrap();
+            || diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().total.to_scalar::<f32>().unwrap() as f64;
+        let grads = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().total.backward().unwrap();
         let data = vars.data().lock().unwrap().clone();
         let mut checked = 0;
         for name in [
@@ -462,10 +484,10 @@ mod tests {
         let (tokens, _, eps) = batch(&model);
         let t = vec![0, 10, 20, 40];
         let mut optimizer = AdamW::new(vars.data().lock().unwrap().clone(), AdamWParams::default()).unwrap();
-        let first = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap().ce;
+        let first = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().ce;
         let mut last = first;
         for _ in 0..150 {
-            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+            let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap();
             last = terms.ce;
             optimizer.step(&terms.total.backward().unwrap(), 3e-3, Some(1.0)).unwrap();
         }
@@ -557,6 +579,95 @@ mod tests {
         continued.out = dir.path().join("refused");
         let err = pretrain(&continued, &Device::Cpu, false, &mut |_| {}).expect_err("a different tokenizer is an error").to_string();
         assert!(err.contains("tokenizer.json") && err.contains("differs"), "{err}");
+    }
+
+    /// A conditioned run of the workspace's model: an NL-to-code benchmark of
+    /// the first 120 real CF-rule train pairs, an encoder of one block.
+    fn conditioned(dir: &Path, base: &TrainConfig) -> TrainConfig {
+        let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json")).unwrap();
+        let real: serde_json::Value = serde_json::from_str(&real).unwrap();
+        let train: Vec<serde_json::Value> = real["train"].as_array().unwrap()[..120]
+            .iter()
+            .map(|i| serde_json::json!({"ID": i["ID"], "NL Utterance": i["NL Utterance"], "Code": i["Code"]}))
+            .collect();
+        let bench = dir.join("cf.json");
+        std::fs::write(&bench, serde_json::to_string(&serde_json::json!({"train": train, "test": []})).unwrap()).unwrap();
+        let model = ModelConfig { encoder_layers: 1, encoder_seq_len: Some(12), shared_source_embedding: true, ..tiny_config() };
+        std::fs::write(dir.join("conditioned.toml"), toml::to_string(&model).unwrap()).unwrap();
+        TrainConfig {
+            model: dir.join("conditioned.toml"),
+            corpus: None,
+            pairs: Some(PairsSource { bench, lang: crate::lang::LangId::Cf, literal_copies: 0 }),
+            out: dir.join("conditioned"),
+            ..base.clone()
+        }
+    }
+
+    #[test]
+    fn an_added_encoder_starts_switched_off_then_learns() {
+        let (dir, config) = workspace();
+        pretrain(&config, &Device::Cpu, false, &mut |_| {}).unwrap();
+        let mut tuned = conditioned(dir.path(), &config);
+        tuned.init_from = Some(config.checkpoint_dir());
+        (tuned.max_steps, tuned.lr, tuned.warmup_steps, tuned.ema_decay) = (Some(1), 0.0, 0, None);
+        pretrain(&tuned, &Device::Cpu, false, &mut |_| {}).unwrap();
+        // step 0 (a step at learning rate 0): the conditioned model computes what
+        // the code-only one does, whatever the utterance
+        let code_only = crate::checkpoint::load(&config.checkpoint_dir(), &Device::Cpu).unwrap();
+        let start = crate::checkpoint::load(&tuned.checkpoint_dir(), &Device::Cpu).unwrap();
+        assert!(start.vars.data().lock().unwrap().keys().any(|k| k.starts_with("encoder.")));
+        let (tokens, t, eps) = batch(&code_only.model);
+        let x_t = crate::diffusion::q_sample(&code_only.schedule, &code_only.model.embed(&tokens).unwrap(), &t, &eps).unwrap();
+        let out = |model: &CodeFusion, context: Option<&crate::model::Context>| {
+            let x0_hat = model.denoise(&x_t, &t, context, false).unwrap();
+            model.logits(&model.decode(&x0_hat, context, false).unwrap()).unwrap()
+        };
+        let source = Tensor::new(&[[20u32, 30, 40, 1], [50, 1, 0, 0], [60, 70, 1, 0], [80, 1, 0, 0]], &Device::Cpu).unwrap();
+        let context = start.model.encode(&source, &[4, 2, 3, 2], false).unwrap();
+        assert!(context.is_some());
+        let diff = (out(&code_only.model, None) - out(&start.model, context.as_ref())).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "step 0 is the code-only model");
+        // trained on, the encoder's utterances move the output, and every
+        // parameter (encoder and cross-attention included) has moved
+        let mut tuned = conditioned(dir.path(), &config);
+        tuned.init_from = Some(config.checkpoint_dir());
+        tuned.out = dir.path().join("conditioned-trained");
+        tuned.max_steps = Some(8);
+        let summary = pretrain(&tuned, &Device::Cpu, false, &mut |_| {}).unwrap();
+        assert_eq!(summary.train_snippets + summary.train_too_long, 114, "120 pairs, one in 20 held out");
+        assert!(summary.train_snippets > 40, "{summary:?}");
+        let trained = crate::checkpoint::load(&tuned.checkpoint_dir(), &Device::Cpu).unwrap();
+        let a = trained.model.encode(&source, &[4, 2, 3, 2], false).unwrap();
+        let b = trained.model.encode(&Tensor::new(&[[90u32, 1, 0, 0]; 4], &Device::Cpu).unwrap(), &[2; 4], false).unwrap();
+        let moved = (out(&trained.model, a.as_ref()) - out(&trained.model, b.as_ref())).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(moved.to_scalar::<f32>().unwrap() > 0.0, "the utterance reaches the output");
+        let before = start.vars.data().lock().unwrap();
+        for (name, var) in trained.vars.data().lock().unwrap().iter() {
+            let delta = (var.as_tensor() - before[name].as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(delta.to_scalar::<f32>().unwrap() > 0.0, "{name} never moved");
+        }
+    }
+
+    #[test]
+    fn a_conditioned_run_needs_pairs_and_an_encoder() {
+        let (dir, config) = workspace();
+        // an encoder with a code-only corpus, and pairs for a model without one
+        let pairs = conditioned(dir.path(), &config);
+        let mixed = [
+            TrainConfig { corpus: config.corpus.clone(), pairs: None, ..pairs.clone() },
+            TrainConfig { model: config.model.clone(), ..pairs.clone() },
+        ];
+        for bad in mixed {
+            let err = pretrain(&bad, &Device::Cpu, false, &mut |_| {}).err().expect("refused").to_string();
+            assert!(err.contains("encoder_layers") && err.contains(".toml"), "{err}");
+        }
+        // a code-only checkpoint of another shape cannot start a conditioned run
+        pretrain(&config, &Device::Cpu, false, &mut |_| {}).unwrap();
+        let other = ModelConfig { encoder_layers: 1, d_ff: Some(64), ..tiny_config() };
+        std::fs::write(dir.path().join("other.toml"), toml::to_string(&other).unwrap()).unwrap();
+        let bad = TrainConfig { model: dir.path().join("other.toml"), init_from: Some(config.checkpoint_dir()), ..pairs };
+        let err = pretrain(&bad, &Device::Cpu, false, &mut |_| {}).err().expect("refused").to_string();
+        assert!(err.contains("config.json") && err.contains("differs"), "{err}");
     }
 
     #[test]

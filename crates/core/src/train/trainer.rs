@@ -82,10 +82,24 @@ impl<'a> Trainer<'a> {
             });
         }
         let n = model_config.seq_len;
-        let train = TokenizedSplit::load(&config.corpus, "train", &tokenizer, n)?;
-        let valid = TokenizedSplit::load(&config.corpus, "valid", &tokenizer, n)?;
+        let conditioned = model_config.encoder_layers > 0;
+        let (train, valid) = match (&config.corpus, &config.pairs) {
+            (Some(corpus), None) if !conditioned => {
+                (TokenizedSplit::load(corpus, "train", &tokenizer, n)?, TokenizedSplit::load(corpus, "valid", &tokenizer, n)?)
+            }
+            (None, Some(pairs)) if conditioned => {
+                let m = model_config.source_len();
+                (TokenizedSplit::load_pairs(pairs, false, &tokenizer, n, m)?, TokenizedSplit::load_pairs(pairs, true, &tokenizer, n, m)?)
+            }
+            _ => {
+                return Err(TrainError::Config {
+                    path: config.model.clone(),
+                    reason: "a model with an encoder (encoder_layers > 0) trains on `[pairs]`, one without on `corpus`".into(),
+                })
+            }
+        };
         if train.is_empty() || valid.is_empty() {
-            return Err(TrainError::Data { path: config.corpus.clone(), reason: "no snippet fits the model length".into() });
+            return Err(TrainError::Data { path: config.data_path().to_path_buf(), reason: "no snippet fits the model length".into() });
         }
         let schedule = NoiseSchedule::sqrt(model_config.diffusion_steps);
         let (model, mut vars) = init_model(&model_config, device, config.seed).map_err(|e| TrainError::candle(&config.out, e))?;
@@ -197,8 +211,19 @@ impl<'a> Trainer<'a> {
             (false, true) => Some(maskable_kept),
             (false, false) => None,
         };
-        let terms = diffusion_loss(&self.model, &self.schedule, &tokens, &drawn.t, &eps, keep_clean.as_ref(), config.mse_weight, true)
-            .map_err(candle)?;
+        let context = super::encode_sources(&self.model, &self.train, rows, true).map_err(candle)?;
+        let terms = diffusion_loss(
+            &self.model,
+            &self.schedule,
+            &tokens,
+            &drawn.t,
+            &eps,
+            keep_clean.as_ref(),
+            context.as_ref(),
+            config.mse_weight,
+            true,
+        )
+        .map_err(candle)?;
         let (loss, terms, grads) = if world == 1 {
             let grads = terms.total.backward().map_err(candle)?;
             (terms.total.to_scalar::<f32>().map_err(candle)?, [terms.mse_x0, terms.mse_decoded, terms.ce], grads)
@@ -298,13 +323,19 @@ impl<'a> Trainer<'a> {
 }
 
 /// Loads the inference weights of checkpoint `dir` into a fresh run's `vars`,
-/// after checking that its model config and tokenizer are the run's.
+/// after checking that its model config and tokenizer are the run's. A
+/// code-only checkpoint may also start a conditioned run of the same model
+/// with an encoder added ([`ModelConfig::unconditioned`]): the encoder and the
+/// cross-attention layers keep their fresh initialisation except the
+/// cross-attention output projections, which start at zero, so that at step 0
+/// the conditioned model computes exactly what the code-only one did.
 fn load_initial_weights(dir: &Path, model: &ModelConfig, tokenizer: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
     let theirs = crate::checkpoint::load_config(dir)?;
-    if &theirs != model {
+    let adds_encoder = model.encoder_layers > 0 && theirs.encoder_layers == 0 && theirs == model.unconditioned();
+    if &theirs != model && !adds_encoder {
         return Err(TrainError::Config {
             path: dir.join(crate::checkpoint::CONFIG_FILE),
-            reason: "init_from: this model config differs from the run's `model`".into(),
+            reason: "init_from: this model config differs from the run's `model` (other than by an added encoder)".into(),
         });
     }
     let (ours, theirs) = (dir.join(crate::checkpoint::TOKENIZER_FILE), tokenizer);
@@ -315,5 +346,27 @@ fn load_initial_weights(dir: &Path, model: &ModelConfig, tokenizer: &Path, vars:
             reason: format!("init_from: this tokenizer differs from the run's tokenizer {}", theirs.display()),
         });
     }
-    Ok(crate::checkpoint::load_inference_weights(dir, vars)?)
+    if !adds_encoder {
+        return Ok(crate::checkpoint::load_inference_weights(dir, vars)?);
+    }
+    let path = crate::checkpoint::inference_weights_file(dir);
+    let device = vars.all_vars().first().map(|v| v.device().clone()).unwrap_or(Device::Cpu);
+    let saved = candle_core::safetensors::load(&path, &device).map_err(|e| TrainError::candle(&path, e))?;
+    let data = vars.data().lock().expect("no poisoned lock");
+    for (name, var) in data.iter() {
+        let added = name.starts_with("encoder.") || name.contains(".cross_attn.") || name.contains(".ln_cross.");
+        let value = match (saved.get(name), added) {
+            (Some(tensor), false) => tensor.clone(),
+            (None, true) if name.contains(".cross_attn.out_proj.") => var.zeros_like().map_err(|e| TrainError::candle(&path, e))?,
+            (None, true) => continue,
+            (found, _) => {
+                return Err(TrainError::Config {
+                    path: path.clone(),
+                    reason: format!("init_from: `{name}` is {}", if found.is_some() { "unexpected" } else { "missing" }),
+                })
+            }
+        };
+        var.set(&value).map_err(|e| TrainError::candle(&path, e))?;
+    }
+    Ok(())
 }

@@ -3,22 +3,27 @@
 //! candidates (exact, CF execution, validity) at top-1/3/5, written as
 //! `results.json` and `results.md`.
 //!
-//! Imports `dataset/` (benchmark errors, atomic writes), `eval/run.rs` (its write
-//! error), `stats/` (distinct n-grams) and `lang` (normalisation, checkers, edit
-//! distance, the CF executor).
+//! Imports `dataset/` (the benchmarks, atomic writes), `eval/run.rs` (its write
+//! error), `generate/` (a conditioned model's ranked candidates), `stats/`
+//! (distinct n-grams) and `lang` (normalisation, checkers, edit distance, the
+//! CF executor).
 
-mod bench;
 mod retrieval;
 mod score;
 
-pub use bench::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
+pub use crate::dataset::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
 pub use retrieval::Retrieval;
 pub use score::{diversity, normalise, rates, score_item, Diversity, ItemScore, Rates, TOP};
 
 use super::EvalWriteError;
 use crate::dataset::write_file_atomic;
 use crate::io_error::IoError;
+use crate::diffusion::NoiseSchedule;
+use crate::generate::{generate_ranked, GenerateError, RankedConfig};
 use crate::lang::LangId;
+use crate::model::CodeFusion;
+use crate::progress::ProgressFn;
+use crate::tokenizer::CodeTokenizer;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,6 +66,39 @@ pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScor
         .filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k))))
         .collect();
     MethodScores::new(RETRIEVAL, language, items)
+}
+
+/// Scores a conditioned CodeFusion checkpoint on the test split: its ranked
+/// candidates ([`generate_ranked`]), `config.k` per item, read out under the
+/// language's checker when `constrained`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_model(
+    method: &str,
+    bench: &Nl2CodeBench,
+    lang: LangId,
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    schedule: &NoiseSchedule,
+    config: &RankedConfig,
+    constrained: bool,
+    progress: &mut ProgressFn,
+) -> Result<MethodScores, GenerateError> {
+    let checker = constrained.then_some(lang.language());
+    let ranked = generate_ranked(model, tokenizer, schedule, checker, &test_utterances(bench), config, progress)?;
+    Ok(score_candidates(method, bench, lang, ranked.into_iter().map(|c| c.into_iter().map(|c| c.text).collect()).collect()))
+}
+
+/// The test utterances that are scored, in order (items without one are left out).
+pub fn test_utterances(bench: &Nl2CodeBench) -> Vec<&str> {
+    bench.test.iter().filter_map(|i| i.utterance.as_deref()).collect()
+}
+
+/// Scores any method's ranked candidates, one list per [`test_utterances`] item.
+pub fn score_candidates(method: &str, bench: &Nl2CodeBench, lang: LangId, candidates: Vec<Vec<String>>) -> MethodScores {
+    let language = lang.language();
+    let asked = bench.test.iter().filter(|i| i.utterance.is_some());
+    let items = asked.zip(candidates).map(|(item, candidates)| score_item(language, item, candidates)).collect();
+    MethodScores::new(method, language, items)
 }
 
 impl MethodScores {

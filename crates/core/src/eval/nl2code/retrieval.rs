@@ -2,7 +2,7 @@
 //! whose utterances are nearest to the query (TF-IDF over lower-cased words,
 //! cosine similarity), distinct programs, best first.
 
-use super::bench::Nl2CodeItem;
+use crate::dataset::Nl2CodeItem;
 use std::collections::{BTreeMap, HashMap};
 
 /// Nearest-utterance retrieval over a train split.

@@ -3,7 +3,7 @@
 //! sheet, validity of the first candidate by the language's checker, at top-1/3/5,
 //! and how diverse each item's candidates are (the paper's Table 2).
 
-use super::bench::Nl2CodeItem;
+use crate::dataset::Nl2CodeItem;
 use crate::lang::cf::{exec::Expected, parse_rule};
 use crate::lang::edit::levenshtein;
 use crate::lang::{LangId, Language, TokenKind};

@@ -3,7 +3,7 @@
 //! `train` and a `test` list of `{ID, "NL Utterance", Code}`; CF items add the
 //! sheet the rule formats (`Data`, header first) and `Labels`.
 
-use crate::dataset::BenchError;
+use super::BenchError;
 use crate::io_error::IoError;
 use crate::lang::cf::{Cell, Table};
 use serde::Deserialize;
