@@ -38,7 +38,7 @@ fn a_tiny_trained_model_repairs_a_known_broken_formula() {
     for _ in 0..600 {
         let t: Vec<u32> = (0..formulas.len()).map(|_| rng.random_range(0..1200)).collect();
         let eps = randn(&mut rng, &[formulas.len(), 16, 32], &Device::Cpu).unwrap();
-        let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+        let terms = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap();
         optimizer.step(&terms.total.backward().unwrap(), 3e-3, Some(1.0)).unwrap();
     }
     let broken = "=SUM(A1:A3".to_string();

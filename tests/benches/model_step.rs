@@ -62,7 +62,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64, f64) {
     let train = time(|| {
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
-        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap();
         optimizer.step(&loss.total.backward().unwrap(), 5e-4, None).unwrap();
     });
     // where a training step goes: the forward loss, its backward, the optimizer
@@ -71,7 +71,7 @@ fn rust_step_times(config: &ModelConfig, batch: usize) -> (f64, f64, f64, f64) {
         let t: Vec<u32> = (0..batch).map(|_| rng.random_range(0..config.diffusion_steps as u32)).collect();
         let eps = randn(&mut rng, &[batch, n, d], &device).unwrap();
         let start = Instant::now();
-        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, 1.0, true).unwrap();
+        let loss = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap();
         forward.push(start.elapsed().as_secs_f64());
         let start = Instant::now();
         let grads = loss.total.backward().unwrap();
