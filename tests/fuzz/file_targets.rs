@@ -123,8 +123,12 @@ impl Target for FileTarget {
     }
 
     fn run(&mut self, input: &[u8]) -> Result<(), String> {
+        // a new file each time, renamed into place: a reader that still maps the
+        // previous input must not see it truncated under it
         let path = self.dir.join(self.file_name);
-        std::fs::write(&path, input).unwrap();
+        let staged = self.dir.join(format!(".{}.next", self.file_name));
+        std::fs::write(&staged, input).unwrap();
+        std::fs::rename(&staged, &path).unwrap();
         (self.reader)(&path, input)
     }
 }

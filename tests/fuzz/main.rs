@@ -142,6 +142,9 @@ struct Failure {
     input: String,
 }
 
+/// Where the last caught panic happened (`file:line:column`).
+static PANIC_LOCATION: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 /// Milliseconds since the epoch at which the current input started; 0 between inputs.
 static STARTED_MS: AtomicU64 = AtomicU64::new(0);
 
@@ -178,7 +181,10 @@ fn work(name: &str, options: &Options) {
         }
     });
     // a caught panic is a finding, reported once in the table, not a backtrace per input
-    std::panic::set_hook(Box::new(|_| {}));
+    // (only where it happened is kept, to name it beside the message)
+    std::panic::set_hook(Box::new(|info| {
+        *PANIC_LOCATION.lock().unwrap() = info.location().map(|l| l.to_string()).unwrap_or_default();
+    }));
 
     let mut outcome = Outcome { target: name.to_string(), ..Outcome::default() };
     let one = |target: &mut Box<dyn Target>, input: &[u8], outcome: &mut Outcome| {
@@ -200,7 +206,7 @@ fn work(name: &str, options: &Options) {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                Some(("panic", detail))
+                Some(("panic", format!("{detail} (at {})", PANIC_LOCATION.lock().unwrap())))
             }
             Ok(Err(reason)) => Some(("property", reason)),
             Ok(Ok(())) if peak > MEMORY_BYTES => Some(("memory", format!("{} MB for one input", peak >> 20))),

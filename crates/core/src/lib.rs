@@ -19,6 +19,7 @@ pub mod diffusion;
 pub mod dist;
 pub mod eval;
 pub mod fixer;
+pub mod float_mode;
 pub mod generate;
 pub mod io_error;
 pub mod machine;

@@ -86,3 +86,21 @@ pub(crate) fn push_layout<'a>(tokens: &mut Vec<Token<'a>>, text: &'a str) {
         }
     }
 }
+
+/// Words of `text` as tokens of `kind`, and the layout between them as
+/// [`push_layout`] makes it: for text a lexer could not classify, so that its
+/// spaces are layout like any other.
+pub(crate) fn push_words<'a>(tokens: &mut Vec<Token<'a>>, kind: TokenKind, text: &'a str) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let layout_len = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        if layout_len > 0 {
+            push_layout(tokens, &rest[..layout_len]);
+            rest = &rest[layout_len..];
+            continue;
+        }
+        let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        tokens.push(Token::new(kind, &rest[..word_len]));
+        rest = &rest[word_len..];
+    }
+}

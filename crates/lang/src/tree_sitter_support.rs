@@ -3,7 +3,7 @@
 //! A tree-sitter parse never fails: broken input yields `ERROR` and `MISSING`
 //! nodes. The strict check is therefore "the tree contains neither".
 
-use super::token::{push_layout, Token, TokenKind};
+use super::token::{push_layout, push_words, Token, TokenKind};
 use super::SyntaxError;
 use std::cell::RefCell;
 use tree_sitter::{Language as TsLanguage, Node, Parser, Tree};
@@ -113,7 +113,7 @@ fn collect_leaves<'a>(
         let leaf = &text[start..end];
         let kind =
             atomic.unwrap_or_else(|| if node.is_error() { TokenKind::Unknown } else { (classifier.classify)(node.kind(), parent, leaf) });
-        push_leaf(tokens, kind, leaf);
+        push_leaf(tokens, kind, leaf, atomic.is_some());
         *offset = end;
         return;
     }
@@ -123,31 +123,25 @@ fn collect_leaves<'a>(
     }
 }
 
-/// A leaf may span layout (a multi-line comment or string): keep it one token
-/// unless it is pure layout.
-fn push_leaf<'a>(tokens: &mut Vec<Token<'a>>, kind: TokenKind, leaf: &'a str) {
+/// A leaf may span layout: an atomic node (a comment, a string, a braced
+/// variable) stays one token, its layout being its content, unless it is pure
+/// layout; any other leaf (a word the grammar took with the spaces before it,
+/// an error node) is split into its words and layout, so that normalising
+/// whitespace twice gives what once did.
+fn push_leaf<'a>(tokens: &mut Vec<Token<'a>>, kind: TokenKind, leaf: &'a str, atomic: bool) {
     if leaf.is_empty() {
         return;
     }
     if leaf.trim().is_empty() {
         push_layout(tokens, leaf);
-    } else {
+    } else if atomic || !leaf.contains(char::is_whitespace) {
         tokens.push(Token::new(kind, leaf));
+    } else {
+        push_words(tokens, kind, leaf);
     }
 }
 
 /// Text between leaves: layout, or words tree-sitter folded into a parent node.
 fn push_gap<'a>(tokens: &mut Vec<Token<'a>>, gap: &'a str) {
-    let mut rest = gap;
-    while !rest.is_empty() {
-        let layout_len = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
-        if layout_len > 0 {
-            push_layout(tokens, &rest[..layout_len]);
-            rest = &rest[layout_len..];
-            continue;
-        }
-        let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        tokens.push(Token::new(TokenKind::Unknown, &rest[..word_len]));
-        rest = &rest[word_len..];
-    }
+    push_words(tokens, TokenKind::Unknown, gap);
 }

@@ -91,7 +91,7 @@ fn size_category(rows: usize) -> &'static str {
 /// (`train`, and `valid` as the `validation` split) and the features, then
 /// `body` (Markdown written by the generating stage).
 pub fn dataset_card(manifest: &Manifest, schema: &SchemaRef, title: &str, body: &str) -> String {
-    let total: usize = manifest.rows.values().sum();
+    let total: usize = manifest.rows.values().fold(0usize, |a, &b| a.saturating_add(b));
     let mut out = String::from("---\n");
     out.push_str("license: other\npretty_name: ");
     out.push_str(&serde_json::to_string(title).expect("a string serialises"));
@@ -110,7 +110,7 @@ pub fn dataset_card(manifest: &Manifest, schema: &SchemaRef, title: &str, body: 
     out.push_str("  splits:\n");
     for (split, hf_split) in [("train", "train"), ("valid", "validation")] {
         if let Some(rows) = manifest.rows.get(split) {
-            let bytes: u64 = manifest.files.iter().filter(|f| f.split == split).map(|f| f.bytes).sum();
+            let bytes: u64 = manifest.files.iter().filter(|f| f.split == split).map(|f| f.bytes).fold(0u64, u64::saturating_add);
             let _ = writeln!(out, "  - name: {hf_split}\n    num_bytes: {bytes}\n    num_examples: {rows}");
         }
     }

@@ -152,12 +152,23 @@ pub fn list_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, DatasetError
     Ok(shards)
 }
 
-/// Reads every record batch of a Parquet file.
-pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
+/// Reads every record batch of a Parquet file; a malformed file is an error
+/// that names it.
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
+    // the `parquet` crate panics on some malformed pages (a decoder indexing
+    // past its buffer): such a panic becomes an error naming the file
+    std::panic::catch_unwind(|| decode_batches(path)).unwrap_or_else(|panic| {
+        let detail = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(DatasetError::Schema { path: path.to_path_buf(), reason: format!("malformed Parquet: {}", detail.unwrap_or_default()) })
+    })
+}
+
+fn decode_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
     let file = File::open(path).map_err(DatasetError::io(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|source| DatasetError::Parquet { path: path.to_path_buf(), source })?;
+    let parquet_error = |source| DatasetError::Parquet { path: path.to_path_buf(), source };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(DatasetError::io(path))?).map_err(parquet_error)?;
+    super::page_sizes::check_page_sizes(path, &file, builder.metadata())?;
+    let reader = builder.build().map_err(parquet_error)?;
     reader.collect::<Result<Vec<_>, _>>().map_err(|source| DatasetError::Arrow { path: path.to_path_buf(), source })
 }
 

@@ -73,7 +73,7 @@ pub fn verify_dataset(dir: &Path) -> Result<Verification, DatasetError> {
         }
     }
     for (split, rows) in &manifest.rows {
-        let listed: usize = manifest.files.iter().filter(|f| &f.split == split).map(|f| f.rows).sum();
+        let listed: usize = manifest.files.iter().filter(|f| &f.split == split).map(|f| f.rows).fold(0usize, usize::saturating_add);
         if listed != *rows {
             differ("manifest.json", format!("split {split}: {rows} rows, but its files list {listed}"));
         }

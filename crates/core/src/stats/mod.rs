@@ -95,40 +95,52 @@ fn scan(files: &[PathBuf]) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())
 }
 
-/// Reads the pairs of an input with polars (`broken`, `fixed`, and `lang`,
-/// `t_frac` where present).
+/// Reads the pairs of an input (`broken`, `fixed`, and `lang`, `source`,
+/// `t_frac` where present) with the `parquet` crate, which answers a malformed
+/// file with an error; polars' reader panics or reads out of bounds on some.
+/// Columns of other generators are cast: any string type to `Utf8`, any
+/// numeric `t_frac` to `Float32`.
 pub fn load_pairs(path: &Path) -> Result<Vec<PairRow>, StatsError> {
-    let files = input_files(path)?;
-    let err = polars_error(path);
-    let frame = scan(&files).and_then(|lf| lf.collect());
-    let frame = frame.map_err(err)?;
-    let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
-    for needed in ["broken", "fixed"] {
-        if !names.iter().any(|n| n == needed) {
-            return Err(StatsError::Input {
-                path: path.to_path_buf(),
-                reason: format!("no `{needed}` column (columns: {})", names.join(", ")),
-            });
+    let mut rows = Vec::new();
+    for file in input_files(path)? {
+        for batch in crate::dataset::read_batches(&file)? {
+            rows.extend(pairs_of_batch(&batch, &file)?);
         }
     }
-    let strings = |name: &str| -> Result<Vec<Option<String>>, StatsError> {
-        let column = frame.column(name).map_err(polars_error(path))?;
-        let column = column.cast(&DataType::String).map_err(polars_error(path))?;
-        let chunked = column.str().map_err(polars_error(path))?;
-        Ok(chunked.iter().map(|v| v.map(str::to_string)).collect())
+    Ok(rows)
+}
+
+/// The pairs of one record batch of `file`.
+fn pairs_of_batch(batch: &arrow::array::RecordBatch, file: &Path) -> Result<Vec<PairRow>, StatsError> {
+    use arrow::array::{Array, Float32Array, StringArray};
+    use arrow::datatypes::DataType as ArrowType;
+    let cast = |name: &str, to: &ArrowType| -> Result<Option<arrow::array::ArrayRef>, StatsError> {
+        let Some(column) = batch.column_by_name(name) else { return Ok(None) };
+        arrow::compute::cast(column, to)
+            .map(Some)
+            .map_err(|e| StatsError::Input { path: file.to_path_buf(), reason: format!("column `{name}`: {e}") })
     };
-    let broken = strings("broken")?;
-    let fixed = strings("fixed")?;
-    let lang = if names.iter().any(|n| n == "lang") { Some(strings("lang")?) } else { None };
-    let source = if names.iter().any(|n| n == "source") { Some(strings("source")?) } else { None };
-    let t_frac: Option<Vec<Option<f32>>> = if names.iter().any(|n| n == "t_frac") {
-        let column = frame.column("t_frac").map_err(polars_error(path))?;
-        let column = column.cast(&DataType::Float32).map_err(polars_error(path))?;
-        Some(column.f32().map_err(polars_error(path))?.iter().collect())
-    } else {
-        None
+    let strings = |name: &str| -> Result<Option<Vec<Option<String>>>, StatsError> {
+        Ok(cast(name, &ArrowType::Utf8)?.map(|array| {
+            let array = array.as_any().downcast_ref::<StringArray>().expect("cast to Utf8 gives a StringArray");
+            array.iter().map(|v| v.map(str::to_string)).collect()
+        }))
     };
-    Ok((0..frame.height())
+    let needed = |name: &str| -> Result<Vec<Option<String>>, StatsError> {
+        strings(name)?.ok_or_else(|| {
+            let columns: Vec<String> = batch.schema().fields().iter().map(|f| f.name().to_string()).collect();
+            StatsError::Input { path: file.to_path_buf(), reason: format!("no `{name}` column (columns: {})", columns.join(", ")) }
+        })
+    };
+    let broken = needed("broken")?;
+    let fixed = needed("fixed")?;
+    let lang = strings("lang")?;
+    let source = strings("source")?;
+    let t_frac: Option<Vec<Option<f32>>> = cast("t_frac", &ArrowType::Float32)?.map(|array| {
+        let array = array.as_any().downcast_ref::<Float32Array>().expect("cast to Float32 gives a Float32Array");
+        array.iter().collect()
+    });
+    Ok((0..batch.num_rows())
         .map(|i| PairRow {
             lang: lang.as_ref().and_then(|l| l[i].clone()),
             broken: broken[i].clone().unwrap_or_default(),
@@ -362,6 +374,9 @@ pub const TREND_BUCKETS: i32 = 20;
 /// Aggregates a chain log (`chains.parquet`) with polars: per source and
 /// `t` bucket, mean tokens changed and change span of steps after the first.
 pub fn chain_trends(path: &Path) -> Result<Vec<ChainTrend>, StatsError> {
+    // a full decode with the `parquet` crate first: it answers a malformed file
+    // with an error, where polars' reader may panic or read out of bounds
+    crate::dataset::read_batches(path)?;
     let bucket = (col("t_frac").cast(DataType::Float64) * lit(f64::from(TREND_BUCKETS))).cast(DataType::Int32);
     let bucket = when(bucket.clone().gt(lit(TREND_BUCKETS - 1))).then(lit(TREND_BUCKETS - 1)).otherwise(bucket);
     let frame = scan(&[path.to_path_buf()])

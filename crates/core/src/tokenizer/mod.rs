@@ -101,7 +101,18 @@ impl CodeTokenizer {
 
     /// Loads a `tokenizer.json`.
     pub fn load(path: &Path) -> Result<Self, TokenizerError> {
-        let inner = Tokenizer::from_file(path).map_err(wrap(format!("{}", path.display())))?;
+        let context = || format!("{}", path.display());
+        let failed = |message: String| TokenizerError::Tokenizers { context: context(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+        // `tokenizers` panics on some malformed files (a decoder or merge it
+        // cannot parse): JSON syntax is checked first, with line and column,
+        // and a panic left over becomes an error naming the file
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| failed(format!("not JSON: {e}")))?;
+        let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>()).map_err(|panic| {
+            let detail = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            failed(format!("not a tokenizer file: {}", detail.unwrap_or_default()))
+        })?;
+        let inner = parsed.map_err(wrap(context()))?;
         let this = CodeTokenizer { inner };
         this.verify_specials(path)?;
         Ok(this)

@@ -34,12 +34,6 @@ pub struct StepMetrics {
     pub valid_loss: Option<f32>,
 }
 
-/// The one field every metrics line of this crate's trainers has.
-#[derive(Deserialize)]
-struct StepOf {
-    step: usize,
-}
-
 /// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the
 /// rest); any trainer's `metrics.jsonl` (pretraining, the fixer). Lines that
 /// do not parse (a torn last line after a kill, a damaged byte) are dropped one
@@ -54,7 +48,12 @@ pub fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     let kept: String = bytes
         .split(|&b| b == b'\n')
         .filter_map(|line| std::str::from_utf8(line).ok())
-        .filter(|line| serde_json::from_str::<StepOf>(line).is_ok_and(|m| m.step <= step))
+        // the whole line is parsed, not just `step`: a number out of range
+        // elsewhere (`1e999`) makes a line that JSON readers refuse
+        .filter(|line| {
+            let value = serde_json::from_str::<serde_json::Value>(line);
+            value.is_ok_and(|v| v["step"].as_u64().is_some_and(|s| s <= step as u64))
+        })
         .map(|line| format!("{line}\n"))
         .collect();
     write_file_atomic(path, kept.as_bytes())?;

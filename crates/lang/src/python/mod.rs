@@ -9,7 +9,7 @@
 mod corrupt;
 mod targets;
 
-use super::token::{push_layout, Token, TokenKind};
+use super::token::{push_layout, push_words, Token, TokenKind};
 use super::{LangId, Language, RepairMetric, SyntaxError, WhitespaceRule};
 use rustpython_parser::ast::Ranged;
 use rustpython_parser::{lexer, Mode, Tok};
@@ -58,6 +58,10 @@ fn parse_strict(text: &str) -> Result<(), SyntaxError> {
     })
 }
 
+/// Lexical errors after which [`Python::lex`] resumes; past them the rest is
+/// one unknown token.
+const MAX_LEX_RESTARTS: usize = 64;
+
 /// Python 3 source.
 pub struct Python;
 
@@ -89,20 +93,41 @@ impl Language for Python {
     fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
         let mut tokens = Vec::new();
         let mut offset = 0usize;
-        for result in lexer::lex(text, Mode::Module) {
-            let Ok((tok, range)) = result else { break };
-            let (start, end) = (u32::from(range.start()) as usize, u32::from(range.end()) as usize);
-            if start < offset || end <= start {
-                continue; // zero-width INDENT/DEDENT/EOF markers
+        // broken code is what this lexer mostly reads: after a lexical error
+        // the bad character is an unknown token and lexing resumes after it,
+        // so one stray byte or open quote does not leave the rest unread (and
+        // the rest is normalised like any text); a bounded number of times, so
+        // that a line of ten thousand open quotes stays linear
+        for _ in 0..=MAX_LEX_RESTARTS {
+            let base = offset;
+            let mut failed_at = None;
+            for result in lexer::lex(&text[base..], Mode::Module) {
+                let (tok, range) = match result {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        failed_at = Some(base + u32::from(e.location) as usize);
+                        break;
+                    }
+                };
+                let (start, end) = (base + u32::from(range.start()) as usize, base + u32::from(range.end()) as usize);
+                if start < offset || end <= start {
+                    continue; // zero-width INDENT/DEDENT/EOF markers
+                }
+                push_layout_or_unknown(&mut tokens, &text[offset..start]);
+                let piece = &text[start..end];
+                match classify(&tok, piece) {
+                    Some(TokenKind::Newline) => push_layout(&mut tokens, piece),
+                    Some(kind) => tokens.push(Token::new(kind, piece)),
+                    None => push_layout_or_unknown(&mut tokens, piece),
+                }
+                offset = end;
             }
-            push_layout_or_unknown(&mut tokens, &text[offset..start]);
-            let piece = &text[start..end];
-            match classify(&tok, piece) {
-                Some(TokenKind::Newline) => push_layout(&mut tokens, piece),
-                Some(kind) => tokens.push(Token::new(kind, piece)),
-                None => push_layout_or_unknown(&mut tokens, piece),
-            }
-            offset = end;
+            let Some(at) = failed_at else { break };
+            let at = super::floor_char_boundary(text, at.clamp(offset, text.len()));
+            let Some(bad) = text[at..].chars().next() else { break };
+            let next = at + bad.len_utf8();
+            push_layout_or_unknown(&mut tokens, &text[offset..next]);
+            offset = next;
         }
         push_layout_or_unknown(&mut tokens, &text[offset..]);
         tokens
@@ -183,16 +208,13 @@ fn classify(tok: &Tok, text: &str) -> Option<TokenKind> {
 }
 
 /// Layout between tokens, plus a line-continuation backslash or text after a
-/// lexical error, which stays as an unknown token.
+/// lexical error, which stays unknown: its words unknown tokens, its spaces
+/// layout.
 fn push_layout_or_unknown<'a>(tokens: &mut Vec<Token<'a>>, gap: &'a str) {
     if gap.trim().is_empty() {
         push_layout(tokens, gap);
     } else {
-        let lead = gap.len() - gap.trim_start().len();
-        let trail = gap.trim_end().len();
-        push_layout(tokens, &gap[..lead]);
-        tokens.push(Token::new(TokenKind::Unknown, &gap[lead..trail]));
-        push_layout(tokens, &gap[trail..]);
+        push_words(tokens, TokenKind::Unknown, gap);
     }
 }
 

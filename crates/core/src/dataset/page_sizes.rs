@@ -1,0 +1,319 @@
+//! A check of every page header's declared sizes before the `parquet` crate
+//! decodes a file.
+//!
+//! The crate reserves a page's declared uncompressed size before it checks it
+//! (apache/arrow-rs#10734): a few hundred corrupt bytes can make it ask for
+//! 2 GiB. The format bounds that size: a page's uncompressed bytes are part of
+//! its column chunk's `total_uncompressed_size`, and its compressed bytes lie
+//! inside the chunk. This module walks the pages of each column chunk, reading
+//! just the two size fields of each Thrift page header, and refuses a file
+//! that breaks either bound, naming the page's byte offset.
+
+use super::DatasetError;
+use parquet::file::metadata::ParquetMetaData;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Nesting of Thrift structs and containers past which a header is refused
+/// (real page headers nest three deep).
+const MAX_DEPTH: usize = 16;
+
+/// Checks the declared sizes of every page of `file` against its column
+/// chunks (see the module documentation).
+pub fn check_page_sizes(path: &Path, file: &File, metadata: &ParquetMetaData) -> Result<(), DatasetError> {
+    let file_len = file.metadata().map_err(DatasetError::io(path))?.len();
+    let refuse = |reason: String| DatasetError::Schema { path: path.to_path_buf(), reason };
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for (c, chunk) in group.columns().iter().enumerate() {
+            // what `ColumnChunkMetaData::byte_range` computes, which asserts instead of refusing
+            let start = chunk.dictionary_page_offset().unwrap_or(chunk.data_page_offset());
+            let (Ok(start), Ok(len)) = (u64::try_from(start), u64::try_from(chunk.compressed_size())) else {
+                return Err(refuse(format!("row group {g}, column {c}: a negative column chunk offset or length")));
+            };
+            if start.checked_add(len).is_none_or(|end| end > file_len) {
+                return Err(refuse(format!(
+                    "row group {g}, column {c}: the column chunk ({len} bytes at {start}) runs past the end of the file ({file_len} bytes)"
+                )));
+            }
+            let limit = u64::try_from(chunk.uncompressed_size()).unwrap_or(0);
+            let mut bytes = vec![0u8; len as usize];
+            file.read_exact_at(&mut bytes, start).map_err(DatasetError::io(path))?;
+            let mut at = 0usize;
+            while at < bytes.len() {
+                let offset = start + at as u64;
+                let header = PageSizes::read(&bytes[at..])
+                    .map_err(|why| refuse(format!("the page header at byte {offset} is malformed: {why}")))?;
+                if header.uncompressed > limit {
+                    return Err(refuse(format!(
+                        "the page at byte {offset} declares {} uncompressed bytes, more than its column chunk's {limit}",
+                        header.uncompressed
+                    )));
+                }
+                let next = (at + header.header_len).checked_add(header.compressed as usize);
+                match next {
+                    Some(next) if next <= bytes.len() => at = next,
+                    _ => {
+                        return Err(refuse(format!(
+                            "the page at byte {offset} declares {} compressed bytes, past the end of its column chunk",
+                            header.compressed
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sizes a Thrift page header declares, and the header's own length.
+#[derive(Debug, PartialEq)]
+struct PageSizes {
+    uncompressed: u64,
+    compressed: u64,
+    header_len: usize,
+}
+
+impl PageSizes {
+    /// Reads the `PageHeader` struct at the start of `bytes` (Thrift compact
+    /// protocol): fields 2 and 3 are the uncompressed and compressed sizes;
+    /// every other field is skipped.
+    fn read(bytes: &[u8]) -> Result<PageSizes, String> {
+        let mut reader = Compact { bytes, at: 0 };
+        let (mut uncompressed, mut compressed) = (None, None);
+        let mut last_id = 0i64;
+        loop {
+            let Some((kind, id)) = reader.field_header(&mut last_id)? else { break };
+            match (id, kind) {
+                (2, I32) => uncompressed = Some(reader.zigzag()?),
+                (3, I32) => compressed = Some(reader.zigzag()?),
+                _ => reader.skip(kind, 0)?,
+            }
+        }
+        let size = |value: Option<i64>, name: &str| match value {
+            Some(v) if v >= 0 => Ok(v as u64),
+            Some(v) => Err(format!("negative {name} page size {v}")),
+            None => Err(format!("no {name} page size")),
+        };
+        Ok(PageSizes { uncompressed: size(uncompressed, "uncompressed")?, compressed: size(compressed, "compressed")?, header_len: reader.at })
+    }
+}
+
+// Thrift compact protocol type codes.
+const BOOL_TRUE: u8 = 1;
+const BOOL_FALSE: u8 = 2;
+const BYTE: u8 = 3;
+const I16: u8 = 4;
+const I32: u8 = 5;
+const I64: u8 = 6;
+const DOUBLE: u8 = 7;
+const BINARY: u8 = 8;
+const LIST: u8 = 9;
+const SET: u8 = 10;
+const MAP: u8 = 11;
+const STRUCT: u8 = 12;
+const UUID: u8 = 13;
+
+/// A cursor over Thrift compact-protocol bytes.
+struct Compact<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Compact<'_> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self.bytes.get(self.at).ok_or("the header ends early")?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn advance(&mut self, n: u64) -> Result<(), String> {
+        let end = (self.at as u64).checked_add(n).filter(|&end| end <= self.bytes.len() as u64).ok_or("the header ends early")?;
+        self.at = end as usize;
+        Ok(())
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("a varint longer than ten bytes".into())
+    }
+
+    fn zigzag(&mut self) -> Result<i64, String> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    /// The next field's type and id, or `None` at the struct's end.
+    fn field_header(&mut self, last_id: &mut i64) -> Result<Option<(u8, i64)>, String> {
+        let b = self.byte()?;
+        if b == 0 {
+            return Ok(None);
+        }
+        let delta = i64::from(b >> 4);
+        *last_id = if delta == 0 { self.zigzag()? } else { *last_id + delta };
+        Ok(Some((b & 0x0f, *last_id)))
+    }
+
+    /// Skips one value of `kind` (a field's value: booleans carry theirs in the type).
+    fn skip(&mut self, kind: u8, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH}"));
+        }
+        match kind {
+            BOOL_TRUE | BOOL_FALSE => Ok(()),
+            BYTE => self.advance(1),
+            I16 | I32 | I64 => self.varint().map(drop),
+            DOUBLE => self.advance(8),
+            UUID => self.advance(16),
+            BINARY => {
+                let len = self.varint()?;
+                self.advance(len)
+            }
+            LIST | SET => {
+                let head = self.byte()?;
+                let count = match head >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                self.elements(head & 0x0f, count, depth)
+            }
+            MAP => {
+                let count = self.varint()?;
+                if count == 0 {
+                    return Ok(());
+                }
+                let kinds = self.byte()?;
+                for _ in 0..count {
+                    self.element(kinds >> 4, depth)?;
+                    self.element(kinds & 0x0f, depth)?;
+                }
+                Ok(())
+            }
+            STRUCT => {
+                let mut last_id = 0;
+                while let Some((kind, _)) = self.field_header(&mut last_id)? {
+                    self.skip(kind, depth + 1)?;
+                }
+                Ok(())
+            }
+            other => Err(format!("unknown Thrift type {other}")),
+        }
+    }
+
+    fn elements(&mut self, kind: u8, count: u64, depth: usize) -> Result<(), String> {
+        for _ in 0..count {
+            self.element(kind, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Skips one container element: a boolean element is a byte of its own.
+    fn element(&mut self, kind: u8, depth: usize) -> Result<(), String> {
+        match kind {
+            BOOL_TRUE | BOOL_FALSE => self.advance(1),
+            kind => self.skip(kind, depth + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn written(rows: usize, compression: parquet::basic::Compression) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let text: Vec<String> = (0..rows).map(|i| format!("=SUM(A{i}:B{})", i * 7 % 13)).collect();
+        let batch = RecordBatch::try_from_iter([
+            ("text", Arc::new(StringArray::from(text)) as _),
+            ("n", Arc::new(Int64Array::from((0..rows as i64).collect::<Vec<_>>())) as _),
+        ])
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(compression)
+            .set_data_page_row_count_limit(7)
+            .set_write_batch_size(7)
+            .set_max_row_group_row_count(Some(50))
+            .build();
+        let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        (dir, path)
+    }
+
+    fn check(path: &Path) -> Result<(), DatasetError> {
+        let file = File::open(path).unwrap();
+        let reader = SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
+        check_page_sizes(path, &file, reader.metadata())
+    }
+
+    #[test]
+    fn every_page_of_written_files_is_walked_to_the_chunk_end() {
+        for compression in [parquet::basic::Compression::UNCOMPRESSED, parquet::basic::Compression::ZSTD(Default::default())] {
+            for rows in [1, 6, 7, 8, 120] {
+                let (_dir, path) = written(rows, compression);
+                check(&path).unwrap_or_else(|e| panic!("{rows} rows, {compression:?}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_declaring_more_than_its_chunk_is_refused_with_its_offset() {
+        let (_dir, path) = written(20, parquet::basic::Compression::ZSTD(Default::default()));
+        let mut bytes = std::fs::read(&path).unwrap();
+        // the first data page's header starts the first column chunk (PAR1 is 4 bytes);
+        // its field 2 (0x15, zigzag varint) is rewritten to 2^30 in the same width
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let (start, _) = reader.metadata().row_group(0).column(0).byte_range();
+        let header = &bytes[start as usize..];
+        let sizes = PageSizes::read(header).unwrap();
+        assert!(sizes.uncompressed > 0);
+        let at = start as usize + 1 + varint_len(&header[1..]) + 1;
+        assert_eq!(bytes[at - 1], 0x15, "field 2 follows field 1");
+        let width = varint_len(&bytes[at..]);
+        // zigzag(2^31) = 2^32; the chunk's metadata, read from the footer, stays as it was
+        bytes.splice(at..at + width, varint(1u64 << 32));
+        std::fs::write(&path, &bytes).unwrap();
+        let message = check(&path).unwrap_err().to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains(&format!("byte {start}")), "{message}");
+        assert!(message.contains("more than its column chunk"), "{message}");
+    }
+
+    fn varint_len(bytes: &[u8]) -> usize {
+        bytes.iter().position(|b| b & 0x80 == 0).unwrap() + 1
+    }
+
+    fn varint(mut value: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while value >= 0x80 {
+            out.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+        out
+    }
+
+    proptest! {
+        /// Any bytes give sizes or a reason, never a panic, and a header never
+        /// reads past its input.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(sizes) = PageSizes::read(&bytes) {
+                prop_assert!(sizes.header_len <= bytes.len());
+            }
+        }
+    }
+}
