@@ -309,7 +309,9 @@ fn main() {
         names.iter().for_each(|n| println!("{n}"));
         return;
     }
-    // the fixtures are made once, before the workers read them
+    // the fixtures are made afresh by this build's `lastmile` (a cached target
+    // directory may hold an older one's), once, before the workers read them
+    let _ = std::fs::remove_file(work_dir().join("fixtures/.done"));
     file_targets::fixtures(&work_dir());
     let mut outcomes = Vec::new();
     let mut failed = false;
