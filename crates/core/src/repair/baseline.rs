@@ -30,16 +30,16 @@ pub fn rule_based(lang: &dyn Language, text: &str) -> String {
         out.truncate(end);
         out = out.trim_end().to_string();
     }
-    // an unterminated string: the lexer leaves it as one Unknown/String token
-    // starting with a quote that does not end with it
+    // an unterminated string: the lexer leaves a token starting with a quote
+    // that does not end with it, the last one, or (Python, which lexes on after
+    // the error) the first unknown one
     let tokens = lang.lex(&out);
-    if let Some(last) = tokens.last() {
-        let quote = last.text.chars().next().filter(|q| *q == '"' || *q == '\'');
-        if let Some(q) = quote {
-            if last.text.len() == 1 || !last.text.ends_with(q) {
-                out.push(q);
-            }
-        }
+    let unterminated = |t: &&crate::lang::Token<'_>| {
+        t.text.chars().next().filter(|&q| q == '"' || q == '\'').is_some_and(|q| t.text.len() == 1 || !t.text.ends_with(q))
+    };
+    let first_unknown = tokens.iter().filter(|t| t.kind == TokenKind::Unknown).find(unterminated);
+    if let Some(token) = first_unknown.or(tokens.last().filter(unterminated)) {
+        out.push(token.text.chars().next().unwrap_or('"'));
     }
     let mut open: Vec<char> = Vec::new();
     for token in lang.lex(&out) {
@@ -90,6 +90,8 @@ mod tests {
         assert!(excel.check(&fixed).is_ok(), "{fixed}");
         let py = LangId::Python.language();
         assert_eq!(rule_based(py, "print(len([1, 2]"), "print(len([1, 2]))");
+        assert_eq!(rule_based(py, "print('hello"), "print('hello')");
+        assert_eq!(rule_based(py, "x = 1\nprint(\"a (b"), "x = 1\nprint(\"a (b\")");
         assert_eq!(identity("=A1+"), "=A1+");
     }
 }
