@@ -13,6 +13,7 @@
 //! ```
 
 pub mod alloc;
+mod caught_panic;
 pub mod checkpoint;
 pub mod dataset;
 pub mod diffusion;

@@ -37,12 +37,10 @@ pub fn check_page_sizes(path: &Path, file: &File, metadata: &ParquetMetaData) ->
                 )));
             }
             let limit = u64::try_from(chunk.uncompressed_size()).unwrap_or(0);
-            let mut bytes = vec![0u8; len as usize];
-            file.read_exact_at(&mut bytes, start).map_err(DatasetError::io(path))?;
-            let mut at = 0usize;
-            while at < bytes.len() {
-                let offset = start + at as u64;
-                let header = PageSizes::read(&bytes[at..])
+            let end = start + len;
+            let mut offset = start;
+            while offset < end {
+                let header = read_header_at(file, offset, end)
                     .map_err(|why| refuse(format!("the page header at byte {offset} is malformed: {why}")))?;
                 if header.uncompressed > limit {
                     return Err(refuse(format!(
@@ -50,9 +48,8 @@ pub fn check_page_sizes(path: &Path, file: &File, metadata: &ParquetMetaData) ->
                         header.uncompressed
                     )));
                 }
-                let next = (at + header.header_len).checked_add(header.compressed as usize);
-                match next {
-                    Some(next) if next <= bytes.len() => at = next,
+                match (offset + header.header_len as u64).checked_add(header.compressed) {
+                    Some(next) if next <= end => offset = next,
                     _ => {
                         return Err(refuse(format!(
                             "the page at byte {offset} declares {} compressed bytes, past the end of its column chunk",
@@ -64,6 +61,23 @@ pub fn check_page_sizes(path: &Path, file: &File, metadata: &ParquetMetaData) ->
         }
     }
     Ok(())
+}
+
+/// Bytes of a page header read at first; a header with long statistics is
+/// read again in a window four times larger, up to its column chunk's end.
+const HEADER_WINDOW: u64 = 4096;
+
+/// The page header at `offset`, read without the page body that follows it.
+fn read_header_at(file: &File, offset: u64, end: u64) -> Result<PageSizes, String> {
+    let mut window = HEADER_WINDOW.min(end - offset);
+    loop {
+        let mut bytes = vec![0u8; window as usize];
+        file.read_exact_at(&mut bytes, offset).map_err(|e| e.to_string())?;
+        match PageSizes::read(&bytes) {
+            Err(why) if why == ENDS_EARLY && offset + window < end => window = (window * 4).min(end - offset),
+            result => return result,
+        }
+    }
 }
 
 /// The sizes a Thrift page header declares, and the header's own length.
@@ -114,6 +128,9 @@ const MAP: u8 = 11;
 const STRUCT: u8 = 12;
 const UUID: u8 = 13;
 
+/// What a read past the bytes at hand reports.
+const ENDS_EARLY: &str = "the header ends early";
+
 /// A cursor over Thrift compact-protocol bytes.
 struct Compact<'a> {
     bytes: &'a [u8],
@@ -122,13 +139,13 @@ struct Compact<'a> {
 
 impl Compact<'_> {
     fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.bytes.get(self.at).ok_or("the header ends early")?;
+        let b = *self.bytes.get(self.at).ok_or(ENDS_EARLY)?;
         self.at += 1;
         Ok(b)
     }
 
     fn advance(&mut self, n: u64) -> Result<(), String> {
-        let end = (self.at as u64).checked_add(n).filter(|&end| end <= self.bytes.len() as u64).ok_or("the header ends early")?;
+        let end = (self.at as u64).checked_add(n).filter(|&end| end <= self.bytes.len() as u64).ok_or(ENDS_EARLY)?;
         self.at = end as usize;
         Ok(())
     }
@@ -270,11 +287,35 @@ mod tests {
     }
 
     #[test]
+    fn a_header_longer_than_the_first_window_is_read_whole() {
+        // page statistics of 10,000-character values make headers of ~20 KB
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let text: Vec<String> = (0..3u8).map(|i| char::from(b'a' + i).to_string().repeat(10_000)).collect();
+        let batch = RecordBatch::try_from_iter([("text", Arc::new(StringArray::from(text)) as _)]).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
+            .set_write_page_header_statistics(true)
+            .set_statistics_truncate_length(None)
+            .set_dictionary_enabled(false)
+            .build();
+        let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let (start, _) = reader.metadata().row_group(0).column(0).byte_range();
+        let header = PageSizes::read(&bytes[start as usize..]).unwrap();
+        assert!(header.header_len as u64 > HEADER_WINDOW, "a {} byte header", header.header_len);
+        check(&path).unwrap();
+    }
+
+    #[test]
     fn a_page_declaring_more_than_its_chunk_is_refused_with_its_offset() {
         let (_dir, path) = written(20, parquet::basic::Compression::ZSTD(Default::default()));
         let mut bytes = std::fs::read(&path).unwrap();
-        // the first data page's header starts the first column chunk (PAR1 is 4 bytes);
-        // its field 2 (0x15, zigzag varint) is rewritten to 2^30 in the same width
+        // the first page's header starts the first column chunk; its field 2
+        // (0x15, a zigzag varint) is rewritten to declare 2^31 bytes
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         let (start, _) = reader.metadata().row_group(0).column(0).byte_range();
         let header = &bytes[start as usize..];

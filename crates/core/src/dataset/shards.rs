@@ -157,9 +157,8 @@ pub fn list_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, DatasetError
 pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
     // the `parquet` crate panics on some malformed pages (a decoder indexing
     // past its buffer): such a panic becomes an error naming the file
-    std::panic::catch_unwind(|| decode_batches(path)).unwrap_or_else(|panic| {
-        let detail = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(DatasetError::Schema { path: path.to_path_buf(), reason: format!("malformed Parquet: {}", detail.unwrap_or_default()) })
+    crate::caught_panic::catch_as_message(|| decode_batches(path)).unwrap_or_else(|detail| {
+        Err(DatasetError::Schema { path: path.to_path_buf(), reason: format!("malformed Parquet: {detail}") })
     })
 }
 

@@ -34,12 +34,12 @@ pub fn rule_based(lang: &dyn Language, text: &str) -> String {
     // that does not end with it, the last one, or (Python, which lexes on after
     // the error) the first unknown one
     let tokens = lang.lex(&out);
-    let unterminated = |t: &&crate::lang::Token<'_>| {
-        t.text.chars().next().filter(|&q| q == '"' || q == '\'').is_some_and(|q| t.text.len() == 1 || !t.text.ends_with(q))
+    let opening_quote = |t: &crate::lang::Token<'_>| {
+        t.text.chars().next().filter(|&q| (q == '"' || q == '\'') && (t.text.len() == 1 || !t.text.ends_with(q)))
     };
-    let first_unknown = tokens.iter().filter(|t| t.kind == TokenKind::Unknown).find(unterminated);
-    if let Some(token) = first_unknown.or(tokens.last().filter(unterminated)) {
-        out.push(token.text.chars().next().unwrap_or('"'));
+    let first_unknown = tokens.iter().filter(|t| t.kind == TokenKind::Unknown).find_map(opening_quote);
+    if let Some(q) = first_unknown.or_else(|| tokens.last().and_then(opening_quote)) {
+        out.push(q);
     }
     let mut open: Vec<char> = Vec::new();
     for token in lang.lex(&out) {

@@ -108,10 +108,8 @@ impl CodeTokenizer {
         // cannot parse): JSON syntax is checked first, with line and column,
         // and a panic left over becomes an error naming the file
         serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| failed(format!("not JSON: {e}")))?;
-        let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>()).map_err(|panic| {
-            let detail = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-            failed(format!("not a tokenizer file: {}", detail.unwrap_or_default()))
-        })?;
+        let parsed = crate::caught_panic::catch_as_message(|| text.parse::<Tokenizer>())
+            .map_err(|detail| failed(format!("not a tokenizer file: {detail}")))?;
         let inner = parsed.map_err(wrap(context()))?;
         let this = CodeTokenizer { inner };
         this.verify_specials(path)?;
