@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -97,6 +97,10 @@ eval-model-python: corpora-python
 	  --out $(PY_EVAL)/fidelity
 	$(LASTMILE) eval repair --bench outputs/eval/pydex-identity.json --checkpoint $(PY_MODEL) --lang python --method paper \
 	  --levels 0.1 -k 1 --stride 60 --clamp --out $(PY_EVAL)/fidelity-paper
+	$(LASTMILE) eval repair --bench outputs/eval/pydex-identity.json --checkpoint $(PY_MODEL) --lang python --method paper \
+	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/fidelity-likelihood
+	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper \
+	  --levels 0.05,0.1,0.2 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/pydex-likelihood
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
 	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
@@ -108,6 +112,15 @@ eval-model-python: corpora-python
 data-quality:
 	LASTMILE="$(LASTMILE)" scripts/data-quality.sh
 
+## data-quality-python: the same for Python (after `make run-python`): lastmile pairs
+## against the BIFI-style rule pairs, seeds 0 1 2, configs/fixer/python.toml, scored on
+## PyDex by the BIFI metric; outputs/data-quality/python/report.md. Resumable.
+data-quality-python:
+	LASTMILE="$(LASTMILE)" OUT=outputs/data-quality/python LASTMILE_DATA=outputs/datasets/python-nightly \
+	  RULES_DATA=outputs/datasets/python-rules BENCH=corpora/benchmarks/pydex BENCH_LANG=python \
+	  RECIPE=configs/fixer/python.toml TOKENIZER=models/python/tokenizer.json SOURCE_NAMES="lastmile rules" \
+	  RUN_FIRST="make run-python" scripts/data-quality.sh
+
 ## check-loaders: the nightly datasets (after `make run`) load unmodified in Polars,
 ## pandas, pyarrow and Hugging Face `datasets` (installed into the user's site-packages
 ## when missing), with the same rows and columns in each
@@ -115,6 +128,15 @@ DATASETS ?= outputs/datasets/excel-nightly outputs/datasets/excel-rules
 check-loaders:
 	python3 -c "import polars, pandas, pyarrow, datasets" 2>/dev/null || python3 -m pip install --user --quiet polars pandas pyarrow datasets
 	python3 scripts/check-loaders.py $(DATASETS)
+
+## check-python-pairs: the Python nightly's pairs and the rule pairs (after `make
+## run-python`) judged by CPython's `ast`: empty broken sides, broken sides rejected,
+## fixed sides parsed, a few pairs to read (Polars installed into the user's
+## site-packages when missing)
+PY_DATASETS ?= outputs/datasets/python-nightly outputs/datasets/python-rules
+check-python-pairs:
+	python3 -c "import polars" 2>/dev/null || python3 -m pip install --user --quiet polars
+	python3 scripts/check-python-pairs.py $(PY_DATASETS)
 
 ## eval-nl2code: NL-to-code on the test splits of corpora/benchmarks/nl2code/ (CF rules,
 ## Bash, Python): exact, CF execution and validity at top-1/3/5 of the shipped

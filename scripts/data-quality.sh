@@ -3,6 +3,8 @@
 # builds outputs/datasets/excel-nightly and outputs/datasets/excel-rules), train
 # one fixer per pair source and seed with the one recipe (configs/fixer/recipe.toml),
 # score each on the real Excel benchmark, and write outputs/data-quality/report.md.
+# `make data-quality-python` sets the variables below for Python (after `make
+# run-python`; PyDex, BIFI metric, configs/fixer/python.toml).
 # Resumable: a finished fixer or evaluation is not redone; an interrupted one resumes.
 set -euo pipefail
 LASTMILE=${LASTMILE:-"cargo run --quiet --locked --bin lastmile --"}
@@ -14,8 +16,11 @@ RULES_DATA=${RULES_DATA:-outputs/datasets/excel-rules}
 BENCH=${BENCH:-corpora/benchmarks/repair/excel.json}
 RECIPE=${RECIPE:-configs/fixer/recipe.toml}
 TOKENIZER=${TOKENIZER:-models/excel/tokenizer.json}
+BENCH_LANG=${BENCH_LANG:-excel}
+SOURCE_NAMES=${SOURCE_NAMES:-"lastmile rules mix identity"}
+RUN_FIRST=${RUN_FIRST:-"make run"}
 for d in "$LASTMILE_DATA" "$RULES_DATA"; do
-  [ -d "$d/data" ] || { echo "data-quality: $d is missing: run \`make run\` first" >&2; exit 1; }
+  [ -d "$d/data" ] || { echo "data-quality: $d is missing: run \`$RUN_FIRST\` first" >&2; exit 1; }
 done
 half=$((PAIRS / 2))
 declare -A SOURCES=(
@@ -27,7 +32,7 @@ declare -A SOURCES=(
 start=$(date +%s)
 mkdir -p "$OUT"
 for seed in $SEEDS; do
-  for source in lastmile rules mix identity; do
+  for source in $SOURCE_NAMES; do
     run="$OUT/$source-s$seed"
     if [ ! -f "$run/model.safetensors" ]; then
       echo "data-quality: training $run"
@@ -36,7 +41,7 @@ for seed in $SEEDS; do
     fi
     if [ ! -f "$run/eval/results.json" ]; then
       echo "data-quality: scoring $run"
-      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang excel --beam 5 --out "$run/eval"
+      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang "$BENCH_LANG" --beam 5 --out "$run/eval"
     fi
   done
 done

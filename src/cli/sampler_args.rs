@@ -57,6 +57,14 @@ pub struct SamplerArgs {
     /// snippet passes the checker.
     #[arg(long)]
     unconstrained: bool,
+    /// Localised: nats charged per window token the checker read-out changes,
+    /// so the smallest plausible edit wins (0: the model's probability alone).
+    #[arg(long, default_value_t = 0.0)]
+    edit_cost: f32,
+    /// Localised: repair rounds; an input without a valid candidate is repaired
+    /// again from the candidate that fixed its first slip (one window per slip).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    rounds: u16,
 }
 
 impl SamplerArgs {
@@ -92,6 +100,8 @@ impl SamplerArgs {
             radii: self.radii.clone(),
             inserts: self.inserts.clone(),
             constrained: !self.unconstrained,
+            edit_cost: self.edit_cost,
+            rounds: usize::from(self.rounds),
         })
     }
 }
@@ -117,7 +127,7 @@ mod tests {
         let config = localised.repair_config(1, 64, 0);
         assert_eq!(config.levels, [0.1, 0.3, 0.6, 1.0]);
         assert_eq!((config.sampler.stride, config.sampler.steps, config.sampler.clamp), (Some(60), None, true));
-        assert_eq!(config.localise, Some(Localise { radii: vec![0, 1, 2], inserts: vec![0, 1, 2], constrained: true }));
+        assert_eq!(config.localise, Some(Localise { radii: vec![0, 1, 2], inserts: vec![0, 1, 2], constrained: true, edit_cost: 0.0, rounds: 1 }));
 
         let paper = parse(&["--method", "paper"]).repair_config(1, 64, 0);
         assert_eq!(paper.levels.len(), 9);
@@ -126,7 +136,7 @@ mod tests {
         let custom = parse(&["--levels", "0.2", "--steps", "4", "--clamp=false", "--radii", "1", "--unconstrained"]);
         let custom = custom.repair_config(1, 64, 0);
         assert_eq!((custom.levels, custom.sampler.steps, custom.sampler.stride, custom.sampler.clamp), (vec![0.2], Some(4), None, false));
-        assert_eq!(custom.localise.unwrap(), Localise { radii: vec![1], inserts: vec![0, 1, 2], constrained: false });
+        assert_eq!(custom.localise.unwrap(), Localise { radii: vec![1], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1 });
         assert!(parse(&["--method", "paper", "--clamp"]).config().clamp);
         assert!(parse(&["--clamp", "--steps", "4"]).config().clamp, "a bare --clamp takes no value");
         assert!(Cli::try_parse_from(["x", "--steps", "4", "--stride", "60"]).is_err());

@@ -10,6 +10,7 @@
 //! second. Enumerating combinations best-first finds it within a few tries.
 
 use super::{EosInWindow, Window};
+use crate::tokenizer::{MASK, PAD};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
@@ -149,6 +150,31 @@ pub fn splice_accepted(
     window.splice(clean, accepted.as_deref().unwrap_or(decoded), eos)
 }
 
+/// Charges `cost` nats for every window position whose read-out differs from
+/// the input there, by raising the input's own token at each position of
+/// `window` in `scores` (a slot, `<mask>` in `clean`, keeps by writing nothing:
+/// `<pad>` or `<mask>`). The constrained read-out then ranks combinations by
+/// their log-probability minus `cost` per changed token, so a last-mile repair
+/// that changes one separator outranks one that rewrites the operands around
+/// it, and the input's own tokens compete at every position even where the
+/// model ranks them below its top choices.
+pub fn charge_edits(scores: &mut [Vec<f32>], clean: &[u32], window: Window, cost: f32) {
+    if cost <= 0.0 {
+        return;
+    }
+    for p in window.positions(clean.len().min(scores.len())) {
+        let kept: &[u32] = match clean[p] {
+            MASK => &[PAD, MASK],
+            ref id => std::slice::from_ref(id),
+        };
+        for &id in kept {
+            if let Some(score) = scores[p].get_mut(id as usize) {
+                *score += cost;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +214,30 @@ mod tests {
         assert_eq!(read_out(&row, &[1, 2], &scores, limits, |r| r[2] == 3), Some(vec![1, 5, 3]));
         assert_eq!(read_out(&row, &[2], &scores, limits, |r| r[1] == 2 && r[2] == 3), Some(vec![1, 2, 3]));
         assert_eq!(read_out(&row, &[1], &scores, limits, |r| r[1] == 6), None);
+    }
+
+    #[test]
+    fn an_edit_cost_makes_the_smallest_accepted_change_win() {
+        // the input is [1, 2, 4]; the model prefers rewriting both window
+        // positions (5, 9: -0.3), and the checker accepts either that or a
+        // single change at position 2 (2 kept, 4 -> 3: -3.5, +4 with the cost)
+        let mut scores = vec![vec![0.0; 10], vec![-4.0; 10], vec![-4.0; 10]];
+        scores[1][5] = -0.1;
+        scores[1][2] = -2.0; // the input's own token: plausible, not the model's first choice
+        scores[2][9] = -0.2;
+        scores[2][3] = -1.5;
+        let row = [1, 2, 4];
+        let accept = |r: &[u32]| r == [1, 5, 9] || r == [1, 2, 3];
+        let limits = Constraint { top_k: 3, budget: 64 };
+        assert_eq!(read_out(&row, &[1, 2], &scores, limits, accept), Some(vec![1, 5, 9]), "without a cost the most probable wins");
+        let mut charged = scores.clone();
+        charge_edits(&mut charged, &row, Window { lo: 1, hi: 2 }, 4.0);
+        assert_eq!(read_out(&row, &[1, 2], &charged, limits, accept), Some(vec![1, 2, 3]), "two edits cost more than one");
+        assert_eq!(charged[0], scores[0], "outside the window nothing changes");
+        // a slot keeps by writing nothing
+        let mut slot = vec![vec![0.0; 10]; 2];
+        charge_edits(&mut slot, &[MASK, 7], Window { lo: 0, hi: 1 }, 2.0);
+        assert_eq!((slot[0][PAD as usize], slot[0][MASK as usize], slot[0][7], slot[1][7]), (2.0, 2.0, 0.0, 2.0));
     }
 
     proptest! {

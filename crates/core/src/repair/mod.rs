@@ -73,7 +73,7 @@ pub struct RepairConfig {
 /// then chooses among all of them. An input the checker accepts has no error
 /// location and nothing to repair: every position is kept, so it comes back
 /// unchanged (a working formula is never broken by the repairer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Localise {
     /// Positions noised on each side of the error's token.
@@ -85,11 +85,33 @@ pub struct Localise {
     /// tokens whose snippet passes, instead of the argmax at each position.
     #[serde(default)]
     pub constrained: bool,
+    /// With `constrained`: nats charged per window token the read-out changes
+    /// ([`constrained::charge_edits`]); 0 ranks by the model's probability alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edit_cost: f32,
+    /// Repair rounds (1: one). An input none of whose candidates passes the
+    /// checker is repaired again from the candidate that got past its first
+    /// error with the fewest edits ([`furthest_progress`]: one slip fixed, the
+    /// next one found), so a snippet with several slips gets one window per slip.
+    #[serde(default = "one_round", skip_serializing_if = "is_one_round")]
+    pub rounds: usize,
+}
+
+fn is_zero(cost: &f32) -> bool {
+    *cost == 0.0
+}
+
+fn one_round() -> usize {
+    1
+}
+
+fn is_one_round(rounds: &usize) -> bool {
+    *rounds == 1
 }
 
 impl Default for Localise {
     fn default() -> Self {
-        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false }
+        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1 }
     }
 }
 
@@ -97,6 +119,22 @@ impl Default for Localise {
 /// that ends after it, or the `<eos>` position when the error is at the end.
 pub fn error_token(offsets: &[(usize, usize)], offset: usize) -> usize {
     offsets.iter().position(|&(_, end)| end > offset).unwrap_or(offsets.len())
+}
+
+/// Among `candidates` that still fail the checker but whose first error sits
+/// later than the first error of `input` (counted from the end, so that edits
+/// before it do not shift it), the one with the fewest token edits (then the
+/// latest error): the start of the next repair round. `None` when `input`
+/// passes or no candidate got past its error.
+pub fn furthest_progress<'c>(lang: &dyn Language, input: &str, candidates: &'c [Candidate]) -> Option<&'c Candidate> {
+    let before_end = |text: &str, offset: usize| text.len().saturating_sub(offset);
+    let first = before_end(input, lang.check(input).err()?.offset);
+    candidates
+        .iter()
+        .filter_map(|c| lang.check(&c.text).err().map(|e| (before_end(&c.text, e.offset), c)))
+        .filter(|(left, _)| *left < first)
+        .min_by(|a, b| a.1.token_edit_distance.cmp(&b.1.token_edit_distance).then(a.0.cmp(&b.0)))
+        .map(|(_, c)| c)
 }
 
 /// A repair keeps the model's `<eos>` inside a window: it may shorten its input.
@@ -205,7 +243,45 @@ impl<'a> Repairer<'a> {
         for list in out.iter_mut().flatten() {
             list.sort_by(|a, b| a.level.total_cmp(&b.level).then(a.sample.cmp(&b.sample)));
         }
+        if let Some(localise) = config.localise.as_ref().filter(|l| l.rounds > 1) {
+            self.next_round(inputs, &mut out, config, localise, progress)?;
+        }
         Ok(out)
+    }
+
+    /// Repairs again every input without a valid candidate, from its
+    /// [`furthest_progress`] candidate, and appends the new
+    /// candidates (edit distances to the original input) after its own.
+    fn next_round(
+        &self,
+        inputs: &[String],
+        out: &mut [Result<Vec<Candidate>, ItemError>],
+        config: &RepairConfig,
+        localise: &Localise,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<(), RepairError> {
+        let mut items = Vec::new();
+        let mut partial = Vec::new();
+        for (item, candidates) in out.iter().enumerate() {
+            let Ok(candidates) = candidates else { continue };
+            if candidates.iter().any(|c| c.valid) {
+                continue;
+            }
+            if let Some(candidate) = furthest_progress(self.lang, &inputs[item], candidates) {
+                items.push(item);
+                partial.push(candidate.text.clone());
+            }
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let next = RepairConfig { localise: Some(Localise { rounds: localise.rounds - 1, ..localise.clone() }), ..config.clone() };
+        let repaired = self.repair_with_progress(&partial, &next, progress)?;
+        for (item, candidates) in items.into_iter().zip(repaired) {
+            let (Ok(list), Ok(more)) = (&mut out[item], candidates) else { continue };
+            list.extend(more.into_iter().map(|c| Candidate { token_edit_distance: token_edit_distance(self.lang, &inputs[item], &c.text), ..c }));
+        }
+        Ok(())
     }
 
     /// The rows `text` is repaired from, or why it cannot be.
@@ -256,7 +332,11 @@ impl<'a> Repairer<'a> {
             .zip(sampled.tokens)
             .enumerate()
             .map(|(j, ((job, &window), out))| match &scores {
-                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, accept),
+                Some(scores) => {
+                    let mut scores = scores[j].clone();
+                    constrained::charge_edits(&mut scores, &job.ids, window, localise.edit_cost);
+                    constrained::splice_accepted(window, &job.ids, &out, &scores, EOS_IN_WINDOW, accept)
+                }
                 None => window.splice(&job.ids, &out, EOS_IN_WINDOW),
             })
             .collect())
@@ -305,6 +385,31 @@ mod tests {
     }
 
     #[test]
+    fn the_next_round_starts_from_the_candidate_that_got_furthest() {
+        let excel = LangId::Excel.language();
+        let input = "=IF(B3>10;1;0)";
+        let candidate = |text: &str, edits| Candidate {
+            level: 0.1,
+            sample: 0,
+            text: text.into(),
+            valid: excel.check(text).is_ok(),
+            token_edit_distance: edits,
+        };
+        let candidates = vec![
+            candidate("=IF(B3>10;1;0)", 0),
+            candidate("=IF(B3>10,1;0)", 1),
+            candidate("=IF(B3 10,1;0)", 2),
+            candidate("=IF(B3>10 -1;0)", 3),
+        ];
+        let next = furthest_progress(excel, input, &candidates).unwrap();
+        assert_eq!(next.text, "=IF(B3>10,1;0)", "past the first slip, with the fewest edits");
+        let rewritten = furthest_progress(excel, input, &candidates[2..]).unwrap();
+        assert_eq!(rewritten.text, "=IF(B3>10 -1;0)", "an error before the input's is no progress");
+        assert!(furthest_progress(excel, input, &candidates[..1]).is_none(), "no progress, no next round");
+        assert!(furthest_progress(excel, "=IF(B3>10,1,0)", &candidates).is_none(), "a valid input needs none");
+    }
+
+    #[test]
     fn localised_windows_cover_the_error_and_insert_slots() {
         // ids 10..15 stand for a 5-token snippet; the error is at token 2
         let ids = [10u32, 11, 12, 13, 14];
@@ -343,7 +448,7 @@ mod tests {
         let mut inputs: Vec<String> =
             bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
         inputs.push(bench[0].truth.clone()); // a formula the checker accepts
-        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false };
+        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false, edit_cost: 0.0, rounds: 1 };
         let repair = RepairConfig {
             levels: vec![0.5],
             samples: 2,

@@ -107,6 +107,73 @@ pub fn classify(lang: &dyn Language, broken: &str, fixed: &str) -> EditFamily {
     EditFamily::Other
 }
 
+/// Lines compared at most by [`classify_at_error`] (a longer snippet is
+/// classified whole).
+const MAX_DIFF_LINES: usize = 2_000;
+
+/// The family of the slip at the checker's error: when the sides differ in
+/// several blocks of lines, `fixed` is cut down to the one changed block
+/// nearest the first error of `broken` before [`classify`]. A real fix that
+/// also rewrote other lines (PyDex's truth is the student's next working
+/// submission) is then classified by the change that repaired the error; a pair
+/// whose sides differ in one block (every formula, nearly every generated
+/// pair) classifies exactly as [`classify`].
+pub fn classify_at_error(lang: &dyn Language, broken: &str, fixed: &str) -> EditFamily {
+    let (b, f): (Vec<&str>, Vec<&str>) = (broken.split('\n').collect(), fixed.split('\n').collect());
+    let Err(error) = lang.check(broken) else { return classify(lang, broken, fixed) };
+    if b.len() > MAX_DIFF_LINES || f.len() > MAX_DIFF_LINES {
+        return classify(lang, broken, fixed);
+    }
+    let blocks = changed_blocks(&b, &f);
+    if blocks.len() < 2 {
+        return classify(lang, broken, fixed);
+    }
+    let line = broken[..error.offset.min(broken.len())].matches('\n').count();
+    let distance = |r: &std::ops::Range<usize>| match (line < r.start, line >= r.end.max(r.start + 1)) {
+        (true, _) => r.start - line,
+        (_, true) => line + 1 - r.end.max(r.start + 1),
+        _ => 0,
+    };
+    let (old, new) = blocks.iter().min_by_key(|(old, _)| distance(old)).expect("two blocks or more");
+    let local: Vec<&str> = b[..old.start].iter().chain(&f[new.clone()]).chain(&b[old.end..]).copied().collect();
+    classify(lang, broken, &local.join("\n"))
+}
+
+/// The changed blocks of a line diff of `a` and `b` (longest common
+/// subsequence): each block's range of lines in `a` and in `b`.
+fn changed_blocks(a: &[&str], b: &[&str]) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let (n, m) = (a.len(), b.len());
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..]
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut blocks) = (0, 0, Vec::new());
+    let mut open: Option<(usize, usize)> = None;
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            if let Some((si, sj)) = open.take() {
+                blocks.push((si..i, sj..j));
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        open.get_or_insert((i, j));
+        if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            j += 1;
+        } else {
+            i += 1;
+        }
+    }
+    if let Some((si, sj)) = open {
+        blocks.push((si..n, sj..m));
+    }
+    blocks
+}
+
 /// Kinds of the tokens only in `broken` and only in `fixed`, after cutting the
 /// common prefix and suffix of the two token sequences (layout tokens skipped).
 fn changed_tokens(lang: &dyn Language, broken: &str, fixed: &str) -> (Vec<TokenKind>, Vec<TokenKind>) {
@@ -169,6 +236,23 @@ mod tests {
         let python = LangId::Python.language();
         assert_eq!(classify(python, "if x:\ny = 2", "if x:\n    y = 2"), EditFamily::Other);
         assert_eq!(classify(python, "f(x y)", "f(x, y)"), EditFamily::Separator);
+    }
+
+    #[test]
+    fn the_block_at_the_error_decides_when_a_fix_rewrote_more() {
+        let python = LangId::Python.language();
+        // the student added a missing `)` on line 2 (the checker stops on line 3)
+        // and also reworded the last line
+        let broken = "x = 1\nprint(x\ny = 2\nz = 3\nw = 4\nprint('done')";
+        let fixed = "x = 1\nprint(x)\ny = 2\nz = 3\nw = 4\nprint('all done', y)";
+        assert_eq!(classify(python, broken, fixed), EditFamily::Argument, "the whole diff mixes two edits");
+        assert_eq!(classify_at_error(python, broken, fixed), EditFamily::Bracket);
+        // one changed block: the same as the whole
+        assert_eq!(classify_at_error(python, "f(x y)", "f(x, y)"), EditFamily::Separator);
+        let excel = LangId::Excel.language();
+        assert_eq!(classify_at_error(excel, "=SUM(A1:A3", "=SUM(A1:A3)"), EditFamily::Bracket);
+        assert_eq!(changed_blocks(&["a", "b", "c", "d"], &["a", "B", "c", "d", "e"]), vec![(1..2, 1..2), (4..4, 4..5)]);
+        assert!(changed_blocks(&["a"], &["a"]).is_empty());
     }
 
     #[test]

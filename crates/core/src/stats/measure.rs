@@ -27,7 +27,7 @@ pub struct PairMeasure {
     pub broken_invalid: bool,
     /// Tokens of the broken side.
     pub broken_tokens: Vec<String>,
-    /// The kind of mistake ([`super::families::classify`]).
+    /// The kind of mistake ([`super::families::classify_at_error`]).
     pub family: super::families::EditFamily,
 }
 
@@ -42,7 +42,7 @@ pub fn measure(lang: &dyn Language, broken: &str, fixed: &str) -> PairMeasure {
         span: alignment.span(),
         broken_invalid: lang.check(broken).is_err(),
         broken_tokens,
-        family: super::families::classify(lang, broken, fixed),
+        family: super::families::classify_at_error(lang, broken, fixed),
     }
 }
 

@@ -284,7 +284,7 @@ impl DatasetStats {
     /// source's realism: the Jensen-Shannon distance of its edit families to
     /// the benchmark's. The benchmark is in `lang`.
     pub fn compare_to_real(&mut self, path: &Path, items: &[crate::dataset::BenchItem], lang: LangId) {
-        let real: Vec<families::EditFamily> = items.iter().map(|i| families::classify(lang.language(), &i.broken, &i.truth)).collect();
+        let real: Vec<families::EditFamily> = items.iter().map(|i| families::classify_at_error(lang.language(), &i.broken, &i.truth)).collect();
         let real = families::distribution(&real);
         for l in self.languages.iter_mut().filter(|l| l.lang == lang.name()) {
             l.realism_js = Some(families::jensen_shannon(&l.families, &real));
