@@ -332,11 +332,13 @@ impl<'a> Repairer<'a> {
             .zip(sampled.tokens)
             .enumerate()
             .map(|(j, ((job, &window), out))| match &scores {
-                Some(scores) => {
-                    let mut scores = scores[j].clone();
-                    constrained::charge_edits(&mut scores, &job.ids, window, localise.edit_cost);
-                    constrained::splice_accepted(window, &job.ids, &out, &scores, EOS_IN_WINDOW, accept)
+                // the (n x V) scores are copied only when edits are charged
+                Some(scores) if localise.edit_cost > 0.0 => {
+                    let mut charged = scores[j].clone();
+                    constrained::charge_edits(&mut charged, &job.ids, window, localise.edit_cost);
+                    constrained::splice_accepted(window, &job.ids, &out, &charged, EOS_IN_WINDOW, accept)
                 }
+                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, accept),
                 None => window.splice(&job.ids, &out, EOS_IN_WINDOW),
             })
             .collect())

@@ -16,7 +16,7 @@
 //!   added, dropped or rewritten);
 //! - `other`: anything else (indentation, several kinds at once).
 
-use crate::lang::{Language, PunctuationClass, TokenKind, WhitespaceRule};
+use crate::lang::{Language, PunctuationClass, SyntaxError, TokenKind, WhitespaceRule};
 use serde::Serialize;
 
 /// A family of edits.
@@ -119,8 +119,18 @@ const MAX_DIFF_LINES: usize = 2_000;
 /// whose sides differ in one block (every formula, nearly every generated
 /// pair) classifies exactly as [`classify`].
 pub fn classify_at_error(lang: &dyn Language, broken: &str, fixed: &str) -> EditFamily {
+    classify_near(lang, broken, fixed, lang.check(broken).err().as_ref())
+}
+
+/// [`classify_at_error`] given the checker's verdict on `broken` (`None` when it
+/// passes), for callers that have checked it already.
+pub fn classify_near(lang: &dyn Language, broken: &str, fixed: &str, error: Option<&SyntaxError>) -> EditFamily {
+    let Some(error) = error else { return classify(lang, broken, fixed) };
+    // a one-line side cannot differ in two blocks: no line split needed
+    if !broken.contains('\n') && !fixed.contains('\n') {
+        return classify(lang, broken, fixed);
+    }
     let (b, f): (Vec<&str>, Vec<&str>) = (broken.split('\n').collect(), fixed.split('\n').collect());
-    let Err(error) = lang.check(broken) else { return classify(lang, broken, fixed) };
     if b.len() > MAX_DIFF_LINES || f.len() > MAX_DIFF_LINES {
         return classify(lang, broken, fixed);
     }

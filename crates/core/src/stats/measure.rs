@@ -36,13 +36,14 @@ pub fn measure(lang: &dyn Language, broken: &str, fixed: &str) -> PairMeasure {
     let broken_tokens = edit_tokens(lang, broken);
     let fixed_tokens = edit_tokens(lang, fixed);
     let alignment = align(&broken_tokens, &fixed_tokens);
+    let error = lang.check(broken).err();
     PairMeasure {
         token_edit_distance: alignment.distance,
         localization: alignment.mean_pairwise_distance(),
         span: alignment.span(),
-        broken_invalid: lang.check(broken).is_err(),
+        broken_invalid: error.is_some(),
+        family: super::families::classify_near(lang, broken, fixed, error.as_ref()),
         broken_tokens,
-        family: super::families::classify_at_error(lang, broken, fixed),
     }
 }
 
