@@ -3,13 +3,15 @@
 //! by `tests/golden/make_*_labels.py`, and accept every human fix of the repair
 //! benchmarks.
 
+#[path = "common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use lastmile::lang::LangId;
 use lastmile::mine::unquote_csv;
 use serde_json::Value;
-use std::path::Path;
 
 fn golden(path: &str) -> Vec<(String, bool)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    let text = std::fs::read_to_string(repo_file("").join(path)).unwrap();
     text.lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line).unwrap();
@@ -50,7 +52,7 @@ fn bash_checker_agrees_with_bash_n() {
 }
 
 fn benchmark(path: &str) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    let text = std::fs::read_to_string(repo_file("").join(path)).unwrap();
     let items: Vec<Value> = serde_json::from_str(&text).unwrap();
     items.iter().map(|v| (v["Buggy"].as_str().unwrap().to_string(), v["GroundTruth"].as_str().unwrap().to_string())).collect()
 }
@@ -90,7 +92,7 @@ fn powershell_benchmark_fixes_parse() {
 
 #[test]
 fn excel_checker_accepts_nearly_all_euses_formulas() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/excel/euses-formulas.txt");
+    let path = repo_file("corpora/excel/euses-formulas.txt");
     let text = std::fs::read_to_string(path).unwrap();
     let checker = LangId::Excel.language();
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();

@@ -47,7 +47,7 @@ row_group_rows = 100
 
 fn setup(root: &Path) {
     common::excel_slice(root, 3000);
-    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
+    fs::copy(common::repo_file("corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
     fs::write(root.join("corrupt.toml"), CORRUPT).unwrap();
     lastmile(root).args(["mine", "--quiet", "--config", "excel.toml"]).assert().success();
 }

@@ -44,8 +44,8 @@ fn fixers_train_resume_evaluate_and_compare() {
     common::excel_slice(root, 2000);
     fs::write(root.join("corrupt.toml"), CORRUPT).unwrap();
     fs::write(root.join("recipe.toml"), RECIPE).unwrap();
-    let tokenizer = concat!(env!("CARGO_MANIFEST_DIR"), "/models/excel/tokenizer.json");
-    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json");
+    let (tokenizer, bench) = (common::repo_file("models/excel/tokenizer.json"), common::repo_file("corpora/benchmarks/repair/excel.json"));
+    let (tokenizer, bench) = (tokenizer.to_str().unwrap(), bench.to_str().unwrap());
     lastmile(root).args(["mine", "--quiet", "--config", "excel.toml"]).assert().success();
     lastmile(root).args(["corrupt", "--quiet", "--config", "corrupt.toml"]).assert().success();
     let train = |pairs: &str, out: &str, extra: &[&str]| {

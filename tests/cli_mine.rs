@@ -1,6 +1,9 @@
 //! End to end: `lastmile mine` and `lastmile check` on a temp dir holding slices
 //! of the real corpora, including bad input that must be reported, not fatal.
 
+#[path = "common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use assert_cmd::Command;
 use lastmile::dataset::read_corpus_split;
 use serde_json::Value;
@@ -8,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    repo_file("")
 }
 
 fn lastmile(dir: &Path) -> Command {

@@ -84,10 +84,10 @@ row_group_rows = 16
 
 fn setup(root: &Path) {
     common::excel_slice(root, 3000);
-    fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
+    fs::copy(common::repo_file("corpora/benchmarks/repair/excel.json"), root.join("bench.json")).unwrap();
     fs::create_dir_all(root.join("pydex")).unwrap();
     for file in ["2865_syntaxincorrect_correct_pair.json", "2868_syntaxincorrect_correct_pair.json"] {
-        fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/benchmarks/pydex").join(file), root.join("pydex").join(file)).unwrap();
+        fs::copy(common::repo_file("corpora/benchmarks/pydex").join(file), root.join("pydex").join(file)).unwrap();
     }
     fs::write(
         root.join("model.toml"),

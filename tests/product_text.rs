@@ -6,6 +6,9 @@
 //! (`upstream`, a URL, `github`, `huggingface/`). The phrases are assembled at
 //! run time, so this file does not match itself.
 
+#[path = "common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use std::path::{Path, PathBuf};
 
 /// Where the product's text lives (relative to the crate root).
@@ -97,7 +100,7 @@ fn cites_upstream(line: &str) -> bool {
 
 #[test]
 fn no_development_history_in_the_product() {
-    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crate_root = repo_file("");
     let mut found = Vec::new();
     for root in ROOTS {
         for path in files(&crate_root.join(root)) {
@@ -106,7 +109,7 @@ fn no_development_history_in_the_product() {
                 let lower = line.to_lowercase();
                 if let Some(phrase) = history_phrase(&lower) {
                     if !cites_upstream(&lower) {
-                        let shown = path.strip_prefix(crate_root).unwrap_or(&path).display();
+                        let shown = path.strip_prefix(&crate_root).unwrap_or(&path).display();
                         found.push(format!("{shown}:{}: `{phrase}`: {}", number + 1, line.trim()));
                     }
                 }

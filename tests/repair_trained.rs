@@ -3,6 +3,9 @@
 //! user's checkpoint would be used. (Kept out of `repair/`'s unit tests so that
 //! no inference stage imports `train/`, not even under `cfg(test)`.)
 
+#[path = "common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule, SamplerConfig};
 use lastmile::lang::LangId;
@@ -19,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 #[test]
 fn a_tiny_trained_model_repairs_a_known_broken_formula() {
     let bench =
-        lastmile::eval::load_bench(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/benchmarks/repair/excel.json")))
+        lastmile::eval::load_bench(&repo_file("corpora/benchmarks/repair/excel.json"))
             .unwrap();
     let excel = LangId::Excel.language();
     let mut formulas: Vec<String> = bench.iter().map(|i| i.truth.clone()).filter(|t| t.len() <= 14 && excel.check(t).is_ok()).collect();

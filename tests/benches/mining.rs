@@ -2,13 +2,15 @@
 //! (release) profile. Target: under 30 s in total on a 2-core machine.
 //! Run with `make bench` (or `cargo bench --bench mining`).
 
+#[path = "../common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use lastmile::mine::{mine, CorpusConfig};
-use std::path::Path;
 use std::time::Instant;
 
 fn main() {
     println!("{}", lastmile::machine::Machine::detect());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_file("");
     let out = tempfile::tempdir().expect("temp dir");
     let mut paths: Vec<_> = std::fs::read_dir(root.join("configs/corpus"))
         .expect("configs/corpus")
@@ -23,7 +25,7 @@ fn main() {
         let config = CorpusConfig::load(&path).expect("valid config");
         let bytes = std::sync::atomic::AtomicU64::new(0);
         let started = Instant::now();
-        let report = mine(&config, root, &out.path().join(config.lang.name()), &mut |p| {
+        let report = mine(&config, &root, &out.path().join(config.lang.name()), &mut |p| {
             bytes.store(p.total.unwrap_or(0), std::sync::atomic::Ordering::Relaxed)
         })
         .expect("mining succeeds");

@@ -4,6 +4,9 @@
 //! (`tests/benches/torch_reference.py`, run in the same process tree when
 //! `python3 -c 'import torch'` works). Run with `make bench`.
 
+#[path = "../common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule};
 use lastmile::kernels::precision::{with_matmul_precision, MatmulPrecision};
@@ -108,7 +111,8 @@ fn peak_rss_mb() -> Option<f64> {
 /// PyTorch's figures for one preset: train and sample step seconds, its version, its
 /// peak resident memory in MB, and its training step's parts (forward, backward, AdamW).
 fn torch_step_times(preset: &str, threads: usize) -> Option<(f64, f64, String, f64, [f64; 3])> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/benches/torch_reference.py");
+    let script = repo_file("tests/benches/torch_reference.py");
+    let script = script.to_str()?;
     let out = Command::new("python3")
         .args([script, "--config", preset, "--threads", &threads.to_string(), "--warmup", &WARMUP.to_string(), "--reps", &REPS.to_string()])
         .output()

@@ -7,6 +7,9 @@
 //! initialised model (same cost). Inputs: the Excel benchmark's broken
 //! formulas that fit the model. Run with `make bench`.
 
+#[path = "../common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use candle_core::Device;
 use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::eval::load_bench;
@@ -15,7 +18,6 @@ use lastmile::model::init_model;
 use lastmile::model::ModelConfig;
 use lastmile::repair::{RepairConfig, Repairer};
 use lastmile::tokenizer::CodeTokenizer;
-use std::path::Path;
 use std::time::Instant;
 
 /// The allocator `lastmile` itself runs with (`src/main.rs`).
@@ -25,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     lastmile::alloc::tune_for_tensors();
     println!("{}", lastmile::machine::Machine::detect());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_file("");
     let bench = load_bench(&root.join("corpora/benchmarks/repair/excel.json")).unwrap();
     let checkpoint = root.join("outputs/nightly/excel/run/checkpoint");
     let (model, tokenizer, what) = if checkpoint.join("model.safetensors").exists() {

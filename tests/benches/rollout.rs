@@ -6,6 +6,9 @@
 //! model (same cost per step, fewer kept pairs) and a tokenizer trained here.
 //! Needs the mined Excel corpus (`make mine`). Run with `make bench`.
 
+#[path = "../common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 use candle_core::Device;
 use lastmile::dataset::read_corpus_split;
 use lastmile::kernels::precision::{with_matmul_precision, MatmulPrecision};
@@ -13,7 +16,6 @@ use lastmile::model::init_model;
 use lastmile::model::ModelConfig;
 use lastmile::rollout::{Rollout, RolloutConfig};
 use lastmile::tokenizer::CodeTokenizer;
-use std::path::Path;
 use std::time::Instant;
 
 /// The allocator `lastmile` itself runs with (`src/main.rs`).
@@ -23,7 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     lastmile::alloc::tune_for_tensors();
     println!("{}", lastmile::machine::Machine::detect());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_file("");
     let mut config = RolloutConfig::load(&root.join("configs/rollout/excel-nightly.toml")).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     config.out = scratch.path().join("bench-dataset");
@@ -44,7 +46,7 @@ fn main() {
         let (model, _vars) = init_model(&model_config, &Device::Cpu, 0).unwrap();
         (model, tokenizer, "random-init".to_string(), "random initialisation")
     };
-    let rollout = Rollout::new(&config, &model, &tokenizer, &sha, root).unwrap();
+    let rollout = Rollout::new(&config, &model, &tokenizer, &sha, &root).unwrap();
     // the same units at each matmul precision (`--matmul-precision`; the default
     // `highest` first): `medium` and `low` run only where the CPU has the kernels
     let mut rate = 0.0;

@@ -1,5 +1,7 @@
 //! Fixtures shared by the end-to-end tests.
 
+mod repo_file;
+pub use repo_file::repo_file;
 use std::fs;
 use std::path::Path;
 
@@ -10,7 +12,7 @@ pub const EXCEL_MINE_CONFIG: &str =
 /// Writes the first `formulas` lines of the real EUSES Excel corpus to
 /// `root/formulas.txt` and the mine config that reads them to `root/excel.toml`.
 pub fn excel_slice(root: &Path, formulas: usize) {
-    let euses = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/excel/euses-formulas.txt")).unwrap();
+    let euses = fs::read_to_string(repo_file("corpora/excel/euses-formulas.txt")).unwrap();
     let lines: String = euses.lines().take(formulas).map(|l| format!("{l}\n")).collect();
     fs::write(root.join("formulas.txt"), lines).unwrap();
     fs::write(root.join("excel.toml"), EXCEL_MINE_CONFIG).unwrap();

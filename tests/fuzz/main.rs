@@ -22,6 +22,9 @@
 //! targets go on. Inputs that ever failed are kept under
 //! `tests/fuzz/regressions/<target>/` and replayed on every run.
 
+#[path = "../common/repo_file.rs"]
+mod repo_file;
+use repo_file::repo_file;
 mod file_targets;
 mod meter;
 mod mutate;
@@ -96,7 +99,7 @@ fn options() -> Options {
 
 /// A path inside the repository (the seeds: corpora, benchmarks, configs, models).
 pub fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    repo_file("").join(path)
 }
 
 /// Where the fuzzing process keeps its scratch files and its fixtures.
@@ -107,7 +110,7 @@ fn work_dir() -> PathBuf {
 }
 
 fn regressions_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/regressions").join(target)
+    repo_file("tests/fuzz/regressions").join(target)
 }
 
 /// The target called `name`, ready to run.

@@ -35,6 +35,16 @@ pub mod stats;
 pub mod tokenizer;
 pub mod train;
 
+/// A path inside the repository, found when the tests run (`cargo test` sets
+/// `CARGO_MANIFEST_DIR`): a test binary built from a checkout elsewhere that
+/// shares the target directory reads this checkout's files, where `env!` would
+/// keep the first checkout's path.
+#[cfg(test)]
+pub(crate) fn repo_file(relative: &str) -> std::path::PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    std::path::Path::new(&crate_dir).join("../..").join(relative)
+}
+
 #[cfg(test)]
 mod test_models;
 

@@ -331,6 +331,16 @@ fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) 
     out
 }
 
+/// A path inside the repository, found when the tests run (`cargo test` sets
+/// `CARGO_MANIFEST_DIR`): a test binary built from a checkout elsewhere that
+/// shares the target directory reads this checkout's files, where `env!` would
+/// keep the first checkout's path.
+#[cfg(test)]
+pub(crate) fn repo_file(relative: &str) -> std::path::PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    std::path::Path::new(&crate_dir).join("../..").join(relative)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -422,7 +432,9 @@ mod tests {
             let excel = LangId::Excel.language();
             let once = excel.normalize_whitespace(&text);
             prop_assert_eq!(excel.normalize_whitespace(&once), once.clone());
-            prop_assert!(excel.check(&once).is_ok(), "{}", once);
+            // valid unless a known function gets the wrong count (`=N(A0,A0)`)
+            prop_assert_eq!(excel.check(&once).is_ok(), excel.check(&text).is_ok(), "{}", once);
+            prop_assert!(excel.check(&once).is_ok() || excel.check(&once).unwrap_err().message.contains(" takes "), "{}", once);
         }
     }
 

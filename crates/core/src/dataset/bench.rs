@@ -181,7 +181,7 @@ mod tests {
     use super::*;
 
     fn corpora() -> PathBuf {
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("corpora/benchmarks")
+        crate::repo_file("").join("corpora/benchmarks")
     }
 
     #[test]

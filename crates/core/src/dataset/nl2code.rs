@@ -90,7 +90,7 @@ mod tests {
     use super::*;
 
     fn bench(name: &str) -> Nl2CodeBench {
-        load_nl2code(Path::new(&format!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/{}.json"), name))).unwrap()
+        load_nl2code(&crate::repo_file(&format!("corpora/benchmarks/nl2code/{name}.json"))).unwrap()
     }
 
     #[test]

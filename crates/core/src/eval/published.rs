@@ -38,7 +38,7 @@ mod tests {
 
     #[test]
     fn numbers_match_the_corpora_readme() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/README.md")).unwrap();
+        let readme = std::fs::read_to_string(crate::repo_file("corpora/README.md")).unwrap();
         for lang in [LangId::Excel, LangId::Powershell, LangId::Python] {
             assert!(!published(lang).is_empty());
             for p in published(lang) {

@@ -468,11 +468,11 @@ mod tests {
 
     #[test]
     fn an_nl2code_benchmark_is_a_pair_source_of_utterances_and_code() {
-        let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json");
-        let source: PairSource = format!("{bench}:100").parse().unwrap();
+        let bench = crate::repo_file("corpora/benchmarks/nl2code/cfrule.json");
+        let source: PairSource = format!("{}:100", bench.display()).parse().unwrap();
         let (pairs, taken) = load_pair_texts(&[source]).unwrap();
         assert_eq!((pairs.len(), taken), (100, vec![100]));
-        let all = crate::dataset::load_nl2code(Path::new(bench)).unwrap();
+        let all = crate::dataset::load_nl2code(&bench).unwrap();
         for (utterance, code) in &pairs {
             assert!(all.train.iter().any(|i| i.utterance.as_deref() == Some(utterance.as_str()) && &i.code == code), "{utterance} -> {code}");
         }

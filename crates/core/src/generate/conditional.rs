@@ -126,10 +126,7 @@ mod tests {
 
     #[test]
     fn ranked_candidates_are_distinct_checked_and_the_same_wherever_an_utterance_sits() {
-        let bench = crate::dataset::load_nl2code(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../corpora/benchmarks/nl2code/cfrule.json"
-        )))
+        let bench = crate::dataset::load_nl2code(&crate::repo_file("corpora/benchmarks/nl2code/cfrule.json"))
         .unwrap();
         let texts: Vec<String> = bench.train.iter().flat_map(|i| [i.code.clone(), i.utterance.clone().unwrap_or_default()]).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();

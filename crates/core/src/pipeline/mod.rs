@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn shipped_pipelines_parse() {
-        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let root = crate::repo_file("");
         let mut names = Vec::new();
         for entry in std::fs::read_dir(root.join("pipelines")).unwrap() {
             let path = entry.unwrap().path();

@@ -431,8 +431,8 @@ mod tests {
 
     #[test]
     fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/repair/excel.json");
-        let bench = crate::dataset::load_bench(std::path::Path::new(path)).unwrap();
+        let path = crate::repo_file("corpora/benchmarks/repair/excel.json");
+        let bench = crate::dataset::load_bench(&path).unwrap();
         let excel = LangId::Excel.language();
         let texts: Vec<String> = bench.iter().map(|i| i.truth.clone()).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();

@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn shipped_rollout_configs_load() {
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("configs/rollout");
+        let dir = crate::repo_file("").join("configs/rollout");
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

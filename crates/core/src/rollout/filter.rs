@@ -167,7 +167,6 @@ mod tests {
     use super::*;
     use crate::dataset::{load_decontaminator, BenchmarkSource, MatchRule};
     use crate::lang::LangId;
-    use std::path::Path;
 
     fn filter(config: FilterConfig, held: &Decontaminator) -> PairFilter<'_> {
         PairFilter::new(LangId::Excel.language(), config, held)
@@ -207,14 +206,14 @@ mod tests {
 
     #[test]
     fn benchmark_formulas_are_decontaminated_by_sketch() {
-        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let root = crate::repo_file("");
         let source = BenchmarkSource {
             path: "corpora/benchmarks/repair/excel.json".into(),
             fields: vec!["Buggy".into(), "GroundTruth".into()],
             match_rule: MatchRule::Sketch,
         };
         let excel = LangId::Excel.language();
-        let held = load_decontaminator(&[source], root, excel).unwrap();
+        let held = load_decontaminator(&[source], &root, excel).unwrap();
         let bench: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("corpora/benchmarks/repair/excel.json")).unwrap()).unwrap();
         let truth = bench[0]["GroundTruth"].as_str().unwrap().trim().to_string();

@@ -247,7 +247,7 @@ mod tests {
     use super::*;
 
     fn formulas() -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/excel/euses-formulas.txt")).unwrap();
+        let text = std::fs::read_to_string(crate::repo_file("corpora/excel/euses-formulas.txt")).unwrap();
         text.lines().take(3000).map(|l| format!("={}", crate::mine::unquote_csv(l))).collect()
     }
 

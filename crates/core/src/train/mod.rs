@@ -222,7 +222,7 @@ mod tests {
     }
 
     fn real_formulas(count: usize) -> Vec<String> {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/excel/euses-formulas.txt")).unwrap();
+        let text = std::fs::read_to_string(crate::repo_file("corpora/excel/euses-formulas.txt")).unwrap();
         let mut seen = std::collections::HashSet::new();
         text.lines()
             .map(|l| format!("={}", crate::mine::unquote_csv(l)))
@@ -584,7 +584,7 @@ mod tests {
     /// A conditioned run of the workspace's model: an NL-to-code benchmark of
     /// the first 120 real CF-rule train pairs, an encoder of one block.
     fn conditioned(dir: &Path, base: &TrainConfig) -> TrainConfig {
-        let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json")).unwrap();
+        let real = std::fs::read_to_string(crate::repo_file("corpora/benchmarks/nl2code/cfrule.json")).unwrap();
         let real: serde_json::Value = serde_json::from_str(&real).unwrap();
         let train: Vec<serde_json::Value> = real["train"].as_array().unwrap()[..120]
             .iter()

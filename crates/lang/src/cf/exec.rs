@@ -368,7 +368,7 @@ mod tests {
         struct Bench {
             test: Vec<Item>,
         }
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json");
+        let path = crate::repo_file("corpora/benchmarks/nl2code/cfrule.json");
         let bench: Bench = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let with_sheet: Vec<&Item> = bench.test.iter().filter(|i| i.data.len() > 1).collect();
         assert_eq!(with_sheet.len(), 118);

@@ -315,7 +315,7 @@ mod tests {
     /// buggy formula that fails the check matches its ground truth.
     #[test]
     fn real_benchmark_formulas_execute() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/repair/excel.json");
+        let path = crate::repo_file("corpora/benchmarks/repair/excel.json");
         let items: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let items: Vec<serde_json::Value> = items.into_iter().step_by(4).collect();
         let (mut executed, mut fallback) = (0, 0);

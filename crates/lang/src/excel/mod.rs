@@ -5,6 +5,7 @@
 //!
 //! Imports only this crate's shared types (the `Language` trait, tokens, edits).
 
+mod arity;
 mod corrupt;
 pub mod exec;
 mod lexer;

@@ -276,25 +276,47 @@ impl<'t> Parser<'_, 't> {
     }
 
     /// `NAME(` already consumed up to the name; arguments may be empty (`IF(A1,,0)`).
+    /// A known function's count is checked once the call closes ([`super::arity`]).
     fn arguments(&mut self, function: XlToken<'_>) -> Result<(), SyntaxError> {
         let open = self.peek().expect("the lexer only makes a function before `(`");
         self.pos += 1;
+        // where each argument starts: a surplus one is reported there
+        let mut starts = vec![self.peek().map_or(self.text.len(), |t| t.offset)];
         if self.peek_kind() == Some(XlKind::RParen) {
             self.pos += 1;
-            return Ok(());
+            return self.count_arguments(function, 0, &starts, open.offset + 1);
         }
         loop {
             if !matches!(self.peek_kind(), Some(XlKind::Comma | XlKind::RParen)) {
                 self.expression()?;
             }
-            match self.peek_kind() {
-                Some(XlKind::Comma) => self.pos += 1,
-                _ => {
+            match self.peek() {
+                Some(comma) if comma.kind == XlKind::Comma => {
+                    self.pos += 1;
+                    starts.push(comma.offset);
+                }
+                next => {
                     let label = format!("`,` or `)` in the arguments of {}", function.text);
-                    return self.close(XlKind::RParen, open, &label);
+                    self.close(XlKind::RParen, open, &label)?;
+                    let close = next.map_or(self.text.len(), |t| t.offset);
+                    return self.count_arguments(function, starts.len(), &starts, close);
                 }
             }
         }
+    }
+
+    /// Refuses a call of a known function with a count Excel's formula bar
+    /// refuses: too few at the `)`, too many at the `,` before the first surplus
+    /// argument (`starts[i]`: where argument `i` starts).
+    fn count_arguments(&self, function: XlToken<'_>, count: usize, starts: &[usize], close: usize) -> Result<(), SyntaxError> {
+        let Some(arity) = super::arity::arity(function.text) else { return Ok(()) };
+        let at = match count {
+            n if n < arity.min => close,
+            n if n > arity.max => starts[arity.max],
+            _ => return Ok(()),
+        };
+        let message = format!("{} takes {}, not {count}", function.text, arity.describe());
+        Err(SyntaxError::at(self.text, at, message))
     }
 
     /// `{1,2;3,4}`: rows of constants.

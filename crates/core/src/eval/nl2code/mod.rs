@@ -184,7 +184,8 @@ mod tests {
     /// text and by execution, and more at top-5 than at top-1.
     #[test]
     fn retrieval_floor_on_the_cf_benchmark() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/benchmarks/nl2code/cfrule.json"));
+        let path = crate::repo_file("corpora/benchmarks/nl2code/cfrule.json");
+        let path = path.as_path();
         let bench = load_nl2code(path).unwrap();
         let scores = run_retrieval(&bench, LangId::Cf, 5);
         let r = &scores.rates;
