@@ -114,6 +114,23 @@ mod tests {
     }
 
     #[test]
+    fn calls_with_a_count_excel_refuses_are_errors_at_the_paren_or_the_surplus_comma() {
+        let error = |text: &str| Excel.check(text).unwrap_err();
+        let few = error("=NETWORKDAYS(A2-B2)");
+        assert_eq!((few.column, few.message.as_str()), (19, "NETWORKDAYS takes 2 to 3 arguments, not 1"));
+        let many = error("=LEFT(A1,2,3)");
+        assert_eq!((many.column, many.message.as_str()), (11, "LEFT takes 1 to 2 arguments, not 3"));
+        assert_eq!(error("=PI(2)").column, 5, "a function of no arguments: at the first one");
+        assert_eq!(error("=SUM()").message, "SUM takes at least 1 argument, not 0");
+        // an empty argument counts (`IF(A1,,0)` has three); an inner call's count is checked too
+        assert_eq!(error("=IF(A1,,0,1)").message, "IF takes 2 to 3 arguments, not 4");
+        assert_eq!(error("=SUM(IF(A1))").message, "IF takes 2 to 3 arguments, not 1");
+        for ok in ["=MYADDIN(1,2,3,4,5)", "=if(a1,1)", "=RATE(1,2,3,4,5,6)", "=TODAY()", "=SUM(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20)"] {
+            assert_eq!(Excel.check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
     fn rejects_broken_formulas_with_located_errors() {
         let cases = [
             ("=IF(FALSE,NA", 12),
