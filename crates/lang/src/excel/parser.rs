@@ -280,12 +280,15 @@ impl<'t> Parser<'_, 't> {
     fn arguments(&mut self, function: XlToken<'_>) -> Result<(), SyntaxError> {
         let open = self.peek().expect("the lexer only makes a function before `(`");
         self.pos += 1;
-        // where each argument starts: a surplus one is reported there
-        let mut starts = vec![self.peek().map_or(self.text.len(), |t| t.offset)];
+        let arity = super::arity::arity(function.text);
+        // where the first argument past the most the function takes starts
+        let takes_none = arity.is_some_and(|a| a.max == 0);
+        let mut surplus_at = takes_none.then(|| self.peek().map_or(self.text.len(), |t| t.offset));
         if self.peek_kind() == Some(XlKind::RParen) {
             self.pos += 1;
-            return self.count_arguments(function, 0, &starts, open.offset + 1);
+            return self.count_arguments(function, arity, 0, surplus_at, open.offset + 1);
         }
+        let mut count = 1;
         loop {
             if !matches!(self.peek_kind(), Some(XlKind::Comma | XlKind::RParen)) {
                 self.expression()?;
@@ -293,26 +296,36 @@ impl<'t> Parser<'_, 't> {
             match self.peek() {
                 Some(comma) if comma.kind == XlKind::Comma => {
                     self.pos += 1;
-                    starts.push(comma.offset);
+                    if arity.is_some_and(|a| a.max == count) {
+                        surplus_at.get_or_insert(comma.offset);
+                    }
+                    count += 1;
                 }
                 next => {
                     let label = format!("`,` or `)` in the arguments of {}", function.text);
                     self.close(XlKind::RParen, open, &label)?;
                     let close = next.map_or(self.text.len(), |t| t.offset);
-                    return self.count_arguments(function, starts.len(), &starts, close);
+                    return self.count_arguments(function, arity, count, surplus_at, close);
                 }
             }
         }
     }
 
     /// Refuses a call of a known function with a count Excel's formula bar
-    /// refuses: too few at the `)`, too many at the `,` before the first surplus
-    /// argument (`starts[i]`: where argument `i` starts).
-    fn count_arguments(&self, function: XlToken<'_>, count: usize, starts: &[usize], close: usize) -> Result<(), SyntaxError> {
-        let Some(arity) = super::arity::arity(function.text) else { return Ok(()) };
+    /// refuses: too few at the `)`, too many where the first surplus argument
+    /// starts (`surplus_at`, recorded while the arguments were parsed).
+    fn count_arguments(
+        &self,
+        function: XlToken<'_>,
+        arity: Option<super::arity::Arity>,
+        count: usize,
+        surplus_at: Option<usize>,
+        close: usize,
+    ) -> Result<(), SyntaxError> {
+        let Some(arity) = arity else { return Ok(()) };
         let at = match count {
             n if n < arity.min => close,
-            n if n > arity.max => starts[arity.max],
+            n if n > arity.max => surplus_at.unwrap_or(close),
             _ => return Ok(()),
         };
         let message = format!("{} takes {}, not {count}", function.text, arity.describe());

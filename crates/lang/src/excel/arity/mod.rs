@@ -44,22 +44,23 @@ impl Arity {
     }
 }
 
-/// The name a function token is looked up by: upper case, without the
-/// `_xlfn.` / `_xlws.` prefixes that files write before newer functions.
-fn canonical(name: &str) -> String {
+/// A function token's name without the `_xlfn.` / `_xlws.` prefixes that files
+/// write before newer functions.
+fn unprefixed(name: &str) -> &str {
     let mut name = name;
     while let Some(rest) = name.strip_prefix("_xlfn.").or_else(|| name.strip_prefix("_xlws.")) {
         name = rest;
     }
-    name.to_ascii_uppercase()
+    name
 }
 
 /// The argument counts `name` accepts, or `None` for a function the table
-/// does not know (any count goes).
+/// does not know (any count goes). Compared in upper case without allocating:
+/// the strict check looks up every call it parses.
 pub(crate) fn arity(name: &str) -> Option<Arity> {
-    let name = canonical(name);
+    let upper = unprefixed(name).bytes().map(|b| b.to_ascii_uppercase());
     let table = arity_table::ARITIES;
-    let i = table.binary_search_by(|(n, _, _)| (*n).cmp(name.as_str())).ok()?;
+    let i = table.binary_search_by(|(n, _, _)| n.bytes().cmp(upper.clone())).ok()?;
     let (_, min, max) = table[i];
     Some(Arity { min: min as usize, max: if max as usize == PROBED_ARGS { MAX_ARGS } else { max as usize } })
 }
@@ -88,15 +89,16 @@ mod tests {
         for text in euses.chain(bench) {
             for token in super::super::lexer::lex(&text) {
                 if token.kind == super::super::lexer::XlKind::Function {
-                    names.insert(canonical(token.text));
+                    names.insert(unprefixed(token.text).to_ascii_uppercase());
                 }
             }
         }
         names
     }
 
-    /// IronCalc's answer for `name`: the argument counts in 0..=PROBED_ARGS it
-    /// does not reject as the wrong number, or `None` for a name it does not know.
+    /// IronCalc's answer for `name`: the fewest and the most arguments in
+    /// 0..=PROBED_ARGS it does not reject as the wrong number (0 and
+    /// PROBED_ARGS for a name it does not know), or `None` when it cannot run it.
     fn probe(name: &str) -> Option<(usize, usize)> {
         let mut model = Model::new_empty("probe", "en", "UTC", "en").unwrap();
         for k in 0..=PROBED_ARGS {
@@ -109,9 +111,6 @@ mod tests {
             _ => String::new(),
         };
         let messages: Vec<String> = (0..=PROBED_ARGS).map(message).collect();
-        if messages.iter().all(|m| m.starts_with("Invalid function")) {
-            return None;
-        }
         let accepted: Vec<usize> = (0..=PROBED_ARGS).filter(|&k| messages[k] != "Wrong number of arguments").collect();
         Some((*accepted.first()?, *accepted.last()?))
     }
