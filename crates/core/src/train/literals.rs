@@ -1,8 +1,9 @@
-//! Literal-swapped copies of (utterance, code) pairs: the numbers and text values
-//! that a program takes from its utterance (`Highlight sales below 900000` →
-//! `LessThan(900000)`) replaced by others, the same on both sides. A few hundred
-//! pairs teach a model the constants they happen to hold; their swapped copies
-//! teach it to copy whatever the utterance says.
+//! Literal-swapped copies of (utterance, code) pairs: the numbers, text values and
+//! variable names that a program takes from its utterance (`Highlight sales below
+//! 900000` → `LessThan(900000)`; ``check if all elements in list `myList` are
+//! identical`` → `all(x == myList[0] for x in myList)`) replaced by others, the same
+//! on both sides. A few hundred pairs teach a model the constants and names they
+//! happen to hold; their swapped copies teach it to copy whatever the utterance says.
 
 use rand::seq::IndexedRandom;
 use rand::Rng;
@@ -16,25 +17,48 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").e
 /// argument of a CF text rule (`TextContains(Error)`).
 static TEXT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"'([^'\n]{1,40})'|"([^"\n]{1,40})"|Text\w*\(([^(),'"\n]{1,40})\)"#).expect("a valid pattern"));
+/// A name an utterance shows in backticks (CoNaLa's rewritten intents: `` `myList` ``).
+static QUOTED_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([A-Za-z_][A-Za-z0-9_]{0,39})`").expect("a valid pattern"));
+/// A span of an utterance in backticks, where a renamed name is renamed too
+/// (`` `df.x` `` after `df` is renamed).
+static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`[^`\n]*`").expect("a valid pattern"));
+/// Python's keywords, which a swapped-in name must not be.
+const KEYWORDS: [&str; 35] = [
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
+    "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
+    "while", "with", "yield",
+];
 /// A word of an utterance, a replacement text value.
 static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z]{3,12}").expect("a valid pattern"));
 
 /// The literals of `code` that its utterance shows too, each once, in order:
-/// numbers standing alone on both sides (not a column index `c[1]`), and text
-/// values found in the utterance as written.
+/// numbers standing alone on both sides (not a column index `c[1]`), text values
+/// found in the utterance as written, and names the utterance shows in backticks
+/// that the code uses as a name.
 pub fn shared_literals(utterance: &str, code: &str) -> Vec<Literal> {
     let mut found: Vec<Literal> = Vec::new();
+    let mut add = |text: &str, kind: LiteralKind| {
+        if !found.iter().any(|l| l.text == text) {
+            found.push(Literal { text: text.to_string(), kind });
+        }
+    };
     for m in NUMBER.find_iter(code) {
         let alone = stands_alone(code, m.start(), m.end()) && !code[..m.start()].ends_with('[');
-        if alone && occurs_alone(utterance, m.as_str()) && !found.iter().any(|l| l.text == m.as_str()) {
-            found.push(Literal { text: m.as_str().to_string(), number: true });
+        if alone && occurs_alone(utterance, m.as_str()) {
+            add(m.as_str(), LiteralKind::Number);
         }
     }
     for caps in TEXT.captures_iter(code) {
         let Some(value) = caps.iter().skip(1).flatten().next() else { continue };
         let text = value.as_str().trim();
-        if text.chars().any(char::is_alphabetic) && utterance.contains(text) && !found.iter().any(|l| l.text == text) {
-            found.push(Literal { text: text.to_string(), number: false });
+        if text.chars().any(char::is_alphabetic) && utterance.contains(text) {
+            add(text, LiteralKind::Text);
+        }
+    }
+    for caps in QUOTED_NAME.captures_iter(utterance) {
+        let name = &caps[1];
+        if !KEYWORDS.contains(&name) && code.match_indices(name).any(|(i, m)| is_name_at(code, i, i + m.len())) {
+            add(name, LiteralKind::Name);
         }
     }
     found
@@ -45,8 +69,19 @@ pub fn shared_literals(utterance: &str, code: &str) -> Vec<Literal> {
 pub struct Literal {
     /// As written.
     pub text: String,
-    /// A number (else a text value).
-    pub number: bool,
+    /// What it is, which decides its replacements.
+    pub kind: LiteralKind,
+}
+
+/// The kinds of literal a copy swaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralKind {
+    /// Digits with an optional fraction: replaced by a number of the same shape.
+    Number,
+    /// The inside of a quoted string: replaced by one or two words.
+    Text,
+    /// A variable name shown in backticks: replaced by a name of one or two words.
+    Name,
 }
 
 /// Words to draw replacement text values from: those of `utterances`.
@@ -69,21 +104,33 @@ pub fn swapped_copies(utterance: &str, code: &str, count: usize, pool: &[String]
         .map(|_| {
             let (mut u, mut c) = (utterance.to_string(), code.to_string());
             for literal in &literals {
-                let draw = |rng: &mut ChaCha8Rng| if literal.number { random_number(&literal.text, rng) } else { random_text(pool, rng) };
+                let draw = |rng: &mut ChaCha8Rng| match literal.kind {
+                    LiteralKind::Number => random_number(&literal.text, rng),
+                    LiteralKind::Text => random_text(pool, rng),
+                    LiteralKind::Name => random_name(pool, rng),
+                };
                 // another value than the one it replaces (a few tries)
                 let mut new = draw(rng);
                 for _ in 0..8 {
-                    if new != literal.text && !new.contains(&literal.text) {
+                    let clash = literal.kind == LiteralKind::Name && (KEYWORDS.contains(&new.as_str()) || c.contains(&new));
+                    if new != literal.text && !new.contains(&literal.text) && !clash {
                         break;
                     }
                     new = draw(rng);
                 }
-                if literal.number {
-                    u = replace_alone(&u, &literal.text, &new);
-                    c = replace_alone(&c, &literal.text, &new);
-                } else {
-                    u = u.replace(&literal.text, &new);
-                    c = c.replace(&literal.text, &new);
+                match literal.kind {
+                    LiteralKind::Number => {
+                        u = replace_alone(&u, &literal.text, &new);
+                        c = replace_alone(&c, &literal.text, &new);
+                    }
+                    LiteralKind::Text => {
+                        u = u.replace(&literal.text, &new);
+                        c = c.replace(&literal.text, &new);
+                    }
+                    LiteralKind::Name => {
+                        u = BACKTICKED.replace_all(&u, |span: &regex::Captures| replace_name(&span[0], &literal.text, &new)).into_owned();
+                        c = replace_name(&c, &literal.text, &new);
+                    }
                 }
             }
             (u, c)
@@ -112,6 +159,28 @@ pub fn literal_copies<S: AsRef<str>>(pairs: &[(S, S)], count: usize) -> Vec<(Str
 fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let joins = |c: char| c.is_alphanumeric() || c == '.' || c == '_';
     !text[..start].chars().next_back().is_some_and(joins) && !text[end..].chars().next().is_some_and(joins)
+}
+
+/// Whether `text[start..end]` is a whole name, not an attribute (`x.name`): no
+/// letter, digit or `_` on either side and no `.` before it.
+fn is_name_at(text: &str, start: usize, end: usize) -> bool {
+    let joins = |c: char| c.is_alphanumeric() || c == '_';
+    !text[..start].chars().next_back().is_some_and(|c| joins(c) || c == '.') && !text[end..].chars().next().is_some_and(joins)
+}
+
+/// `text` with every whole-name use of `old` renamed to `new`.
+fn replace_name(text: &str, old: &str, new: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, m) in text.match_indices(old) {
+        if is_name_at(text, i, i + m.len()) {
+            out.push_str(&text[last..i]);
+            out.push_str(new);
+            last = i + m.len();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Whether `needle` occurs in `text` standing alone.
@@ -153,6 +222,11 @@ fn random_text(pool: &[String], rng: &mut ChaCha8Rng) -> String {
     (0..words).map(|_| pool.choose(rng).expect("a non-empty pool").as_str()).collect::<Vec<_>>().join(" ")
 }
 
+/// One or two words of `pool` as a name: lower case, joined by `_`.
+fn random_name(pool: &[String], rng: &mut ChaCha8Rng) -> String {
+    random_text(pool, rng).to_lowercase().replace(' ', "_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +242,7 @@ mod tests {
             ("format only cities which contain the text 'ster'", "TextContains('ster')"),
         ];
         assert_eq!(shared_literals(cases[0].0, cases[0].1).len(), 2);
-        assert_eq!(shared_literals(cases[2].0, cases[2].1), vec![Literal { text: "900000".into(), number: true }], "not the column index");
+        assert_eq!(shared_literals(cases[2].0, cases[2].1), vec![Literal { text: "900000".into(), kind: LiteralKind::Number }], "not the column index");
         let pool = word_pool(cases.iter().map(|c| c.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for (utterance, code) in cases {
@@ -186,5 +260,27 @@ mod tests {
         let a = swapped_copies(cases[0].0, cases[0].1, 3, &pool, &mut ChaCha8Rng::seed_from_u64(9));
         assert_eq!(a, swapped_copies(cases[0].0, cases[0].1, 3, &pool, &mut ChaCha8Rng::seed_from_u64(9)));
         assert_eq!(random_number("12.50", &mut rng).len(), 5);
+    }
+
+    #[test]
+    fn names_in_backticks_are_renamed_as_names() {
+        // real CoNaLa test pairs
+        let (utterance, code) = ("check if all elements in list `myList` are identical", "all(x == myList[0] for x in myList)");
+        assert_eq!(shared_literals(utterance, code), vec![Literal { text: "myList".into(), kind: LiteralKind::Name }]);
+        let (u2, c2) = ("append `x` to `df.x` of `df`", "df.x.append(x)");
+        let names: Vec<String> = shared_literals(u2, c2).into_iter().map(|l| l.text).collect();
+        assert_eq!(names, ["x", "df"], "`df.x` is no name, and the attribute `.x` is not the name `x`");
+        let pool = word_pool(["the table of sales rows", "append a value"]);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (u, c) in swapped_copies(u2, c2, 6, &pool, &mut rng) {
+            let renamed: Vec<&str> = QUOTED_NAME.captures_iter(&u).map(|m| m.get(1).unwrap().as_str()).collect();
+            assert_eq!(c, format!("{}.x.append({})", renamed[1], renamed[0]), "{u}");
+            assert!(u.contains(&format!("`{}.x`", renamed[1])), "{u}");
+            assert!(renamed.iter().all(|n| !KEYWORDS.contains(n) && !n.contains(' ')), "{u}");
+        }
+        for (u, c) in swapped_copies(utterance, code, 4, &pool, &mut rng) {
+            let name = QUOTED_NAME.captures(&u).unwrap()[1].to_string();
+            assert_eq!(c, format!("all(x == {name}[0] for x in {name})"));
+        }
     }
 }

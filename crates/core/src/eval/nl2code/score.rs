@@ -1,8 +1,10 @@
 //! Scoring ranked NL-to-code candidates: exact match after normalisation (the
 //! language's tokens, layout dropped), execution match for CF rules on the item's
 //! sheet, validity of the first candidate by the language's checker, at top-1/3/5,
-//! and how diverse each item's candidates are (the paper's Table 2).
+//! corpus BLEU-4 as CoNaLa computes it, and how diverse each item's candidates are
+//! (the paper's Table 2).
 
+use super::bleu::bleu_at;
 use crate::dataset::Nl2CodeItem;
 use crate::lang::cf::{exec::Expected, parse_rule};
 use crate::lang::edit::levenshtein;
@@ -19,6 +21,8 @@ pub struct ItemScore {
     pub id: u64,
     /// Whether the gold code appears word for word in the train split.
     pub leaked: bool,
+    /// The gold code.
+    pub gold: String,
     /// The candidates, best first.
     pub candidates: Vec<String>,
     /// 1-based rank of the first candidate equal to the gold after normalisation.
@@ -53,7 +57,7 @@ pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<Strin
     });
     let executable = expected.is_some();
     let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
-    ItemScore { id: item.id, leaked: item.leaked, candidates, exact_rank, exec_rank, executable, valid_top1 }
+    ItemScore { id: item.id, leaked: item.leaked, gold: item.code.clone(), candidates, exact_rank, exec_rank, executable, valid_top1 }
 }
 
 /// Rates over the scored items, in percent.
@@ -74,6 +78,9 @@ pub struct Rates {
     pub exact_text_only: [f64; 3],
     /// First candidate valid by the checker.
     pub valid_top1: f64,
+    /// Corpus BLEU-4 with CoNaLa's tokenisation at top-1, 3, 5 (at top-k, each
+    /// item's best candidate of its first k by sentence BLEU).
+    pub bleu: [f64; 3],
     /// How different each item's candidates are from each other.
     pub diversity: Diversity,
 }
@@ -136,6 +143,7 @@ pub fn rates(lang: &dyn Language, scores: &[ItemScore]) -> Rates {
         text_only: text_only.len(),
         exact_text_only: TOP.map(|k| percent(text_only.iter().filter(|s| within(s.exact_rank, k)).count(), text_only.len())),
         valid_top1: percent(scores.iter().filter(|s| s.valid_top1).count(), scores.len()),
+        bleu: bleu_at(scores.iter().map(|s| (s.gold.as_str(), s.candidates.as_slice())), TOP),
         diversity: diversity(lang, scores),
     }
 }
