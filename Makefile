@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python fixer-pretrain data-quality-pretrained corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -120,6 +120,25 @@ data-quality-python:
 	  RULES_DATA=outputs/datasets/python-rules BENCH=corpora/benchmarks/pydex BENCH_LANG=python \
 	  RECIPE=configs/fixer/python.toml TOKENIZER=models/python/tokenizer.json SOURCE_NAMES="lastmile rules" \
 	  RUN_FIRST="make run-python" scripts/data-quality.sh
+
+## fixer-pretrain: the pretrained downstream fixer models/fixer-excel (6.6M parameters,
+## text infilling on the mined Excel corpus, configs/fixer/pretrain-excel.toml; resumable
+## with a checkpoint every 100 steps; `FIXER_STOP_AFTER=N` stops after N steps in all and
+## ships the weights reached)
+FIXER_STOP_AFTER ?=
+fixer-pretrain:
+	$(LASTMILE) mine --lang excel
+	$(LASTMILE) fixer train --pairs denoise:outputs/corpus/excel --tokenizer models/excel/tokenizer.json \
+	  --recipe configs/fixer/pretrain-excel.toml --resume $(if $(FIXER_STOP_AFTER),--stop-after $(FIXER_STOP_AFTER),) -o outputs/fixers/pretrain-excel
+	mkdir -p models/fixer-excel
+	cp outputs/fixers/pretrain-excel/config.json outputs/fixers/pretrain-excel/tokenizer.json outputs/fixers/pretrain-excel/recipe.json models/fixer-excel/
+	cp $$(ls outputs/fixers/pretrain-excel/model.safetensors 2>/dev/null || echo outputs/fixers/pretrain-excel/checkpoint/model.safetensors) models/fixer-excel/model.safetensors
+
+## data-quality-pretrained: the Table 4 analog in the users' regime (after `make run` and
+## with models/fixer-excel): every fixer fine-tuned from the pretrained fixer
+## (configs/fixer/pretrained.toml), into outputs/data-quality/<source>-pretrained-s<seed>
+data-quality-pretrained:
+	LASTMILE="$(LASTMILE)" RECIPE=configs/fixer/pretrained.toml RUN_SUFFIX=-pretrained scripts/data-quality.sh
 
 ## check-loaders: the nightly datasets (after `make run`) load unmodified in Polars,
 ## pandas, pyarrow and Hugging Face `datasets` (installed into the user's site-packages

@@ -5,6 +5,8 @@
 # score each on the real Excel benchmark, and write outputs/data-quality/report.md.
 # `make data-quality-python` sets the variables below for Python (after `make
 # run-python`; PyDex, BIFI metric, configs/fixer/python.toml).
+# `make data-quality-pretrained` fine-tunes the pretrained fixer (models/fixer-excel,
+# configs/fixer/pretrained.toml) instead, into <source>-pretrained-s<seed>.
 # Resumable: a finished fixer or evaluation is not redone; an interrupted one resumes.
 set -euo pipefail
 LASTMILE=${LASTMILE:-"cargo run --quiet --locked --bin lastmile --"}
@@ -19,6 +21,7 @@ TOKENIZER=${TOKENIZER:-models/excel/tokenizer.json}
 BENCH_LANG=${BENCH_LANG:-excel}
 SOURCE_NAMES=${SOURCE_NAMES:-"lastmile rules mix identity"}
 RUN_FIRST=${RUN_FIRST:-"make run"}
+RUN_SUFFIX=${RUN_SUFFIX:-}
 for d in "$LASTMILE_DATA" "$RULES_DATA"; do
   [ -d "$d/data" ] || { echo "data-quality: $d is missing: run \`$RUN_FIRST\` first" >&2; exit 1; }
 done
@@ -33,7 +36,7 @@ start=$(date +%s)
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for source in $SOURCE_NAMES; do
-    run="$OUT/$source-s$seed"
+    run="$OUT/$source$RUN_SUFFIX-s$seed"
     if [ ! -f "$run/model.safetensors" ]; then
       echo "data-quality: training $run"
       # shellcheck disable=SC2086

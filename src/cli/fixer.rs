@@ -17,9 +17,10 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a small seq2seq transformer (encoder-decoder, tied embeddings,
-    /// 1.47M parameters at the recipe's sizes) from scratch on a dataset's (broken → fixed) pairs
-    /// with one fixed recipe, so that fixers trained on different datasets
-    /// compare the data. Writes `config.json`, `model.safetensors`,
+    /// 1.47M parameters at the default recipe's sizes) on a dataset's (broken
+    /// → fixed) pairs with one fixed recipe, so that fixers trained on
+    /// different datasets compare the data; from scratch, or from a
+    /// pretrained fixer (the recipe's `init_from`). Writes `config.json`, `model.safetensors`,
     /// `tokenizer.json`, `recipe.json`, `data.json`, `metrics.jsonl`; resumable.
     Train(TrainArgs),
 }
@@ -28,7 +29,10 @@ enum Command {
 struct TrainArgs {
     /// Pair sources: `DIR` (a `lastmile rollout` or `lastmile corrupt`
     /// dataset), `DIR:COUNT` (a fixed seeded subset), `identity:DIR[:COUNT]`
-    /// (fixed → fixed, the control). Repeat to mix sources.
+    /// (fixed → fixed, the control), `[literals=N:]BENCH.json` (an NL-to-code
+    /// benchmark's train pairs), `denoise:CORPUS[:COUNT]` (a mined corpus's
+    /// snippets with spans masked → the snippet: pretraining). Repeat to mix
+    /// sources.
     #[arg(long = "pairs", required = true)]
     pairs: Vec<PairSource>,
     /// The tokenizer (the same family as the diffusion model's).

@@ -1,7 +1,8 @@
 //! The seq2seq fixer of the data-quality comparison, in one place: the
 //! model (a transformer encoder-decoder built from `model/`'s layers, with a
 //! copy head), its config, label-smoothed loss and beam search; its one
-//! training recipe over pair datasets, resumable; loading a trained fixer and
+//! training recipe over pair datasets, resumable, from scratch or from a fixer
+//! pretrained by text infilling on a mined corpus; loading a trained fixer and
 //! decoding a benchmark with it. What the fixers' scores mean (ranked
 //! candidates, the data-quality report) is `eval/`'s.
 //!
@@ -12,6 +13,7 @@
 mod beam;
 mod checkpoint;
 mod config;
+pub mod denoise;
 mod eval;
 mod model;
 mod train;

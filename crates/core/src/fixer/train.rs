@@ -2,8 +2,11 @@
 //! over a dataset's (broken → fixed) pairs, so that fixers trained on
 //! different pair sources compare the data and nothing else. Resumable:
 //! `checkpoint/` holds the weights, the optimiser moments and the step; the
-//! batch order is a pure function of the seed and the step.
+//! batch order is a pure function of the seed and the step. A recipe with
+//! `init_from` starts from a pretrained fixer instead of a random one, and a
+//! `denoise:` source pretrains one on a mined corpus ([`super::denoise`]).
 
+use super::denoise::{corruption_rng, mask_spans};
 use super::{fixer_loss, Fixer, FixerConfig};
 use crate::checkpoint::{CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TOKENIZER_FILE};
 use crate::dataset::{list_shards, read_pairs, replace_dir, write_file_atomic};
@@ -57,6 +60,12 @@ pub struct FixerRecipe {
     pub layers: usize,
     /// A pointer-generator output that copies source tokens (see [`FixerConfig::copy`]).
     pub copy: bool,
+    /// Start from this pretrained fixer's weights (a `lastmile fixer train`
+    /// output trained with `denoise:` pairs, the same sizes and tokenizer)
+    /// instead of a random initialisation: the users' regime, where a
+    /// pretrained model is fine-tuned on repair pairs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for FixerRecipe {
@@ -75,6 +84,7 @@ impl Default for FixerRecipe {
             n_heads: 4,
             layers: 2,
             copy: true,
+            init_from: None,
         }
     }
 }
@@ -128,17 +138,26 @@ pub struct PairSource {
     /// each pair, as a conditioned diffusion run's `literal_copies` makes them.
     #[serde(default)]
     pub literal_copies: usize,
+    /// A mined corpus (`outputs/corpus/<lang>`) whose train snippets are
+    /// pretraining pairs: spans masked → the snippet ([`super::denoise`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denoise: bool,
 }
 
 impl std::str::FromStr for PairSource {
     type Err = String;
 
     /// `DIR`, `DIR:COUNT`, or either prefixed with `identity:`; a benchmark
-    /// `BENCH.json` may be prefixed with `literals=N:` (N literal-swapped copies).
+    /// `BENCH.json` may be prefixed with `literals=N:` (N literal-swapped
+    /// copies); `denoise:CORPUS[:COUNT]` is a mined corpus to pretrain on.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (identity, rest) = match s.strip_prefix("identity:") {
+        let (denoise, s_rest) = match s.strip_prefix("denoise:") {
             Some(rest) => (true, rest),
             None => (false, s),
+        };
+        let (identity, rest) = match s_rest.strip_prefix("identity:") {
+            Some(rest) => (true, rest),
+            None => (false, s_rest),
         };
         let (literal_copies, rest) = match rest.strip_prefix("literals=").and_then(|r| r.split_once(':')) {
             Some((n, rest)) => (n.parse::<usize>().map_err(|e| format!("`{s}`: literals={n}: {e}"))?, rest),
@@ -150,10 +169,10 @@ impl std::str::FromStr for PairSource {
             }
             _ => (rest, None),
         };
-        if dir.is_empty() {
-            return Err(format!("`{s}`: expected [identity:]DIR[:COUNT]"));
+        if dir.is_empty() || (denoise && (identity || literal_copies > 0)) {
+            return Err(format!("`{s}`: expected [identity:]DIR[:COUNT], literals=N:BENCH.json or denoise:CORPUS[:COUNT]"));
         }
-        Ok(PairSource { dir: PathBuf::from(dir), count, identity, literal_copies })
+        Ok(PairSource { dir: PathBuf::from(dir), count, identity, literal_copies, denoise })
     }
 }
 
@@ -170,14 +189,18 @@ pub struct FixerData {
     pub pairs: usize,
 }
 
-/// Reads the training pairs of `sources` (a fixed seeded subset of each).
+/// Reads the training pairs of `sources` (a fixed seeded subset of each); a
+/// `denoise` source's pairs are (snippet, snippet), masked when batched.
 pub fn load_pair_texts(sources: &[PairSource]) -> Result<(Vec<(String, String)>, Vec<usize>), TrainError> {
     let mut out = Vec::new();
     let mut taken = Vec::new();
     for source in sources {
-        let mut pairs = match source.dir.extension().is_some_and(|e| e == "json") {
-            true => nl2code_pairs(&source.dir, source.literal_copies)?,
-            false => dataset_pairs(&source.dir)?,
+        let mut pairs = if source.denoise {
+            corpus_pairs(&source.dir)?
+        } else if source.dir.extension().is_some_and(|e| e == "json") {
+            nl2code_pairs(&source.dir, source.literal_copies)?
+        } else {
+            dataset_pairs(&source.dir)?
         };
         if source.identity {
             pairs = pairs.into_iter().map(|(_, fixed)| (fixed.clone(), fixed)).collect();
@@ -211,6 +234,15 @@ fn dataset_pairs(dir: &Path) -> Result<Vec<(String, String)>, TrainError> {
         pairs.extend(read_pairs(&shard)?.into_iter().map(|p| (p.broken, p.fixed)));
     }
     Ok(pairs)
+}
+
+/// (snippet, snippet) for each train snippet of a mined corpus.
+fn corpus_pairs(dir: &Path) -> Result<Vec<(String, String)>, TrainError> {
+    let records = crate::dataset::read_corpus_split(dir, "train")?;
+    if records.is_empty() {
+        return Err(TrainError::Data { path: dir.to_path_buf(), reason: "no train-*.parquet snippets: not a mined corpus".into() });
+    }
+    Ok(records.into_iter().map(|r| (r.text.clone(), r.text)).collect())
 }
 
 /// The (utterance, code) pairs of an NL-to-code benchmark's train split (items
@@ -280,9 +312,12 @@ pub fn train_fixer(
 ) -> Result<FixerSummary, TrainError> {
     let tokenizer = CodeTokenizer::load(tokenizer_path)?;
     let (texts, taken) = load_pair_texts(sources)?;
+    // which pairs are masked afresh in each batch (those of `denoise` sources)
+    let masked: Vec<bool> = sources.iter().zip(&taken).flat_map(|(s, &n)| std::iter::repeat_n(s.denoise, n)).collect();
     let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(texts.len());
+    let mut pair_masked: Vec<bool> = Vec::with_capacity(texts.len());
     let mut too_long = 0;
-    for (broken, fixed) in &texts {
+    for ((broken, fixed), &masked) in texts.iter().zip(&masked) {
         let (mut b, mut f) = (tokenizer.encode(broken)?, tokenizer.encode(fixed)?);
         b.push(EOS);
         f.push(EOS);
@@ -291,6 +326,7 @@ pub fn train_fixer(
             continue;
         }
         pairs.push((b, f));
+        pair_masked.push(masked);
     }
     if pairs.is_empty() {
         return Err(TrainError::Data { path: sources[0].dir.clone(), reason: format!("no pair fits {} tokens", recipe.max_len) });
@@ -304,6 +340,9 @@ pub fn train_fixer(
     // positions at the scale of the sqrt(d)-scaled token embeddings (unit per
     // feature), so that copying, which needs them, does not start from noise
     redraw_seeded(&vars, &mut ChaCha8Rng::seed_from_u64(recipe.seed ^ 0xf1e5), d.powf(-0.5), 1.0, &|_, _| None, device).map_err(candle)?;
+    if let Some(from) = &recipe.init_from {
+        init_from_fixer(from, &config, tokenizer_path, &mut vars)?;
+    }
     let parameters = vars.all_vars().iter().map(|v| v.elem_count()).sum();
     let mut optimizer = AdamW::new(vars.data().lock().expect("no poisoned lock").clone(), AdamWParams::default()).map_err(candle)?;
     let ckpt = out.join("checkpoint");
@@ -327,6 +366,12 @@ pub fn train_fixer(
     } else {
         write_file_atomic(&metrics_path, b"")?;
     }
+    // what describes the run is written first, so that the checkpoint of an
+    // unfinished run (a long pretraining in slices) loads as a fixer too
+    write_file_atomic(&out.join(CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serialises"))?;
+    write_file_atomic(&out.join(RECIPE_FILE), &serde_json::to_vec_pretty(recipe).expect("recipe serialises"))?;
+    write_file_atomic(&out.join(DATA_FILE), &serde_json::to_vec_pretty(&data).expect("data serialises"))?;
+    tokenizer.save(&out.join(TOKENIZER_FILE))?;
     let mut metrics = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
     progress(Progress::count(Unit::Steps, state.step as u64, Some(recipe.steps as u64)).with_note(format!(
         "fixer: {parameters} parameters, {} pairs ({too_long} longer than {} tokens skipped), from step {}",
@@ -352,7 +397,13 @@ pub fn train_fixer(
     while state.step < stop {
         let started = Instant::now();
         let indices = order.batch(state.step);
-        let sources: Vec<&[u32]> = indices.iter().map(|&i| pairs[i].0.as_slice()).collect();
+        let corrupted: Vec<Option<Vec<u32>>> = indices
+            .iter()
+            .enumerate()
+            .map(|(slot, &i)| pair_masked[i].then(|| mask_spans(&pairs[i].1, &mut corruption_rng(recipe.seed, state.step, slot))))
+            .collect();
+        let sources: Vec<&[u32]> =
+            indices.iter().zip(&corrupted).map(|(&i, c)| c.as_deref().unwrap_or(pairs[i].0.as_slice())).collect();
         let targets: Vec<&[u32]> = indices.iter().map(|&i| pairs[i].1.as_slice()).collect();
         let loss = fixer_loss(&model, &sources, &targets, PAD, recipe.label_smoothing, true).map_err(candle)?;
         let grads = loss.backward().map_err(candle)?;
@@ -380,13 +431,32 @@ pub fn train_fixer(
     if state.step < recipe.steps {
         return Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s });
     }
-    // the inference files, beside the resumable checkpoint
+    // the final weights, beside the resumable checkpoint: their presence says the run is done
     vars.save(out.join(MODEL_FILE)).map_err(|e| TrainError::candle(out.join(MODEL_FILE), e))?;
-    write_file_atomic(&out.join(CONFIG_FILE), &serde_json::to_vec_pretty(&config).expect("config serialises"))?;
-    write_file_atomic(&out.join(RECIPE_FILE), &serde_json::to_vec_pretty(recipe).expect("recipe serialises"))?;
-    write_file_atomic(&out.join(DATA_FILE), &serde_json::to_vec_pretty(&data).expect("data serialises"))?;
-    tokenizer.save(&out.join(TOKENIZER_FILE))?;
     Ok(FixerSummary { steps: state.step, final_loss, data, parameters, elapsed_s: state.elapsed_s })
+}
+
+/// Loads a pretrained fixer's weights into `vars`, after checking that it has
+/// the run's sizes and tokenizer.
+fn init_from_fixer(from: &Path, config: &FixerConfig, tokenizer_path: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
+    let config_path = from.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
+    let theirs: FixerConfig =
+        serde_json::from_str(&text).map_err(|e| TrainError::Config { path: config_path.clone(), reason: e.to_string() })?;
+    if theirs != *config {
+        return Err(TrainError::Config {
+            path: config_path,
+            reason: format!("init_from: the pretrained fixer's sizes differ from the recipe's ({theirs:?} against {config:?})"),
+        });
+    }
+    let their_tokenizer = from.join(TOKENIZER_FILE);
+    if !CodeTokenizer::load(&their_tokenizer)?.same_as(&CodeTokenizer::load(tokenizer_path)?) {
+        return Err(TrainError::Config {
+            path: their_tokenizer,
+            reason: format!("init_from: the pretrained fixer's tokenizer differs from {}", tokenizer_path.display()),
+        });
+    }
+    vars.load(from.join(MODEL_FILE)).map_err(|e| TrainError::candle(from.join(MODEL_FILE), e))
 }
 
 /// The batch order: epoch `e` shuffles the pairs by a permutation seeded by
@@ -458,12 +528,15 @@ mod tests {
     #[test]
     fn pair_sources_parse() {
         let p: PairSource = "outputs/datasets/x:20000".parse().unwrap();
-        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false, literal_copies: 0 });
+        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false, literal_copies: 0, denoise: false });
         let p: PairSource = "identity:outputs/d".parse().unwrap();
-        assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true, literal_copies: 0 });
+        assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true, literal_copies: 0, denoise: false });
         assert!("identity:".parse::<PairSource>().is_err());
         let p: PairSource = "literals=8:corpora/b.json".parse().unwrap();
         assert_eq!((p.dir, p.literal_copies), ("corpora/b.json".into(), 8));
+        let p: PairSource = "denoise:outputs/corpus/excel:5000".parse().unwrap();
+        assert_eq!((p.dir, p.count, p.denoise), ("outputs/corpus/excel".into(), Some(5000), true));
+        assert!("denoise:identity:outputs/corpus/excel".parse::<PairSource>().is_err());
     }
 
     #[test]
@@ -478,6 +551,60 @@ mod tests {
         }
         let missing: PairSource = "no/such/bench.json".parse().unwrap();
         assert!(load_pair_texts(&[missing]).unwrap_err().to_string().contains("no/such/bench.json"));
+    }
+
+    /// A fixer pretrained by text infilling on a mined corpus (real CF rules)
+    /// starts a fine-tuning run on real pairs ahead of a random one, and a
+    /// pretrained fixer of other sizes is refused, naming its config.
+    #[test]
+    fn a_fixer_pretrained_on_a_corpus_starts_fine_tuning_ahead() {
+        use crate::dataset::{corpus_schema, CorpusRecord, ShardWriter, ShardWriterOptions};
+        let root = tempfile::tempdir().unwrap();
+        let corpus = root.path().join("corpus");
+        let text = std::fs::read_to_string(crate::repo_file("corpora/cf_rules/codefusion-cf-snippets.txt")).unwrap();
+        let mut rules: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        rules.sort();
+        rules.dedup();
+        let records: Vec<CorpusRecord> = rules
+            .iter()
+            .take(2000)
+            .enumerate()
+            .map(|(i, r)| CorpusRecord {
+                id: format!("cf-{i:016x}"),
+                lang: "cf".into(),
+                text: r.to_string(),
+                source: "corpora/cf_rules/codefusion-cf-snippets.txt".into(),
+                source_line: i as u32 + 1,
+                n_chars: r.chars().count() as u32,
+                sketch: String::new(),
+            })
+            .collect();
+        let mut writer = ShardWriter::new(&corpus, "train", corpus_schema(), ShardWriterOptions::default()).unwrap();
+        writer.write(&CorpusRecord::to_batch(&records)).unwrap();
+        writer.finish().unwrap();
+        let tokenizer = crate::repo_file("models/nl2code-cf/tokenizer.json");
+        let small = FixerRecipe { steps: 150, batch_size: 32, lr: 3e-3, warmup_steps: 10, max_len: 48, d_model: 32, layers: 1, ..Default::default() };
+        let pretrain: PairSource = format!("denoise:{}", corpus.display()).parse().unwrap();
+        let pretrained = root.path().join("pretrained");
+        let options = FixerRunOptions::default();
+        let summary = train_fixer(&[pretrain], &tokenizer, &small, &pretrained, &options, &Device::Cpu, &mut |_| {}).unwrap();
+        assert_eq!(summary.data.pairs + summary.data.too_long, 2000);
+        let first_loss = |dir: &Path| -> f32 {
+            let line = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+            serde_json::from_str::<serde_json::Value>(line.lines().next().unwrap()).unwrap()["loss"].as_f64().unwrap() as f32
+        };
+        assert!(summary.final_loss.unwrap() < 0.6 * first_loss(&pretrained), "pretraining learns: {summary:?}");
+        // fine-tuning on real (utterance, rule) pairs: from the pretrained fixer, and from scratch
+        let pairs: PairSource = format!("{}:200", crate::repo_file("corpora/benchmarks/nl2code/cfrule.json").display()).parse().unwrap();
+        let tune = FixerRecipe { steps: 1, init_from: Some(pretrained.clone()), ..small.clone() };
+        let (tuned, scratch) = (root.path().join("tuned"), root.path().join("scratch"));
+        train_fixer(std::slice::from_ref(&pairs), &tokenizer, &tune, &tuned, &options, &Device::Cpu, &mut |_| {}).unwrap();
+        let cold = FixerRecipe { steps: 1, ..small.clone() };
+        train_fixer(std::slice::from_ref(&pairs), &tokenizer, &cold, &scratch, &options, &Device::Cpu, &mut |_| {}).unwrap();
+        assert!(first_loss(&tuned) < first_loss(&scratch), "{} vs {}", first_loss(&tuned), first_loss(&scratch));
+        let wider = FixerRecipe { d_model: 64, ..tune };
+        let err = train_fixer(&[pairs], &tokenizer, &wider, &root.path().join("wider"), &options, &Device::Cpu, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("config.json") && err.to_string().contains("sizes differ"), "{err}");
     }
 
     #[test]

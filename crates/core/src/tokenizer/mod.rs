@@ -123,6 +123,12 @@ impl CodeTokenizer {
             .map_err(|e| TokenizerError::Tokenizers { context: format!("{}", path.display()), message: e.to_string() })
     }
 
+    /// Whether `other` is the same tokenizer (the same serialised model,
+    /// whatever the layout of the files they were read from).
+    pub fn same_as(&self, other: &CodeTokenizer) -> bool {
+        matches!((self.inner.to_string(false), other.inner.to_string(false)), (Ok(a), Ok(b)) if a == b)
+    }
+
     fn verify_specials(&self, path: &Path) -> Result<(), TokenizerError> {
         for (expected, token) in SPECIAL_TOKENS.iter().enumerate() {
             let found = self.inner.token_to_id(token);
