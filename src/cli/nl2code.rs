@@ -50,6 +50,15 @@ pub struct SamplingArgs {
     /// can write (default: the model length).
     #[arg(long)]
     pub length: Option<usize>,
+    /// Hold the chains to these token lengths (without `<eos>`), in turn: chain
+    /// `c` writes `lengths[c % count]` tokens (e.g. `8,12,16,24`); by default
+    /// every chain places its own `<eos>` within `--length`.
+    #[arg(long, value_delimiter = ',')]
+    pub lengths: Option<Vec<usize>>,
+    /// Programs read out of each chain under the checker: its best, which
+    /// votes, and the next ones, which fill the top-k after every voted program.
+    #[arg(long, default_value_t = 1)]
+    pub alternatives: usize,
     /// Read each chain out as its argmax, not under the language's checker.
     #[arg(long)]
     pub unconstrained: bool,
@@ -60,14 +69,18 @@ impl SamplingArgs {
     /// clamped to the embedding rows at every step.
     pub fn ranked(&self, k: usize) -> RankedConfig {
         let sampler = SamplerConfig { steps: Some(self.steps), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
-        RankedConfig { sampler, chains: self.chains, k, seed: self.seed, len: self.length }
+        RankedConfig { sampler, chains: self.chains, k, seed: self.seed, len: self.length, lengths: self.lengths.clone(), alternatives: self.alternatives }
     }
 
     /// The row name of a checkpoint's scores.
     pub fn method_name(&self, dir: &Path) -> String {
         let readout = if self.unconstrained { "argmax" } else { "checker read-out" };
-        let length = self.length.map(|l| format!(", {l} positions")).unwrap_or_default();
-        format!("CodeFusion `{}` ({} chains, {} steps{length}, {readout})", dir.display(), self.chains, self.steps)
+        let length = match &self.lengths {
+            Some(lengths) => format!(", lengths {}", lengths.iter().map(usize::to_string).collect::<Vec<_>>().join("/")),
+            None => self.length.map(|l| format!(", {l} positions")).unwrap_or_default(),
+        };
+        let alternatives = if self.alternatives > 1 { format!(", {} read-outs a chain", self.alternatives) } else { String::new() };
+        format!("CodeFusion `{}` ({} chains, {} steps{length}, {readout}{alternatives})", dir.display(), self.chains, self.steps)
     }
 }
 

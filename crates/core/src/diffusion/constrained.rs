@@ -71,9 +71,21 @@ impl PartialOrd for Entry {
 /// combinations in order of total log-probability, at most `budget` of them;
 /// `None` when none within the budget is accepted. The first try is the
 /// argmax of every position.
-pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, mut accept: impl FnMut(&[u32]) -> bool) -> Option<Vec<u32>> {
-    if choices.iter().any(Vec::is_empty) {
-        return None;
+pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, accept: impl FnMut(&[u32]) -> bool) -> Option<Vec<u32>> {
+    most_probable_accepted_n(choices, budget, 1, accept).pop()
+}
+
+/// The `n` most probable choices that `accept` takes, most probable first,
+/// found within `budget` tries as [`most_probable_accepted`] finds the first.
+pub fn most_probable_accepted_n(
+    choices: &[Vec<(u32, f32)>],
+    budget: usize,
+    n: usize,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Vec<Vec<u32>> {
+    let mut found = Vec::new();
+    if n == 0 || choices.iter().any(Vec::is_empty) {
+        return found;
     }
     let score = |ranks: &[usize]| ranks.iter().zip(choices).map(|(&r, c)| c[r].1).sum::<f32>();
     let mut frontier = BinaryHeap::new();
@@ -89,7 +101,10 @@ pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, mut ac
         tried += 1;
         let tokens: Vec<u32> = ranks.iter().zip(choices).map(|(&r, c)| c[r].0).collect();
         if accept(&tokens) {
-            return Some(tokens);
+            found.push(tokens);
+            if found.len() == n {
+                break;
+            }
         }
         // successors: one position moves to its next most probable token
         for i in 0..ranks.len() {
@@ -102,7 +117,7 @@ pub fn most_probable_accepted(choices: &[Vec<(u32, f32)>], budget: usize, mut ac
             }
         }
     }
-    None
+    found
 }
 
 /// `row` with its `positions` rewritten to the most probable combination of
@@ -114,8 +129,21 @@ pub fn read_out(
     positions: &[usize],
     scores: &[Vec<f32>],
     limits: Constraint,
-    mut accept: impl FnMut(&[u32]) -> bool,
+    accept: impl FnMut(&[u32]) -> bool,
 ) -> Option<Vec<u32>> {
+    read_out_n(row, positions, scores, limits, 1, accept).pop()
+}
+
+/// The `n` most probable accepted rows of [`read_out`], most probable first
+/// (fewer when fewer are found within `limits`): one chain's alternatives.
+pub fn read_out_n(
+    row: &[u32],
+    positions: &[usize],
+    scores: &[Vec<f32>],
+    limits: Constraint,
+    n: usize,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Vec<Vec<u32>> {
     let choices: Vec<Vec<(u32, f32)>> = positions.iter().map(|&p| top_k(&scores[p], limits.top_k)).collect();
     let mut candidate = row.to_vec();
     let write = |row: &mut Vec<u32>, tokens: &[u32]| {
@@ -123,13 +151,18 @@ pub fn read_out(
             row[p] = id;
         }
     };
-    let tokens = most_probable_accepted(&choices, limits.budget, |tokens| {
+    let found = most_probable_accepted_n(&choices, limits.budget, n, |tokens| {
         write(&mut candidate, tokens);
         accept(&candidate)
-    })?;
-    let mut out = row.to_vec();
-    write(&mut out, &tokens);
-    Some(out)
+    });
+    found
+        .into_iter()
+        .map(|tokens| {
+            let mut out = row.to_vec();
+            write(&mut out, &tokens);
+            out
+        })
+        .collect()
 }
 
 /// A windowed chain's final read-out `decoded` spliced into `clean`
@@ -214,6 +247,11 @@ mod tests {
         assert_eq!(read_out(&row, &[1, 2], &scores, limits, |r| r[2] == 3), Some(vec![1, 5, 3]));
         assert_eq!(read_out(&row, &[2], &scores, limits, |r| r[1] == 2 && r[2] == 3), Some(vec![1, 2, 3]));
         assert_eq!(read_out(&row, &[1], &scores, limits, |r| r[1] == 6), None);
+        // the n best accepted rows, most probable first: (5, 9) -0.3, (5, 3) -0.4, (7, 9) -1.2, (7, 3) -1.3
+        let all = read_out_n(&row, &[1, 2], &scores, limits, 3, |_| true);
+        assert_eq!(all, [vec![1, 5, 9], vec![1, 5, 3], vec![1, 7, 9]]);
+        assert_eq!(read_out_n(&row, &[1, 2], &scores, limits, 3, |r| r[1] == 7), [vec![1, 7, 9], vec![1, 7, 3]], "fewer when fewer pass");
+        assert!(read_out_n(&row, &[1, 2], &scores, limits, 0, |_| true).is_empty());
     }
 
     #[test]

@@ -7,12 +7,12 @@
 //! depend on what else is in the run, nor where.
 
 use super::GenerateError;
-use crate::diffusion::constrained::{read_out, Constraint};
-use crate::diffusion::{source_batch, NoiseSchedule, Sampler, SamplerConfig, Start};
+use crate::diffusion::constrained::{read_out_n, Constraint};
+use crate::diffusion::{bucketed_batch, source_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::tokenizer::{len_with_eos, CodeTokenizer, EOS};
+use crate::tokenizer::{fixed_row, len_with_eos, CodeTokenizer, EOS};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -33,6 +33,18 @@ pub struct RankedConfig {
     /// Positions of each chain (the longest program it can write, with its
     /// `<eos>`); `None` is the model length `n`.
     pub len: Option<usize>,
+    /// Token lengths (without `<eos>`) the chains are held to, in turn (chain
+    /// `c` writes `lengths[c % len]` tokens, `<eos>` and `<pad>` held after
+    /// them); `None`: every chain places its own `<eos>` within `len`. Chains
+    /// of several lengths cannot all agree, so the top-k holds more distinct
+    /// programs, and a short program is not lost among positions the model
+    /// must fill with padding.
+    pub lengths: Option<Vec<usize>>,
+    /// Programs read out of each chain under the checker: its most probable
+    /// accepted one, which votes, and up to `alternatives - 1` next ones, which
+    /// rank after every voted program by their log-probability and fill a
+    /// top-k that the chains' votes leave short.
+    pub alternatives: usize,
 }
 
 /// One ranked program.
@@ -72,30 +84,64 @@ pub fn generate_ranked(
         let context = model.encode(&ids, &lengths, false)?.expect("a model with an encoder encodes").repeat_each(chains)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(stream_of(utterance));
-        let sampled = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored().run(
-            Start::Noise { batch: chains, len: config.len },
-            &mut rng,
-            &mut |_| {},
-        )?;
-        let scores = sampled.scores.ok_or_else(|| candle_core::Error::Msg("a scored run returned no scores".into()))?.to_vec3::<f32>()?;
+        let sampler = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored();
+        let accept = |ids: &[u32]| checker.is_none_or(|checker| tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok()));
+        let (rows, scores) = match &config.lengths {
+            None => {
+                let sampled = sampler.run(Start::Noise { batch: chains, len: config.len }, &mut rng, &mut |_| {})?;
+                let scores = scores_of(sampled.scores)?;
+                let rows = sampled.tokens.iter().zip(&scores).map(|(row, scores)| match checker {
+                    Some(_) => {
+                        let positions: Vec<usize> = (0..row.len()).collect();
+                        let found = read_out_n(row, &positions, scores, Constraint::default(), config.alternatives.max(1), accept);
+                        if found.is_empty() { vec![row.clone()] } else { found }
+                    }
+                    None => vec![row.clone()],
+                });
+                (rows.collect::<Vec<_>>(), scores)
+            }
+            Some(lengths) => {
+                let n = model.config().seq_len;
+                let drawn: Vec<usize> = (0..chains).map(|c| lengths[c % lengths.len()]).collect();
+                let held = drawn
+                    .iter()
+                    .map(|&l| fixed_row(&[], 0, l, n).filter(|_| l > 0).ok_or_else(|| GenerateError::Config(format!("a length of {l} tokens does not fit {n} positions"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
+                let (tokens, _) = bucketed_batch(model, &held.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+                let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
+                let sampled = sampler.run(start, &mut rng, &mut |_| {})?;
+                let scores = scores_of(sampled.scores)?;
+                let eos = EosInWindow::EndsSnippet;
+                let rows = (0..chains).map(|j| {
+                    let (window, decoded) = (windows[j], &sampled.tokens[j]);
+                    let raw = || vec![window.splice(&held[j], decoded, eos)];
+                    if checker.is_none() {
+                        return raw();
+                    }
+                    let positions: Vec<usize> = window.positions(decoded.len().min(scores[j].len())).collect();
+                    let found = read_out_n(decoded, &positions, &scores[j], Constraint::default(), config.alternatives.max(1), |row| {
+                        accept(&window.splice(&held[j], row, eos))
+                    });
+                    match found.is_empty() {
+                        true => raw(),
+                        false => found.iter().map(|row| window.splice(&held[j], row, eos)).collect(),
+                    }
+                });
+                (rows.collect::<Vec<_>>(), scores)
+            }
+        };
         let mut found: BTreeMap<String, Candidate> = BTreeMap::new();
-        for (row, scores) in sampled.tokens.iter().zip(&scores) {
-            let row = match checker {
-                Some(checker) => {
-                    let positions: Vec<usize> = (0..row.len()).collect();
-                    read_out(row, &positions, scores, Constraint::default(), |ids| {
-                        tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok())
-                    })
-                    .unwrap_or_else(|| row.clone())
-                }
-                None => row.clone(),
-            };
-            let kept = len_with_eos(&row).min(row.len());
-            let log_prob = row[..kept].iter().enumerate().map(|(p, &id)| scores[p][id as usize]).sum::<f32>() / kept.max(1) as f32;
-            let text = tokenizer.decode_snippet(&row)?;
-            let entry = found.entry(text.clone()).or_insert(Candidate { text, votes: 0, log_prob: f32::NEG_INFINITY });
-            entry.votes += 1;
-            entry.log_prob = entry.log_prob.max(log_prob);
+        for (read, scores) in rows.iter().zip(&scores) {
+            for (alternative, row) in read.iter().enumerate() {
+                let kept = len_with_eos(row).min(row.len());
+                let log_prob = row[..kept].iter().enumerate().map(|(p, &id)| scores[p][id as usize]).sum::<f32>() / kept.max(1) as f32;
+                let text = tokenizer.decode_snippet(row)?;
+                let entry = found.entry(text.clone()).or_insert(Candidate { text, votes: 0, log_prob: f32::NEG_INFINITY });
+                // only a chain's own read-out votes
+                entry.votes += usize::from(alternative == 0);
+                entry.log_prob = entry.log_prob.max(log_prob);
+            }
         }
         let mut ranked: Vec<Candidate> = found.into_values().filter(|c| !c.text.trim().is_empty()).collect();
         ranked.sort_by(|a, b| b.votes.cmp(&a.votes).then(b.log_prob.total_cmp(&a.log_prob)).then(a.text.cmp(&b.text)));
@@ -104,6 +150,11 @@ pub fn generate_ranked(
         progress(Progress::count(Unit::Batches, (i + 1) as u64, Some(utterances.len() as u64)));
     }
     Ok(out)
+}
+
+/// The per-row, per-position log-probabilities of a scored run.
+fn scores_of(scores: Option<candle_core::Tensor>) -> Result<Vec<Vec<Vec<f32>>>, GenerateError> {
+    Ok(scores.ok_or_else(|| candle_core::Error::Msg("a scored run returned no scores".into()))?.to_vec3::<f32>()?)
 }
 
 /// The noise stream of an utterance: the first 8 bytes of its text's sha256.
@@ -121,7 +172,7 @@ mod tests {
 
     fn config(k: usize) -> RankedConfig {
         let sampler = SamplerConfig { steps: Some(4), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
-        RankedConfig { sampler, chains: 6, k, seed: 3, len: None }
+        RankedConfig { sampler, chains: 6, k, seed: 3, len: None, lengths: None, alternatives: 1 }
     }
 
     #[test]
@@ -167,6 +218,29 @@ mod tests {
                 assert!(cf.check(&c.text).is_ok() || plain.iter().any(|p| p.text == c.text), "{:?}", c.text);
             }
         }
+        // chains held to lengths 2 and 5 write programs of those token lengths (or
+        // shorter, where a chain writes its own <eos>), deterministically
+        let held = RankedConfig { lengths: Some(vec![2, 5]), ..config(6) };
+        let by_length = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &held, &mut |_| {}).unwrap();
+        let widest = (4..400u32).map(|id| tokenizer.decode_snippet(&[id]).unwrap().len()).max().unwrap();
+        for c in by_length.iter().flatten() {
+            assert!(c.text.len() <= 5 * widest, "at most 5 tokens: {:?}", c.text);
+        }
+        let free = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &config(6), &mut |_| {}).unwrap();
+        assert_ne!(by_length, free, "held lengths change the chains");
+        assert_eq!(by_length, generate_ranked(&model, &tokenizer, &schedule, None, &asked, &held, &mut |_| {}).unwrap());
+        // alternatives fill the top-k: as many or more candidates, the voted ones first and unchanged
+        let wide = RankedConfig { alternatives: 4, ..config(6) };
+        let filled = generate_ranked(&model, &tokenizer, &schedule, Some(cf), &asked, &wide, &mut |_| {}).unwrap();
+        let voted_only = generate_ranked(&model, &tokenizer, &schedule, Some(cf), &asked, &config(6), &mut |_| {}).unwrap();
+        for (filled, voted) in filled.iter().zip(&voted_only) {
+            assert!(filled.len() >= voted.len());
+            let with_votes: Vec<&Candidate> = filled.iter().filter(|c| c.votes > 0).collect();
+            assert_eq!(with_votes, voted.iter().collect::<Vec<_>>());
+        }
+        let too_long = RankedConfig { lengths: Some(vec![16]), ..config(6) };
+        let err = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &too_long, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
         // a code-only model is a clear error
         let (code_only, _) = init_model(&ModelConfig { encoder_layers: 0, shared_source_embedding: false, ..model_config }, &candle_core::Device::Cpu, 0).unwrap();
         let err = generate_ranked(&code_only, &tokenizer, &schedule, None, &asked, &config(3), &mut |_| {}).unwrap_err();
