@@ -69,7 +69,15 @@ impl SamplingArgs {
     /// clamped to the embedding rows at every step.
     pub fn ranked(&self, k: usize) -> RankedConfig {
         let sampler = SamplerConfig { steps: Some(self.steps), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
-        RankedConfig { sampler, chains: self.chains, k, seed: self.seed, len: self.length, lengths: self.lengths.clone(), alternatives: self.alternatives }
+        RankedConfig {
+            sampler,
+            chains: self.chains,
+            k,
+            seed: self.seed,
+            len: self.length,
+            lengths: self.lengths.clone(),
+            alternatives: self.alternatives,
+        }
     }
 
     /// The row name of a checkpoint's scores.

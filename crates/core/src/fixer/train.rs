@@ -402,8 +402,7 @@ pub fn train_fixer(
             .enumerate()
             .map(|(slot, &i)| pair_masked[i].then(|| mask_spans(&pairs[i].1, &mut corruption_rng(recipe.seed, state.step, slot))))
             .collect();
-        let sources: Vec<&[u32]> =
-            indices.iter().zip(&corrupted).map(|(&i, c)| c.as_deref().unwrap_or(pairs[i].0.as_slice())).collect();
+        let sources: Vec<&[u32]> = indices.iter().zip(&corrupted).map(|(&i, c)| c.as_deref().unwrap_or(pairs[i].0.as_slice())).collect();
         let targets: Vec<&[u32]> = indices.iter().map(|&i| pairs[i].1.as_slice()).collect();
         let loss = fixer_loss(&model, &sources, &targets, PAD, recipe.label_smoothing, true).map_err(candle)?;
         let grads = loss.backward().map_err(candle)?;
@@ -528,7 +527,10 @@ mod tests {
     #[test]
     fn pair_sources_parse() {
         let p: PairSource = "outputs/datasets/x:20000".parse().unwrap();
-        assert_eq!(p, PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false, literal_copies: 0, denoise: false });
+        assert_eq!(
+            p,
+            PairSource { dir: "outputs/datasets/x".into(), count: Some(20000), identity: false, literal_copies: 0, denoise: false }
+        );
         let p: PairSource = "identity:outputs/d".parse().unwrap();
         assert_eq!(p, PairSource { dir: "outputs/d".into(), count: None, identity: true, literal_copies: 0, denoise: false });
         assert!("identity:".parse::<PairSource>().is_err());
@@ -547,7 +549,10 @@ mod tests {
         assert_eq!((pairs.len(), taken), (100, vec![100]));
         let all = crate::dataset::load_nl2code(&bench).unwrap();
         for (utterance, code) in &pairs {
-            assert!(all.train.iter().any(|i| i.utterance.as_deref() == Some(utterance.as_str()) && &i.code == code), "{utterance} -> {code}");
+            assert!(
+                all.train.iter().any(|i| i.utterance.as_deref() == Some(utterance.as_str()) && &i.code == code),
+                "{utterance} -> {code}"
+            );
         }
         let missing: PairSource = "no/such/bench.json".parse().unwrap();
         assert!(load_pair_texts(&[missing]).unwrap_err().to_string().contains("no/such/bench.json"));
@@ -583,7 +588,16 @@ mod tests {
         writer.write(&CorpusRecord::to_batch(&records)).unwrap();
         writer.finish().unwrap();
         let tokenizer = crate::repo_file("models/nl2code-cf/tokenizer.json");
-        let small = FixerRecipe { steps: 150, batch_size: 32, lr: 3e-3, warmup_steps: 10, max_len: 48, d_model: 32, layers: 1, ..Default::default() };
+        let small = FixerRecipe {
+            steps: 150,
+            batch_size: 32,
+            lr: 3e-3,
+            warmup_steps: 10,
+            max_len: 48,
+            d_model: 32,
+            layers: 1,
+            ..Default::default()
+        };
         let pretrain: PairSource = format!("denoise:{}", corpus.display()).parse().unwrap();
         let pretrained = root.path().join("pretrained");
         let options = FixerRunOptions::default();

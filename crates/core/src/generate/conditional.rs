@@ -34,7 +34,7 @@ pub struct RankedConfig {
     /// `<eos>`); `None` is the model length `n`.
     pub len: Option<usize>,
     /// Token lengths (without `<eos>`) the chains are held to, in turn (chain
-    /// `c` writes `lengths[c % len]` tokens, `<eos>` and `<pad>` held after
+    /// `c` writes `lengths[c % lengths.len()]` tokens, `<eos>` and `<pad>` held after
     /// them); `None`: every chain places its own `<eos>` within `len`. Chains
     /// of several lengths cannot all agree, so the top-k holds more distinct
     /// programs, and a short program is not lost among positions the model
@@ -85,51 +85,12 @@ pub fn generate_ranked(
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(stream_of(utterance));
         let sampler = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored();
-        let accept = |ids: &[u32]| checker.is_none_or(|checker| tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok()));
+        let accept =
+            |ids: &[u32]| checker.is_none_or(|checker| tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok()));
+        let read = Reading { checked: checker.is_some(), alternatives: config.alternatives.max(1) };
         let (rows, scores) = match &config.lengths {
-            None => {
-                let sampled = sampler.run(Start::Noise { batch: chains, len: config.len }, &mut rng, &mut |_| {})?;
-                let scores = scores_of(sampled.scores)?;
-                let rows = sampled.tokens.iter().zip(&scores).map(|(row, scores)| match checker {
-                    Some(_) => {
-                        let positions: Vec<usize> = (0..row.len()).collect();
-                        let found = read_out_n(row, &positions, scores, Constraint::default(), config.alternatives.max(1), accept);
-                        if found.is_empty() { vec![row.clone()] } else { found }
-                    }
-                    None => vec![row.clone()],
-                });
-                (rows.collect::<Vec<_>>(), scores)
-            }
-            Some(lengths) => {
-                let n = model.config().seq_len;
-                let drawn: Vec<usize> = (0..chains).map(|c| lengths[c % lengths.len()]).collect();
-                let held = drawn
-                    .iter()
-                    .map(|&l| fixed_row(&[], 0, l, n).filter(|_| l > 0).ok_or_else(|| GenerateError::Config(format!("a length of {l} tokens does not fit {n} positions"))))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
-                let (tokens, _) = bucketed_batch(model, &held.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
-                let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
-                let sampled = sampler.run(start, &mut rng, &mut |_| {})?;
-                let scores = scores_of(sampled.scores)?;
-                let eos = EosInWindow::EndsSnippet;
-                let rows = (0..chains).map(|j| {
-                    let (window, decoded) = (windows[j], &sampled.tokens[j]);
-                    let raw = || vec![window.splice(&held[j], decoded, eos)];
-                    if checker.is_none() {
-                        return raw();
-                    }
-                    let positions: Vec<usize> = window.positions(decoded.len().min(scores[j].len())).collect();
-                    let found = read_out_n(decoded, &positions, &scores[j], Constraint::default(), config.alternatives.max(1), |row| {
-                        accept(&window.splice(&held[j], row, eos))
-                    });
-                    match found.is_empty() {
-                        true => raw(),
-                        false => found.iter().map(|row| window.splice(&held[j], row, eos)).collect(),
-                    }
-                });
-                (rows.collect::<Vec<_>>(), scores)
-            }
+            None => free_chains(&sampler, chains, config.len, read, &mut rng, accept)?,
+            Some(lengths) => held_chains(model, schedule, &sampler, chains, lengths, read, &mut rng, accept)?,
         };
         let mut found: BTreeMap<String, Candidate> = BTreeMap::new();
         for (read, scores) in rows.iter().zip(&scores) {
@@ -150,6 +111,97 @@ pub fn generate_ranked(
         progress(Progress::count(Unit::Batches, (i + 1) as u64, Some(utterances.len() as u64)));
     }
     Ok(out)
+}
+
+/// How each chain is read out.
+#[derive(Clone, Copy)]
+struct Reading {
+    /// Under the checker (else the argmax).
+    checked: bool,
+    /// Accepted programs per chain, the voting one first.
+    alternatives: usize,
+}
+
+/// Each chain's read-outs (the voting one first) and its final scores.
+type ChainReads = (Vec<Vec<Vec<u32>>>, Vec<Vec<Vec<f32>>>);
+
+/// `chains` chains from noise over `len` positions, each placing its own `<eos>`.
+fn free_chains(
+    sampler: &Sampler,
+    chains: usize,
+    len: Option<usize>,
+    read: Reading,
+    rng: &mut ChaCha8Rng,
+    accept: impl Fn(&[u32]) -> bool,
+) -> Result<ChainReads, GenerateError> {
+    let sampled = sampler.run(Start::Noise { batch: chains, len }, rng, &mut |_| {})?;
+    let scores = scores_of(sampled.scores)?;
+    let rows = sampled
+        .tokens
+        .iter()
+        .zip(&scores)
+        .map(|(row, scores)| {
+            let positions: Vec<usize> = (0..row.len()).collect();
+            let found = match read.checked {
+                true => read_out_n(row, &positions, scores, Constraint::default(), read.alternatives, &accept),
+                false => Vec::new(),
+            };
+            if found.is_empty() {
+                vec![row.clone()]
+            } else {
+                found
+            }
+        })
+        .collect();
+    Ok((rows, scores))
+}
+
+/// `chains` chains held to `lengths` in turn: `<mask>` slots for the program,
+/// `<eos>` and `<pad>` held clean after them.
+#[allow(clippy::too_many_arguments)]
+fn held_chains(
+    model: &CodeFusion,
+    schedule: &NoiseSchedule,
+    sampler: &Sampler,
+    chains: usize,
+    lengths: &[usize],
+    read: Reading,
+    rng: &mut ChaCha8Rng,
+    accept: impl Fn(&[u32]) -> bool,
+) -> Result<ChainReads, GenerateError> {
+    let n = model.config().seq_len;
+    let drawn: Vec<usize> = (0..chains).map(|c| lengths[c % lengths.len()]).collect();
+    let held = drawn
+        .iter()
+        .map(|&l| {
+            fixed_row(&[], 0, l, n)
+                .filter(|_| l > 0)
+                .ok_or_else(|| GenerateError::Config(format!("a length of {l} tokens does not fit {n} positions")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
+    let (tokens, _) = bucketed_batch(model, &held.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+    let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
+    let sampled = sampler.run(start, rng, &mut |_| {})?;
+    let scores = scores_of(sampled.scores)?;
+    let eos = EosInWindow::EndsSnippet;
+    let rows = (0..chains)
+        .map(|j| {
+            let (window, decoded) = (windows[j], &sampled.tokens[j]);
+            let positions: Vec<usize> = window.positions(decoded.len().min(scores[j].len())).collect();
+            let found = match read.checked {
+                true => read_out_n(decoded, &positions, &scores[j], Constraint::default(), read.alternatives, |row| {
+                    accept(&window.splice(&held[j], row, eos))
+                }),
+                false => Vec::new(),
+            };
+            match found.is_empty() {
+                true => vec![window.splice(&held[j], decoded, eos)],
+                false => found.iter().map(|row| window.splice(&held[j], row, eos)).collect(),
+            }
+        })
+        .collect();
+    Ok((rows, scores))
 }
 
 /// The per-row, per-position log-probabilities of a scored run.
@@ -177,8 +229,7 @@ mod tests {
 
     #[test]
     fn ranked_candidates_are_distinct_checked_and_the_same_wherever_an_utterance_sits() {
-        let bench = crate::dataset::load_nl2code(&crate::repo_file("corpora/benchmarks/nl2code/cfrule.json"))
-        .unwrap();
+        let bench = crate::dataset::load_nl2code(&crate::repo_file("corpora/benchmarks/nl2code/cfrule.json")).unwrap();
         let texts: Vec<String> = bench.train.iter().flat_map(|i| [i.code.clone(), i.utterance.clone().unwrap_or_default()]).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();
         let model_config = ModelConfig {
@@ -242,7 +293,9 @@ mod tests {
         let err = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &too_long, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("does not fit"), "{err}");
         // a code-only model is a clear error
-        let (code_only, _) = init_model(&ModelConfig { encoder_layers: 0, shared_source_embedding: false, ..model_config }, &candle_core::Device::Cpu, 0).unwrap();
+        let (code_only, _) =
+            init_model(&ModelConfig { encoder_layers: 0, shared_source_embedding: false, ..model_config }, &candle_core::Device::Cpu, 0)
+                .unwrap();
         let err = generate_ranked(&code_only, &tokenizer, &schedule, None, &asked, &config(3), &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("no encoder"), "{err}");
     }

@@ -242,7 +242,11 @@ mod tests {
             ("format only cities which contain the text 'ster'", "TextContains('ster')"),
         ];
         assert_eq!(shared_literals(cases[0].0, cases[0].1).len(), 2);
-        assert_eq!(shared_literals(cases[2].0, cases[2].1), vec![Literal { text: "900000".into(), kind: LiteralKind::Number }], "not the column index");
+        assert_eq!(
+            shared_literals(cases[2].0, cases[2].1),
+            vec![Literal { text: "900000".into(), kind: LiteralKind::Number }],
+            "not the column index"
+        );
         let pool = word_pool(cases.iter().map(|c| c.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for (utterance, code) in cases {

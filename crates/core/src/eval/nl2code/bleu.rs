@@ -104,9 +104,11 @@ pub fn sentence_bleu(gold: &str, prediction: &str) -> f64 {
 pub fn bleu_at<'a>(items: impl IntoIterator<Item = (&'a str, &'a [String])> + Clone, top: [usize; 3]) -> [f64; 3] {
     top.map(|k| {
         corpus_bleu(items.clone().into_iter().map(|(gold, candidates)| {
-            let best = candidates.iter().take(k).enumerate().max_by(|(i, a), (j, b)| {
-                sentence_bleu(gold, a).total_cmp(&sentence_bleu(gold, b)).then(j.cmp(i))
-            });
+            let best = candidates
+                .iter()
+                .take(k)
+                .enumerate()
+                .max_by(|(i, a), (j, b)| sentence_bleu(gold, a).total_cmp(&sentence_bleu(gold, b)).then(j.cmp(i)));
             (gold, best.map_or("", |(_, c)| c.as_str()))
         }))
     })
@@ -120,9 +122,10 @@ mod tests {
     fn tokens_follow_conalas_script() {
         // tokenize_for_bleu_eval("os.kill(os.getpid(), signal.SIGUSR1)") and a camelCase,
         // quoted case, worked by hand from the script's three regular expressions
-        assert_eq!(conala_tokens("os.kill(os.getpid(), signal.SIGUSR1)"), [
-            "os", ".", "kill", "(", "os", ".", "getpid", "(", ")", ",", "signal", ".", "SIGUSR1", ")"
-        ]);
+        assert_eq!(
+            conala_tokens("os.kill(os.getpid(), signal.SIGUSR1)"),
+            ["os", ".", "kill", "(", "os", ".", "getpid", "(", ")", ",", "signal", ".", "SIGUSR1", ")"]
+        );
         assert_eq!(conala_tokens("myList.sort(key='a b')"), ["my", "List", ".", "sort", "(", "key", "=", "`", "a", "b", "`", ")"]);
     }
 

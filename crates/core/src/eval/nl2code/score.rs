@@ -39,7 +39,11 @@ pub struct ItemScore {
 /// The language's tokens of `code` without layout: `GreaterThan(c[1],  37)` and
 /// `GreaterThan(c[1], 37)` are the same program.
 pub fn normalise(lang: &dyn Language, code: &str) -> Vec<String> {
-    lang.lex(code.trim()).into_iter().filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline)).map(|t| t.text.to_string()).collect()
+    lang.lex(code.trim())
+        .into_iter()
+        .filter(|t| !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline))
+        .map(|t| t.text.to_string())
+        .collect()
 }
 
 /// Scores one item's ranked candidates.
@@ -52,9 +56,9 @@ pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<Strin
         (LangId::Cf, Some(sheet)) => parse_rule(&item.code).ok().and_then(|gold| Expected::new(&gold, sheet).ok()),
         _ => None,
     };
-    let exec_rank = expected.as_ref().and_then(|expected| {
-        candidates.iter().position(|c| parse_rule(c).is_ok_and(|rule| expected.matches(&rule))).map(|i| i + 1)
-    });
+    let exec_rank = expected
+        .as_ref()
+        .and_then(|expected| candidates.iter().position(|c| parse_rule(c).is_ok_and(|rule| expected.matches(&rule))).map(|i| i + 1));
     let executable = expected.is_some();
     let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
     ItemScore { id: item.id, leaked: item.leaked, gold: item.code.clone(), candidates, exact_rank, exec_rank, executable, valid_top1 }
@@ -159,7 +163,13 @@ mod tests {
         let cf = LangId::Cf.language();
         let row = |r: &[&str]| r.iter().map(|s| Cell::from_text(s)).collect::<Vec<_>>();
         let sheet = Table::from_rows(vec![row(&["City", "Fee"]), row(&["Kansas", "770"]), row(&["Ohio", "100"])]);
-        let item = Nl2CodeItem { id: 7, utterance: Some("fees over 500".into()), code: "GreaterThan(c[1], 500)".into(), sheet: Some(sheet), leaked: false };
+        let item = Nl2CodeItem {
+            id: 7,
+            utterance: Some("fees over 500".into()),
+            code: "GreaterThan(c[1], 500)".into(),
+            sheet: Some(sheet),
+            leaked: false,
+        };
         let score = score_item(cf, &item, vec!["Top(c[1], 1)".into(), "GreaterThan(c[1],500)".into(), "LessThan(".into()]);
         assert_eq!((score.exact_rank, score.exec_rank, score.executable, score.valid_top1), (Some(2), Some(1), true, true));
         let r = rates(cf, &[score, score_item(cf, &item, vec!["LessThan(".into()])]);
