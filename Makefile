@@ -172,7 +172,7 @@ $(NL2CODE_AR_PYTHON)/model.safetensors: configs/fixer/nl2code-python.toml corpor
 	$(LASTMILE) fixer train --pairs literals=4:corpora/benchmarks/nl2code/python.json --tokenizer models/nl2code-python/tokenizer.json --recipe configs/fixer/nl2code-python.toml --resume -o $(NL2CODE_AR_PYTHON)
 eval-nl2code: $(NL2CODE_AR_CF)/model.safetensors $(NL2CODE_AR_PYTHON)/model.safetensors
 	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/cfrule.json --lang cf --checkpoint models/nl2code-cf --length 32 --fixer $(NL2CODE_AR_CF) --out $(NL2CODE_EVAL)/cf
-	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/python.json --lang python --checkpoint models/nl2code-python --length 48 --fixer $(NL2CODE_AR_PYTHON) --out $(NL2CODE_EVAL)/python
+	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/python.json --lang python --checkpoint models/nl2code-python --lengths 6,8,10,12,14,16,20,24 --fixer $(NL2CODE_AR_PYTHON) --out $(NL2CODE_EVAL)/python
 	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/bash.json --lang bash --out $(NL2CODE_EVAL)/bash
 	python3 scripts/check-nl2code.py $(NL2CODE_EVAL)/python/results.json $(NL2CODE_EVAL)/bash/results.json
 
