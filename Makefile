@@ -121,7 +121,7 @@ data-quality-python:
 	  RECIPE=configs/fixer/python.toml TOKENIZER=models/python/tokenizer.json SOURCE_NAMES="lastmile rules" \
 	  RUN_FIRST="make run-python" scripts/data-quality.sh
 
-## fixer-pretrain: the pretrained downstream fixer models/fixer-excel (6.6M parameters,
+## fixer-pretrain: the pretrained downstream fixer models/fixer-excel (6.75M parameters,
 ## text infilling on the mined Excel corpus, configs/fixer/pretrain-excel.toml; resumable
 ## with a checkpoint every 100 steps; `FIXER_STOP_AFTER=N` stops after N steps in all and
 ## ships the weights reached)
