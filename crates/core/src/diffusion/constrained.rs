@@ -176,11 +176,28 @@ pub fn splice_accepted(
     decoded: &[u32],
     scores: &[Vec<f32>],
     eos: EosInWindow,
-    mut accept: impl FnMut(&[u32]) -> bool,
+    accept: impl FnMut(&[u32]) -> bool,
 ) -> Vec<u32> {
+    splice_accepted_n(window, clean, decoded, scores, eos, 1, accept).swap_remove(0)
+}
+
+/// The `n` most probable accepted rows of [`splice_accepted`], most probable
+/// first; the argmax read-out alone when none is accepted (never empty).
+pub fn splice_accepted_n(
+    window: Window,
+    clean: &[u32],
+    decoded: &[u32],
+    scores: &[Vec<f32>],
+    eos: EosInWindow,
+    n: usize,
+    mut accept: impl FnMut(&[u32]) -> bool,
+) -> Vec<Vec<u32>> {
     let positions: Vec<usize> = window.positions(decoded.len().min(scores.len())).collect();
-    let accepted = read_out(decoded, &positions, scores, Constraint::default(), |row| accept(&window.splice(clean, row, eos)));
-    window.splice(clean, accepted.as_deref().unwrap_or(decoded), eos)
+    let accepted = read_out_n(decoded, &positions, scores, Constraint::default(), n, |row| accept(&window.splice(clean, row, eos)));
+    match accepted.is_empty() {
+        true => vec![window.splice(clean, decoded, eos)],
+        false => accepted.iter().map(|row| window.splice(clean, row, eos)).collect(),
+    }
 }
 
 /// Charges `cost` nats for every window position whose read-out differs from

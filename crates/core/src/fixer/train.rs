@@ -341,7 +341,7 @@ pub fn train_fixer(
     // feature), so that copying, which needs them, does not start from noise
     redraw_seeded(&vars, &mut ChaCha8Rng::seed_from_u64(recipe.seed ^ 0xf1e5), d.powf(-0.5), 1.0, &|_, _| None, device).map_err(candle)?;
     if let Some(from) = &recipe.init_from {
-        init_from_fixer(from, &config, tokenizer_path, &mut vars)?;
+        init_from_fixer(from, &config, &tokenizer, tokenizer_path, &mut vars)?;
     }
     let parameters = vars.all_vars().iter().map(|v| v.elem_count()).sum();
     let mut optimizer = AdamW::new(vars.data().lock().expect("no poisoned lock").clone(), AdamWParams::default()).map_err(candle)?;
@@ -437,7 +437,13 @@ pub fn train_fixer(
 
 /// Loads a pretrained fixer's weights into `vars`, after checking that it has
 /// the run's sizes and tokenizer.
-fn init_from_fixer(from: &Path, config: &FixerConfig, tokenizer_path: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
+fn init_from_fixer(
+    from: &Path,
+    config: &FixerConfig,
+    tokenizer: &CodeTokenizer,
+    tokenizer_path: &Path,
+    vars: &mut VarMap,
+) -> Result<(), TrainError> {
     let config_path = from.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
     let theirs: FixerConfig =
@@ -449,7 +455,7 @@ fn init_from_fixer(from: &Path, config: &FixerConfig, tokenizer_path: &Path, var
         });
     }
     let their_tokenizer = from.join(TOKENIZER_FILE);
-    if !CodeTokenizer::load(&their_tokenizer)?.same_as(&CodeTokenizer::load(tokenizer_path)?) {
+    if !CodeTokenizer::load(&their_tokenizer)?.same_as(tokenizer) {
         return Err(TrainError::Config {
             path: their_tokenizer,
             reason: format!("init_from: the pretrained fixer's tokenizer differs from {}", tokenizer_path.display()),

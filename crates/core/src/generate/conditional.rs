@@ -7,12 +7,12 @@
 //! depend on what else is in the run, nor where.
 
 use super::GenerateError;
-use crate::diffusion::constrained::{read_out_n, Constraint};
-use crate::diffusion::{bucketed_batch, source_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};
+use crate::diffusion::constrained::{read_out_n, splice_accepted_n, Constraint};
+use crate::diffusion::{source_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start};
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::tokenizer::{fixed_row, len_with_eos, CodeTokenizer, EOS};
+use crate::tokenizer::{len_with_eos, CodeTokenizer, EOS};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -135,7 +135,7 @@ fn free_chains(
     accept: impl Fn(&[u32]) -> bool,
 ) -> Result<ChainReads, GenerateError> {
     let sampled = sampler.run(Start::Noise { batch: chains, len }, rng, &mut |_| {})?;
-    let scores = scores_of(sampled.scores)?;
+    let scores = super::final_scores(sampled.scores)?;
     let rows = sampled
         .tokens
         .iter()
@@ -169,44 +169,19 @@ fn held_chains(
     rng: &mut ChaCha8Rng,
     accept: impl Fn(&[u32]) -> bool,
 ) -> Result<ChainReads, GenerateError> {
-    let n = model.config().seq_len;
     let drawn: Vec<usize> = (0..chains).map(|c| lengths[c % lengths.len()]).collect();
-    let held = drawn
-        .iter()
-        .map(|&l| {
-            fixed_row(&[], 0, l, n)
-                .filter(|_| l > 0)
-                .ok_or_else(|| GenerateError::Config(format!("a length of {l} tokens does not fit {n} positions")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
-    let (tokens, _) = bucketed_batch(model, &held.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+    let (held, windows, tokens) = super::held_rows(model, &drawn)?;
     let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
     let sampled = sampler.run(start, rng, &mut |_| {})?;
-    let scores = scores_of(sampled.scores)?;
+    let scores = super::final_scores(sampled.scores)?;
     let eos = EosInWindow::EndsSnippet;
     let rows = (0..chains)
-        .map(|j| {
-            let (window, decoded) = (windows[j], &sampled.tokens[j]);
-            let positions: Vec<usize> = window.positions(decoded.len().min(scores[j].len())).collect();
-            let found = match read.checked {
-                true => read_out_n(decoded, &positions, &scores[j], Constraint::default(), read.alternatives, |row| {
-                    accept(&window.splice(&held[j], row, eos))
-                }),
-                false => Vec::new(),
-            };
-            match found.is_empty() {
-                true => vec![window.splice(&held[j], decoded, eos)],
-                false => found.iter().map(|row| window.splice(&held[j], row, eos)).collect(),
-            }
+        .map(|j| match read.checked {
+            true => splice_accepted_n(windows[j], &held[j], &sampled.tokens[j], &scores[j], eos, read.alternatives, &accept),
+            false => vec![windows[j].splice(&held[j], &sampled.tokens[j], eos)],
         })
         .collect();
     Ok((rows, scores))
-}
-
-/// The per-row, per-position log-probabilities of a scored run.
-fn scores_of(scores: Option<candle_core::Tensor>) -> Result<Vec<Vec<Vec<f32>>>, GenerateError> {
-    Ok(scores.ok_or_else(|| candle_core::Error::Msg("a scored run returned no scores".into()))?.to_vec3::<f32>()?)
 }
 
 /// The noise stream of an utterance: the first 8 bytes of its text's sha256.

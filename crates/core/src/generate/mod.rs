@@ -123,13 +123,7 @@ fn length_conditioned(
     drawn: &[usize],
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<String>, GenerateError> {
-    let n = model.config().seq_len;
-    let rows = drawn
-        .iter()
-        .map(|&l| fixed_row(&[], 0, l, n).ok_or_else(|| GenerateError::Config(format!("a length of {l} does not fit {n} positions"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
-    let (tokens, _) = bucketed_batch(model, &rows.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+    let (rows, windows, tokens) = held_rows(model, drawn)?;
     let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t: schedule.steps() - 1 };
     // the final step's log-probabilities only for a read-out under the checker
     let sampler = Sampler::new(model, schedule, sampler);
@@ -153,6 +147,24 @@ fn length_conditioned(
         texts.push(tokenizer.decode_snippet(&ids)?);
     }
     Ok(texts)
+}
+
+/// The rows of chains held to `drawn` token lengths: `<mask>` slots for the
+/// snippet, then `<eos>` and `<pad>` held clean; each row's window over its
+/// slots; the batch, cut to its length bucket.
+fn held_rows(model: &CodeFusion, drawn: &[usize]) -> Result<(Vec<Vec<u32>>, Vec<Window>, candle_core::Tensor), GenerateError> {
+    let n = model.config().seq_len;
+    let rows = drawn
+        .iter()
+        .map(|&l| {
+            fixed_row(&[], 0, l, n)
+                .filter(|_| l > 0)
+                .ok_or_else(|| GenerateError::Config(format!("a length of {l} tokens does not fit {n} positions")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let windows: Vec<Window> = drawn.iter().map(|&l| Window { lo: 0, hi: l - 1 }).collect();
+    let (tokens, _) = bucketed_batch(model, &rows.iter().map(Vec::as_slice).collect::<Vec<_>>(), 0)?;
+    Ok((rows, windows, tokens))
 }
 
 /// The per-row, per-position log-probabilities of a scored run.

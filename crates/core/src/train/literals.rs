@@ -170,17 +170,7 @@ fn is_name_at(text: &str, start: usize, end: usize) -> bool {
 
 /// `text` with every whole-name use of `old` renamed to `new`.
 fn replace_name(text: &str, old: &str, new: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (i, m) in text.match_indices(old) {
-        if is_name_at(text, i, i + m.len()) {
-            out.push_str(&text[last..i]);
-            out.push_str(new);
-            last = i + m.len();
-        }
-    }
-    out.push_str(&text[last..]);
-    out
+    replace_where(text, old, new, is_name_at)
 }
 
 /// Whether `needle` occurs in `text` standing alone.
@@ -190,10 +180,16 @@ fn occurs_alone(text: &str, needle: &str) -> bool {
 
 /// `text` with every standing-alone `old` replaced by `new`.
 fn replace_alone(text: &str, old: &str, new: &str) -> String {
+    replace_where(text, old, new, stands_alone)
+}
+
+/// `text` with every occurrence of `old` that `keep(text, start, end)` takes
+/// replaced by `new`.
+fn replace_where(text: &str, old: &str, new: &str, keep: fn(&str, usize, usize) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (i, m) in text.match_indices(old) {
-        if stands_alone(text, i, i + m.len()) {
+        if keep(text, i, i + m.len()) {
             out.push_str(&text[last..i]);
             out.push_str(new);
             last = i + m.len();
@@ -268,7 +264,7 @@ mod tests {
 
     #[test]
     fn names_in_backticks_are_renamed_as_names() {
-        // real CoNaLa test pairs
+        // a real CoNaLa test pair, then a made-up one with an attribute of the same name
         let (utterance, code) = ("check if all elements in list `myList` are identical", "all(x == myList[0] for x in myList)");
         assert_eq!(shared_literals(utterance, code), vec![Literal { text: "myList".into(), kind: LiteralKind::Name }]);
         let (u2, c2) = ("append `x` to `df.x` of `df`", "df.x.append(x)");
