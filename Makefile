@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python fixer-pretrain data-quality-pretrained corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: corpora-powershell data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python fixer-pretrain data-quality-pretrained corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -25,10 +25,15 @@ run:
 corpora-python:
 	python3 scripts/fetch-python-packages.py
 
+## corpora-powershell: the PowerShell module scripts and reference docs of the committed,
+## hash-checked archive corpora/powershell/sources.tar.xz unpacked beside it
+corpora-powershell:
+	python3 scripts/unpack-powershell-corpus.py
+
 ## run-python, run-powershell: the same pipeline for Python and PowerShell
 run-python: corpora-python
 	$(LASTMILE) pipeline run pipelines/python-nightly.toml
-run-powershell:
+run-powershell: corpora-powershell
 	$(LASTMILE) pipeline run pipelines/powershell-nightly.toml
 
 ## eval: the repair benchmarks with the nightly checkpoints (needs `make run` and
@@ -213,7 +218,7 @@ example-finetune: $(EXAMPLES_VENV)/.installed
 	  --out outputs/examples/finetune --lastmile $(CARGO_TARGET_DIR)/debug/lastmile
 
 ## mine: mine every corpus with the default configs
-mine: corpora-python
+mine: corpora-python corpora-powershell
 	$(LASTMILE) mine
 
 ## grammar: regenerate the vendored PowerShell parser from its patched grammar.js

@@ -238,6 +238,15 @@ pub trait Language: Send + Sync {
         Ok(vec![0..text.len()])
     }
 
+    /// The commands of a documentation block written as an interactive session
+    /// (a prompt, the command, what it printed), each with the 0-based line of
+    /// `block` it starts on, prompts removed and printed output dropped; `None`
+    /// when the block is no session transcript of this language (the default).
+    fn session_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
+        let _ = block;
+        None
+    }
+
     /// Whether a snippet says something: for Excel, a function call or a cell
     /// reference (a bare number or string parses but is no formula worth
     /// generating); by default, any non-blank snippet.

@@ -115,7 +115,7 @@ pub fn read_source(source: &SourceConfig, root: &Path, lang: &dyn Language, max_
         }
         SourceConfig::SourceTree { .. } | SourceConfig::Markdown { .. } => {
             let fences = match source {
-                SourceConfig::Markdown { fences, .. } => Some(fences.as_slice()),
+                SourceConfig::Markdown { fences, untagged, .. } => Some(FenceFilter { info: fences.as_slice(), untagged: *untagged }),
                 _ => None,
             };
             for group in files.chunks(FILES_PER_CHUNK) {
@@ -242,7 +242,7 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<&[String]>) -> Chunk {
+fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: usize, fences: Option<FenceFilter<'_>>) -> Chunk {
     let (shown, mut chunk, bytes) = match read_whole(path, root) {
         Ok(read) => read,
         Err(failed) => return failed,
@@ -260,11 +260,12 @@ fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: us
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let blocks = match fences {
-        Some(fences) => fenced_blocks(text, fences),
-        None => vec![(0, text)],
+    let blocks: Vec<(usize, std::borrow::Cow<'_, str>)> = match fences {
+        Some(filter) => fenced_blocks(text, filter).into_iter().flat_map(|fence| code_of_fence(fence, lang)).collect(),
+        None => vec![(0, text.into())],
     };
     for (first_line, block) in blocks {
+        let block = block.as_ref();
         match lang.split_source(block, max_chars) {
             Ok(units) => {
                 for unit in units {
@@ -288,11 +289,30 @@ fn read_source_file(path: &Path, root: &Path, lang: &dyn Language, max_chars: us
     chunk
 }
 
-/// Fenced code blocks whose info string is one of `fences`, each with the number
-/// of lines before its first line.
-pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize, &'a str)> {
+/// Which fenced blocks of a Markdown file are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FenceFilter<'a> {
+    /// Info strings taken, case-insensitive.
+    pub info: &'a [String],
+    /// Fences without an info string are taken too (see [`code_of_fence`]).
+    pub untagged: bool,
+}
+
+/// One fenced block of a Markdown file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Fence<'a> {
+    /// Lines of the file before the block's first line.
+    pub first_line: usize,
+    /// The block's text, fences excluded.
+    pub text: &'a str,
+    /// Whether the fence named one of the wanted info strings.
+    pub tagged: bool,
+}
+
+/// The fenced code blocks `filter` takes, in file order.
+pub(crate) fn fenced_blocks<'a>(text: &'a str, filter: FenceFilter<'_>) -> Vec<Fence<'a>> {
     let mut blocks = Vec::new();
-    let mut open: Option<(String, bool, usize, usize)> = None; // (fence, wanted, first line, byte start)
+    let mut open: Option<(String, Option<bool>, usize, usize)> = None; // (fence, taken (tagged?), first line, byte start)
     let mut offset = 0;
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let trimmed = line.trim();
@@ -301,14 +321,20 @@ pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize,
                 let fence: String = trimmed.chars().take_while(|&c| c == '`' || c == '~').collect();
                 if fence.len() >= 3 && fence.chars().all(|c| c == fence.chars().next().unwrap()) {
                     let info = trimmed[fence.len()..].split_whitespace().next().unwrap_or("");
-                    let wanted = fences.iter().any(|f| f.eq_ignore_ascii_case(info));
-                    open = Some((fence, wanted, index + 1, offset + line.len()));
+                    let taken = if filter.info.iter().any(|f| f.eq_ignore_ascii_case(info)) {
+                        Some(true)
+                    } else if info.is_empty() && filter.untagged {
+                        Some(false)
+                    } else {
+                        None
+                    };
+                    open = Some((fence, taken, index + 1, offset + line.len()));
                 }
             }
-            Some((fence, wanted, first, start)) => {
+            Some((fence, taken, first, start)) => {
                 if trimmed.starts_with(fence.as_str()) && trimmed.chars().all(|c| c == fence.chars().next().unwrap()) {
-                    if *wanted {
-                        blocks.push((*first, &text[*start..offset]));
+                    if let Some(tagged) = *taken {
+                        blocks.push(Fence { first_line: *first, text: &text[*start..offset], tagged });
                     }
                     open = None;
                 }
@@ -319,15 +345,72 @@ pub(crate) fn fenced_blocks<'a>(text: &'a str, fences: &[String]) -> Vec<(usize,
     blocks
 }
 
+/// The code a fenced block holds, as (lines before it in the file, text): a
+/// session transcript gives its commands, prompts and printed output removed; an
+/// untagged block that is no transcript is taken only when the strict check
+/// passes it whole, so a cmdlet's syntax summary or a table it printed is not
+/// mined as code.
+pub(crate) fn code_of_fence<'a>(fence: Fence<'a>, lang: &dyn Language) -> Vec<(usize, std::borrow::Cow<'a, str>)> {
+    match lang.session_commands(fence.text) {
+        Some(commands) => commands.into_iter().map(|(line, command)| (fence.first_line + line, command.into())).collect(),
+        None if fence.tagged || lang.check(fence.text).is_ok() => vec![(fence.first_line, fence.text.into())],
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn finds_wanted_fences_with_line_numbers() {
-        let md = "# T\n\n```powershell\nGet-Item x\n```\n\n```output\nno\n```\n~~~PowerShell\n$a = 1\n~~~\n";
-        let blocks = fenced_blocks(md, &["powershell".into()]);
-        assert_eq!(blocks, vec![(3, "Get-Item x\n"), (10, "$a = 1\n")]);
+        let md = "# T\n\n```powershell\nGet-Item x\n```\n\n```output\nno\n```\n~~~PowerShell\n$a = 1\n~~~\n```\nGet-Item y\n```\n";
+        let info = ["powershell".to_string()];
+        let tagged = |first_line, text| Fence { first_line, text, tagged: true };
+        let blocks = fenced_blocks(md, FenceFilter { info: &info, untagged: false });
+        assert_eq!(blocks, vec![tagged(3, "Get-Item x\n"), tagged(10, "$a = 1\n")]);
+        let blocks = fenced_blocks(md, FenceFilter { info: &info, untagged: true });
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[2], Fence { first_line: 13, text: "Get-Item y\n", tagged: false });
+    }
+
+    /// The syntax and example sections of a real reference page (Windows Server
+    /// docs, `NFS/Get-NfsClientgroup.md`, MicrosoftDocs/windows-powershell-docs,
+    /// code MIT): untagged fences throughout, the example written as a session.
+    const NFS_PAGE: &str = "## SYNTAX
+
+### ByName (Default)
+```
+Get-NfsClientgroup [[-ClientGroupName] <String[]>] [-ExcludeName <String[]>] [-CimSession <CimSession[]>]
+ [-ThrottleLimit <Int32>] [-AsJob] [<CommonParameters>]
+```
+
+## EXAMPLES
+
+### Example 1: Get client groups by using a name
+```
+PS C:\\> Get-NfsClientgroup -ClientGroupName \"ClientGroup*\"
+
+ClientGroupMembers : {contoso-fs2}
+ClientGroupName    : clientgroupA
+
+ClientGroupMembers : {contoso-fs1}
+ClientGroupName    : clientgroupB
+```
+";
+
+    #[test]
+    fn mines_the_command_of_a_documented_session_and_not_the_syntax_summary() {
+        let lang = crate::lang::LangId::Powershell.language();
+        let info = ["powershell".to_string()];
+        let code: Vec<(usize, String)> = fenced_blocks(NFS_PAGE, FenceFilter { info: &info, untagged: true })
+            .into_iter()
+            .flat_map(|fence| code_of_fence(fence, lang))
+            .map(|(line, text)| (line, text.into_owned()))
+            .collect();
+        assert_eq!(code, vec![(12, "Get-NfsClientgroup -ClientGroupName \"ClientGroup*\"".to_string())]);
+        // without `untagged`, the page gives nothing
+        assert!(fenced_blocks(NFS_PAGE, FenceFilter { info: &info, untagged: false }).is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::tree_sitter_support::{self, LeafClassifier};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
+mod session;
+
 extern "C" {
     /// Built by `build.rs` from the vendored grammar's `parser.c` and `scanner.c`.
     fn tree_sitter_powershell() -> *const ();
@@ -101,6 +103,10 @@ impl Language for PowerShell {
     fn split_source(&self, text: &str, max_chars: usize) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
         statement_ranges(text, max_chars)
     }
+
+    fn session_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
+        session::session_commands(block, |text| self.check(text).is_ok())
+    }
 }
 
 /// Top-level statements of a PowerShell script, as byte ranges, for mining.
@@ -110,13 +116,15 @@ impl Language for PowerShell {
 fn statement_ranges(text: &str, max_len: usize) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
     let tree = tree_sitter_support::parse(&GRAMMAR, text);
     let mut out = Vec::new();
-    collect_statements(tree.root_node(), max_len, &mut out);
+    collect_statements(tree.root_node(), text, max_len, &mut out);
     Ok(out)
 }
 
 /// Pushes the statements of every `statement_list` under `node`: whole when
 /// they fit in `max_len` bytes, else the statements nested in their bodies.
-fn collect_statements(node: tree_sitter::Node<'_>, max_len: usize, out: &mut Vec<std::ops::Range<usize>>) {
+/// Printed object properties that documentation mixes into its examples are no
+/// statements of a script and are left out.
+fn collect_statements(node: tree_sitter::Node<'_>, text: &str, max_len: usize, out: &mut Vec<std::ops::Range<usize>>) {
     let in_list = node.kind() == "statement_list";
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
@@ -124,8 +132,9 @@ fn collect_statements(node: tree_sitter::Node<'_>, max_len: usize, out: &mut Vec
         match child.kind() {
             "comment" | "empty_statement" if in_list => {}
             _ if in_list && child.has_error() => {}
+            _ if in_list && session::is_printed_property(&text[child.byte_range()]) => {}
             _ if in_list && fits => out.push(child.start_byte()..child.end_byte()),
-            _ => collect_statements(child, max_len, out),
+            _ => collect_statements(child, text, max_len, out),
         }
     }
 }
