@@ -238,6 +238,16 @@ pub trait Language: Send + Sync {
         Ok(vec![0..text.len()])
     }
 
+    /// An execution-free semantic check: whether every command the snippet calls,
+    /// and every parameter it passes them, is one the language's reference
+    /// documents (PowerShell: its cmdlets); a snippet that calls nothing the
+    /// reference can judge passes. `None` where the language has no such reference
+    /// (the default).
+    fn commands_resolve(&self, text: &str) -> Option<bool> {
+        let _ = text;
+        None
+    }
+
     /// The commands of a documentation block written as an interactive session
     /// (a prompt, the command, what it printed), each with the 0-based line of
     /// `block` it starts on, prompts removed and printed output dropped; `None`

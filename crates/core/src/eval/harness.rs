@@ -29,6 +29,11 @@ pub struct Metrics {
     /// The BIFI metric: the repair passes the strict check and is fewer than
     /// [`BIFI_MAX_EDITS`] token edits from the broken input (no truth needed).
     pub bifi: bool,
+    /// Where the language has a command reference
+    /// ([`Language::commands_resolve`]): the repair passes the strict check and
+    /// every command and parameter it uses that the reference can judge exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<bool>,
 }
 
 /// BIFI's bound: a repair counts when its token edit distance to the input is below this.
@@ -92,6 +97,7 @@ pub fn metrics(lang: &dyn Language, broken: &str, repair: &str, truth: &str, eng
             None => exact,
         },
         bifi: valid && token_edit_distance(lang, broken, repair) < BIFI_MAX_EDITS,
+        known: lang.commands_resolve(repair).map(|resolves| valid && resolves),
     }
 }
 
@@ -108,13 +114,24 @@ pub struct Rates {
     pub exec: f64,
     /// Fraction passing the BIFI metric.
     pub bifi: f64,
+    /// Fraction whose commands and parameters all exist (see [`Metrics::known`]);
+    /// `None` for languages without a command reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<f64>,
 }
 
 impl Rates {
     fn of(metrics: &[Metrics]) -> Rates {
         let n = metrics.len().max(1) as f64;
         let rate = |f: fn(&Metrics) -> bool| metrics.iter().filter(|m| f(m)).count() as f64 / n;
-        Rates { n: metrics.len(), exact: rate(|m| m.exact), sketch: rate(|m| m.sketch), exec: rate(|m| m.exec), bifi: rate(|m| m.bifi) }
+        Rates {
+            n: metrics.len(),
+            exact: rate(|m| m.exact),
+            sketch: rate(|m| m.sketch),
+            exec: rate(|m| m.exec),
+            bifi: rate(|m| m.bifi),
+            known: metrics.iter().any(|m| m.known.is_some()).then(|| rate(|m| m.known == Some(true))),
+        }
     }
 }
 
@@ -219,6 +236,7 @@ pub fn evaluate_per_item(
             sketch: scored.iter().any(|s| s.sketch),
             exec: scored.iter().any(|s| s.exec),
             bifi: scored.iter().any(|s| s.bifi),
+            known: scored.iter().filter_map(|s| s.known).reduce(|a, b| a || b),
         };
         let repaired: Vec<f64> = cands.iter().zip(&scored).filter(|(_, s)| headline.get(s)).map(|(c, _)| c.level).collect();
         let longer = item.broken.chars().count().max(item.truth.chars().count()).max(1);

@@ -140,8 +140,9 @@ impl FixerEvalRun {
         );
         let _ = writeln!(
             md,
-            "Headline metric: **{}**.\n\n| method | exact | sketch | exec | bifi |\n|---|---:|---:|---:|---:|",
-            r.headline.name()
+            "Headline metric: **{}**.\n\n{}",
+            r.headline.name(),
+            super::report::metric_columns("method", r.methods.values().any(|rates| rates.known.is_some()))
         );
         for (key, name) in [
             ("identity", "identity (input unchanged)"),
@@ -151,7 +152,7 @@ impl FixerEvalRun {
             ("any", "fixer, any beam (oracle)"),
         ] {
             if let Some(x) = r.methods.get(key) {
-                let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", pct(x.exact), pct(x.sketch), pct(x.exec), pct(x.bifi));
+                let _ = writeln!(md, "| {name} |{}", super::report::metric_cells(x));
             }
         }
         let _ = writeln!(md, "\n| pass@k ({}) | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name());

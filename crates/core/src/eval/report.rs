@@ -45,6 +45,22 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// The header and alignment rows of a metrics table whose first column is
+/// `first`; with `known`, the column of [`Rates::known`] too.
+pub(crate) fn metric_columns(first: &str, known: bool) -> String {
+    let (name, align) = if known { (" commands known |", "---:|") } else { ("", "") };
+    format!("| {first} | exact | sketch | exec | bifi |{name}\n|---|---:|---:|---:|---:|{align}")
+}
+
+/// The metric cells of one row, `commands known` included where it was measured.
+pub(crate) fn metric_cells(rates: &Rates) -> String {
+    let mut cells = format!(" {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
+    if let Some(known) = rates.known {
+        cells.push_str(&format!(" {} |", pct(known)));
+    }
+    cells
+}
+
 /// pass@k as a percentage, `n/a` where the run drew fewer than k samples.
 fn pass_at(report: &EvalReport, k: usize) -> String {
     report.pass_at.get(&k).map_or_else(|| "n/a".into(), |&p| pct(p))
@@ -68,25 +84,19 @@ pub fn markdown(run: &EvalRun) -> String {
         run.repairs_per_s
     );
     let _ = writeln!(md, "Headline metric: **{}** (`best` and pass@k use it).\n", r.headline.name());
-    let _ = writeln!(md, "| method | exact | sketch | exec | bifi |\n|---|---:|---:|---:|---:|");
+    let known = r.methods.values().any(|rates| rates.known.is_some());
+    let _ = writeln!(md, "{}", metric_columns("method", known));
     for (key, name) in METHODS {
         if let Some(rates) = r.methods.get(key) {
             let name = if key == "best" { format!("{name} ({:.2})", r.best_level) } else { name.to_string() };
-            let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
+            let _ = writeln!(md, "| {name} |{}", metric_cells(rates));
         }
     }
     if let Some(l) = &r.localised {
         for (key, name) in METHODS.iter().filter(|(key, _)| !matches!(*key, "identity" | "rule_based")) {
             if let Some(rates) = l.methods.get(*key) {
                 let name = if *key == "best" { format!("{name} ({:.2})", l.best_level) } else { name.to_string() };
-                let _ = writeln!(
-                    md,
-                    "| localised {name} | {} | {} | {} | {} |",
-                    pct(rates.exact),
-                    pct(rates.sketch),
-                    pct(rates.exec),
-                    pct(rates.bifi)
-                );
+                let _ = writeln!(md, "| localised {name} |{}", metric_cells(rates));
             }
         }
     }
@@ -94,6 +104,7 @@ pub fn markdown(run: &EvalRun) -> String {
         let cells: String = ["exact", "sketch", "exec", "bifi"]
             .iter()
             .map(|&name| if name == r.headline.name() { format!(" {} |", pct(p.rate)) } else { " |".into() })
+            .chain(known.then(|| " |".to_string()))
             .collect();
         let _ = writeln!(md, "| {} |{cells}", p.system);
     }
@@ -102,11 +113,10 @@ pub fn markdown(run: &EvalRun) -> String {
     if let Some(l) = &r.localised {
         let _ = writeln!(md, "| localised (level {:.2}) | {} | {} | {} |", l.best_level, pass_at(l, 1), pass_at(l, 3), pass_at(l, 5));
     }
-    let _ = writeln!(md, "\n## By noise level (first sample)\n\n| t / T | exact | sketch | exec | bifi |\n|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "\n## By noise level (first sample)\n\n{}", metric_columns("t / T", known));
     for (level, rates) in &r.by_level {
         let mark = if *level == r.best_level { " (best)" } else { "" };
-        let _ =
-            writeln!(md, "| {level:.2}{mark} | {} | {} | {} | {} |", pct(rates.exact), pct(rates.sketch), pct(rates.exec), pct(rates.bifi));
+        let _ = writeln!(md, "| {level:.2}{mark} |{}", metric_cells(rates));
     }
     let repaired = r.per_item.iter().filter(|i| i.repaired_levels.is_some()).count();
     let _ = writeln!(md, "\n{repaired} of {} items repaired at some level by {} (Figure 6).", r.items, r.headline.name());

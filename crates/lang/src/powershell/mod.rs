@@ -7,6 +7,7 @@ use super::tree_sitter_support::{self, LeafClassifier};
 use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
+mod commands;
 mod session;
 
 extern "C" {
@@ -102,6 +103,10 @@ impl Language for PowerShell {
 
     fn split_source(&self, text: &str, max_chars: usize) -> Result<Vec<std::ops::Range<usize>>, SyntaxError> {
         statement_ranges(text, max_chars)
+    }
+
+    fn commands_resolve(&self, text: &str) -> Option<bool> {
+        Some(commands::resolve(text).unknown.is_empty())
     }
 
     fn session_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
