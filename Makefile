@@ -141,9 +141,11 @@ fixer-pretrain:
 
 ## data-quality-pretrained: the Table 4 analog in the users' regime (after `make run` and
 ## with models/fixer-excel): every fixer fine-tuned from the pretrained fixer
-## (configs/fixer/pretrained.toml), into outputs/data-quality/<source>-pretrained-s<seed>
+## (configs/fixer/pretrained.toml), into outputs/data-quality/<source>-pretrained-s<seed>, plus
+## one seed of lastmile and rule pairs at 5K, 10K and 18K pairs; report.md puts both regimes
+## side by side
 data-quality-pretrained:
-	LASTMILE="$(LASTMILE)" RECIPE=configs/fixer/pretrained.toml RUN_SUFFIX=-pretrained scripts/data-quality.sh
+	LASTMILE="$(LASTMILE)" RECIPE=configs/fixer/pretrained.toml RUN_SUFFIX=-pretrained SCALING="5000 10000 18000" scripts/data-quality.sh
 
 ## check-loaders: the nightly datasets (after `make run`) load unmodified in Polars,
 ## pandas, pyarrow and Hugging Face `datasets` (installed into the user's site-packages

@@ -6,7 +6,8 @@
 # `make data-quality-python` sets the variables below for Python (after `make
 # run-python`; PyDex, BIFI metric, configs/fixer/python.toml).
 # `make data-quality-pretrained` fine-tunes the pretrained fixer (models/fixer-excel,
-# configs/fixer/pretrained.toml) instead, into <source>-pretrained-s<seed>.
+# configs/fixer/pretrained.toml) instead, into <source>-pretrained-s<seed>, and adds
+# one seed of lastmile and rules pairs at 5K, 10K and 18K pairs (SCALING).
 # Resumable: a finished fixer or evaluation is not redone; an interrupted one resumes.
 set -euo pipefail
 LASTMILE=${LASTMILE:-"cargo run --quiet --locked --bin lastmile --"}
@@ -22,6 +23,7 @@ BENCH_LANG=${BENCH_LANG:-excel}
 SOURCE_NAMES=${SOURCE_NAMES:-"lastmile rules mix identity"}
 RUN_FIRST=${RUN_FIRST:-"make run"}
 RUN_SUFFIX=${RUN_SUFFIX:-}
+SCALING=${SCALING:-}
 for d in "$LASTMILE_DATA" "$RULES_DATA"; do
   [ -d "$d/data" ] || { echo "data-quality: $d is missing: run \`$RUN_FIRST\` first" >&2; exit 1; }
 done
@@ -41,6 +43,29 @@ for seed in $SEEDS; do
       echo "data-quality: training $run"
       # shellcheck disable=SC2086
       $LASTMILE fixer train ${SOURCES[$source]} --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed "$seed" --out "$run" --resume
+    fi
+    if [ ! -f "$run/eval/results.json" ]; then
+      echo "data-quality: scoring $run"
+      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang "$BENCH_LANG" --beam 5 --out "$run/eval"
+    fi
+  done
+done
+# More or fewer pairs: one seed of the lastmile and rule sources at each count of
+# $SCALING, as <source>-n<count><suffix>-s0 (the report's scaling table). The main
+# runs' count is not trained twice: its seed-0 run stands in (a link). A count above
+# what a dataset's train split holds stops with that reason.
+for count in $SCALING; do
+  for source in lastmile rules; do
+    data=$LASTMILE_DATA
+    [ "$source" = rules ] && data=$RULES_DATA
+    run="$OUT/$source-n$count$RUN_SUFFIX-s0"
+    if [ "$count" = "$PAIRS" ] && [ ! -e "$run" ]; then
+      ln -s "$source$RUN_SUFFIX-s0" "$run"
+      continue
+    fi
+    if [ ! -f "$run/model.safetensors" ]; then
+      echo "data-quality: training $run"
+      $LASTMILE fixer train --pairs "$data:$count" --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed 0 --out "$run" --resume
     fi
     if [ ! -f "$run/eval/results.json" ]; then
       echo "data-quality: scoring $run"
