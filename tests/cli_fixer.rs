@@ -153,10 +153,14 @@ fn fixers_train_resume_evaluate_and_compare() {
     assert!(report.contains("| identity | rules | 0 |") && report.contains("| identity | rules | pooled |"), "{report}");
     assert!(report.contains("took 1.0 min"), "{report}");
     // the same fixers under checker-guided decoding, with their own paired tests
-    let guided = &report[report.find("## Checker-guided decoding").expect("a guided section")..];
+    let guided = &report[report.find("### Checker-guided decoding").expect("a guided section")..];
     assert!(guided.contains("| identity |") && guided.contains("| identity | rules | pooled |"), "{guided}");
+    assert!(report.contains("### By edit family of the benchmark item"), "{report}");
     let json: serde_json::Value = serde_json::from_slice(&fs::read(root.join("dq/report.json")).unwrap()).unwrap();
     assert_eq!(json["items"], 12);
-    assert_eq!(json["sources"].as_array().unwrap().len(), 2);
-    assert_eq!(json["guided_sources"].as_array().unwrap().len(), 2);
+    let regimes = json["regimes"].as_array().unwrap();
+    assert_eq!(regimes.len(), 1, "every fixer here was trained from scratch");
+    assert_eq!(regimes[0]["regime"], "from_scratch");
+    assert_eq!(regimes[0]["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(regimes[0]["guided_sources"].as_array().unwrap().len(), 2);
 }
