@@ -248,11 +248,11 @@ pub trait Language: Send + Sync {
         None
     }
 
-    /// The commands of a documentation block written as an interactive session
+    /// The commands of a documentation block written as a console transcript
     /// (a prompt, the command, what it printed), each with the 0-based line of
     /// `block` it starts on, prompts removed and printed output dropped; `None`
-    /// when the block is no session transcript of this language (the default).
-    fn session_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
+    /// when the block is no console transcript of this language (the default).
+    fn transcript_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
         let _ = block;
         None
     }

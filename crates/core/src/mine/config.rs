@@ -67,7 +67,7 @@ pub enum SourceConfig {
         /// Info strings of the fences to take (`powershell`), case-insensitive.
         fences: Vec<String>,
         /// Also take fences without an info string, when they hold code of the
-        /// language: a session transcript of it (prompts, then commands) or a
+        /// language: a console transcript of it (prompts, then commands) or a
         /// block that passes the strict check whole (a cmdlet's syntax summary or
         /// printed output does not).
         #[serde(default)]

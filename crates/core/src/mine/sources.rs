@@ -346,12 +346,12 @@ pub(crate) fn fenced_blocks<'a>(text: &'a str, filter: FenceFilter<'_>) -> Vec<F
 }
 
 /// The code a fenced block holds, as (lines before it in the file, text): a
-/// session transcript gives its commands, prompts and printed output removed; an
+/// console transcript gives its commands, prompts and printed output removed; an
 /// untagged block that is no transcript is taken only when the strict check
 /// passes it whole, so a cmdlet's syntax summary or a table it printed is not
 /// mined as code.
 pub(crate) fn code_of_fence<'a>(fence: Fence<'a>, lang: &dyn Language) -> Vec<(usize, std::borrow::Cow<'a, str>)> {
-    match lang.session_commands(fence.text) {
+    match lang.transcript_commands(fence.text) {
         Some(commands) => commands.into_iter().map(|(line, command)| (fence.first_line + line, command.into())).collect(),
         None if fence.tagged || lang.check(fence.text).is_ok() => vec![(fence.first_line, fence.text.into())],
         None => Vec::new(),
@@ -376,7 +376,7 @@ mod tests {
 
     /// The syntax and example sections of a real reference page (Windows Server
     /// docs, `NFS/Get-NfsClientgroup.md`, MicrosoftDocs/windows-powershell-docs,
-    /// code MIT): untagged fences throughout, the example written as a session.
+    /// code MIT): untagged fences throughout, the example written as a console transcript.
     const NFS_PAGE: &str = "## SYNTAX
 
 ### ByName (Default)
@@ -400,7 +400,7 @@ ClientGroupName    : clientgroupB
 ";
 
     #[test]
-    fn mines_the_command_of_a_documented_session_and_not_the_syntax_summary() {
+    fn mines_the_command_of_a_documented_transcript_and_not_the_syntax_summary() {
         let lang = crate::lang::LangId::Powershell.language();
         let info = ["powershell".to_string()];
         let code: Vec<(usize, String)> = fenced_blocks(NFS_PAGE, FenceFilter { info: &info, untagged: true })

@@ -8,7 +8,7 @@ use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
 mod commands;
-mod session;
+mod transcript;
 
 extern "C" {
     /// Built by `build.rs` from the vendored grammar's `parser.c` and `scanner.c`.
@@ -109,8 +109,8 @@ impl Language for PowerShell {
         Some(commands::resolve(text).unknown.is_empty())
     }
 
-    fn session_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
-        session::session_commands(block, |text| self.check(text).is_ok())
+    fn transcript_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
+        transcript::transcript_commands(block, |text| self.check(text).is_ok())
     }
 }
 
@@ -137,7 +137,7 @@ fn collect_statements(node: tree_sitter::Node<'_>, text: &str, max_len: usize, o
         match child.kind() {
             "comment" | "empty_statement" if in_list => {}
             _ if in_list && child.has_error() => {}
-            _ if in_list && session::is_printed_property(&text[child.byte_range()]) => {}
+            _ if in_list && transcript::is_printed_property(&text[child.byte_range()]) => {}
             _ if in_list && fits => out.push(child.start_byte()..child.end_byte()),
             _ => collect_statements(child, text, max_len, out),
         }

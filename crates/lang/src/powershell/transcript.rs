@@ -1,5 +1,5 @@
-//! PowerShell session transcripts: documentation writes many examples as an
-//! interactive session, each command after a prompt (`PS C:\> Get-Item x`,
+//! PowerShell console transcripts: documentation writes many examples as typed
+//! at the console, each command after a prompt (`PS C:\> Get-Item x`,
 //! `PS>`, `[Server01]: PS C:\Users\me>`) followed by what it printed. Only the
 //! commands are code: the prompts come off, continuation lines (`>> `, or lines
 //! the command still needs to parse) stay with their command, printed output goes.
@@ -8,7 +8,7 @@
 fn after_prompt(line: &str) -> Option<usize> {
     let indent = line.len() - line.trim_start().len();
     let mut rest = &line[indent..];
-    // a remote session's prompt carries the computer in brackets first
+    // the prompt of a remote computer carries its name in brackets first
     if rest.starts_with('[') {
         let close = rest.find("]: ")?;
         rest = &rest[close + 3..];
@@ -48,7 +48,7 @@ fn after_continuation(line: &str) -> Option<usize> {
 /// starts on; `None` when no line of `block` starts with a prompt. A command
 /// takes the lines after its prompt while they continue it: `>> ` lines always,
 /// other non-blank lines while the command so far does not parse (`parses`).
-pub(crate) fn session_commands(block: &str, parses: impl Fn(&str) -> bool) -> Option<Vec<(usize, String)>> {
+pub(crate) fn transcript_commands(block: &str, parses: impl Fn(&str) -> bool) -> Option<Vec<(usize, String)>> {
     let lines: Vec<&str> = block.lines().collect();
     if !lines.iter().any(|line| after_prompt(line).is_some()) {
         return None;
@@ -105,7 +105,7 @@ mod tests {
     use crate::Language;
 
     fn commands(block: &str) -> Option<Vec<(usize, String)>> {
-        session_commands(block, |text| PowerShell.check(text).is_ok())
+        transcript_commands(block, |text| PowerShell.check(text).is_ok())
     }
 
     #[test]
