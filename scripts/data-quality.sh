@@ -36,18 +36,24 @@ declare -A SOURCES=(
 )
 start=$(date +%s)
 mkdir -p "$OUT"
+# train_and_score RUN SEED PAIRS-ARGS...: a fixer not yet trained is trained (or
+# resumed), a fixer not yet scored is scored
+train_and_score() {
+  local run=$1 seed=$2
+  shift 2
+  if [ ! -f "$run/model.safetensors" ]; then
+    echo "data-quality: training $run"
+    $LASTMILE fixer train "$@" --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed "$seed" --out "$run" --resume
+  fi
+  if [ ! -f "$run/eval/results.json" ]; then
+    echo "data-quality: scoring $run"
+    $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang "$BENCH_LANG" --beam 5 --out "$run/eval"
+  fi
+}
 for seed in $SEEDS; do
   for source in $SOURCE_NAMES; do
-    run="$OUT/$source$RUN_SUFFIX-s$seed"
-    if [ ! -f "$run/model.safetensors" ]; then
-      echo "data-quality: training $run"
-      # shellcheck disable=SC2086
-      $LASTMILE fixer train ${SOURCES[$source]} --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed "$seed" --out "$run" --resume
-    fi
-    if [ ! -f "$run/eval/results.json" ]; then
-      echo "data-quality: scoring $run"
-      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang "$BENCH_LANG" --beam 5 --out "$run/eval"
-    fi
+    # shellcheck disable=SC2086
+    train_and_score "$OUT/$source$RUN_SUFFIX-s$seed" "$seed" ${SOURCES[$source]}
   done
 done
 # More or fewer pairs: one seed of the lastmile and rule sources at each count of
@@ -63,14 +69,7 @@ for count in $SCALING; do
       ln -s "$source$RUN_SUFFIX-s0" "$run"
       continue
     fi
-    if [ ! -f "$run/model.safetensors" ]; then
-      echo "data-quality: training $run"
-      $LASTMILE fixer train --pairs "$data:$count" --tokenizer "$TOKENIZER" --recipe "$RECIPE" --seed 0 --out "$run" --resume
-    fi
-    if [ ! -f "$run/eval/results.json" ]; then
-      echo "data-quality: scoring $run"
-      $LASTMILE eval fixer --quiet --fixer "$run" --bench "$BENCH" --lang "$BENCH_LANG" --beam 5 --out "$run/eval"
-    fi
+    train_and_score "$run" 0 --pairs "$data:$count"
   done
 done
 $LASTMILE eval data-quality --dir "$OUT" --seconds "$(( $(date +%s) - start ))"

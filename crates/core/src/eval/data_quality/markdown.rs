@@ -59,9 +59,7 @@ impl RegimeReport {
                 "---:|".repeat(names.len())
             );
             for row in &self.families {
-                let cells: String =
-                    names.iter().map(|n| row.by_source.get(*n).map_or(" n/a |".into(), |r| format!(" {} |", pct(*r)))).collect();
-                let _ = writeln!(md, "| {} | {} |{cells}", row.family, row.items);
+                let _ = writeln!(md, "| {} | {} |{}", row.family, row.items, rate_cells(&names, &row.by_source));
             }
         }
         if !self.scaling.is_empty() {
@@ -78,8 +76,7 @@ impl RegimeReport {
                 if lead { "---:|" } else { "" }
             );
             for row in &self.scaling {
-                let cells: String =
-                    names.iter().map(|n| row.by_source.get(*n).map_or(" n/a |".into(), |r| format!(" {} |", pct(*r)))).collect();
+                let cells = rate_cells(&names, &row.by_source);
                 let lead_cell = match (lead, row.by_source.get("lastmile"), row.by_source.get("rules")) {
                     (true, Some(a), Some(b)) => format!(" {:+.1} |", 100.0 * (a - b)),
                     (true, ..) => " n/a |".into(),
@@ -90,6 +87,11 @@ impl RegimeReport {
         }
         md.push('\n');
     }
+}
+
+/// One ` rate |` cell per name, in order; ` n/a |` where `rates` has none.
+fn rate_cells(names: &[&String], rates: &std::collections::BTreeMap<String, f64>) -> String {
+    names.iter().map(|n| rates.get(*n).map_or(" n/a |".into(), |r| format!(" {} |", pct(*r)))).collect()
 }
 
 /// The per-source table and the paired tests of one decoding.
