@@ -8,10 +8,11 @@ use lastmile::repair::{Localise, RepairConfig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
     /// Error-localised: noise only a window around the strict checker's error
-    /// (one variant per pair of --radii and --inserts), keep the rest clean,
-    /// read each window out under the checker; an input that passes the check
-    /// comes back unchanged. Defaults: levels 0.1,0.3,0.6,1.0, every 60th
-    /// timestep, clamped (46.0% exec on the Excel benchmark with models/excel).
+    /// and the language's repair sites (one variant per pair of --radii and
+    /// --inserts), keep the rest clean, read each window out under the
+    /// checker; an input that passes the check and has no repair site comes
+    /// back unchanged. Defaults: levels 0.1,0.3,0.6,1.0, every 60th timestep,
+    /// clamped (46.0% exec on the Excel benchmark with models/excel).
     Localised,
     /// The repair paper's: noise the whole snippet to each level and resume
     /// the reverse process. Defaults: levels 0.1..0.9, 50 steps, unclamped.
@@ -65,6 +66,11 @@ pub struct SamplerArgs {
     /// again from the candidate that fixed its first slip (one window per slip).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
     rounds: u16,
+    /// Localised: windows only at the checker's error, none at the language's
+    /// repair sites (PowerShell: command heads missing `&`, lines continued
+    /// without a backtick), so an input that parses comes back unchanged.
+    #[arg(long)]
+    no_sites: bool,
 }
 
 impl SamplerArgs {
@@ -102,6 +108,7 @@ impl SamplerArgs {
             constrained: !self.unconstrained,
             edit_cost: self.edit_cost,
             rounds: usize::from(self.rounds),
+            sites: !self.no_sites,
         })
     }
 }
@@ -127,7 +134,10 @@ mod tests {
         let config = localised.repair_config(1, 64, 0);
         assert_eq!(config.levels, [0.1, 0.3, 0.6, 1.0]);
         assert_eq!((config.sampler.stride, config.sampler.steps, config.sampler.clamp), (Some(60), None, true));
-        assert_eq!(config.localise, Some(Localise { radii: vec![0, 1, 2], inserts: vec![0, 1, 2], constrained: true, edit_cost: 0.0, rounds: 1 }));
+        assert_eq!(
+            config.localise,
+            Some(Localise { radii: vec![0, 1, 2], inserts: vec![0, 1, 2], constrained: true, edit_cost: 0.0, rounds: 1, sites: true })
+        );
 
         let paper = parse(&["--method", "paper"]).repair_config(1, 64, 0);
         assert_eq!(paper.levels.len(), 9);
@@ -136,7 +146,10 @@ mod tests {
         let custom = parse(&["--levels", "0.2", "--steps", "4", "--clamp=false", "--radii", "1", "--unconstrained"]);
         let custom = custom.repair_config(1, 64, 0);
         assert_eq!((custom.levels, custom.sampler.steps, custom.sampler.stride, custom.sampler.clamp), (vec![0.2], Some(4), None, false));
-        assert_eq!(custom.localise.unwrap(), Localise { radii: vec![1], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1 });
+        assert_eq!(
+            custom.localise.unwrap(),
+            Localise { radii: vec![1], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1, sites: true }
+        );
         assert!(parse(&["--method", "paper", "--clamp"]).config().clamp);
         assert!(parse(&["--clamp", "--steps", "4"]).config().clamp, "a bare --clamp takes no value");
         assert!(Cli::try_parse_from(["x", "--steps", "4", "--stride", "60"]).is_err());

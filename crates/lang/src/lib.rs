@@ -248,6 +248,16 @@ pub trait Language: Send + Sync {
         None
     }
 
+    /// Byte offsets, besides the checker's error, where this language's real
+    /// last-mile mistakes sit though the parser points elsewhere or nowhere
+    /// (PowerShell: the head of a command run without its call operator `&`,
+    /// the end of a line continued without a backtick); a localised repair
+    /// opens windows there too. None by default.
+    fn repair_sites(&self, text: &str) -> Vec<usize> {
+        let _ = text;
+        Vec::new()
+    }
+
     /// The commands of a documentation block written as a console transcript
     /// (a prompt, the command, what it printed), each with the 0-based line of
     /// `block` it starts on, prompts removed and printed output dropped; `None`

@@ -70,9 +70,14 @@ pub struct RepairConfig {
 /// for missing tokens), and every other position is reset to the clean input
 /// at each reverse step (DiffuSeq-style partial noising). Each `(radius,
 /// inserts)` pair is one variant, run at every level and sample; pooling
-/// then chooses among all of them. An input the checker accepts has no error
-/// location and nothing to repair: every position is kept, so it comes back
-/// unchanged (a working formula is never broken by the repairer).
+/// then chooses among all of them. The language's repair sites
+/// ([`Language::repair_sites`]: where its real mistakes sit though the parser
+/// points elsewhere, such as a PowerShell command head missing its `&`) get the
+/// same windows. An input the checker accepts is repaired only at its sites,
+/// and comes back unchanged when it has none (a working formula is never
+/// broken by the repairer); at a site the model itself is the check: it
+/// writes the input back there unless something else is more plausible, and
+/// pooling keeps what most chains wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Localise {
@@ -95,6 +100,22 @@ pub struct Localise {
     /// next one found), so a snippet with several slips gets one window per slip.
     #[serde(default = "one_round", skip_serializing_if = "is_one_round")]
     pub rounds: usize,
+    /// Open windows at the language's repair sites too, at most
+    /// [`MAX_SITES`] of them, nearest the error first.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub sites: bool,
+}
+
+/// Repair sites an input gets windows at, beyond its error: each multiplies
+/// the chains of the input by the variants.
+pub const MAX_SITES: usize = 3;
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 fn is_zero(cost: &f32) -> bool {
@@ -111,7 +132,7 @@ fn is_one_round(rounds: &usize) -> bool {
 
 impl Default for Localise {
     fn default() -> Self {
-        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1 }
+        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1, sites: true }
     }
 }
 
@@ -135,6 +156,19 @@ pub fn furthest_progress<'c>(lang: &dyn Language, input: &str, candidates: &'c [
         .filter(|(left, _)| *left < first)
         .min_by(|a, b| a.1.token_edit_distance.cmp(&b.1.token_edit_distance).then(a.0.cmp(&b.0)))
         .map(|(_, c)| c)
+}
+
+/// The tokens of the language's repair sites in `text` (`offsets`: its
+/// tokens' byte ranges), other than the `error` token, nearest the error (or
+/// the start) first, at most [`MAX_SITES`].
+fn repair_site_tokens(lang: &dyn Language, text: &str, offsets: &[(usize, usize)], error: Option<usize>) -> Vec<usize> {
+    let mut sites: Vec<usize> = lang.repair_sites(text).into_iter().map(|offset| error_token(offsets, offset)).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    sites.retain(|&at| Some(at) != error);
+    sites.sort_by_key(|&at| at.abs_diff(error.unwrap_or(0)));
+    sites.truncate(MAX_SITES);
+    sites
 }
 
 /// A repair keeps the model's `<eos>` inside a window: it may shorten its input.
@@ -279,7 +313,9 @@ impl<'a> Repairer<'a> {
         let repaired = self.repair_with_progress(&partial, &next, progress)?;
         for (item, candidates) in items.into_iter().zip(repaired) {
             let (Ok(list), Ok(more)) = (&mut out[item], candidates) else { continue };
-            list.extend(more.into_iter().map(|c| Candidate { token_edit_distance: token_edit_distance(self.lang, &inputs[item], &c.text), ..c }));
+            list.extend(
+                more.into_iter().map(|c| Candidate { token_edit_distance: token_edit_distance(self.lang, &inputs[item], &c.text), ..c }),
+            );
         }
         Ok(())
     }
@@ -292,13 +328,19 @@ impl<'a> Repairer<'a> {
             return Ok(Err(ItemError::TooLong { tokens: ids.len() + 1, max: n }));
         };
         let Some(localise) = localise else { return Ok(Ok(Plan::Chains(vec![(whole, None)]))) };
-        let Err(error) = self.lang.check(text) else { return Ok(Ok(Plan::Unchanged(whole))) };
-        let at = error_token(&offsets, error.offset);
-        let variants: Vec<_> = localise
-            .radii
-            .iter()
-            .flat_map(|&r| localise.inserts.iter().map(move |&k| (r, k)))
-            .filter_map(|(r, k)| Window::around(&ids, at, r, k, n))
+        let error = self.lang.check(text).err().map(|error| error_token(&offsets, error.offset));
+        let sites = match localise.sites {
+            true => repair_site_tokens(self.lang, text, &offsets, error),
+            false => Vec::new(),
+        };
+        if error.is_none() && sites.is_empty() {
+            return Ok(Ok(Plan::Unchanged(whole)));
+        }
+        let variants: Vec<_> = error
+            .into_iter()
+            .chain(sites)
+            .flat_map(|at| localise.radii.iter().flat_map(move |&r| localise.inserts.iter().map(move |&k| (at, r, k))))
+            .filter_map(|(at, r, k)| Window::around(&ids, at, r, k, n))
             .map(|(row, window)| (row, Some(window)))
             .collect();
         Ok(Ok(Plan::Chains(match variants.is_empty() {
@@ -430,6 +472,51 @@ mod tests {
     }
 
     #[test]
+    fn a_parsing_input_is_repaired_at_its_repair_sites_and_kept_without_them() {
+        let path = crate::repo_file("corpora/benchmarks/repair/powershell.json");
+        let bench = crate::dataset::load_bench(&path).unwrap();
+        let powershell = LangId::Powershell.language();
+        let texts: Vec<String> = bench.iter().flat_map(|i| [i.truth.clone(), i.broken.clone()]).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 600).unwrap();
+        let config = ModelConfig {
+            vocab_size: 600,
+            seq_len: 64,
+            d_model: 16,
+            n_heads: 2,
+            denoiser_layers: 1,
+            decoder_layers: 1,
+            ..ModelConfig::tiny()
+        };
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        // both parse; the first names a program it does not run (no `&`), the second is a cmdlet call
+        let inputs = vec![r#""C:\Program Files\tools\setup.exe""#.to_string(), "Get-ChildItem -Path C:\\temp -Recurse".to_string()];
+        assert!(inputs.iter().all(|i| powershell.check(i).is_ok()));
+        let localise = Localise { radii: vec![1], inserts: vec![1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true };
+        let repair = RepairConfig {
+            levels: vec![0.5, 1.0],
+            samples: 3,
+            batch_size: 8,
+            sampler: SamplerConfig { stride: Some(200), ..Default::default() },
+            seed: 5,
+            localise: Some(localise.clone()),
+        };
+        let repairer = Repairer::new(&model, &tokenizer, powershell);
+        let out = repairer.repair(&inputs, &repair).unwrap();
+        let (site, plain) = (out[0].as_ref().unwrap(), out[1].as_ref().unwrap());
+        assert_eq!(site.len(), 6);
+        assert!(site.iter().any(|c| c.text != inputs[0]), "an untrained model writes junk at the head: the site was noised");
+        let (ids, _) = tokenizer.encode_with_offsets(&inputs[0]).unwrap();
+        let tail = tokenizer.decode_snippet(&ids[2..]).unwrap();
+        for c in site {
+            assert!(c.text.ends_with(&tail), "{} -> {}: only the head's window changes", inputs[0], c.text);
+        }
+        assert!(plain.iter().all(|c| c.text == inputs[1]), "no error and no site: unchanged");
+        let no_sites = RepairConfig { localise: Some(Localise { sites: false, ..localise }), ..repair };
+        let out = repairer.repair(&inputs, &no_sites).unwrap();
+        assert!(out[0].as_ref().unwrap().iter().all(|c| c.text == inputs[0]), "without sites a parsing input is kept");
+    }
+
+    #[test]
     fn localised_repair_rewrites_only_the_window_on_real_benchmark_formulas() {
         let path = crate::repo_file("corpora/benchmarks/repair/excel.json");
         let bench = crate::dataset::load_bench(&path).unwrap();
@@ -450,7 +537,7 @@ mod tests {
         let mut inputs: Vec<String> =
             bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
         inputs.push(bench[0].truth.clone()); // a formula the checker accepts
-        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false, edit_cost: 0.0, rounds: 1 };
+        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true };
         let repair = RepairConfig {
             levels: vec![0.5],
             samples: 2,

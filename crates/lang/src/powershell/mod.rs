@@ -8,6 +8,7 @@ use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
 mod commands;
+mod sites;
 mod transcript;
 
 extern "C" {
@@ -107,6 +108,10 @@ impl Language for PowerShell {
 
     fn commands_resolve(&self, text: &str) -> Option<bool> {
         Some(commands::resolve(text).unknown.is_empty())
+    }
+
+    fn repair_sites(&self, text: &str) -> Vec<usize> {
+        sites::repair_sites(text)
     }
 
     fn transcript_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {
