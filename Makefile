@@ -11,7 +11,7 @@ comma := ,
 LASTMILE = $(CARGO) run --quiet --locked $(FEATURES) --bin lastmile --
 
 
-.PHONY: corpora-powershell data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python fixer-pretrain data-quality-pretrained corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
+.PHONY: corpora-powershell eval-model-powershell data-quality-python check-python-pairs fuzz kill-soak disk-faults eval-model-python eval-nl2code nl2code-cf nl2code-python fixer-pretrain data-quality-pretrained corpora-python example-analytics example-finetune build-cuda run run-python run-powershell eval eval-model data-quality check-loaders mine test same-bytes bench grammar check-toolchain clean
 
 ## run: the nightly build on the embedded default (Excel): mine -> continued pretraining
 ## of the shipped model (models/excel) -> denoiser check -> rollout (20K pairs) -> stats;
@@ -109,6 +109,30 @@ eval-model-python: corpora-python
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
 	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
+
+## eval-model-powershell: the numbers of models/powershell/MODEL_CARD.md: per-t
+## accuracy on held-out units, the repair benchmark zero-shot (the default localised
+## method with repair sites, without them, and the paper's whole-program method;
+## exact match, pass@1..5, commands known), and fidelity (the benchmark's fixed
+## commands as inputs)
+PS_MODEL ?= models/powershell
+PS_EVAL ?= outputs/eval/powershell-model
+PS_BENCH = corpora/benchmarks/repair/powershell.json
+eval-model-powershell: corpora-powershell
+	$(LASTMILE) mine --lang powershell --quiet
+	$(LASTMILE) eval denoiser --checkpoint $(PS_MODEL) --corpus outputs/corpus/powershell --examples 256 \
+	  --t 0,60,120,240,600,1199 --out $(PS_EVAL)/denoiser
+	python3 -c "import json; b=json.load(open('$(PS_BENCH)')); \
+	  json.dump([{'Buggy': i['GroundTruth'], 'GroundTruth': i['GroundTruth']} for i in b], open('outputs/eval/powershell-identity.json', 'w'))"
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell -k 5 --out $(PS_EVAL)/bench
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell -k 5 --no-sites \
+	  --out $(PS_EVAL)/bench-no-sites
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper \
+	  --levels 0.1,0.2,0.3 -k 5 --stride 60 --clamp --out $(PS_EVAL)/bench-paper
+	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell -k 1 \
+	  --out $(PS_EVAL)/fidelity
+	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \
+	  --method paper --levels 0.1 -k 1 --stride 60 --clamp --out $(PS_EVAL)/fidelity-paper
 
 ## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
 ## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
