@@ -118,9 +118,19 @@ fn property(kind: &str, lang: &'static dyn Language) -> Property {
             }
             Ok(())
         }),
-        "check" => Box::new(move |text| match lang.check(text) {
-            Ok(()) => Ok(()),
-            Err(e) => located(text, &e),
+        // where a repair looks: the checker's error and the language's repair sites
+        "check" => Box::new(move |text| {
+            let sites = lang.repair_sites(text);
+            if let Some(at) = sites.iter().find(|&&at| at > text.len() || !text.is_char_boundary(at)) {
+                return Err(format!("repair site {at} outside the snippet or inside a character"));
+            }
+            if !sites.is_sorted() {
+                return Err(format!("repair sites out of order: {sites:?}"));
+            }
+            match lang.check(text) {
+                Ok(()) => Ok(()),
+                Err(e) => located(text, &e),
+            }
         }),
         "sketch" => Box::new(move |text| {
             let _ = lang.sketch(text);
