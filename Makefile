@@ -133,6 +133,8 @@ eval-model-powershell: corpora-powershell
 	  --out $(PS_EVAL)/fidelity
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \
 	  --method paper --levels 0.1 -k 1 --stride 60 --clamp --out $(PS_EVAL)/fidelity-paper
+	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \
+	  --method paper --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(PS_EVAL)/fidelity-likelihood
 
 ## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
 ## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
