@@ -112,9 +112,9 @@ eval-model-python: corpora-python
 
 ## eval-model-powershell: the numbers of models/powershell/MODEL_CARD.md: per-t
 ## accuracy on held-out units, the repair benchmark zero-shot (the default localised
-## method with repair sites, without them, and the paper's whole-program method;
-## exact match, pass@1..5, commands known), and fidelity (the benchmark's fixed
-## commands as inputs)
+## method, pass@1..5 at level 0.1, the paper's whole-program method; exact match and
+## commands known), fidelity (the benchmark's fixed commands as inputs), and the
+## default method with and without repair sites on the items whose fix inserts `& `
 PS_MODEL ?= models/powershell
 PS_EVAL ?= outputs/eval/powershell-model
 PS_BENCH = corpora/benchmarks/repair/powershell.json
@@ -124,9 +124,9 @@ eval-model-powershell: corpora-powershell
 	  --t 0,60,120,240,600,1199 --out $(PS_EVAL)/denoiser
 	python3 -c "import json; b=json.load(open('$(PS_BENCH)')); \
 	  json.dump([{'Buggy': i['GroundTruth'], 'GroundTruth': i['GroundTruth']} for i in b], open('outputs/eval/powershell-identity.json', 'w'))"
-	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell -k 5 --out $(PS_EVAL)/bench
-	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell -k 5 --no-sites \
-	  --out $(PS_EVAL)/bench-no-sites
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell -k 1 --out $(PS_EVAL)/bench
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --levels 0.1 -k 5 \
+	  --out $(PS_EVAL)/bench-passk
 	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper \
 	  --levels 0.1,0.2,0.3 -k 5 --stride 60 --clamp --out $(PS_EVAL)/bench-paper
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell -k 1 \
@@ -135,6 +135,11 @@ eval-model-powershell: corpora-powershell
 	  --method paper --levels 0.1 -k 1 --stride 60 --clamp --out $(PS_EVAL)/fidelity-paper
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \
 	  --method paper --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(PS_EVAL)/fidelity-likelihood
+	python3 scripts/powershell-call-operator-items.py $(PS_BENCH) outputs/eval/powershell-call-operator.json
+	$(LASTMILE) eval repair --bench outputs/eval/powershell-call-operator.json --checkpoint $(PS_MODEL) --lang powershell \
+	  -k 1 --out $(PS_EVAL)/call-operator
+	$(LASTMILE) eval repair --bench outputs/eval/powershell-call-operator.json --checkpoint $(PS_MODEL) --lang powershell \
+	  -k 1 --no-sites --out $(PS_EVAL)/call-operator-no-sites
 
 ## data-quality: the Table 4 analog (after `make run`): a fixer per pair source
 ## (lastmile, rules, 50/50 mix, identity control) and seed (0 1 2), one recipe
