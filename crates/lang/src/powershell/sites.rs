@@ -104,6 +104,7 @@ fn string_end(bytes: &[u8], at: usize, quote: u8) -> usize {
     bytes.len()
 }
 
+/// The first position from `at` that is not a space or tab.
 fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
     while at < bytes.len() && matches!(bytes[at], b' ' | b'\t') {
         at += 1;
