@@ -24,6 +24,13 @@ impl Output {
         }
     }
 
+    /// Prints a command's answer to stdout, also when quiet: `--quiet` silences
+    /// summaries and progress, never what the command was asked for (the
+    /// repairs `lastmile repair` prints without `--out`).
+    pub fn answer(&self, text: impl AsRef<str>) {
+        println!("{}", text.as_ref());
+    }
+
     /// A byte-progress bar with a message, hidden when quiet or not on a terminal.
     pub fn bytes_bar(&self, total: u64, prefix: impl Into<String>) -> ProgressBar {
         let bar = ProgressBar::new(total);

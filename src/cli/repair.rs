@@ -63,9 +63,9 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         None => {
             for ((input, result), chosen) in inputs.iter().zip(&results).zip(output::chosen(&results, lang, args.pooling)) {
                 match (chosen, result) {
-                    (Some(c), _) => output.line(&c.text),
-                    (None, Err(e)) => output.line(format!("error: {e}: {input}")),
-                    (None, Ok(_)) => output.line(""),
+                    (Some(c), _) => output.answer(&c.text),
+                    (None, Err(e)) => output.answer(format!("error: {e}: {input}")),
+                    (None, Ok(_)) => output.answer(""),
                 }
             }
         }
