@@ -77,12 +77,13 @@ fn is_uninvoked_head(head: &str, has_arguments: bool) -> bool {
 }
 
 /// The end of the command head starting at `at`: a whole quoted string, or a
-/// run of characters up to a blank or a command separator; `None` for an
-/// operator, a bracket or a keyword-free start that cannot head a command.
+/// run of characters up to a blank or a command separator; `None` where the
+/// command is already invoked (`& x`, `&x`, `. x`) or starts with a bracket,
+/// `@`, a comment or a separator, which head no program.
 fn head_end(bytes: &[u8], at: usize) -> Option<usize> {
     match bytes[at] {
         quote @ (b'"' | b'\'') => Some(string_end(bytes, at, quote)),
-        b'&' | b'.' if bytes.get(at + 1).is_some_and(|b| b.is_ascii_whitespace()) => None, // `& x`, `. x`: invoked
+        b'.' if bytes.get(at + 1).is_some_and(|b| b.is_ascii_whitespace()) => None,
         b'(' | b')' | b'{' | b'}' | b'[' | b']' | b'@' | b'#' | b';' | b'|' | b'&' => None,
         _ => Some(at + bytes[at..].iter().position(|b| b.is_ascii_whitespace() || b";|(){}".contains(b)).unwrap_or(bytes.len() - at)),
     }
