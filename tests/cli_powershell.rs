@@ -2,14 +2,15 @@
 //! as a user runs it from the repository: the default checkpoint, the default
 //! method (localised at the checker's error and PowerShell's repair sites).
 
-mod common;
+#[path = "common/repo_file.rs"]
+mod repo_file;
 
 use assert_cmd::Command;
 use lastmile::lang::LangId;
 
 fn repair(snippet: &str) -> String {
     let mut cmd = Command::cargo_bin("lastmile").unwrap();
-    cmd.current_dir(common::repo_file("")).args(["repair", "--lang", "powershell", "--quiet", snippet]);
+    cmd.current_dir(repo_file::repo_file("")).args(["repair", "--lang", "powershell", "--quiet", snippet]);
     let out = cmd.assert().success().get_output().stdout.clone();
     String::from_utf8(out).unwrap().trim_end_matches('\n').to_string()
 }
