@@ -68,7 +68,8 @@ pub struct SamplerArgs {
     rounds: u16,
     /// Localised: windows only at the checker's error, none at the language's
     /// repair sites (PowerShell: command heads missing `&`, lines continued
-    /// without a backtick), so an input that parses comes back unchanged.
+    /// without a backtick, blocks left open), so an input that parses comes
+    /// back unchanged.
     #[arg(long)]
     no_sites: bool,
 }

@@ -251,7 +251,8 @@ pub trait Language: Send + Sync {
     /// Byte offsets, besides the checker's error, where this language's real
     /// last-mile mistakes sit though the parser points elsewhere or nowhere
     /// (PowerShell: the head of a command run without its call operator `&`,
-    /// the end of a line continued without a backtick); a localised repair
+    /// the end of a line continued without a backtick, the end of a snippet
+    /// that leaves a bracket open); a localised repair
     /// opens windows there too. None by default.
     fn repair_sites(&self, text: &str) -> Vec<usize> {
         let _ = text;

@@ -8,7 +8,9 @@
 //! at the first argument, the fix goes before the command's head, and a head
 //! without arguments (`"C:\tools\setup.exe"`) even parses. A command continued
 //! on the next line needs a backtick at the end of the line; without it the
-//! next line's `-Parameter` is a new, valid-looking command.
+//! next line's `-Parameter` is a new, valid-looking command. A block or
+//! group left open is reported where it opens, while its closer belongs at
+//! the end.
 
 /// File extensions of programs and scripts a quoted or bare path may name.
 const PROGRAM_EXTENSIONS: &[&str] = &[".exe", ".bat", ".cmd", ".ps1", ".com", ".msi"];
@@ -16,8 +18,10 @@ const PROGRAM_EXTENSIONS: &[&str] = &[".exe", ".bat", ".cmd", ".ps1", ".com", ".
 /// Byte offsets of `text` where a missing call operator or line continuation
 /// would go, in order: the head of every command that is a quoted string, a
 /// variable or a program path followed by arguments (or a string or path that
-/// names a program on its own), and the end of every line whose next line
-/// starts with a `-Parameter`.
+/// names a program on its own), the end of every line whose next line
+/// starts with a `-Parameter`, and the end of the text when a `{`, `(` or `[`
+/// is left open (the parser reports an unclosed block where it opens, often
+/// the first character, while the missing closer goes at the end).
 ///
 /// A character scan, not the grammar: these are the inputs the parser
 /// recovers from badly (the tree of `"C:\x.exe" /s "a b"` splits the second
@@ -28,6 +32,7 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
     let mut sites = Vec::new();
     let mut at = 0;
     let mut command_start = true;
+    let mut open = 0usize;
     while at < bytes.len() {
         if command_start {
             let head = skip_blanks(bytes, at);
@@ -43,6 +48,13 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
         match bytes[at] {
             quote @ (b'"' | b'\'') => at = string_end(bytes, at, quote),
             b'`' => at += 2, // an escaped character, a continued line included
+            b'<' if bytes.get(at + 1) == Some(&b'#') => {
+                at = find(bytes, at + 2, b"#>").map_or(bytes.len(), |end| end + 2);
+                // a block comment
+            }
+            b'#' if at == 0 || bytes[at - 1].is_ascii_whitespace() || bytes[at - 1] == b';' => {
+                at = find(bytes, at, b"\n").unwrap_or(bytes.len()); // a comment, up to its line end
+            }
             b'\n' => {
                 let next = skip_blanks(bytes, at + 1);
                 if is_parameter(&bytes[next..]) {
@@ -51,7 +63,20 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
                 command_start = true;
                 at += 1;
             }
-            b';' | b'|' | b'{' | b'(' => {
+            b'{' | b'(' => {
+                open += 1;
+                command_start = true;
+                at += 1;
+            }
+            b'[' => {
+                open += 1;
+                at += 1;
+            }
+            b'}' | b')' | b']' => {
+                open = open.saturating_sub(1);
+                at += 1;
+            }
+            b';' | b'|' => {
                 command_start = true;
                 at += 1;
             }
@@ -61,6 +86,9 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
             }
             _ => at += 1,
         }
+    }
+    if open > 0 {
+        sites.push(bytes.len());
     }
     sites
 }
@@ -103,6 +131,11 @@ fn string_end(bytes: &[u8], at: usize, quote: u8) -> usize {
         }
     }
     bytes.len()
+}
+
+/// The first position from `at` where `needle` starts.
+fn find(bytes: &[u8], at: usize, needle: &[u8]) -> Option<usize> {
+    bytes.get(at..)?.windows(needle.len()).position(|w| w == needle).map(|p| at + p)
 }
 
 /// The first position from `at` that is not a space or tab.
@@ -221,6 +254,19 @@ mod tests {
         assert_eq!(repair_sites(text), [text.find('\n').unwrap()], "before `-Recurse`; a leading `|` continues a pipeline in PowerShell 7");
         assert!(sites("Get-ChildItem `\n  -Recurse").is_empty(), "continued with a backtick");
         assert!(sites("$a = 1\n$b = 2").is_empty(), "separate statements");
+    }
+
+    #[test]
+    fn a_bracket_left_open_gets_a_site_at_the_end() {
+        let text = "Get-Process | ForEach-Object { $_.Name";
+        assert_eq!(repair_sites(text), [text.len()], "the missing `}}` goes at the end");
+        assert_eq!(repair_sites("$a = @(1, 2"), [11]);
+        assert!(repair_sites("if ($a) { 'x' }").is_empty(), "balanced");
+        assert!(repair_sites("Write-Host '{ ('").is_empty(), "brackets inside a string do not count");
+        assert!(repair_sites("$a = $b[0] }").is_empty(), "an extra closer is the parser's error, not a site");
+        assert!(repair_sites("Get-Process # list them (all").is_empty(), "brackets inside a comment do not count");
+        assert!(repair_sites("<# a (note #> Get-Process").is_empty(), "nor inside a block comment");
+        assert!(repair_sites("Get-Process #(\n$a = @(1").contains(&23), "a comment ends at its line");
     }
 
     #[test]
