@@ -195,6 +195,14 @@ pub trait Language: Send + Sync {
     /// How whitespace is normalised for exact match and sketches.
     fn whitespace_rule(&self) -> WhitespaceRule;
 
+    /// Bytes of `text` inside comments. A read-out that passes the checker by
+    /// turning code into a comment (`Add #-Entity -Name ...`: everything after
+    /// the `#` no longer needs to parse) has repaired nothing, so a repair may
+    /// not write more comment than its input holds.
+    fn comment_bytes(&self, text: &str) -> usize {
+        self.lex(text).iter().filter(|t| t.kind == TokenKind::Comment).map(|t| t.text.len()).sum()
+    }
+
     /// The rule-based corruption operators of the language (FLAME's for Excel,
     /// BIFI's for Python); none by default.
     fn corruptions(&self) -> &'static [Corruption] {
@@ -373,6 +381,17 @@ pub(crate) fn repo_file(relative: &str) -> std::path::PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn comment_bytes_count_what_the_lexer_calls_comment() {
+        use super::LangId;
+        let powershell = LangId::Powershell.language();
+        assert_eq!(powershell.comment_bytes("Add-Entity -Name x"), 0);
+        assert_eq!(powershell.comment_bytes("Add #-Entity -Name x"), "#-Entity -Name x".len(), "the rest of the line");
+        assert_eq!(powershell.comment_bytes("Write-Host '# not a comment'"), 0, "a `#` inside a string");
+        assert_eq!(LangId::Python.language().comment_bytes("x = 1  # one\ny = 2"), "# one".len());
+        assert_eq!(LangId::Excel.language().comment_bytes("=SUM(A1:A3)"), 0, "formulas have none");
+    }
+
     #[test]
     fn every_checker_answers_ten_thousand_unclosed_openers() {
         // a hang and crash guard (a parser that backtracks or recurses per opener),

@@ -9,8 +9,8 @@ mod localise;
 pub mod output;
 mod pool;
 
-pub use localise::{error_token, furthest_progress, Localise, MAX_SITES};
 use localise::repair_site_tokens;
+pub use localise::{error_token, furthest_progress, Localise, MAX_SITES};
 pub use pool::{any_correct, choose, Candidate, Pooling};
 
 use crate::diffusion::{bucketed_batch, constrained, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Update, Window};
@@ -78,6 +78,8 @@ struct Job {
     sample: usize,
     ids: Vec<u32>,
     window: Option<Window>,
+    /// [`Language::comment_bytes`] of the input: a read-out may not write more.
+    comment_bytes: usize,
 }
 
 /// What one input asks of the model.
@@ -147,8 +149,15 @@ impl<'a> Repairer<'a> {
                 }
                 Ok(Plan::Chains(variants)) => {
                     out.push(Ok(Vec::new()));
+                    let comment_bytes = self.lang.comment_bytes(text);
                     for sample in 0..config.samples {
-                        jobs.extend(variants.iter().map(|(ids, window)| Job { item, sample, ids: ids.clone(), window: *window }));
+                        jobs.extend(variants.iter().map(|(ids, window)| Job {
+                            item,
+                            sample,
+                            ids: ids.clone(),
+                            window: *window,
+                            comment_bytes,
+                        }));
                     }
                 }
             }
@@ -264,7 +273,8 @@ impl<'a> Repairer<'a> {
             false => sampler.run(start, rng, &mut |_| {})?,
         };
         let scores = sampled.scores.map(|s| s.to_vec3::<f32>()).transpose()?;
-        let accept = |ids: &[u32]| self.tokenizer.decode_snippet(ids).is_ok_and(|text| self.lang.check(&text).is_ok());
+        let accept =
+            |job: &Job, ids: &[u32]| self.tokenizer.decode_snippet(ids).is_ok_and(|text| acceptable(self.lang, &text, job.comment_bytes));
         Ok(chunk
             .iter()
             .zip(&windows)
@@ -275,9 +285,9 @@ impl<'a> Repairer<'a> {
                 Some(scores) if localise.edit_cost > 0.0 => {
                     let mut charged = scores[j].clone();
                     constrained::charge_edits(&mut charged, &job.ids, window, localise.edit_cost);
-                    constrained::splice_accepted(window, &job.ids, &out, &charged, EOS_IN_WINDOW, accept)
+                    constrained::splice_accepted(window, &job.ids, &out, &charged, EOS_IN_WINDOW, |ids| accept(job, ids))
                 }
-                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, accept),
+                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, |ids| accept(job, ids)),
                 None => window.splice(&job.ids, &out, EOS_IN_WINDOW),
             })
             .collect())
@@ -294,6 +304,13 @@ impl<'a> Repairer<'a> {
             text,
         })
     }
+}
+
+/// Whether a checker-constrained read-out may answer with `text`: it passes
+/// the strict check, and not by turning code into a comment (at most the
+/// input's `comment_bytes` of comment).
+fn acceptable(lang: &dyn Language, text: &str, comment_bytes: usize) -> bool {
+    lang.check(text).is_ok() && lang.comment_bytes(text) <= comment_bytes
 }
 
 #[cfg(test)]
@@ -368,6 +385,23 @@ mod tests {
         let no_sites = RepairConfig { localise: Some(Localise { sites: false, ..localise }), ..repair };
         let out = repairer.repair(&inputs, &no_sites).unwrap();
         assert!(out[0].as_ref().unwrap().iter().all(|c| c.text == inputs[0]), "without sites a parsing input is kept");
+    }
+
+    #[test]
+    fn a_read_out_never_passes_the_checker_by_commenting_code_out() {
+        let powershell = LangId::Powershell.language();
+        // a benchmark command and what a checker-constrained read-out of models/powershell answered
+        // before comments were counted: everything after the `#` no longer had to parse
+        let input = r#"Add-Entity -TableName $myTableName -RowKey "XYZ" -JsonString {"TO":["abc@xyz.com"],"BCC":[]}"#;
+        let commented = r#"BeforeAllAd #-Entity -TableName $myTableName -RowKey "XYZ" -JsonString {"TO":["abc@xyz.com"],"BCC":[]}"#;
+        let fixed = r#"Add-Entity -TableName $myTableName -RowKey "XYZ" -JsonString '{"TO":["abc@xyz.com"],"BCC":[]}'"#;
+        assert!(powershell.check(input).is_err() && powershell.check(commented).is_ok());
+        let budget = powershell.comment_bytes(input);
+        assert!(!acceptable(powershell, commented, budget), "commented out");
+        assert!(acceptable(powershell, fixed, budget), "the real fix");
+        let noted = "Get-Process # running ones\nStop-Process -Name x";
+        assert!(acceptable(powershell, noted, powershell.comment_bytes(noted)), "the input's own comment is kept");
+        assert!(!acceptable(powershell, input, budget), "and the checker still decides");
     }
 
     #[test]
