@@ -6,6 +6,7 @@
 //! Imports `repair/`, `lang`, `model/`, `diffusion/`, `dataset/`, `plot/`,
 //! `stats/` (distinct n-grams).
 
+pub mod chosen;
 pub mod data_quality;
 pub mod denoiser;
 pub mod harness;
@@ -18,6 +19,7 @@ pub mod run;
 
 pub use crate::dataset::{load_bench, load_inputs, BenchError, BenchItem};
 pub use crate::lang::{excel_exec_match as exec_match, ExecMatch};
+pub use chosen::{chosen_repairs, ChosenRepair};
 pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};

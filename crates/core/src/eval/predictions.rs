@@ -100,10 +100,9 @@ pub fn score_predictions(lang: &dyn Language, items: &[BenchItem], path: &Path, 
 }
 
 /// The ranked candidate texts of one line.
+/// A list wins over a single `prediction` when a line has both (`eval
+/// repair`'s `predictions-<method>.jsonl` holds the choice in both).
 fn prediction_texts(object: &serde_json::Map<String, Value>) -> Result<Vec<String>, String> {
-    if let Some(single) = object.get("prediction") {
-        return single.as_str().map(|s| vec![s.to_string()]).ok_or_else(|| "`prediction` must be a string".to_string());
-    }
     for key in ["beams", "predictions", "candidates"] {
         if let Some(list) = object.get(key) {
             let list = list.as_array().ok_or_else(|| format!("`{key}` must be a list of strings"))?;
@@ -112,6 +111,9 @@ fn prediction_texts(object: &serde_json::Map<String, Value>) -> Result<Vec<Strin
                 .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` must be a list of strings")))
                 .collect();
         }
+    }
+    if let Some(single) = object.get("prediction") {
+        return single.as_str().map(|s| vec![s.to_string()]).ok_or_else(|| "`prediction` must be a string".to_string());
     }
     Err("no candidates: expected `beams`, `predictions`, `candidates` (lists of strings) or `prediction`".to_string())
 }

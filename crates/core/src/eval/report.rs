@@ -28,6 +28,10 @@ pub struct EvalRun {
     pub repairs_per_s: f64,
     /// The scores.
     pub report: EvalReport,
+    /// Each method's answer to every item (`paper`, then `localised`),
+    /// written as `predictions-<method>.jsonl` beside `results.json`.
+    #[serde(skip)]
+    pub chosen: Vec<(String, Vec<super::ChosenRepair>)>,
 }
 
 /// Method rows in table order, with their display names.
@@ -257,6 +261,7 @@ mod tests {
             seconds: 1.0,
             repairs_per_s: 2.0,
             report,
+            chosen: Vec::new(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! One repair evaluation from start to files: repair every benchmark item
 //! with the paper's method (and, when configured, error-localised repair as
 //! its own rows), score it ([`evaluate`]), and write `results.json`,
-//! `results.md` and the figures ([`EvalRun::write`]).
+//! `results.md`, each method's answers (`predictions-<method>.jsonl`) and the
+//! figures ([`EvalRun::write`]).
 
+use super::chosen::{chosen_repairs, to_jsonl};
 use super::report::{figures, markdown, EvalRun};
 use super::{evaluate, BenchItem};
 use crate::dataset::{write_file_atomic, DatasetError};
@@ -41,6 +43,7 @@ pub fn run_repair_eval(
     let mut seconds = 0.0;
     let mut repairs = 0;
     let mut reports = Vec::new();
+    let mut chosen = Vec::new();
     let methods = if config.localise.is_some() { vec![None, config.localise.clone()] } else { vec![None] };
     for localise in methods {
         let name = if localise.is_some() { "localised" } else { "paper" };
@@ -52,6 +55,7 @@ pub fn run_repair_eval(
         let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
         // exec by the language's engine where it has one (Excel), else exact
         reports.push(evaluate(lang, items, &candidates, true));
+        chosen.push((name.to_string(), chosen_repairs(lang, items, &candidates)));
     }
     let mut report = reports.remove(0);
     report.localised = reports.pop().map(Box::new);
@@ -62,17 +66,22 @@ pub fn run_repair_eval(
         seconds,
         repairs_per_s: repairs as f64 / seconds.max(1e-9),
         report,
+        chosen,
     })
 }
 
 impl EvalRun {
-    /// Writes `results.json`, `results.md` and the figures into `dir`;
+    /// Writes `results.json`, `results.md`, `predictions-<method>.jsonl` and
+    /// the figures into `dir`;
     /// returns the Markdown.
     pub fn write(&self, dir: &Path) -> Result<String, EvalWriteError> {
         std::fs::create_dir_all(dir).map_err(IoError::at(dir.to_path_buf()))?;
         write_file_atomic(&dir.join("results.json"), &serde_json::to_vec_pretty(self).expect("results serialise"))?;
         let md = markdown(self);
         write_file_atomic(&dir.join("results.md"), md.as_bytes())?;
+        for (method, repairs) in &self.chosen {
+            write_file_atomic(&dir.join(format!("predictions-{method}.jsonl")), to_jsonl(repairs).as_bytes())?;
+        }
         figures(self, dir)?;
         Ok(md)
     }
