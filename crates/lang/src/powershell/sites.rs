@@ -48,10 +48,8 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
         match bytes[at] {
             quote @ (b'"' | b'\'') => at = string_end(bytes, at, quote),
             b'`' => at += 2, // an escaped character, a continued line included
-            b'<' if bytes.get(at + 1) == Some(&b'#') => {
-                at = find(bytes, at + 2, b"#>").map_or(bytes.len(), |end| end + 2);
-                // a block comment
-            }
+            // a block comment, up to its `#>`
+            b'<' if bytes.get(at + 1) == Some(&b'#') => at = find(bytes, at + 2, b"#>").map_or(bytes.len(), |end| end + 2),
             b'#' if at == 0 || bytes[at - 1].is_ascii_whitespace() || bytes[at - 1] == b';' => {
                 at = find(bytes, at, b"\n").unwrap_or(bytes.len()); // a comment, up to its line end
             }
