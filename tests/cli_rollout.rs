@@ -366,6 +366,7 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "1",
         "--inserts",
         "0",
+        "--proposals=false",
         "--out",
         "rep.parquet",
     ]));
@@ -400,7 +401,9 @@ fn pipeline_rollout_stats_ranks_and_resume() {
         "--out",
         "eval",
     ]));
-    for method in ["identity", "rule-based", "best level", "vote", "guided", "any (oracle)", "CodeFusion 60M (paper)"] {
+    for method in
+        ["identity", "rule-based", "best level", "vote", "guided", "ranked by plausibility", "any (oracle)", "CodeFusion 60M (paper)"]
+    {
         assert!(out.contains(method), "{method}: {out}");
     }
     let results: serde_json::Value = serde_json::from_str(&fs::read_to_string(root.join("eval/results.json")).unwrap()).unwrap();
@@ -410,6 +413,7 @@ fn pipeline_rollout_stats_ranks_and_resume() {
     assert!(rule > 0.0, "the rule-based fixer repairs some real benchmark formulas");
     assert!(any["exec"].as_f64().unwrap() >= results["report"]["methods"]["guided"]["exec"].as_f64().unwrap());
     assert!(root.join("eval/results.md").exists() && root.join("eval/by_level.png").exists());
+    assert!(out.contains("## By kind of mistake (exec)") && out.contains("| bracket_end |"), "{out}");
 
     // PyDex (a directory of assignment files) through the same harness, by the BIFI metric;
     // the Excel model cannot take Python, so this shows the per-item path, then the summary.

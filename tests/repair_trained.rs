@@ -5,7 +5,6 @@
 
 #[path = "common/repo_file.rs"]
 mod repo_file;
-use repo_file::repo_file;
 use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule, SamplerConfig};
 use lastmile::lang::LangId;
@@ -15,15 +14,14 @@ use lastmile::tokenizer::CodeTokenizer;
 use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use repo_file::repo_file;
 
 /// A tiny model trained here, in seconds, to denoise a
 /// handful of real formulas (the human fixes of the Excel benchmark) takes a
 /// broken formula with a missing parenthesis back to a valid one.
 #[test]
 fn a_tiny_trained_model_repairs_a_known_broken_formula() {
-    let bench =
-        lastmile::eval::load_bench(&repo_file("corpora/benchmarks/repair/excel.json"))
-            .unwrap();
+    let bench = lastmile::eval::load_bench(&repo_file("corpora/benchmarks/repair/excel.json")).unwrap();
     let excel = LangId::Excel.language();
     let mut formulas: Vec<String> = bench.iter().map(|i| i.truth.clone()).filter(|t| t.len() <= 14 && excel.check(t).is_ok()).collect();
     formulas.dedup();
@@ -55,6 +53,7 @@ fn a_tiny_trained_model_repairs_a_known_broken_formula() {
         sampler: SamplerConfig { steps: Some(5), ..Default::default() },
         seed: 0,
         localise: None,
+        rank: None,
     };
     let candidates = Repairer::new(&model, &tokenizer, excel).repair(&[broken], &repair).unwrap().remove(0).unwrap();
     let valid: Vec<&str> = candidates.iter().filter(|c| c.valid).map(|c| c.text.as_str()).collect();

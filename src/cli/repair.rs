@@ -25,8 +25,10 @@ pub struct Args {
     /// Noise samples per level.
     #[arg(long, short = 'k', default_value_t = 1)]
     samples: usize,
-    /// Pooling: `vote`, `guided`, or `best:<level>`.
-    #[arg(long, default_value = "guided")]
+    /// Pooling: `ranked` (plausibility, votes and edits, where the candidates were
+    /// scored: --rank; else as `guided`), `guided` (the most voted valid
+    /// candidate), `vote`, or `best:<level>`.
+    #[arg(long, default_value = "ranked")]
     pooling: Pooling,
     #[command(flatten)]
     sampler: super::sampler_args::SamplerArgs,
@@ -49,7 +51,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = args.model.load(Some(args.lang))?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.lang.language();
-    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
+    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed, lang);
     let results = Repairer::new(model, tokenizer, lang).repair(&inputs, &config).context("repair failed")?;
     match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "parquet") => {

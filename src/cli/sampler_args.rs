@@ -2,7 +2,8 @@
 
 use clap::Args;
 use lastmile::diffusion::{SamplerConfig, Update};
-use lastmile::repair::{Localise, RepairConfig};
+use lastmile::lang::Language;
+use lastmile::repair::{Localise, Plausibility, RepairConfig};
 
 /// How a repair noises its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -11,8 +12,9 @@ pub enum Method {
     /// and the language's repair sites (one variant per pair of --radii and
     /// --inserts), keep the rest clean, read each window out under the
     /// checker; an input that passes the check and has no repair site comes
-    /// back unchanged. Defaults: levels 0.1,0.3,0.6,1.0, every 60th timestep,
-    /// clamped (46.0% exec on the Excel benchmark with models/excel).
+    /// back unchanged; where the language proposes single edits (Excel), the
+    /// checker-accepted snippets one punctuation edit away join the candidates.
+    /// Defaults: levels 0.1,0.3,0.6,1.0, every 60th timestep, clamped.
     Localised,
     /// The repair paper's: noise the whole snippet to each level and resume
     /// the reverse process. Defaults: levels 0.1..0.9, 50 steps, unclamped.
@@ -72,6 +74,23 @@ pub struct SamplerArgs {
     /// back unchanged.
     #[arg(long)]
     no_sites: bool,
+    /// Score every valid candidate's plausibility under the model (the log-probability
+    /// of its own tokens when noised to --rank-levels and denoised once), which
+    /// `ranked` pooling weighs with votes and edits; default: on where the
+    /// language proposes single edits (Excel), `--rank=false` turns it off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    rank: Option<bool>,
+    /// Localised: add every checker-accepted snippet one punctuation edit away
+    /// from a rejected input to its candidates (level 0); default: the
+    /// language's (on for Excel), `--proposals=false` turns them off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    proposals: Option<bool>,
+    /// With --rank: the noise levels of the score, as fractions of T.
+    #[arg(long, value_delimiter = ',', default_value = "0.35,0.5")]
+    rank_levels: Vec<f64>,
+    /// With --rank: noise draws per level.
+    #[arg(long, default_value_t = 2)]
+    rank_draws: usize,
 }
 
 impl SamplerArgs {
@@ -96,9 +115,24 @@ impl SamplerArgs {
         }
     }
 
-    /// The repair run these flags, samples, batch and seed describe.
-    pub fn repair_config(&self, samples: usize, batch_size: usize, seed: u64) -> RepairConfig {
-        RepairConfig { levels: self.levels(), samples: samples.max(1), sampler: self.config(), batch_size, seed, localise: self.localise() }
+    /// The repair run these flags, samples, batch and seed describe for `lang`
+    /// (whose defaults fill unset flags).
+    pub fn repair_config(&self, samples: usize, batch_size: usize, seed: u64, lang: &dyn Language) -> RepairConfig {
+        RepairConfig {
+            levels: self.levels(),
+            samples: samples.max(1),
+            sampler: self.config(),
+            batch_size,
+            seed,
+            localise: self.localise(),
+            rank: self.rank(lang),
+        }
+    }
+
+    /// The plausibility scoring of `--rank` (the language's default when unset).
+    pub fn rank(&self, lang: &dyn Language) -> Option<Plausibility> {
+        let on = self.rank.unwrap_or_else(|| lang.proposes_single_edits());
+        on.then(|| Plausibility { levels: self.rank_levels.clone(), draws: self.rank_draws.max(1), seed: 0 })
     }
 
     /// The error-localised variants, unless the method is the paper's.
@@ -110,6 +144,7 @@ impl SamplerArgs {
             edit_cost: self.edit_cost,
             rounds: usize::from(self.rounds),
             sites: !self.no_sites,
+            proposals: self.proposals,
         })
     }
 }
@@ -132,24 +167,40 @@ mod tests {
     #[test]
     fn each_method_has_its_defaults_and_flags_override_them() {
         let localised = parse(&[]);
-        let config = localised.repair_config(1, 64, 0);
+        let config = localised.repair_config(1, 64, 0, lastmile::lang::LangId::Powershell.language());
         assert_eq!(config.levels, [0.1, 0.3, 0.6, 1.0]);
         assert_eq!((config.sampler.stride, config.sampler.steps, config.sampler.clamp), (Some(60), None, true));
         assert_eq!(
             config.localise,
-            Some(Localise { radii: vec![0, 1, 2], inserts: vec![0, 1, 2], constrained: true, edit_cost: 0.0, rounds: 1, sites: true })
+            Some(Localise {
+                radii: vec![0, 1, 2],
+                inserts: vec![0, 1, 2],
+                constrained: true,
+                edit_cost: 0.0,
+                rounds: 1,
+                sites: true,
+                proposals: None
+            })
         );
 
-        let paper = parse(&["--method", "paper"]).repair_config(1, 64, 0);
+        let paper = parse(&["--method", "paper"]).repair_config(1, 64, 0, lastmile::lang::LangId::Powershell.language());
         assert_eq!(paper.levels.len(), 9);
         assert_eq!((paper.sampler.stride, paper.sampler.steps, paper.sampler.clamp, paper.localise), (None, Some(50), false, None));
 
         let custom = parse(&["--levels", "0.2", "--steps", "4", "--clamp=false", "--radii", "1", "--unconstrained"]);
-        let custom = custom.repair_config(1, 64, 0);
+        let custom = custom.repair_config(1, 64, 0, lastmile::lang::LangId::Powershell.language());
         assert_eq!((custom.levels, custom.sampler.steps, custom.sampler.stride, custom.sampler.clamp), (vec![0.2], Some(4), None, false));
         assert_eq!(
             custom.localise.unwrap(),
-            Localise { radii: vec![1], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1, sites: true }
+            Localise {
+                radii: vec![1],
+                inserts: vec![0, 1, 2],
+                constrained: false,
+                edit_cost: 0.0,
+                rounds: 1,
+                sites: true,
+                proposals: None
+            }
         );
         assert!(parse(&["--method", "paper", "--clamp"]).config().clamp);
         assert!(parse(&["--clamp", "--steps", "4"]).config().clamp, "a bare --clamp takes no value");

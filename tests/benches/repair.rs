@@ -9,7 +9,6 @@
 
 #[path = "../common/repo_file.rs"]
 mod repo_file;
-use repo_file::repo_file;
 use candle_core::Device;
 use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::eval::load_bench;
@@ -18,6 +17,7 @@ use lastmile::model::init_model;
 use lastmile::model::ModelConfig;
 use lastmile::repair::{RepairConfig, Repairer};
 use lastmile::tokenizer::CodeTokenizer;
+use repo_file::repo_file;
 use std::time::Instant;
 
 /// The allocator `lastmile` itself runs with (`src/main.rs`).
@@ -54,7 +54,7 @@ fn main() {
             SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm, likelihood: 0.0 },
             SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm, likelihood: 0.0 },
         ] {
-            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0, localise: None };
+            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0, localise: None, rank: None };
             let clock = Instant::now();
             let out = repairer.repair(&inputs, &config).unwrap();
             assert_eq!(out.len(), inputs.len());

@@ -267,6 +267,14 @@ pub trait Language: Send + Sync {
         Vec::new()
     }
 
+    /// Whether a localised repair weighs, by default, every snippet one
+    /// punctuation edit from a rejected input beside the model's read-outs
+    /// (`lastmile::repair::proposals`): on where it was measured to help (Excel,
+    /// whose real mistakes are mostly one such edit). Off by default.
+    fn proposes_single_edits(&self) -> bool {
+        false
+    }
+
     /// The commands of a documentation block written as a console transcript
     /// (a prompt, the command, what it printed), each with the 0-based line of
     /// `block` it starts on, prompts removed and printed output dropped; `None`

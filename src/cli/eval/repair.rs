@@ -37,7 +37,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let loaded = crate::cli::model_args::load(&checkpoint, &args.model.device)?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let lang = args.bench.lang.language();
-    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed);
+    let config = args.sampler.repair_config(args.samples, args.batch_size, args.seed, lang);
     let bar = output.steps_bar();
     let repairer = Repairer::new(model, tokenizer, lang);
     let run =

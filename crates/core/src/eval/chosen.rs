@@ -1,7 +1,9 @@
 //! What a repair evaluation answered for each item, one JSONL file per method
 //! (`predictions-paper.jsonl`, `predictions-localised.jsonl`): the item's id,
-//! input and fix, the guided choice (`prediction`) and every distinct
-//! candidate, the choice first (`candidates`). The files are in the format
+//! input and fix, the method's choice (`prediction`: guided, or ranked where
+//! the candidates were scored) and every distinct candidate, the choice first
+//! (`candidates`), with how many chains wrote each (`votes`) and the model's
+//! plausibility of each valid one (`plausibility`, where scored). The files are in the format
 //! `lastmile eval predictions` reads, so a choice can be re-scored, compared
 //! with another model's, or read item by item.
 
@@ -19,29 +21,57 @@ pub struct ChosenRepair {
     pub broken: String,
     /// The benchmark's fix.
     pub truth: String,
-    /// The guided choice; absent when the item got no candidate (too long).
+    /// The choice; absent when the item got no candidate (too long).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<String>,
     /// Distinct candidate texts, the choice first, then in level and sample order.
     pub candidates: Vec<String>,
+    /// Per candidate, the chains that wrote it.
+    pub votes: Vec<usize>,
+    /// Per candidate, its token edit distance to the input.
+    pub edits: Vec<usize>,
+    /// Per candidate, its [`crate::repair::plausibility`] (`null` for an
+    /// invalid one); empty where the candidates were not scored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plausibility: Vec<Option<f64>>,
 }
 
 /// The answers of one method to every item (`candidates[i]`: item `i`'s, or
-/// `None` when it had none).
-pub fn chosen_repairs(lang: &dyn Language, items: &[BenchItem], candidates: &[Option<Vec<Candidate>>]) -> Vec<ChosenRepair> {
+/// `None` when it had none), chosen by `pooling`.
+pub fn chosen_repairs(
+    lang: &dyn Language,
+    items: &[BenchItem],
+    candidates: &[Option<Vec<Candidate>>],
+    pooling: Pooling,
+) -> Vec<ChosenRepair> {
     items
         .iter()
         .zip(candidates)
         .map(|(item, found)| {
             let found = found.as_deref().unwrap_or_default();
-            let prediction = choose(found, lang, Pooling::Guided).map(|c| c.text.clone());
+            let prediction = choose(found, lang, pooling).map(|c| c.text.clone());
             let mut texts: Vec<String> = prediction.iter().cloned().collect();
             for c in found {
                 if !texts.contains(&c.text) {
                     texts.push(c.text.clone());
                 }
             }
-            ChosenRepair { id: item.id.clone(), broken: item.broken.clone(), truth: item.truth.clone(), prediction, candidates: texts }
+            let votes = texts.iter().map(|t| found.iter().filter(|c| &c.text == t).count()).collect();
+            let edits = texts.iter().map(|t| found.iter().find(|c| &c.text == t).map_or(0, |c| c.token_edit_distance)).collect();
+            let plausibility = match found.iter().any(|c| c.plausibility.is_some()) {
+                true => texts.iter().map(|t| found.iter().find(|c| &c.text == t).and_then(|c| c.plausibility)).collect(),
+                false => Vec::new(),
+            };
+            ChosenRepair {
+                id: item.id.clone(),
+                broken: item.broken.clone(),
+                truth: item.truth.clone(),
+                prediction,
+                candidates: texts,
+                votes,
+                edits,
+                plausibility,
+            }
         })
         .collect()
 }
@@ -69,11 +99,15 @@ mod tests {
             text: text.into(),
             valid: excel.check(text).is_ok(),
             token_edit_distance: edits,
+            plausibility: None,
         };
         let found = vec![c(0.1, "=SUM(A1:A3", 0), c(0.3, "=SUM(A1:A3))", 2), c(0.6, "=SUM(A1:A3)", 1), c(1.0, "=SUM(A1:A3)", 1)];
-        let repairs = chosen_repairs(excel, &items, &[Some(found), None]);
+        let repairs = chosen_repairs(excel, &items, &[Some(found), None], Pooling::Guided);
         assert_eq!(repairs[0].prediction.as_deref(), Some("=SUM(A1:A3)"), "the valid text most chains wrote");
         assert_eq!(repairs[0].candidates, ["=SUM(A1:A3)", "=SUM(A1:A3", "=SUM(A1:A3))"]);
+        assert_eq!(repairs[0].votes, [2, 1, 1]);
+        assert_eq!(repairs[0].edits, [1, 0, 2]);
+        assert!(repairs[0].plausibility.is_empty(), "not scored");
         assert_eq!((repairs[1].prediction.as_ref(), repairs[1].candidates.len()), (None, 0), "an item without candidates");
         let lines = to_jsonl(&repairs);
         let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();

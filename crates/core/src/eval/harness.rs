@@ -9,6 +9,7 @@
 //! token edits from the input), exact match for the others (no engine here;
 //! exec falls back to exact).
 
+use super::families::{kind_of, rates_by_kind, KindRates};
 use crate::dataset::BenchItem;
 use crate::lang::edit::{char_edit_distance, token_edit_distance};
 use crate::lang::{LangId, Language, RepairMetric};
@@ -158,7 +159,8 @@ pub struct EvalReport {
     pub items: usize,
     /// Items the model could not take (too long); they count as failures.
     pub skipped: usize,
-    /// Rates per method: `identity`, `rule_based`, `vote`, `guided`, `any`, `best`.
+    /// Rates per method: `identity`, `rule_based`, `vote`, `guided`, `any`,
+    /// `best`, and `ranked` where the candidates' plausibility was scored.
     pub methods: BTreeMap<String, Rates>,
     /// Rates at each single noise level (first sample): the paper's Figure 5.
     pub by_level: Vec<(f64, Rates)>,
@@ -168,12 +170,21 @@ pub struct EvalReport {
     /// level, by the headline metric; localised repair pools the variants of a
     /// sample); only the k that the number of samples allows.
     pub pass_at: BTreeMap<usize, f64>,
+    /// Where the candidates were scored: for k = 1, 3, 5, the share of items
+    /// whose first k [`crate::repair::ranked`] answers (distinct, best first)
+    /// hold a correct one by the headline metric, the k suggestions a user gets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ranked_at: BTreeMap<usize, f64>,
     /// Per item, in benchmark order.
     pub per_item: Vec<ItemResult>,
     /// The same benchmark repaired by error-localised repair, when it was run:
     /// its own methods, levels and pass@k, reported beside the paper's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localised: Option<Box<EvalReport>>,
+    /// Per kind of mistake ([`super::families`]), each method's headline rate;
+    /// empty in runs of versions before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_kind: Vec<KindRates>,
 }
 
 /// Evaluates candidate lists (from [`crate::repair::Repairer::repair`], `None`
@@ -208,6 +219,10 @@ pub fn evaluate_per_item(
     let mut per_level: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len()];
     // level -> item -> (sample, metrics)
     let mut per_sample: Vec<Vec<Vec<(usize, Metrics)>>> = vec![Vec::new(); levels.len()];
+    // a `ranked` row where the repair scored its candidates' plausibility
+    let ranked = candidates.iter().flatten().flatten().any(|c| c.plausibility.is_some());
+    // per item, the rank of the first correct ranked answer
+    let mut ranked_ranks: Vec<Option<usize>> = Vec::new();
     // scoring runs the formula engine several times per candidate: in parallel
     // over items (each item's scores are independent, so the result is the same)
     let scores: Vec<(Metrics, Metrics, Vec<Metrics>)> = items
@@ -223,7 +238,11 @@ pub fn evaluate_per_item(
         methods.entry("identity".into()).or_default().push(identity);
         methods.entry("rule_based".into()).or_default().push(rule_based);
         let cands = cands.as_deref().unwrap_or(&[]);
-        for pooling in [("vote", Pooling::Vote), ("guided", Pooling::Guided)] {
+        let mut poolings = vec![("vote", Pooling::Vote), ("guided", Pooling::Guided)];
+        if ranked {
+            poolings.push(("ranked", Pooling::Ranked));
+        }
+        for pooling in poolings {
             // the chosen candidate was scored above: look it up, do not re-run the engine
             let chosen = choose(cands, lang, pooling.1)
                 .and_then(|c| cands.iter().position(|x| std::ptr::eq(x, c)))
@@ -246,6 +265,12 @@ pub fn evaluate_per_item(
             repaired_levels: repaired.iter().copied().reduce(f64::min).zip(repaired.iter().copied().reduce(f64::max)),
         });
         methods.entry("any".into()).or_default().push(any);
+        if ranked {
+            let order = crate::repair::ranked(cands, lang);
+            let first_right =
+                order.iter().position(|c| cands.iter().position(|x| std::ptr::eq(x, *c)).is_some_and(|i| headline.get(&scored[i])));
+            ranked_ranks.push(first_right);
+        }
         for (li, level) in levels.iter().enumerate() {
             let at: Vec<(&Candidate, Metrics)> =
                 cands.iter().zip(&scored).filter(|(c, _)| c.level == *level).map(|(c, s)| (c, *s)).collect();
@@ -259,7 +284,14 @@ pub fn evaluate_per_item(
         }
     }
     let by_level: Vec<(f64, Rates)> = levels.iter().zip(&per_level).map(|(l, ms)| (*l, Rates::of(ms))).collect();
-    let best = by_level.iter().enumerate().max_by(|a, b| headline.rate(&a.1 .1).total_cmp(&headline.rate(&b.1 .1)).then(b.0.cmp(&a.0)));
+    // level 0 holds edit proposals, not chains: it is reported, but `best` and
+    // pass@k are about the model's samples (unless nothing else was run)
+    let chains = |level: f64| level > 0.0 || levels.iter().all(|&l| l == 0.0);
+    let best = by_level
+        .iter()
+        .enumerate()
+        .filter(|(_, (level, _))| chains(*level))
+        .max_by(|a, b| headline.rate(&a.1 .1).total_cmp(&headline.rate(&b.1 .1)).then(b.0.cmp(&a.0)));
     let (best_index, best_level) = best.map(|(i, (l, _))| (i, *l)).unwrap_or((0, 0.0));
     let mut report_methods: BTreeMap<String, Rates> = methods.iter().map(|(k, v)| (k.clone(), Rates::of(v))).collect();
     if let Some(ms) = per_level.get(best_index) {
@@ -277,6 +309,17 @@ pub fn evaluate_per_item(
             (k, passed as f64 / items.len().max(1) as f64)
         })
         .collect();
+    let ranked_at: BTreeMap<usize, f64> = match ranked {
+        true => [1usize, 3, 5]
+            .into_iter()
+            .map(|k| (k, ranked_ranks.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / items.len().max(1) as f64))
+            .collect(),
+        false => BTreeMap::new(),
+    };
+    let kinds: Vec<&str> = items.par_iter().map(|item| kind_of(lang, item)).collect();
+    let mut per_method = methods.clone();
+    per_method.insert("best".into(), best_per_item.clone());
+    let by_kind = rates_by_kind(&kinds, &per_method, |m| headline.get(m));
     let report = EvalReport {
         lang: lang.id(),
         headline,
@@ -286,8 +329,10 @@ pub fn evaluate_per_item(
         by_level,
         best_level,
         pass_at,
+        ranked_at,
         per_item,
         localised: None,
+        by_kind,
     };
     let guided = methods.remove("guided").unwrap_or_default();
     (report, ItemOutcomes { best: best_per_item, guided })
@@ -311,6 +356,7 @@ mod tests {
             text: text.into(),
             valid: excel.check(text).is_ok(),
             token_edit_distance: 1,
+            plausibility: None,
         };
         let candidates = vec![
             Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.1, 2, "=SUM(A1:A5)"), c(0.5, 0, "=MAX(A1:A3)")]),
@@ -343,6 +389,7 @@ mod tests {
             text: text.into(),
             valid: python.check(text).is_ok(),
             token_edit_distance: 1,
+            plausibility: None,
         };
         // a plausible fix that is not the human one passes BIFI but not exact;
         // a parsing rewrite far from the input passes neither

@@ -9,6 +9,7 @@
 pub mod chosen;
 pub mod data_quality;
 pub mod denoiser;
+pub mod families;
 pub mod harness;
 pub mod nl2code;
 pub mod predictions;

@@ -77,6 +77,7 @@ pub fn ranked_candidates(lang: &dyn Language, broken: &str, texts: &[String]) ->
             valid: lang.check(text).is_ok(),
             token_edit_distance: token_edit_distance(lang, broken, text),
             text: text.clone(),
+            plausibility: None,
         })
         .collect()
 }

@@ -35,12 +35,13 @@ pub struct EvalRun {
 }
 
 /// Method rows in table order, with their display names.
-const METHODS: [(&str, &str); 6] = [
+const METHODS: [(&str, &str); 7] = [
     ("identity", "identity (input unchanged)"),
     ("rule_based", "rule-based fixer"),
     ("best", "diffusion, best level"),
     ("vote", "diffusion, vote"),
     ("guided", "diffusion, guided (ours)"),
+    ("ranked", "diffusion, ranked by plausibility"),
     ("any", "diffusion, any (oracle)"),
 ];
 
@@ -117,6 +118,13 @@ pub fn markdown(run: &EvalRun) -> String {
     if let Some(l) = &r.localised {
         let _ = writeln!(md, "| localised (level {:.2}) | {} | {} | {} |", l.best_level, pass_at(l, 1), pass_at(l, 3), pass_at(l, 5));
     }
+    for (name, report) in std::iter::once(("diffusion", r)).chain(r.localised.as_deref().map(|l| ("localised", l))) {
+        if !report.ranked_at.is_empty() {
+            let at = |k: usize| report.ranked_at.get(&k).map_or_else(|| "n/a".into(), |&p| pct(p));
+            let _ = writeln!(md, "| {name}, ranked: first k answers | {} | {} | {} |", at(1), at(3), at(5));
+        }
+    }
+    by_kind_table(&mut md, r);
     let _ = writeln!(md, "\n## By noise level (first sample)\n\n{}", metric_columns("t / T", known));
     for (level, rates) in &r.by_level {
         let mark = if *level == r.best_level { " (best)" } else { "" };
@@ -125,6 +133,42 @@ pub fn markdown(run: &EvalRun) -> String {
     let repaired = r.per_item.iter().filter(|i| i.repaired_levels.is_some()).count();
     let _ = writeln!(md, "\n{repaired} of {} items repaired at some level by {} (Figure 6).", r.items, r.headline.name());
     md
+}
+
+/// The methods of the by-kind table: (report, method key, column name); the
+/// localised method's columns where it was run.
+fn kind_columns(r: &EvalReport) -> Vec<(&EvalReport, &'static str, &'static str)> {
+    let mut columns = vec![(r, "rule_based", "rule-based"), (r, "guided", "guided"), (r, "any", "any (oracle)")];
+    if let Some(l) = &r.localised {
+        columns.extend([(&**l, "best", "localised, best level"), (&**l, "guided", "localised, guided")]);
+        if l.methods.contains_key("ranked") {
+            columns.push((&**l, "ranked", "localised, ranked"));
+        }
+        columns.push((&**l, "any", "localised, any"));
+    }
+    columns
+}
+
+/// The benchmark split by kind of mistake ([`super::families`]): items and each
+/// method's headline rate per kind.
+fn by_kind_table(md: &mut String, r: &EvalReport) {
+    if r.by_kind.is_empty() {
+        return;
+    }
+    let columns = kind_columns(r);
+    let _ = writeln!(md, "\n## By kind of mistake ({})\n", r.headline.name());
+    let names: String = columns.iter().map(|(_, _, name)| format!(" {name} |")).collect();
+    let _ = writeln!(md, "| kind | items |{names}\n|---|---:|{}", "---:|".repeat(columns.len()));
+    for row in &r.by_kind {
+        let cells: String = columns
+            .iter()
+            .map(|(report, key, _)| {
+                let rate = report.by_kind.iter().find(|k| k.kind == row.kind).and_then(|k| k.rates.get(*key));
+                rate.map_or_else(|| " |".to_string(), |&x| format!(" {} |", pct(x)))
+            })
+            .collect();
+        let _ = writeln!(md, "| {} | {} |{cells}", row.kind, row.items);
+    }
 }
 
 /// Writes Figure 5 (`by_level.png`) and Figure 6 (`repair_levels.png`) into `dir`;
@@ -251,6 +295,7 @@ mod tests {
             text: text.into(),
             valid: excel.check(text).is_ok(),
             token_edit_distance: 1,
+            plausibility: None,
         };
         let candidates = vec![Some(vec![c(0.1, "=SUM(A1:A3)"), c(0.5, "=SUM(A1:A3)")]), None];
         let report = evaluate(excel, &items, &candidates, true);
@@ -273,6 +318,8 @@ mod tests {
         assert!(md.contains("| diffusion | 50.0% | n/a | n/a |"), "one sample: pass@1 only: {md}");
         assert!(md.contains("| 0.10 (best) |"), "{md}");
         assert!(md.contains("1 longer than the model's length"), "{md}");
+        assert!(md.contains("| bracket_end | 1 | 100.0% | 100.0% | 100.0% |"), "by kind: {md}");
+        assert!(md.contains("| argument | 1 | 0.0% | 0.0% | 0.0% |"), "`=A1+` -> `=A1+1` adds an operand: {md}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::dataset::{write_file_atomic, DatasetError};
 use crate::io_error::IoError;
 use crate::plot::PlotError;
 use crate::progress::ProgressFn;
-use crate::repair::{RepairConfig, RepairError, Repairer};
+use crate::repair::{Pooling, RepairConfig, RepairError, Repairer};
 use std::path::Path;
 
 /// What can go wrong writing an evaluation's files.
@@ -55,7 +55,8 @@ pub fn run_repair_eval(
         let candidates: Vec<_> = results.into_iter().map(Result::ok).collect();
         // exec by the language's engine where it has one (Excel), else exact
         reports.push(evaluate(lang, items, &candidates, true));
-        chosen.push((name.to_string(), chosen_repairs(lang, items, &candidates)));
+        let pooling = if config.rank.is_some() { Pooling::Ranked } else { Pooling::Guided };
+        chosen.push((name.to_string(), chosen_repairs(lang, items, &candidates, pooling)));
     }
     let mut report = reports.remove(0);
     report.localised = reports.pop().map(Box::new);

@@ -45,6 +45,12 @@ pub struct Localise {
     /// [`MAX_SITES`] of them, nearest the error first.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub sites: bool,
+    /// Add the checker-accepted snippets one punctuation edit from a rejected
+    /// input ([`super::proposals`]) to its candidates, at level 0 (no chain
+    /// run); `None`: the language's default
+    /// ([`Language::proposes_single_edits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposals: Option<bool>,
 }
 
 /// Repair sites an input gets windows at, beyond its error: each multiplies
@@ -73,7 +79,15 @@ fn is_one_round(rounds: &usize) -> bool {
 
 impl Default for Localise {
     fn default() -> Self {
-        Localise { radii: vec![1, 2, 3], inserts: vec![0, 1, 2], constrained: false, edit_cost: 0.0, rounds: 1, sites: true }
+        Localise {
+            radii: vec![1, 2, 3],
+            inserts: vec![0, 1, 2],
+            constrained: false,
+            edit_cost: 0.0,
+            rounds: 1,
+            sites: true,
+            proposals: None,
+        }
     }
 }
 
@@ -128,6 +142,7 @@ mod tests {
             text: text.into(),
             valid: excel.check(text).is_ok(),
             token_edit_distance: edits,
+            plausibility: None,
         };
         let candidates = vec![
             candidate("=IF(B3>10;1;0)", 0),

@@ -7,11 +7,14 @@
 pub mod baseline;
 mod localise;
 pub mod output;
+pub mod plausibility;
 mod pool;
+pub mod proposals;
 
 use localise::repair_site_tokens;
 pub use localise::{error_token, furthest_progress, Localise, MAX_SITES};
-pub use pool::{any_correct, choose, Candidate, Pooling};
+pub use plausibility::{plausibility, Plausibility, PlausibilityError};
+pub use pool::{any_correct, choose, ranked, Candidate, Pooling, RANK_EDIT_COST, RANK_VOTE_WEIGHT};
 
 use crate::diffusion::{bucketed_batch, constrained, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Update, Window};
 use crate::lang::edit::token_edit_distance;
@@ -32,6 +35,9 @@ pub enum RepairError {
     /// Tokenising or decoding failed.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// Scoring the candidates' plausibility failed.
+    #[error("ranking candidates: {0}")]
+    Plausibility(#[from] PlausibilityError),
     /// The settings cannot work (a sampling length that does not fit the model).
     #[error("{0}")]
     Config(String),
@@ -66,6 +72,10 @@ pub struct RepairConfig {
     /// Error-localised repair instead of the paper's whole-snippet noising.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localise: Option<Localise>,
+    /// Score every valid candidate's [`plausibility`] (what
+    /// [`Pooling::Ranked`] chooses by); `None`: candidates are not scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<Plausibility>,
 }
 
 /// A repair keeps the model's `<eos>` inside a window: it may shorten its input.
@@ -101,6 +111,7 @@ impl Default for RepairConfig {
             batch_size: 64,
             seed: 0,
             localise: None,
+            rank: None,
         }
     }
 }
@@ -186,7 +197,59 @@ impl<'a> Repairer<'a> {
         if let Some(localise) = config.localise.as_ref().filter(|l| l.rounds > 1) {
             self.next_round(inputs, &mut out, config, localise, progress)?;
         }
+        if config.localise.as_ref().is_some_and(|l| l.proposals.unwrap_or_else(|| self.lang.proposes_single_edits())) {
+            self.propose(inputs, &mut out);
+        }
+        if let Some(rank) = &config.rank {
+            self.score(&mut out, rank, batch_size)?;
+        }
         Ok(out)
+    }
+
+    /// Appends the [`proposals::single_edits`] of every input the checker
+    /// rejects to the front of its candidates, at level 0, all of them sample 0
+    /// (one deterministic set: pass@k counts chains' samples only).
+    fn propose(&self, inputs: &[String], out: &mut [Result<Vec<Candidate>, ItemError>]) {
+        let proposed: Vec<Vec<String>> = {
+            use rayon::prelude::*;
+            inputs
+                .par_iter()
+                .map(|text| match self.lang.check(text) {
+                    Ok(()) => Vec::new(),
+                    Err(error) => {
+                        let comment_bytes = self.lang.comment_bytes(text);
+                        proposals::single_edits(self.lang, text, error.offset, |t| acceptable(self.lang, t, comment_bytes))
+                    }
+                })
+                .collect()
+        };
+        for ((input, list), texts) in inputs.iter().zip(out.iter_mut()).zip(proposed) {
+            let Ok(list) = list else { continue };
+            let proposed = texts.into_iter().map(|text| Candidate {
+                level: 0.0,
+                sample: 0,
+                valid: true,
+                token_edit_distance: token_edit_distance(self.lang, input, &text),
+                text,
+                plausibility: None,
+            });
+            list.splice(0..0, proposed);
+        }
+    }
+
+    /// Sets the [`plausibility`] of every valid candidate, each distinct text
+    /// scored once.
+    fn score(&self, out: &mut [Result<Vec<Candidate>, ItemError>], rank: &Plausibility, batch_size: usize) -> Result<(), RepairError> {
+        let mut texts: Vec<&str> = out.iter().flatten().flatten().filter(|c| c.valid).map(|c| c.text.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let scores = plausibility(self.model, self.tokenizer, &texts, rank, batch_size)?;
+        let by_text: std::collections::HashMap<String, f64> =
+            texts.iter().zip(scores).filter_map(|(text, score)| Some((text.to_string(), score?))).collect();
+        for candidate in out.iter_mut().flatten().flatten() {
+            candidate.plausibility = by_text.get(&candidate.text).copied().filter(|_| candidate.valid);
+        }
+        Ok(())
     }
 
     /// Repairs again every input without a valid candidate, from its
@@ -215,7 +278,9 @@ impl<'a> Repairer<'a> {
         if items.is_empty() {
             return Ok(());
         }
-        let next = RepairConfig { localise: Some(Localise { rounds: localise.rounds - 1, ..localise.clone() }), ..config.clone() };
+        // the candidates are scored once, after the last round
+        let next =
+            RepairConfig { localise: Some(Localise { rounds: localise.rounds - 1, ..localise.clone() }), rank: None, ..config.clone() };
         let repaired = self.repair_with_progress(&partial, &next, progress)?;
         for (item, candidates) in items.into_iter().zip(repaired) {
             let (Ok(list), Ok(more)) = (&mut out[item], candidates) else { continue };
@@ -302,6 +367,7 @@ impl<'a> Repairer<'a> {
             valid: self.lang.check(&text).is_ok(),
             token_edit_distance: token_edit_distance(self.lang, input, &text),
             text,
+            plausibility: None,
         })
     }
 }
@@ -333,6 +399,7 @@ mod tests {
             sampler: SamplerConfig { steps: Some(5), ..Default::default() },
             seed: 1,
             localise: None,
+            rank: None,
         };
         let out = repairer.repair(&inputs, &repair).unwrap();
         assert_eq!(out[0].as_ref().unwrap().len(), 6);
@@ -362,7 +429,8 @@ mod tests {
         // both parse; the first names a program it does not run (no `&`), the second is a cmdlet call
         let inputs = vec![r#""C:\Program Files\tools\setup.exe""#.to_string(), "Get-ChildItem -Path C:\\temp -Recurse".to_string()];
         assert!(inputs.iter().all(|i| powershell.check(i).is_ok()));
-        let localise = Localise { radii: vec![1], inserts: vec![1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true };
+        let localise =
+            Localise { radii: vec![1], inserts: vec![1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true, proposals: None };
         let repair = RepairConfig {
             levels: vec![0.5, 1.0],
             samples: 3,
@@ -370,6 +438,7 @@ mod tests {
             sampler: SamplerConfig { stride: Some(200), ..Default::default() },
             seed: 5,
             localise: Some(localise.clone()),
+            rank: None,
         };
         let repairer = Repairer::new(&model, &tokenizer, powershell);
         let out = repairer.repair(&inputs, &repair).unwrap();
@@ -425,7 +494,15 @@ mod tests {
         let mut inputs: Vec<String> =
             bench.iter().map(|i| i.broken.clone()).filter(|b| excel.check(b).is_err() && b.len() < 60).take(6).collect();
         inputs.push(bench[0].truth.clone()); // a formula the checker accepts
-        let localise = Localise { radii: vec![1], inserts: vec![0, 1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true };
+        let localise = Localise {
+            radii: vec![1],
+            inserts: vec![0, 1],
+            constrained: false,
+            edit_cost: 0.0,
+            rounds: 1,
+            sites: true,
+            proposals: Some(false),
+        };
         let repair = RepairConfig {
             levels: vec![0.5],
             samples: 2,
@@ -433,6 +510,7 @@ mod tests {
             sampler: SamplerConfig { stride: Some(200), ..Default::default() },
             seed: 3,
             localise: Some(localise.clone()),
+            rank: None,
         };
         let repairer = Repairer::new(&model, &tokenizer, excel);
         let out = repairer.repair(&inputs, &repair).unwrap();

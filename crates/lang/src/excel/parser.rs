@@ -81,6 +81,9 @@ enum Operand {
     Reference,
     /// An integer literal, which may be one end of a row range `1:3`.
     RowNumber,
+    /// A `$`-anchored row (`$5`, `Sheet1!$5`): one end of a row range
+    /// `$5:$9`, and nothing on its own (Excel refuses `=24*$50`).
+    RowReference,
     /// Any other value.
     Value,
 }
@@ -196,18 +199,26 @@ impl<'t> Parser<'_, 't> {
         let start = self.peek();
         let left = self.primary()?;
         if self.peek_kind() != Some(XlKind::Colon) {
+            if left == Operand::RowReference {
+                let token = start.expect("a primary was parsed");
+                return Err(SyntaxError::at(
+                    self.text,
+                    token.offset,
+                    format!("the row `{}` stands only at one end of a row range (`{0}:{0}`)", token.text),
+                ));
+            }
             return Ok(left);
         }
         if left == Operand::Value {
             return Err(self.error_here("an operator (`:` needs a reference on its left)"));
         }
-        let mut row_range = left == Operand::RowNumber;
+        let mut row_range = matches!(left, Operand::RowNumber | Operand::RowReference);
         while self.peek_kind() == Some(XlKind::Colon) {
             self.pos += 1;
             let right = self.primary()?;
             let ok = match right {
                 Operand::Reference => !row_range,
-                Operand::RowNumber => row_range,
+                Operand::RowNumber | Operand::RowReference => row_range,
                 Operand::Value => false,
             };
             if !ok {
@@ -236,7 +247,12 @@ impl<'t> Parser<'_, 't> {
             }
             XlKind::Reference | XlKind::Name => {
                 self.pos += 1;
-                Ok(Operand::Reference)
+                let row = token
+                    .text
+                    .rsplit('!')
+                    .next()
+                    .is_some_and(|r| r.starts_with('$') && r[1..].bytes().all(|b| b.is_ascii_digit()) && r.len() > 1);
+                Ok(if token.kind == XlKind::Reference && row { Operand::RowReference } else { Operand::Reference })
             }
             XlKind::Function => {
                 self.pos += 1;

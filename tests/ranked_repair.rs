@@ -1,0 +1,53 @@
+//! Ranked pooling with the shipped Excel model (`models/excel`) on real
+//! benchmark mistakes: where most chains agreed on a checker-valid rewrite of
+//! what the user wrote, the smallest sensible edit still comes first.
+
+#[path = "common/repo_file.rs"]
+mod repo_file;
+
+use candle_core::Device;
+use lastmile::lang::edit::token_edit_distance;
+use lastmile::lang::LangId;
+use lastmile::repair::{choose, plausibility, Candidate, Plausibility, Pooling};
+
+#[test]
+fn the_shipped_model_ranks_the_smallest_sensible_edit_first() {
+    let loaded = lastmile::checkpoint::load(&repo_file::repo_file("models/excel"), &Device::Cpu).unwrap();
+    let excel = LangId::Excel.language();
+    // (broken, (fix, chains that wrote it), (the read-out most chains wrote, chains)):
+    // what the default method's chains wrote for these benchmark items
+    let cases = [
+        (
+            "=IF(C4='Sheet1'!$B$6),COUNT(Z$1:Z1)+1,\"\")",
+            ("=IF(C4='Sheet1'!$B$6,COUNT(Z$1:Z1)+1,\"\")", 2),
+            ("=IF(C4='Sheet1'!$B$6<$COUNT(Z$1:Z1)+1,\"\")", 4),
+        ),
+        (
+            "=IF(C4=\"\",\"\",MAX(D$1:D3;B$1:B4)+1)",
+            ("=IF(C4=\"\",\"\",MAX(D$1:D3,B$1:B4)+1)", 2),
+            ("=IF(C4=\"\",\"\",MAX(D$1:D3 -B$1:B4)+1)", 2),
+        ),
+        ("=WEEKDAY(B$1, 1)>", ("=WEEKDAY(B$1, 1)", 4), ("=WEEKDAY(B$1, 1)>10", 7)),
+    ];
+    for (broken, (fix, fix_votes), (rewrite, rewrite_votes)) in cases {
+        assert!(excel.check(broken).is_err() && excel.check(fix).is_ok() && excel.check(rewrite).is_ok(), "{broken}");
+        let scores = plausibility(&loaded.model, &loaded.tokenizer, &[fix, rewrite], &Plausibility::default(), 8).unwrap();
+        let candidates: Vec<Candidate> = [(fix, fix_votes, scores[0]), (rewrite, rewrite_votes, scores[1])]
+            .into_iter()
+            .flat_map(|(text, votes, score)| {
+                (0..votes).map(move |sample| Candidate {
+                    level: 0.3,
+                    sample,
+                    text: text.to_string(),
+                    valid: true,
+                    token_edit_distance: token_edit_distance(excel, broken, text),
+                    plausibility: score,
+                })
+            })
+            .collect();
+        if rewrite_votes > fix_votes {
+            assert_eq!(choose(&candidates, excel, Pooling::Guided).unwrap().text, rewrite, "the vote alone");
+        }
+        assert_eq!(choose(&candidates, excel, Pooling::Ranked).unwrap().text, fix, "{broken}: plausibility {scores:?}");
+    }
+}
