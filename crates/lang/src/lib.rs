@@ -320,7 +320,7 @@ pub trait Language: Send + Sync {
 }
 
 /// Each token with the byte range of the lexed text it covers.
-fn with_spans<'t, 'a>(tokens: &'t [Token<'a>]) -> impl Iterator<Item = (Range<usize>, &'t Token<'a>)> {
+pub fn with_spans<'t, 'a>(tokens: &'t [Token<'a>]) -> impl Iterator<Item = (Range<usize>, &'t Token<'a>)> {
     tokens.iter().scan(0, |offset, token| {
         let span = *offset..*offset + token.text.len();
         *offset = span.end;

@@ -50,27 +50,29 @@ pub fn chosen_repairs(
         .map(|(item, found)| {
             let found = found.as_deref().unwrap_or_default();
             let prediction = choose(found, lang, pooling).map(|c| c.text.clone());
-            let mut texts: Vec<String> = prediction.iter().cloned().collect();
+            // each distinct text: its first candidate and the candidates that wrote it
+            let mut distinct: Vec<(&Candidate, usize)> = Vec::new();
             for c in found {
-                if !texts.contains(&c.text) {
-                    texts.push(c.text.clone());
+                match distinct.iter_mut().find(|(first, _)| first.text == c.text) {
+                    Some((_, votes)) => *votes += 1,
+                    None => distinct.push((c, 1)),
                 }
             }
-            let votes = texts.iter().map(|t| found.iter().filter(|c| &c.text == t).count()).collect();
-            let edits = texts.iter().map(|t| found.iter().find(|c| &c.text == t).map_or(0, |c| c.token_edit_distance)).collect();
-            let plausibility = match found.iter().any(|c| c.plausibility.is_some()) {
-                true => texts.iter().map(|t| found.iter().find(|c| &c.text == t).and_then(|c| c.plausibility)).collect(),
-                false => Vec::new(),
-            };
+            if let Some(chosen) = &prediction {
+                let at = distinct.iter().position(|(c, _)| &c.text == chosen).expect("the choice is a candidate");
+                let first = distinct.remove(at);
+                distinct.insert(0, first);
+            }
+            let scored = found.iter().any(|c| c.plausibility.is_some());
             ChosenRepair {
                 id: item.id.clone(),
                 broken: item.broken.clone(),
                 truth: item.truth.clone(),
                 prediction,
-                candidates: texts,
-                votes,
-                edits,
-                plausibility,
+                candidates: distinct.iter().map(|(c, _)| c.text.clone()).collect(),
+                votes: distinct.iter().map(|(_, votes)| *votes).collect(),
+                edits: distinct.iter().map(|(c, _)| c.token_edit_distance).collect(),
+                plausibility: if scored { distinct.iter().map(|(c, _)| c.plausibility).collect() } else { Vec::new() },
             }
         })
         .collect()

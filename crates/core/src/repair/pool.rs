@@ -106,25 +106,35 @@ pub fn choose<'a>(candidates: &'a [Candidate], lang: &dyn Language, pooling: Poo
 /// order first seen: the answers a user asking for k suggestions gets. Empty
 /// where no candidate was scored.
 pub fn ranked<'a>(candidates: &'a [Candidate], lang: &dyn Language) -> Vec<&'a Candidate> {
-    let mut groups: Vec<(&'a Candidate, f64, usize)> = Vec::new();
+    let scored = candidates.iter().filter(|c| c.valid && c.plausibility.is_some());
+    let mut order: Vec<(f64, usize, &'a Candidate)> = groups(scored, lang)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, votes))| {
+            let p = c.plausibility.expect("only scored candidates");
+            (p + RANK_VOTE_WEIGHT * (votes as f64).ln() - RANK_EDIT_COST * c.token_edit_distance as f64, i, c)
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    order.into_iter().map(|(_, _, c)| c).collect()
+}
+
+/// The candidates grouped by whitespace-normalised text, in the order first
+/// seen: each group's first candidate and its size.
+fn groups<'a>(candidates: impl Iterator<Item = &'a Candidate>, lang: &dyn Language) -> Vec<(&'a Candidate, usize)> {
+    let mut groups: Vec<(&'a Candidate, usize)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for c in candidates.iter().filter(|c| c.valid) {
-        let Some(p) = c.plausibility else { continue };
+    for c in candidates {
         let key = lang.normalize_whitespace(&c.text);
         match index.get(&key) {
-            Some(&i) => groups[i].2 += 1,
+            Some(&i) => groups[i].1 += 1,
             None => {
                 index.insert(key, groups.len());
-                groups.push((c, p, 1));
+                groups.push((c, 1));
             }
         }
     }
-    let score = |(c, p, votes): &(&Candidate, f64, usize)| {
-        p + RANK_VOTE_WEIGHT * (*votes as f64).ln() - RANK_EDIT_COST * c.token_edit_distance as f64
-    };
-    let mut scored: Vec<(f64, usize, &'a Candidate)> = groups.iter().enumerate().map(|(i, g)| (score(g), i, g.0)).collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().map(|(_, _, c)| c).collect()
+    groups
 }
 
 /// The most frequent candidate by normalised text; ties by `tie_key`
@@ -134,21 +144,10 @@ fn vote<'a>(
     lang: &dyn Language,
     tie_key: impl Fn(&Candidate) -> usize,
 ) -> Option<&'a Candidate> {
-    let mut groups: Vec<(String, usize, &'a Candidate)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for c in candidates {
-        let key = lang.normalize_whitespace(&c.text);
-        match index.get(&key) {
-            Some(&i) => groups[i].1 += 1,
-            None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, 1, c));
-            }
-        }
-    }
+    let groups = groups(candidates, lang);
     // max count, then min tie key, then first seen
     let mut best: Option<(usize, usize, usize)> = None;
-    for (i, (_, count, c)) in groups.iter().enumerate() {
+    for (i, (c, count)) in groups.iter().enumerate() {
         let rank = (*count, tie_key(c), i);
         let better = match best {
             None => true,
@@ -158,7 +157,7 @@ fn vote<'a>(
             best = Some(rank);
         }
     }
-    best.map(|(_, _, i)| groups[i].2)
+    best.map(|(_, _, i)| groups[i].0)
 }
 
 /// The oracle: whether any candidate satisfies `is_correct` (evaluation only).

@@ -10,7 +10,7 @@
 //! by a punctuation character. Positions nearest the checker's error come
 //! first, and at most [`MAX_PROPOSALS`] are kept.
 
-use crate::lang::{Language, PunctuationClass, TokenKind};
+use crate::lang::{with_spans, Language, PunctuationClass, TokenKind};
 use std::collections::HashSet;
 
 /// Proposals kept per input at most (the nearest the error).
@@ -36,12 +36,7 @@ fn alphabet() -> Vec<String> {
 /// strict check, and the comment rule of the constrained read-out).
 pub fn single_edits(lang: &dyn Language, text: &str, error: usize, accept: impl Fn(&str) -> bool) -> Vec<String> {
     let tokens = lang.lex(text);
-    let mut starts = Vec::with_capacity(tokens.len() + 1);
-    let mut at = 0;
-    for token in &tokens {
-        starts.push((at, token));
-        at += token.text.len();
-    }
+    let spans: Vec<_> = with_spans(&tokens).collect();
     let alphabet = alphabet();
     // (distance to the error, edit order, text)
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
@@ -49,20 +44,20 @@ pub fn single_edits(lang: &dyn Language, text: &str, error: usize, accept: impl 
         let order = edits.len();
         edits.push((distance, order, edited));
     };
-    for boundary in starts.iter().map(|(start, _)| *start).chain(std::iter::once(text.len())) {
+    for boundary in spans.iter().map(|(span, _)| span.start).chain(std::iter::once(text.len())) {
         for p in &alphabet {
             push(boundary.abs_diff(error), format!("{}{p}{}", &text[..boundary], &text[boundary..]));
         }
     }
-    for (start, token) in &starts {
+    for (span, token) in &spans {
         let editable = matches!(token.kind, TokenKind::Punctuation | TokenKind::Operator | TokenKind::Whitespace | TokenKind::Unknown);
         if !editable {
             continue;
         }
-        let (before, after) = (&text[..*start], &text[start + token.text.len()..]);
-        push(start.abs_diff(error), format!("{before}{after}"));
+        let (before, after) = (&text[..span.start], &text[span.end..]);
+        push(span.start.abs_diff(error), format!("{before}{after}"));
         for p in alphabet.iter().filter(|p| p.as_str() != token.text) {
-            push(start.abs_diff(error), format!("{before}{p}{after}"));
+            push(span.start.abs_diff(error), format!("{before}{p}{after}"));
         }
     }
     edits.sort_by_key(|(distance, order, _)| (*distance, *order));

@@ -46,15 +46,15 @@ pub(crate) const CORRUPTIONS: &[Corruption] = &[
 
 /// Byte ranges of the punctuation tokens, and of every token that is not layout.
 fn token_ranges(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
-    let (mut punct, mut starts, mut at) = (Vec::new(), Vec::new(), 0);
-    for t in super::Python.lex(text) {
-        if t.kind == TokenKind::Punctuation && PUNCTUATION.contains(&t.text) {
-            punct.push(at..at + t.text.len());
-        }
+    let (mut punct, mut starts) = (Vec::new(), Vec::new());
+    let tokens = super::Python.lex(text);
+    for (span, t) in crate::with_spans(&tokens) {
         if !matches!(t.kind, TokenKind::Whitespace | TokenKind::Newline | TokenKind::Comment) {
-            starts.push(at);
+            starts.push(span.start);
         }
-        at += t.text.len();
+        if t.kind == TokenKind::Punctuation && PUNCTUATION.contains(&t.text) {
+            punct.push(span);
+        }
     }
     (punct, starts)
 }
