@@ -55,7 +55,8 @@ eval:
 ## per-t accuracy, fidelity (repair of the benchmark's correct formulas, by the default
 ## localised method and by the paper's), the Excel benchmark (the default method:
 ## error-localised, checker-constrained; every method's row; pass@1/3/5 at level 0.3),
-## unconditional samples
+## slips that parse (one per benchmark fix, scripts/excel-parsing-slips.py), unconditional
+## samples
 MODEL ?= models/excel
 MODEL_EVAL ?= outputs/eval/excel-model
 eval-model:
@@ -72,6 +73,9 @@ eval-model:
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(MODEL_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel -k 1 \
 	  --out $(MODEL_EVAL)/bench
+	python3 scripts/excel-parsing-slips.py "$(LASTMILE)" corpora/benchmarks/repair/excel.json outputs/eval/excel-parsing-slips.json
+	$(LASTMILE) eval repair --bench outputs/eval/excel-parsing-slips.json --checkpoint $(MODEL) --lang excel -k 1 \
+	  --out $(MODEL_EVAL)/parsing-slips
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel --levels 0.3 -k 5 \
 	  --out $(MODEL_EVAL)/bench-passk
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \

@@ -85,6 +85,20 @@ pub struct SamplerArgs {
     /// language's (on for Excel), `--proposals=false` turns them off.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     proposals: Option<bool>,
+    /// Localised: repair inputs the checker accepts too: a misspelt function
+    /// corrected, or an argument edit (an operator typed for a separator, a
+    /// `""` left out) the model finds more plausible by --revise-margin;
+    /// default: the language's (on for Excel), `--revise=false` turns it off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    revise: Option<bool>,
+    /// With --revise: nats an argument edit must beat the input's plausibility
+    /// by (default: the measured margin of `docs/repair.md`).
+    #[arg(long, allow_negative_numbers = true)]
+    revise_margin: Option<f64>,
+    /// With --revise: nats a name correction may lose to the input's
+    /// plausibility (default: the measured margin of `docs/repair.md`).
+    #[arg(long, allow_negative_numbers = true)]
+    revise_name_margin: Option<f64>,
     /// With --rank: the noise levels of the score, as fractions of T.
     #[arg(long, value_delimiter = ',', default_value = "0.35,0.5")]
     rank_levels: Vec<f64>,
@@ -145,6 +159,9 @@ impl SamplerArgs {
             rounds: usize::from(self.rounds),
             sites: !self.no_sites,
             proposals: self.proposals,
+            revise: self.revise,
+            revise_margin: self.revise_margin,
+            revise_name_margin: self.revise_name_margin,
         })
     }
 }
@@ -179,7 +196,10 @@ mod tests {
                 edit_cost: 0.0,
                 rounds: 1,
                 sites: true,
-                proposals: None
+                proposals: None,
+                revise: None,
+                revise_margin: None,
+                revise_name_margin: None
             })
         );
 
@@ -199,7 +219,10 @@ mod tests {
                 edit_cost: 0.0,
                 rounds: 1,
                 sites: true,
-                proposals: None
+                proposals: None,
+                revise: None,
+                revise_margin: None,
+                revise_name_margin: None
             }
         );
         assert!(parse(&["--method", "paper", "--clamp"]).config().clamp);

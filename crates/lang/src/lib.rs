@@ -267,10 +267,22 @@ pub trait Language: Send + Sync {
         Vec::new()
     }
 
+    /// `text` with one misspelt name corrected to a name the language knows,
+    /// one snippet per correction, nearest first (Excel: a call of an unknown
+    /// function one or two letters from a built-in one, `=TDOAY()`); a
+    /// snippet that parses but cannot be right is repaired among these.
+    /// None by default.
+    fn name_corrections(&self, text: &str) -> Vec<String> {
+        let _ = text;
+        Vec::new()
+    }
+
     /// Whether a localised repair weighs, by default, every snippet one
     /// punctuation edit from a rejected input beside the model's read-outs
-    /// (`lastmile::repair::proposals`): on where it was measured to help (Excel,
-    /// whose real mistakes are mostly one such edit). Off by default.
+    /// (`lastmile::repair::proposals`), and revises an accepted input
+    /// (`lastmile::repair::revise`: its name corrections and argument edits):
+    /// on where it was measured to help (Excel, whose real mistakes are mostly
+    /// one such edit). Off by default.
     fn proposes_single_edits(&self) -> bool {
         false
     }

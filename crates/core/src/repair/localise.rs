@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 /// then chooses among all of them. The language's repair sites
 /// ([`Language::repair_sites`]: where its real mistakes sit though the parser
 /// points elsewhere, such as a PowerShell command head missing its `&`) get the
-/// same windows. An input the checker accepts is repaired only at its sites,
-/// and comes back unchanged when it has none (a working formula is never
-/// broken by the repairer); at a site the model itself is the check: it
-/// writes the input back there unless something else is more plausible, and
-/// pooling keeps what most chains wrote.
+/// same windows. An input the checker accepts is repaired only at its sites
+/// and by its [`super::revise`] revisions (a misspelt name, an argument
+/// slip, each only where the model finds it clearly more plausible), and
+/// otherwise comes back unchanged; at a site the model itself is the check:
+/// it writes the input back there unless something else is more plausible,
+/// and pooling keeps what most chains wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Localise {
@@ -51,6 +52,21 @@ pub struct Localise {
     /// ([`Language::proposes_single_edits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposals: Option<bool>,
+    /// Repair inputs the checker accepts too ([`super::revise`]): the input
+    /// is replaced by a misspelt name's correction, or by an argument edit
+    /// near its least plausible token, where the model finds it plausible
+    /// enough; `None`: the language's default
+    /// ([`Language::proposes_single_edits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revise: Option<bool>,
+    /// Nats an argument edit's score must beat the input's plausibility by;
+    /// `None`: [`super::revise::EDIT_MARGIN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revise_margin: Option<f64>,
+    /// Nats a name correction may lose to the input's plausibility; `None`:
+    /// [`super::revise::NAME_MARGIN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revise_name_margin: Option<f64>,
 }
 
 /// Repair sites an input gets windows at, beyond its error: each multiplies
@@ -87,6 +103,9 @@ impl Default for Localise {
             rounds: 1,
             sites: true,
             proposals: None,
+            revise: None,
+            revise_margin: None,
+            revise_name_margin: None,
         }
     }
 }

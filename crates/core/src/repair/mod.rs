@@ -10,10 +10,11 @@ pub mod output;
 pub mod plausibility;
 mod pool;
 pub mod proposals;
+pub mod revise;
 
 use localise::repair_site_tokens;
 pub use localise::{error_token, furthest_progress, Localise, MAX_SITES};
-pub use plausibility::{plausibility, Plausibility, PlausibilityError};
+pub use plausibility::{plausibility, token_plausibility, Plausibility, PlausibilityError};
 pub use pool::{any_correct, choose, ranked, Candidate, Pooling, RANK_EDIT_COST, RANK_VOTE_WEIGHT};
 
 use crate::diffusion::{bucketed_batch, constrained, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Update, Window};
@@ -197,6 +198,13 @@ impl<'a> Repairer<'a> {
         if let Some(localise) = config.localise.as_ref().filter(|l| l.rounds > 1) {
             self.next_round(inputs, &mut out, config, localise, progress)?;
         }
+        if let Some(localise) = config.localise.as_ref().filter(|l| l.revise.unwrap_or_else(|| self.lang.proposes_single_edits())) {
+            let margins = revise::Margins {
+                name: localise.revise_name_margin.unwrap_or(revise::NAME_MARGIN),
+                edit: localise.revise_margin.unwrap_or(revise::EDIT_MARGIN),
+            };
+            self.revise(inputs, &mut out, config, margins)?;
+        }
         if config.localise.as_ref().is_some_and(|l| l.proposals.unwrap_or_else(|| self.lang.proposes_single_edits())) {
             self.propose(inputs, &mut out);
         }
@@ -235,6 +243,37 @@ impl<'a> Repairer<'a> {
             });
             list.splice(0..0, proposed);
         }
+    }
+
+    /// Replaces every candidate of each input the checker accepts by its
+    /// [`revise::revisions`] where it has one (by the rank settings' noise, or
+    /// the default's), so that every pooling returns it.
+    fn revise(
+        &self,
+        inputs: &[String],
+        out: &mut [Result<Vec<Candidate>, ItemError>],
+        config: &RepairConfig,
+        margins: revise::Margins,
+    ) -> Result<(), RepairError> {
+        let items: Vec<usize> = (0..inputs.len()).filter(|&i| out[i].is_ok() && self.lang.check(&inputs[i]).is_ok()).collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<&str> = items.iter().map(|&i| inputs[i].as_str()).collect();
+        let settings = config.rank.clone().unwrap_or_default();
+        let accept = |input: &str, text: &str| acceptable(self.lang, text, self.lang.comment_bytes(input));
+        let revised =
+            revise::revisions(self.model, self.tokenizer, self.lang, &texts, &settings, margins, config.batch_size.max(1), accept)?;
+        for (item, revision) in items.into_iter().zip(revised) {
+            let (Ok(list), Some(revision)) = (&mut out[item], revision) else { continue };
+            for candidate in list.iter_mut() {
+                candidate.text = revision.text.clone();
+                candidate.valid = true;
+                candidate.token_edit_distance = revision.token_edit_distance;
+                candidate.plausibility = Some(revision.plausibility);
+            }
+        }
+        Ok(())
     }
 
     /// Sets the [`plausibility`] of every valid candidate, each distinct text
@@ -429,8 +468,7 @@ mod tests {
         // both parse; the first names a program it does not run (no `&`), the second is a cmdlet call
         let inputs = vec![r#""C:\Program Files\tools\setup.exe""#.to_string(), "Get-ChildItem -Path C:\\temp -Recurse".to_string()];
         assert!(inputs.iter().all(|i| powershell.check(i).is_ok()));
-        let localise =
-            Localise { radii: vec![1], inserts: vec![1], constrained: false, edit_cost: 0.0, rounds: 1, sites: true, proposals: None };
+        let localise = Localise { radii: vec![1], inserts: vec![1], sites: true, revise: Some(false), ..Localise::default() };
         let repair = RepairConfig {
             levels: vec![0.5, 1.0],
             samples: 3,
@@ -502,6 +540,9 @@ mod tests {
             rounds: 1,
             sites: true,
             proposals: Some(false),
+            revise: Some(false),
+            revise_margin: None,
+            revise_name_margin: None,
         };
         let repair = RepairConfig {
             levels: vec![0.5],

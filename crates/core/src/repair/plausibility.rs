@@ -56,6 +56,20 @@ pub fn plausibility(
     settings: &Plausibility,
     batch: usize,
 ) -> Result<Vec<Option<f64>>, PlausibilityError> {
+    let per_token = token_plausibility(model, tokenizer, texts, settings, batch)?;
+    Ok(per_token.into_iter().map(|scores| scores.map(|s| s.iter().sum())).collect())
+}
+
+/// What [`plausibility`] sums: each snippet's per-token log-probabilities
+/// (its tokens, then `<eos>`), averaged over levels and draws; the lowest is
+/// where the model would least have written what the snippet has.
+pub fn token_plausibility(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    texts: &[&str],
+    settings: &Plausibility,
+    batch: usize,
+) -> Result<Vec<Option<Vec<f64>>>, PlausibilityError> {
     let n = model.config().seq_len;
     let d = model.config().d_model;
     let schedule = NoiseSchedule::sqrt(model.config().diffusion_steps);
@@ -68,7 +82,7 @@ pub fn plausibility(
     let bucket = |i: usize| model.config().trimmed_len(rows[i].as_deref().map_or(0, len_with_eos));
     fits.sort_by_key(|&i| (bucket(i), i));
     let groups: Vec<&[usize]> = fits.chunk_by(|&a, &b| bucket(a) == bucket(b)).collect();
-    let mut totals = vec![0.0f64; rows.len()];
+    let mut totals: Vec<Vec<f64>> = rows.iter().map(|row| vec![0.0; row.as_deref().map_or(0, len_with_eos)]).collect();
     let draws = settings.draws.max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     for &level in &settings.levels {
@@ -88,13 +102,15 @@ pub fn plausibility(
                 let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
                 let own = log_probs.gather(&tokens.unsqueeze(2)?, 2)?.squeeze(2)?.to_vec2::<f32>()?;
                 for ((&i, row), scores) in chunk.iter().zip(&batch_rows).zip(own) {
-                    totals[i] += scores[..len_with_eos(row)].iter().map(|&s| f64::from(s)).sum::<f64>();
+                    for (total, &score) in totals[i].iter_mut().zip(&scores[..len_with_eos(row)]) {
+                        *total += f64::from(score);
+                    }
                 }
             }
         }
     }
     let runs = (settings.levels.len() * draws).max(1) as f64;
-    Ok(rows.iter().zip(totals).map(|(row, total)| row.as_ref().map(|_| total / runs)).collect())
+    Ok(rows.iter().zip(totals).map(|(row, total)| row.as_ref().map(|_| total.into_iter().map(|t| t / runs).collect())).collect())
 }
 
 #[cfg(test)]
@@ -116,6 +132,11 @@ mod tests {
                 assert!(*a < 0.0, "a sum of log-probabilities");
             }
         }
+        let per_token = token_plausibility(&model, &tokenizer, &texts, &settings, 3).unwrap();
+        let (ids, _) = tokenizer.encode_with_offsets(texts[0]).unwrap();
+        assert_eq!(per_token[0].as_ref().unwrap().len(), ids.len() + 1, "each token and <eos>");
+        let summed: f64 = per_token[3].as_ref().unwrap().iter().sum();
+        assert!((summed - all[3].unwrap()).abs() < 1e-3, "plausibility is the per-token sum");
         let other_seed = plausibility(&model, &tokenizer, &texts, &Plausibility { seed: 4, ..settings }, 8).unwrap();
         assert_ne!(other_seed[0], all[0], "the noise is drawn from the seed");
     }

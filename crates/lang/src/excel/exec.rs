@@ -8,8 +8,13 @@
 //! `A1:B9` rectangles, whole columns (`C:C`, rows 1..=40 filled) and whole rows
 //! (`3:3`, columns A..=J filled), on the formula's sheet or on a named sheet.
 //! The engine reads a whole column as all its 1,048,576 rows (about 100 MB and
-//! a second a column), so a whole-column range wider than
-//! [`MAX_WHOLE_COLUMNS`] is compared as text, like a whole-sheet range.
+//! a second a column, and a million times that where the column is an
+//! operand: `=SUMIF(C:C,A3-E:E)` makes a million criteria, each scanning the
+//! column), so both formulas are evaluated with every whole-column range cut
+//! to the filled rows (`C:C` as `C1:C40`, [`bounded`]); what the rows below
+//! would change (`ROWS(C:C)`, `COUNTBLANK(C:C)`) changes both alike. A
+//! whole-column range wider than [`MAX_WHOLE_COLUMNS`] is compared as text,
+//! like a whole-sheet range.
 //! Formulas referencing other workbooks (`[1]Sheet!A1`) or defined names
 //! cannot be executed; for them execution match falls back to exact match of
 //! the whitespace-normalised text (counted separately by the harness).
@@ -131,6 +136,35 @@ fn referenced_cells(formula: &str) -> Option<BTreeSet<CellRef>> {
     Some(cells)
 }
 
+/// `formula` with each whole-column range (`C:C`, `Sheet1!$A:$B`) cut to the
+/// rows a filling writes (`C1:C40`): the same value wherever the formula
+/// reads only the filled rows, in milliseconds instead of minutes.
+fn bounded(formula: &str) -> String {
+    use super::lexer::{lex, XlKind};
+    let tokens: Vec<_> = lex(formula).into_iter().filter(|t| t.kind != XlKind::Whitespace).collect();
+    let is_column = |text: &str| matches!(parse_end(text), Some((_, End::Column(_))));
+    let mut out = String::with_capacity(formula.len() + 8);
+    let mut copied = 0;
+    for window in tokens.windows(3) {
+        let [first, colon, last] = window else { continue };
+        if first.kind == XlKind::Reference
+            && colon.kind == XlKind::Colon
+            && last.kind == XlKind::Reference
+            && is_column(first.text)
+            && is_column(last.text)
+        {
+            let (first_end, last_end) = (first.offset + first.text.len(), last.offset + last.text.len());
+            out.push_str(&formula[copied..first_end]);
+            out.push('1');
+            out.push_str(&formula[first_end..last_end]);
+            out.push_str(&WHOLE_COLUMN_ROWS.to_string());
+            copied = last_end;
+        }
+    }
+    out.push_str(&formula[copied..]);
+    out
+}
+
 /// A deterministic value for a cell under filling `k`, as typed into Excel
 /// (empty = blank).
 fn fill_value(cell: &CellRef, k: u64) -> String {
@@ -179,7 +213,7 @@ fn evaluate(formula: &str, cells: &BTreeSet<CellRef>, k: u64) -> Result<CellValu
         };
         model.set_user_input(index, cell.1, cell.2, value)?;
     }
-    model.set_user_input(0, FORMULA_CELL.0, FORMULA_CELL.1, formula.to_string())?;
+    model.set_user_input(0, FORMULA_CELL.0, FORMULA_CELL.1, bounded(formula))?;
     model.evaluate();
     model.get_cell_value_by_index(0, FORMULA_CELL.0, FORMULA_CELL.1)
 }
@@ -314,6 +348,17 @@ mod tests {
         assert_eq!(exec_match("=SUM(A1:A10", "=SUM(A1:A10)"), ExecMatch::Mismatch);
         assert_eq!(exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A1"), ExecMatch::TextFallback(true));
         assert!(!exec_match("=[1]Sheet1!A1", "=[1]Sheet1!A2").is_match());
+    }
+
+    #[test]
+    fn whole_columns_are_cut_to_the_filled_rows() {
+        assert_eq!(bounded("=SUMIF($A:$A,$F2,C:C)"), "=SUMIF($A1:$A40,$F2,C1:C40)");
+        assert_eq!(bounded("=SUM(Sheet1!B:D) + A1:A3"), "=SUM(Sheet1!B1:D40) + A1:A3", "cell ranges stay");
+        assert_eq!(bounded("=\"C:C\"&A1"), "=\"C:C\"&A1", "text is no range");
+        // an operand column made a million criteria, each scanning a million rows
+        let slow = "=SUMIF(Sheet1!C:C,A3-Sheet1!E:E)";
+        assert_eq!(exec_match(slow, slow), ExecMatch::Match);
+        assert_eq!(exec_match(slow, "=SUMIF(Sheet1!C:C,A3,Sheet1!E:E)"), ExecMatch::Mismatch);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod arity;
 mod corrupt;
 pub mod exec;
 mod lexer;
+mod names;
 mod parser;
 
 use super::token::{Token, TokenKind};
@@ -71,6 +72,10 @@ impl Language for Excel {
     /// 67.0% exec there (`docs/repair.md`).
     fn proposes_single_edits(&self) -> bool {
         true
+    }
+
+    fn name_corrections(&self, text: &str) -> Vec<String> {
+        names::corrections(text)
     }
 }
 

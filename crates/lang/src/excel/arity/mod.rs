@@ -6,11 +6,13 @@
 //! wrong count (`=NETWORKDAYS(A2-B2)` for `=NETWORKDAYS(A2,B2)`) is seen.
 //!
 //! The table (`arity_table.rs`) is IronCalc's: every function name that occurs
-//! in the Excel corpus or benchmark, called with 0 to [`PROBED_ARGS`] arguments,
-//! keeps the counts IronCalc does not answer "Wrong number of arguments"; a
-//! function that accepts [`PROBED_ARGS`] takes any count up to Excel's 255. A
-//! name IronCalc does not know (a user-defined or add-in function) takes any
-//! count. Where IronCalc's count is narrower than Excel's documented signature
+//! in the Excel corpus or benchmark (and a list of common ones),
+//! called with 0 to [`PROBED_ARGS`] arguments, keeps the counts IronCalc does
+//! not answer "Wrong number of arguments"; a function that accepts
+//! [`PROBED_ARGS`] takes any count up to Excel's 255. A name IronCalc does not
+//! know (a user-defined or add-in function) has no row and takes any count; the
+//! rows are also the names a misspelt call is corrected to ([`known_functions`]).
+//! Where IronCalc's count is narrower than Excel's documented signature
 //! (`EXCEL_CORRECTIONS` in the test, found by checking the corpus), Excel's
 //! wins. The test `the_table_is_ironcalcs` probes the engine again and fails
 //! when the committed table differs (`LASTMILE_BLESS=1` rewrites it).
@@ -54,6 +56,11 @@ fn unprefixed(name: &str) -> &str {
     name
 }
 
+/// Every function name of the table, upper case, sorted.
+pub(crate) fn known_functions() -> impl Iterator<Item = &'static str> {
+    arity_table::ARITIES.iter().map(|(name, _, _)| *name)
+}
+
 /// The argument counts `name` accepts, or `None` for a function the table
 /// does not know (any count goes). Compared in upper case without allocating:
 /// the strict check looks up every call it parses.
@@ -76,14 +83,54 @@ mod tests {
     /// 0.9.1 does: `RATE(nper, pmt, pv, [fv], [type], [guess])`.
     const EXCEL_CORRECTIONS: &[(&str, usize, usize)] = &[("RATE", 3, 6)];
 
-    /// Every function name of the Excel corpus and repair benchmark.
+    /// Common functions a user may mean though the corpus never calls them:
+    /// probed too, so a misspelling of one is corrected to it.
+    pub(super) const EXTRA_NAMES: &[&str] = &[
+        "AVERAGEIF",
+        "AVERAGEIFS",
+        "CONCAT",
+        "COUNTIFS",
+        "DATEDIF",
+        "EOMONTH",
+        "FILTER",
+        "IFERROR",
+        "IFNA",
+        "IFS",
+        "INDEX",
+        "ISBLANK",
+        "ISERROR",
+        "ISNUMBER",
+        "ISTEXT",
+        "LARGE",
+        "MAXIFS",
+        "MINIFS",
+        "NETWORKDAYS",
+        "PROPER",
+        "RANK",
+        "SMALL",
+        "SORT",
+        "SUBSTITUTE",
+        "SUMIFS",
+        "SUMPRODUCT",
+        "SWITCH",
+        "TEXTJOIN",
+        "TRIM",
+        "UNIQUE",
+        "WEEKDAY",
+        "WORKDAY",
+        "XLOOKUP",
+        "XMATCH",
+    ];
+
+    /// Every function name of the Excel corpus and repair benchmark, and the
+    /// common ones of [`EXTRA_NAMES`].
     fn corpus_names() -> BTreeSet<String> {
         let root = crate::repo_file("corpora");
         let euses = std::fs::read_to_string(root.join("excel/euses-formulas.txt")).unwrap();
         let bench: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(root.join("benchmarks/repair/excel.json")).unwrap()).unwrap();
         let bench = bench.iter().flat_map(|item| ["Buggy", "GroundTruth"].map(|k| item[k].as_str().unwrap_or("").to_string()));
-        let mut names = BTreeSet::new();
+        let mut names: BTreeSet<String> = EXTRA_NAMES.iter().map(|n| n.to_string()).collect();
         // EUSES lines are quoted, inner quotes doubled, without the `=`
         let euses = euses.lines().map(|line| format!("={}", line.trim().trim_matches('"').replace("\"\"", "\"")));
         for text in euses.chain(bench) {
@@ -97,8 +144,8 @@ mod tests {
     }
 
     /// IronCalc's answer for `name`: the fewest and the most arguments in
-    /// 0..=PROBED_ARGS it does not reject as the wrong number (0 and
-    /// PROBED_ARGS for a name it does not know), or `None` when it cannot run it.
+    /// 0..=PROBED_ARGS it does not reject as the wrong number, or `None` for a
+    /// name it does not know ("Invalid function") or cannot run.
     fn probe(name: &str) -> Option<(usize, usize)> {
         let mut model = Model::new_empty("probe", "en", "UTC", "en").unwrap();
         for k in 0..=PROBED_ARGS {
@@ -107,10 +154,15 @@ mod tests {
         }
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.evaluate())).ok()?;
         let message = |k: usize| match model.workbook.worksheet(0).unwrap().cell(k as i32 + 1, 1).as_deref() {
-            Some(Cell::CellFormula { v: FormulaValue::Error { d, .. }, .. }) => d.m.clone(),
+            Some(
+                Cell::CellFormula { v: FormulaValue::Error { d, .. }, .. } | Cell::ArrayFormula { v: FormulaValue::Error { d, .. }, .. },
+            ) => d.m.clone(),
             _ => String::new(),
         };
         let messages: Vec<String> = (0..=PROBED_ARGS).map(message).collect();
+        if messages.iter().any(|m| m.starts_with("Invalid function")) {
+            return None;
+        }
         let accepted: Vec<usize> = (0..=PROBED_ARGS).filter(|&k| messages[k] != "Wrong number of arguments").collect();
         Some((*accepted.first()?, *accepted.last()?))
     }
@@ -118,8 +170,9 @@ mod tests {
     fn render(table: &[(String, usize, usize)]) -> String {
         let mut out = String::from(
             "//! Generated by `the_table_is_ironcalcs` (arity/mod.rs) from IronCalc: each function\n\
-             //! of the Excel corpus and benchmark that does not take any count, with the fewest\n\
-             //! and the most arguments it accepts (16: no upper bound). Sorted for binary search.\n\n\
+             //! of the Excel corpus and benchmark (and the common extra names) that IronCalc knows,\n\
+             //! with the fewest and the most arguments it accepts (16: no upper bound). Sorted for\n\
+             //! binary search.\n\n\
              pub(super) const ARITIES: &[(&str, u8, u8)] = &[\n",
         );
         for (name, min, max) in table {
@@ -131,7 +184,7 @@ mod tests {
 
     #[test]
     fn the_table_is_ironcalcs() {
-        // a name that takes any count (or that IronCalc does not know) needs no row
+        // a name IronCalc does not know gets no row
         let table: Vec<(String, usize, usize)> = corpus_names()
             .into_iter()
             .filter_map(|name| probe(&name).map(|(min, max)| (name, min, max)))
@@ -139,7 +192,6 @@ mod tests {
                 Some(&(_, excel_min, excel_max)) => (name, excel_min, excel_max),
                 None => (name, min, max),
             })
-            .filter(|&(_, min, max)| (min, max) != (0, PROBED_ARGS))
             .collect();
         let rendered = render(&table);
         let path = crate::repo_file("crates/lang/src/excel/arity/arity_table.rs");
@@ -165,6 +217,8 @@ mod tests {
         assert_eq!(arity("NETWORKDAYS"), Some(Arity { min: 2, max: 3 }));
         assert_eq!(arity("RATE"), Some(Arity { min: 3, max: 6 }));
         assert_eq!(arity("MYADDIN"), None);
+        assert_eq!(arity("XLOOKUP").map(|a| a.min), Some(3), "a common function the corpus never calls");
+        assert!(known_functions().any(|n| n == "TODAY") && !known_functions().any(|n| n == "COLORSUM"), "an add-in has no row");
         assert_eq!(Arity { min: 2, max: 3 }.describe(), "2 to 3 arguments");
         assert_eq!(Arity { min: 1, max: MAX_ARGS }.describe(), "at least 1 argument");
         assert_eq!(Arity { min: 0, max: 0 }.describe(), "0 arguments");
