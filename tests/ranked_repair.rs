@@ -1,14 +1,16 @@
 //! Ranked pooling with the shipped Excel model (`models/excel`) on real
 //! benchmark mistakes: where most chains agreed on a checker-valid rewrite of
-//! what the user wrote, the smallest sensible edit still comes first.
+//! what the user wrote, the smallest sensible edit still comes first; and the
+//! default method repairs formulas typed with `;` between arguments.
 
 #[path = "common/repo_file.rs"]
 mod repo_file;
 
 use candle_core::Device;
+use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::lang::edit::token_edit_distance;
 use lastmile::lang::LangId;
-use lastmile::repair::{choose, plausibility, Candidate, Plausibility, Pooling};
+use lastmile::repair::{choose, plausibility, Candidate, Localise, Plausibility, Pooling, RepairConfig, Repairer};
 
 #[test]
 fn the_shipped_model_ranks_the_smallest_sensible_edit_first() {
@@ -49,5 +51,28 @@ fn the_shipped_model_ranks_the_smallest_sensible_edit_first() {
             assert_eq!(choose(&candidates, excel, Pooling::Guided).unwrap().text, rewrite, "the vote alone");
         }
         assert_eq!(choose(&candidates, excel, Pooling::Ranked).unwrap().text, fix, "{broken}: plausibility {scores:?}");
+    }
+}
+
+#[test]
+fn the_default_method_repairs_a_separator_slip_made_throughout_a_formula() {
+    let loaded = lastmile::checkpoint::load(&repo_file::repo_file("models/excel"), &Device::Cpu).unwrap();
+    let excel = LangId::Excel.language();
+    // `lastmile repair --lang excel`'s defaults
+    let config = RepairConfig {
+        levels: vec![0.1, 0.3, 0.6, 1.0],
+        samples: 1,
+        sampler: SamplerConfig { steps: None, stride: Some(60), clamp: true, update: Update::Ddpm, likelihood: 0.0 },
+        batch_size: 64,
+        seed: 0,
+        localise: Some(Localise { radii: vec![0, 1, 2], constrained: true, ..Localise::default() }),
+        rank: Some(Plausibility::default()),
+    };
+    let inputs = ["=IF(B3>10;1;0)".to_string(), "=IF(A1>0;SUM(B1;B2);0)".to_string()];
+    let fixes = ["=IF(B3>10,1,0)", "=IF(A1>0,SUM(B1,B2),0)"];
+    let out = Repairer::new(&loaded.model, &loaded.tokenizer, excel).repair(&inputs, &config).unwrap();
+    for ((input, fix), candidates) in inputs.iter().zip(fixes).zip(out) {
+        let chosen = choose(candidates.as_ref().unwrap(), excel, Pooling::Ranked).unwrap();
+        assert_eq!(chosen.text, fix, "{input}");
     }
 }

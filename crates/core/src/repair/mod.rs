@@ -214,7 +214,8 @@ impl<'a> Repairer<'a> {
         Ok(out)
     }
 
-    /// Appends the [`proposals::single_edits`] of every input the checker
+    /// Appends the [`proposals::repeated_substitutions`] and
+    /// [`proposals::single_edits`] of every input the checker
     /// rejects to the front of its candidates, at level 0, all of them sample 0
     /// (one deterministic set: pass@k counts chains' samples only).
     fn propose(&self, inputs: &[String], out: &mut [Result<Vec<Candidate>, ItemError>]) {
@@ -226,7 +227,10 @@ impl<'a> Repairer<'a> {
                     Ok(()) => Vec::new(),
                     Err(error) => {
                         let comment_bytes = self.lang.comment_bytes(text);
-                        proposals::single_edits(self.lang, text, error.offset, |t| acceptable(self.lang, t, comment_bytes))
+                        let accept = |t: &str| acceptable(self.lang, t, comment_bytes);
+                        let mut all = proposals::repeated_substitutions(self.lang, text, error.offset, accept);
+                        all.extend(proposals::single_edits(self.lang, text, error.offset, accept));
+                        all
                     }
                 })
                 .collect()

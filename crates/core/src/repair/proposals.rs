@@ -8,9 +8,11 @@
 //! An edit is one of: insert a punctuation character (or `""`) between two
 //! tokens; delete a punctuation, operator or layout token; replace such a token
 //! by a punctuation character. Positions nearest the checker's error come
-//! first, and at most [`MAX_PROPOSALS`] are kept.
+//! first, and at most [`MAX_PROPOSALS`] are kept. [`repeated_substitutions`]
+//! make one edit wherever the slip at the error recurs (`;` for `,`
+//! throughout a formula).
 
-use crate::lang::{with_spans, Language, PunctuationClass, TokenKind};
+use crate::lang::{with_spans, Language, PunctuationClass, Token, TokenKind};
 use std::collections::HashSet;
 
 /// Proposals kept per input at most (the nearest the error).
@@ -35,6 +37,38 @@ fn alphabet() -> Vec<String> {
 /// sits at byte `error`, nearest that error first; `accept` decides (the
 /// strict check, and the comment rule of the constrained read-out).
 pub fn single_edits(lang: &dyn Language, text: &str, error: usize, accept: impl Fn(&str) -> bool) -> Vec<String> {
+    one_edit(lang, text, error).into_iter().filter(|edited| accept(edited)).take(MAX_PROPOSALS).collect()
+}
+
+/// The accepted snippets that fix a slip made throughout `text` (whose first
+/// checker error sits at byte `error`): the token at the error replaced by
+/// each punctuation character (or deleted) at every place it occurs, outside
+/// strings. A formula typed in a locale that separates arguments with `;`
+/// (`=IF(B3>10;1;0)`, `=IF(A1>0;SUM(B1;B2);0)`) is one such substitution,
+/// however many times the slip occurs; the [`single_edits`] cannot reach it.
+pub fn repeated_substitutions(lang: &dyn Language, text: &str, error: usize, accept: impl Fn(&str) -> bool) -> Vec<String> {
+    let tokens = lang.lex(text);
+    let spans: Vec<_> = with_spans(&tokens).collect();
+    let Some((_, at)) = spans.iter().find(|(span, _)| span.contains(&error)) else { return Vec::new() };
+    let editable = |t: &Token<'_>| matches!(t.kind, TokenKind::Punctuation | TokenKind::Operator | TokenKind::Unknown);
+    let occurrences = spans.iter().filter(|(_, t)| editable(t) && t.text == at.text).count();
+    if !editable(at) || occurrences < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for replacement in std::iter::once(String::new()).chain(alphabet()).filter(|r| r != at.text) {
+        let edited: String =
+            spans.iter().map(|(_, t)| if editable(t) && t.text == at.text { replacement.as_str() } else { t.text }).collect();
+        if accept(&edited) {
+            out.push(edited);
+        }
+    }
+    out
+}
+
+/// Every snippet one edit from `text` (other than `text`), nearest byte
+/// `error` first, at most [`MAX_EDITS`].
+fn one_edit(lang: &dyn Language, text: &str, error: usize) -> Vec<String> {
     let tokens = lang.lex(text);
     let spans: Vec<_> = with_spans(&tokens).collect();
     let alphabet = alphabet();
@@ -62,13 +96,7 @@ pub fn single_edits(lang: &dyn Language, text: &str, error: usize, accept: impl 
     }
     edits.sort_by_key(|(distance, order, _)| (*distance, *order));
     let mut seen = HashSet::new();
-    edits
-        .into_iter()
-        .take(MAX_EDITS)
-        .map(|(_, _, edited)| edited)
-        .filter(|edited| edited != text && seen.insert(edited.clone()) && accept(edited))
-        .take(MAX_PROPOSALS)
-        .collect()
+    edits.into_iter().take(MAX_EDITS).map(|(_, _, edited)| edited).filter(|edited| edited != text && seen.insert(edited.clone())).collect()
 }
 
 #[cfg(test)]
@@ -93,6 +121,31 @@ mod tests {
             assert!(proposals.iter().all(|p| excel.check(p).is_ok()), "only accepted snippets");
             assert!(proposals.len() <= MAX_PROPOSALS);
         }
+    }
+
+    #[test]
+    fn a_slip_made_two_or_three_times_is_fixed_by_combined_edits() {
+        let excel = LangId::Excel.language();
+        // the separators of a locale that writes `;` (the examples of real forum mistakes)
+        let cases = [
+            ("=IF(B3>10;1;0)", "=IF(B3>10,1,0)"),
+            ("=SUMIF(A1:A9;\">5\";B1:B9)", "=SUMIF(A1:A9,\">5\",B1:B9)"),
+            ("=IF(A1>0;SUM(B1;B2);0)", "=IF(A1>0,SUM(B1,B2),0)"),
+        ];
+        for (broken, fix) in cases {
+            let error = excel.check(broken).unwrap_err().offset;
+            assert!(single_edits(excel, broken, error, |t| excel.check(t).is_ok()).iter().all(|p| p != fix), "{broken}: not one edit");
+            let proposals = repeated_substitutions(excel, broken, error, |t| excel.check(t).is_ok());
+            assert!(proposals.iter().any(|p| p == fix), "{broken}: {fix} not among {proposals:?}");
+            assert!(proposals.iter().all(|p| excel.check(p).is_ok()));
+        }
+        let once = "=SUM(A1:A3;B1)";
+        let error = excel.check(once).unwrap_err().offset;
+        assert!(repeated_substitutions(excel, once, error, |t| excel.check(t).is_ok()).is_empty(), "a slip made once");
+        let in_text = "=IF(A1=\"a;b\";1;0)";
+        let error = excel.check(in_text).unwrap_err().offset;
+        let fixed = repeated_substitutions(excel, in_text, error, |t| excel.check(t).is_ok());
+        assert!(fixed.contains(&"=IF(A1=\"a;b\",1,0)".to_string()), "strings are kept: {fixed:?}");
     }
 
     #[test]
