@@ -33,7 +33,7 @@ fn the_shipped_model_revises_parsing_slips_and_keeps_correct_formulas() {
     ];
     let inputs: Vec<&str> = slips.iter().map(|(slip, _)| *slip).chain(correct).chain([separator.0]).collect();
     assert!(inputs.iter().all(|i| excel.check(i).is_ok()), "every input parses");
-    let accept = |_: &str, text: &str| excel.check(text).is_ok();
+    let accept = |_: usize, text: &str| excel.check(text).is_ok();
     let out =
         revisions(&loaded.model, &loaded.tokenizer, excel, &inputs, &Plausibility::default(), Margins::default(), 16, accept).unwrap();
     for ((slip, fix), revision) in slips.iter().zip(&out) {

@@ -14,7 +14,7 @@ pub mod revise;
 
 use localise::repair_site_tokens;
 pub use localise::{error_token, furthest_progress, Localise, MAX_SITES};
-pub use plausibility::{plausibility, token_plausibility, Plausibility, PlausibilityError};
+pub use plausibility::{plausibility, plausibility_by_text, token_plausibility, Plausibility, PlausibilityError};
 pub use pool::{any_correct, choose, ranked, Candidate, Pooling, RANK_EDIT_COST, RANK_VOTE_WEIGHT};
 
 use crate::diffusion::{bucketed_batch, constrained, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Update, Window};
@@ -265,7 +265,8 @@ impl<'a> Repairer<'a> {
         }
         let texts: Vec<&str> = items.iter().map(|&i| inputs[i].as_str()).collect();
         let settings = config.rank.clone().unwrap_or_default();
-        let accept = |input: &str, text: &str| acceptable(self.lang, text, self.lang.comment_bytes(input));
+        let comment_bytes: Vec<usize> = texts.iter().map(|text| self.lang.comment_bytes(text)).collect();
+        let accept = |input: usize, text: &str| acceptable(self.lang, text, comment_bytes[input]);
         let revised =
             revise::revisions(self.model, self.tokenizer, self.lang, &texts, &settings, margins, config.batch_size.max(1), accept)?;
         for (item, revision) in items.into_iter().zip(revised) {
@@ -283,12 +284,8 @@ impl<'a> Repairer<'a> {
     /// Sets the [`plausibility`] of every valid candidate, each distinct text
     /// scored once.
     fn score(&self, out: &mut [Result<Vec<Candidate>, ItemError>], rank: &Plausibility, batch_size: usize) -> Result<(), RepairError> {
-        let mut texts: Vec<&str> = out.iter().flatten().flatten().filter(|c| c.valid).map(|c| c.text.as_str()).collect();
-        texts.sort_unstable();
-        texts.dedup();
-        let scores = plausibility(self.model, self.tokenizer, &texts, rank, batch_size)?;
-        let by_text: std::collections::HashMap<String, f64> =
-            texts.iter().zip(scores).filter_map(|(text, score)| Some((text.to_string(), score?))).collect();
+        let texts = out.iter().flatten().flatten().filter(|c| c.valid).map(|c| c.text.as_str());
+        let by_text = plausibility_by_text(self.model, self.tokenizer, texts, rank, batch_size)?;
         for candidate in out.iter_mut().flatten().flatten() {
             candidate.plausibility = by_text.get(&candidate.text).copied().filter(|_| candidate.valid);
         }

@@ -60,6 +60,22 @@ pub fn plausibility(
     Ok(per_token.into_iter().map(|scores| scores.map(|s| s.iter().sum())).collect())
 }
 
+/// The [`plausibility`] of each distinct text of `texts`, scored once, by
+/// text; a text longer than the model has none.
+pub fn plausibility_by_text<'t>(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    texts: impl IntoIterator<Item = &'t str>,
+    settings: &Plausibility,
+    batch: usize,
+) -> Result<std::collections::HashMap<String, f64>, PlausibilityError> {
+    let mut texts: Vec<&str> = texts.into_iter().collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let scores = plausibility(model, tokenizer, &texts, settings, batch)?;
+    Ok(texts.iter().zip(scores).filter_map(|(text, score)| Some((text.to_string(), score?))).collect())
+}
+
 /// What [`plausibility`] sums: each snippet's per-token log-probabilities
 /// (its tokens, then `<eos>`), averaged over levels and draws; the lowest is
 /// where the model would least have written what the snippet has.

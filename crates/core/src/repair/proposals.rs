@@ -124,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_slip_made_two_or_three_times_is_fixed_by_combined_edits() {
+    fn a_slip_made_throughout_a_formula_is_one_repeated_substitution() {
         let excel = LangId::Excel.language();
         // the separators of a locale that writes `;` (the examples of real forum mistakes)
         let cases = [

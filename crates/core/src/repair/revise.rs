@@ -18,13 +18,13 @@
 //! Both margins were measured so that correct formulas stay as they are
 //! (`docs/repair.md`).
 
-use super::plausibility::{plausibility, token_plausibility, Plausibility, PlausibilityError};
+use super::plausibility::{plausibility_by_text, token_plausibility, Plausibility, PlausibilityError};
 use super::RANK_EDIT_COST;
 use crate::lang::edit::token_edit_distance;
 use crate::lang::{with_spans, Language, PunctuationClass, TokenKind};
 use crate::model::CodeFusion;
 use crate::tokenizer::CodeTokenizer;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Nats a name correction may lose to the input's plausibility and still
 /// replace it.
@@ -64,7 +64,7 @@ pub struct Revision {
 
 /// The revision of each of `inputs` (snippets the checker accepts), `None`
 /// where the input stays (see the module header), or it is longer than the
-/// model. `accept(input, text)` decides which edited snippets may be
+/// model. `accept(i, text)` decides which edits of `inputs[i]` may be
 /// revisions (the strict check, and no more comment than the input).
 #[allow(clippy::too_many_arguments)]
 pub fn revisions(
@@ -75,7 +75,7 @@ pub fn revisions(
     settings: &Plausibility,
     margins: Margins,
     batch: usize,
-    accept: impl Fn(&str, &str) -> bool + Sync,
+    accept: impl Fn(usize, &str) -> bool + Sync,
 ) -> Result<Vec<Option<Revision>>, PlausibilityError> {
     use rayon::prelude::*;
     let per_token = token_plausibility(model, tokenizer, inputs, settings, batch)?;
@@ -92,20 +92,18 @@ pub fn revisions(
     let options: Vec<(Vec<String>, Vec<String>)> = inputs
         .par_iter()
         .zip(&anchors)
-        .map(|(text, anchor)| {
+        .enumerate()
+        .map(|(i, (text, anchor))| {
             let Some(anchor) = *anchor else { return (Vec::new(), Vec::new()) };
             let mut seen = HashSet::from([lang.normalize_whitespace(text)]);
-            let mut fresh = |t: &String| accept(text, t) && seen.insert(lang.normalize_whitespace(t));
+            let mut fresh = |t: &String| accept(i, t) && seen.insert(lang.normalize_whitespace(t));
             let names: Vec<String> = lang.name_corrections(text).into_iter().filter(&mut fresh).collect();
             let edits: Vec<String> = argument_edits(lang, text, anchor).into_iter().filter(&mut fresh).take(MAX_ARGUMENT_EDITS).collect();
             (names, edits)
         })
         .collect();
-    let mut texts: Vec<&str> = options.iter().flat_map(|(n, e)| n.iter().chain(e)).map(String::as_str).collect();
-    texts.sort_unstable();
-    texts.dedup();
-    let scores = plausibility(model, tokenizer, &texts, settings, batch)?;
-    let score_of: HashMap<String, f64> = texts.iter().zip(scores).filter_map(|(&text, score)| Some((text.to_string(), score?))).collect();
+    let texts = options.iter().flat_map(|(names, edits)| names.iter().chain(edits)).map(String::as_str);
+    let score_of = plausibility_by_text(model, tokenizer, texts, settings, batch)?;
     let revision = |input: &str, text: String| {
         let plausibility = *score_of.get(text.as_str())?;
         let token_edit_distance = token_edit_distance(lang, input, &text);
