@@ -44,6 +44,7 @@ fn the_shipped_model_ranks_the_smallest_sensible_edit_first() {
                     valid: true,
                     token_edit_distance: token_edit_distance(excel, broken, text),
                     plausibility: score,
+                    preferred: false,
                 })
             })
             .collect();

@@ -77,7 +77,7 @@ pub struct SamplerArgs {
     /// Score every valid candidate's plausibility under the model (the log-probability
     /// of its own tokens when noised to --rank-levels and denoised once), which
     /// `ranked` pooling weighs with votes and edits; default: on where the
-    /// language proposes single edits (Excel), `--rank=false` turns it off.
+    /// language's (Excel, PowerShell: where proposals join the candidates), `--rank=false` turns it off.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     rank: Option<bool>,
     /// Localised: add every checker-accepted snippet one punctuation edit away
@@ -85,6 +85,11 @@ pub struct SamplerArgs {
     /// language's (on for Excel), `--proposals=false` turns them off.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     proposals: Option<bool>,
+    /// Localised: no idiom edits among the candidates (the language's documented
+    /// fixes of its common mistakes, PowerShell's `& ` before a quoted program,
+    /// quoted native arguments, `--%`, escaped inner quotes, closers of open blocks).
+    #[arg(long)]
+    no_idioms: bool,
     /// Localised: repair inputs the checker accepts too: a misspelt function
     /// corrected, or an argument edit (an operator typed for a separator, a
     /// `""` left out) the model finds more plausible by --revise-margin;
@@ -145,7 +150,7 @@ impl SamplerArgs {
 
     /// The plausibility scoring of `--rank` (the language's default when unset).
     pub fn rank(&self, lang: &dyn Language) -> Option<Plausibility> {
-        let on = self.rank.unwrap_or_else(|| lang.proposes_single_edits());
+        let on = self.rank.unwrap_or_else(|| lang.ranks_repairs());
         on.then(|| Plausibility { levels: self.rank_levels.clone(), draws: self.rank_draws.max(1), seed: 0 })
     }
 
@@ -159,6 +164,7 @@ impl SamplerArgs {
             rounds: usize::from(self.rounds),
             sites: !self.no_sites,
             proposals: self.proposals,
+            idioms: !self.no_idioms,
             revise: self.revise,
             revise_margin: self.revise_margin,
             revise_name_margin: self.revise_name_margin,
@@ -197,6 +203,7 @@ mod tests {
                 rounds: 1,
                 sites: true,
                 proposals: None,
+                idioms: true,
                 revise: None,
                 revise_margin: None,
                 revise_name_margin: None
@@ -220,6 +227,7 @@ mod tests {
                 rounds: 1,
                 sites: true,
                 proposals: None,
+                idioms: true,
                 revise: None,
                 revise_margin: None,
                 revise_name_margin: None

@@ -127,6 +127,11 @@ fn property(kind: &str, lang: &'static dyn Language) -> Property {
             if !sites.is_sorted() {
                 return Err(format!("repair sites out of order: {sites:?}"));
             }
+            // the documented fixes a repair proposes there: new snippets, bounded
+            let idioms = lang.idiom_edits(text);
+            if idioms.len() > 64 || idioms.iter().any(|edited| edited == text) {
+                return Err(format!("{} idiom edits, or one that changes nothing", idioms.len()));
+            }
             match lang.check(text) {
                 Ok(()) => Ok(()),
                 Err(e) => located(text, &e),

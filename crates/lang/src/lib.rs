@@ -267,6 +267,18 @@ pub trait Language: Send + Sync {
         Vec::new()
     }
 
+    /// `text` with one of the language's documented fixes of its common
+    /// mistakes applied where it fits, one snippet per fix (PowerShell: the
+    /// call operator before a program run by its quoted path, a native
+    /// argument holding `(` or `;` quoted, `--%` before verbatim arguments,
+    /// inner double quotes escaped, a continued line's backtick, the closers
+    /// of open blocks); a localised repair weighs those the checker accepts
+    /// beside the model's read-outs. None by default.
+    fn idiom_edits(&self, text: &str) -> Vec<String> {
+        let _ = text;
+        Vec::new()
+    }
+
     /// `text` with one misspelt name corrected to a name the language knows,
     /// one snippet per correction, nearest first (Excel: a call of an unknown
     /// function one or two letters from a built-in one, `=TDOAY()`); a
@@ -285,6 +297,13 @@ pub trait Language: Send + Sync {
     /// one such edit). Off by default.
     fn proposes_single_edits(&self) -> bool {
         false
+    }
+
+    /// Whether repairs are ranked by the model's plausibility by default
+    /// (`lastmile repair --rank`): where the candidates include proposals
+    /// (single edits, idiom edits), which the vote of chains cannot weigh.
+    fn ranks_repairs(&self) -> bool {
+        self.proposes_single_edits()
     }
 
     /// The commands of a documentation block written as a console transcript

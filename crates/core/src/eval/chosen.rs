@@ -102,6 +102,7 @@ mod tests {
             valid: excel.check(text).is_ok(),
             token_edit_distance: edits,
             plausibility: None,
+            preferred: false,
         };
         let found = vec![c(0.1, "=SUM(A1:A3", 0), c(0.3, "=SUM(A1:A3))", 2), c(0.6, "=SUM(A1:A3)", 1), c(1.0, "=SUM(A1:A3)", 1)];
         let repairs = chosen_repairs(excel, &items, &[Some(found), None], Pooling::Guided);

@@ -357,6 +357,7 @@ mod tests {
             valid: excel.check(text).is_ok(),
             token_edit_distance: 1,
             plausibility: None,
+            preferred: false,
         };
         let candidates = vec![
             Some(vec![c(0.1, 0, "=SUM(A1:A3)"), c(0.1, 1, "=SUM(A1:A4)"), c(0.1, 2, "=SUM(A1:A5)"), c(0.5, 0, "=MAX(A1:A3)")]),
@@ -390,6 +391,7 @@ mod tests {
             valid: python.check(text).is_ok(),
             token_edit_distance: 1,
             plausibility: None,
+            preferred: false,
         };
         // a plausible fix that is not the human one passes BIFI but not exact;
         // a parsing rewrite far from the input passes neither

@@ -78,6 +78,7 @@ pub fn ranked_candidates(lang: &dyn Language, broken: &str, texts: &[String]) ->
             token_edit_distance: token_edit_distance(lang, broken, text),
             text: text.clone(),
             plausibility: None,
+            preferred: false,
         })
         .collect()
 }

@@ -296,6 +296,7 @@ mod tests {
             valid: excel.check(text).is_ok(),
             token_edit_distance: 1,
             plausibility: None,
+            preferred: false,
         };
         let candidates = vec![Some(vec![c(0.1, "=SUM(A1:A3)"), c(0.5, "=SUM(A1:A3)")]), None];
         let report = evaluate(excel, &items, &candidates, true);

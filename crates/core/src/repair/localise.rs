@@ -52,6 +52,10 @@ pub struct Localise {
     /// ([`Language::proposes_single_edits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposals: Option<bool>,
+    /// Add the checker-accepted [`Language::idiom_edits`] of an input the
+    /// checker rejects, or that has repair sites, to its candidates, at level 0.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub idioms: bool,
     /// Repair inputs the checker accepts too ([`super::revise`]): the input
     /// is replaced by a misspelt name's correction, or by an argument edit
     /// near its least plausible token, where the model finds it plausible
@@ -103,6 +107,7 @@ impl Default for Localise {
             rounds: 1,
             sites: true,
             proposals: None,
+            idioms: true,
             revise: None,
             revise_margin: None,
             revise_name_margin: None,
@@ -162,6 +167,7 @@ mod tests {
             valid: excel.check(text).is_ok(),
             token_edit_distance: edits,
             plausibility: None,
+            preferred: false,
         };
         let candidates = vec![
             candidate("=IF(B3>10;1;0)", 0),

@@ -208,6 +208,9 @@ impl<'a> Repairer<'a> {
         if config.localise.as_ref().is_some_and(|l| l.proposals.unwrap_or_else(|| self.lang.proposes_single_edits())) {
             self.propose(inputs, &mut out);
         }
+        if let Some(localise) = config.localise.as_ref().filter(|l| l.idioms) {
+            self.propose_idioms(inputs, &mut out, localise.sites);
+        }
         if let Some(rank) = &config.rank {
             self.score(&mut out, rank, batch_size)?;
         }
@@ -235,6 +238,43 @@ impl<'a> Repairer<'a> {
                 })
                 .collect()
         };
+        self.prepend(inputs, out, proposed, false);
+    }
+
+    /// Appends the checker-accepted [`Language::idiom_edits`] of every input
+    /// the checker rejects, or (with `sites`) that has repair sites, to the
+    /// front of its candidates, at level 0, sample 0, as [`Repairer::propose`]
+    /// does: an input that parses and has no site is left alone. Those of a
+    /// rejected input are [`Candidate::preferred`]; those of an input that
+    /// parses compete with its read-outs by score alone (a correct command
+    /// with a site, `$run "Y"`, must not be rewritten for it).
+    fn propose_idioms(&self, inputs: &[String], out: &mut [Result<Vec<Candidate>, ItemError>], sites: bool) {
+        let (rejected, accepted): (Vec<Vec<String>>, Vec<Vec<String>>) = {
+            use rayon::prelude::*;
+            inputs
+                .par_iter()
+                .map(|text| {
+                    let parses = self.lang.check(text).is_ok();
+                    if parses && !(sites && !self.lang.repair_sites(text).is_empty()) {
+                        return (Vec::new(), Vec::new());
+                    }
+                    let comment_bytes = self.lang.comment_bytes(text);
+                    let edits =
+                        self.lang.idiom_edits(text).into_iter().filter(|edited| acceptable(self.lang, edited, comment_bytes)).collect();
+                    match parses {
+                        true => (Vec::new(), edits),
+                        false => (edits, Vec::new()),
+                    }
+                })
+                .unzip()
+        };
+        self.prepend(inputs, out, accepted, false);
+        self.prepend(inputs, out, rejected, true);
+    }
+
+    /// Puts each input's `proposed` snippets before its candidates, at level
+    /// 0, sample 0 (one deterministic set: pass@k counts chains' samples only).
+    fn prepend(&self, inputs: &[String], out: &mut [Result<Vec<Candidate>, ItemError>], proposed: Vec<Vec<String>>, preferred: bool) {
         for ((input, list), texts) in inputs.iter().zip(out.iter_mut()).zip(proposed) {
             let Ok(list) = list else { continue };
             let proposed = texts.into_iter().map(|text| Candidate {
@@ -244,6 +284,7 @@ impl<'a> Repairer<'a> {
                 token_edit_distance: token_edit_distance(self.lang, input, &text),
                 text,
                 plausibility: None,
+                preferred,
             });
             list.splice(0..0, proposed);
         }
@@ -408,6 +449,7 @@ impl<'a> Repairer<'a> {
             token_edit_distance: token_edit_distance(self.lang, input, &text),
             text,
             plausibility: None,
+            preferred: false,
         })
     }
 }
@@ -469,7 +511,8 @@ mod tests {
         // both parse; the first names a program it does not run (no `&`), the second is a cmdlet call
         let inputs = vec![r#""C:\Program Files\tools\setup.exe""#.to_string(), "Get-ChildItem -Path C:\\temp -Recurse".to_string()];
         assert!(inputs.iter().all(|i| powershell.check(i).is_ok()));
-        let localise = Localise { radii: vec![1], inserts: vec![1], sites: true, revise: Some(false), ..Localise::default() };
+        let localise =
+            Localise { radii: vec![1], inserts: vec![1], sites: true, idioms: false, revise: Some(false), ..Localise::default() };
         let repair = RepairConfig {
             levels: vec![0.5, 1.0],
             samples: 3,
@@ -493,6 +536,55 @@ mod tests {
         let no_sites = RepairConfig { localise: Some(Localise { sites: false, ..localise }), ..repair };
         let out = repairer.repair(&inputs, &no_sites).unwrap();
         assert!(out[0].as_ref().unwrap().iter().all(|c| c.text == inputs[0]), "without sites a parsing input is kept");
+    }
+
+    #[test]
+    fn documented_fixes_of_a_rejected_input_rank_first_and_a_parsing_inputs_only_compete() {
+        let path = crate::repo_file("corpora/benchmarks/repair/powershell.json");
+        let bench = crate::dataset::load_bench(&path).unwrap();
+        let powershell = LangId::Powershell.language();
+        let texts: Vec<String> = bench.iter().flat_map(|i| [i.truth.clone(), i.broken.clone()]).collect();
+        let tokenizer = CodeTokenizer::train(texts.iter(), 600).unwrap();
+        let config = ModelConfig {
+            vocab_size: 600,
+            seq_len: 64,
+            d_model: 16,
+            n_heads: 2,
+            denoiser_layers: 1,
+            decoder_layers: 1,
+            ..ModelConfig::tiny()
+        };
+        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        // a benchmark item (rejected: a string followed by a stray token), and a
+        // program named alone (parses, has a site)
+        let inputs =
+            vec![r#""C:\path\ffmpeg.exe" -i stuff.mp3 stuff.wav"#.to_string(), r#""C:\Program Files\tools\setup.exe""#.to_string()];
+        let fixes = [r#"& "C:\path\ffmpeg.exe" -i stuff.mp3 stuff.wav"#, r#"& "C:\Program Files\tools\setup.exe""#];
+        assert!(powershell.check(&inputs[0]).is_err() && powershell.check(&inputs[1]).is_ok());
+        let repair = RepairConfig {
+            levels: vec![0.3],
+            samples: 2,
+            batch_size: 8,
+            sampler: SamplerConfig { stride: Some(200), ..Default::default() },
+            seed: 3,
+            localise: Some(Localise { radii: vec![1], inserts: vec![1], revise: Some(false), ..Localise::default() }),
+            rank: Some(Plausibility::default()),
+        };
+        let repairer = Repairer::new(&model, &tokenizer, powershell);
+        let out = repairer.repair(&inputs, &repair).unwrap();
+        let (rejected, parsing) = (out[0].as_ref().unwrap(), out[1].as_ref().unwrap());
+        let fix = rejected.iter().find(|c| c.text == fixes[0]).expect("the call operator is proposed");
+        assert!(fix.preferred && fix.valid && fix.level == 0.0);
+        assert_eq!(
+            choose(rejected, powershell, Pooling::Ranked).unwrap().text,
+            fixes[0],
+            "an untrained model's read-outs do not outrank it"
+        );
+        let proposed = parsing.iter().find(|c| c.text == fixes[1]).expect("proposed at the site");
+        assert!(!proposed.preferred, "an input that parses is rewritten only if the model prefers it");
+        let without = RepairConfig { localise: Some(Localise { idioms: false, ..repair.localise.clone().unwrap() }), ..repair };
+        let out = repairer.repair(&inputs, &without).unwrap();
+        assert!(out.iter().flatten().flatten().all(|c| !c.preferred && c.level > 0.0), "--no-idioms: read-outs only");
     }
 
     #[test]
@@ -541,6 +633,7 @@ mod tests {
             rounds: 1,
             sites: true,
             proposals: Some(false),
+            idioms: true,
             revise: Some(false),
             revise_margin: None,
             revise_name_margin: None,

@@ -24,6 +24,15 @@ pub struct Candidate {
     /// valid candidates are scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plausibility: Option<f64>,
+    /// One of the language's documented fixes of an input the checker
+    /// rejects ([`Language::idiom_edits`]): [`Pooling::Ranked`] puts these
+    /// before the model's read-outs.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub preferred: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How one repair is chosen.
@@ -44,7 +53,8 @@ pub enum Pooling {
     /// The valid candidate with the highest score: its
     /// [`super::plausibility`] plus [`RANK_VOTE_WEIGHT`] times the log of the
     /// candidates that wrote it, minus [`RANK_EDIT_COST`] per token edit from the
-    /// input (ties to the first seen); `Guided` where no candidate was scored.
+    /// input (ties to the first seen), a [`Candidate::preferred`] one before
+    /// any other; `Guided` where no candidate was scored.
     Ranked,
 }
 
@@ -105,6 +115,11 @@ pub fn choose<'a>(candidates: &'a [Candidate], lang: &dyn Language, pooling: Poo
 /// the first seen) best first by the [`Pooling::Ranked`] score, ties in the
 /// order first seen: the answers a user asking for k suggestions gets. Empty
 /// where no candidate was scored.
+///
+/// [`Candidate::preferred`] ones (documented fixes of a rejected input) come
+/// first: where the model is too weak to tell a fix from a plausible-looking
+/// rewrite (on the PowerShell benchmark, `New "C:\x.exe" /s` scores above
+/// `& "C:\x.exe" /s`), the language's own rule is the better judge.
 pub fn ranked<'a>(candidates: &'a [Candidate], lang: &dyn Language) -> Vec<&'a Candidate> {
     let scored = candidates.iter().filter(|c| c.valid && c.plausibility.is_some());
     let mut order: Vec<(f64, usize, &'a Candidate)> = groups(scored, lang)
@@ -115,7 +130,7 @@ pub fn ranked<'a>(candidates: &'a [Candidate], lang: &dyn Language) -> Vec<&'a C
             (p + RANK_VOTE_WEIGHT * (votes as f64).ln() - RANK_EDIT_COST * c.token_edit_distance as f64, i, c)
         })
         .collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    order.sort_by(|a, b| b.2.preferred.cmp(&a.2.preferred).then(b.0.total_cmp(&a.0)).then(a.1.cmp(&b.1)));
     order.into_iter().map(|(_, _, c)| c).collect()
 }
 
@@ -171,7 +186,7 @@ mod tests {
     use crate::lang::LangId;
 
     fn c(level: f64, sample: usize, text: &str, valid: bool, edits: usize) -> Candidate {
-        Candidate { level, sample, text: text.into(), valid, token_edit_distance: edits, plausibility: None }
+        Candidate { level, sample, text: text.into(), valid, token_edit_distance: edits, plausibility: None, preferred: false }
     }
 
     #[test]

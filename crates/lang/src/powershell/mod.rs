@@ -8,6 +8,7 @@ use super::{LangId, Language, SyntaxError, WhitespaceRule};
 use std::sync::LazyLock;
 
 mod commands;
+mod idioms;
 mod sites;
 mod transcript;
 
@@ -112,6 +113,14 @@ impl Language for PowerShell {
 
     fn repair_sites(&self, text: &str) -> Vec<usize> {
         sites::repair_sites(text)
+    }
+
+    fn idiom_edits(&self, text: &str) -> Vec<String> {
+        idioms::idiom_edits(text)
+    }
+
+    fn ranks_repairs(&self) -> bool {
+        true
     }
 
     fn transcript_commands(&self, block: &str) -> Option<Vec<(usize, String)>> {

@@ -15,6 +15,30 @@
 /// File extensions of programs and scripts a quoted or bare path may name.
 const PROGRAM_EXTENSIONS: &[&str] = &[".exe", ".bat", ".cmd", ".ps1", ".com", ".msi"];
 
+/// One place where a PowerShell mistake the parser does not point at sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// The head of a command that is a quoted string, a variable or a program
+    /// path given arguments, or a string or path naming a program on its own:
+    /// the call operator goes at `at`, and the head ends at `head_end`.
+    CommandHead { at: usize, head_end: usize },
+    /// The end of a line whose next line starts with a `-Parameter`: the
+    /// line continuation (a backtick) goes at `at`.
+    LineEnd { at: usize },
+    /// The end of the text, with brackets left open: their closers go there.
+    TextEnd,
+}
+
+impl Site {
+    /// The byte offset of the site in its text (`len` for [`Site::TextEnd`]).
+    pub(crate) fn offset(self, len: usize) -> usize {
+        match self {
+            Site::CommandHead { at, .. } | Site::LineEnd { at } => at,
+            Site::TextEnd => len,
+        }
+    }
+}
+
 /// Byte offsets of `text` where a missing call operator or line continuation
 /// would go, in order: the head of every command that is a quoted string, a
 /// variable or a program path followed by arguments (or a string or path that
@@ -22,24 +46,36 @@ const PROGRAM_EXTENSIONS: &[&str] = &[".exe", ".bat", ".cmd", ".ps1", ".com", ".
 /// starts with a `-Parameter`, and the end of the text when a `{`, `(` or `[`
 /// is left open (the parser reports an unclosed block where it opens, often
 /// the first character, while the missing closer goes at the end).
+pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
+    scan(text).sites.into_iter().map(|site| site.offset(text.len())).collect()
+}
+
+/// What one scan of a snippet finds: its [`Site`]s in order, and the
+/// brackets left open at its end, innermost last.
+pub(crate) struct Scan {
+    pub(crate) sites: Vec<Site>,
+    pub(crate) open: Vec<u8>,
+}
+
+/// The [`Site`]s of `text` and its unclosed brackets.
 ///
 /// A character scan, not the grammar: these are the inputs the parser
 /// recovers from badly (the tree of `"C:\x.exe" /s "a b"` splits the second
 /// string into bare words), and the scan only needs quotes, command
 /// separators and line ends.
-pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
+pub(crate) fn scan(text: &str) -> Scan {
     let bytes = text.as_bytes();
     let mut sites = Vec::new();
     let mut at = 0;
     let mut command_start = true;
-    let mut open = 0usize;
+    let mut open: Vec<u8> = Vec::new();
     while at < bytes.len() {
         if command_start {
             let head = skip_blanks(bytes, at);
             if head < bytes.len() && bytes[head] != b'\n' {
                 if let Some(end) = head_end(bytes, head) {
                     if is_uninvoked_head(&text[head..end], argument_follows(bytes, end)) {
-                        sites.push(head);
+                        sites.push(Site::CommandHead { at: head, head_end: end });
                     }
                 }
             }
@@ -56,22 +92,22 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
             b'\n' => {
                 let next = skip_blanks(bytes, at + 1);
                 if is_parameter(&bytes[next..]) {
-                    sites.push(at);
+                    sites.push(Site::LineEnd { at });
                 }
                 command_start = true;
                 at += 1;
             }
-            b'{' | b'(' => {
-                open += 1;
+            opener @ (b'{' | b'(') => {
+                open.push(opener);
                 command_start = true;
                 at += 1;
             }
             b'[' => {
-                open += 1;
+                open.push(b'[');
                 at += 1;
             }
             b'}' | b')' | b']' => {
-                open = open.saturating_sub(1);
+                open.pop();
                 at += 1;
             }
             b';' | b'|' => {
@@ -85,10 +121,10 @@ pub(crate) fn repair_sites(text: &str) -> Vec<usize> {
             _ => at += 1,
         }
     }
-    if open > 0 {
-        sites.push(bytes.len());
+    if !open.is_empty() {
+        sites.push(Site::TextEnd);
     }
-    sites
+    Scan { sites, open }
 }
 
 /// Whether a command head reads as a program or script PowerShell will not run
@@ -118,7 +154,7 @@ fn head_end(bytes: &[u8], at: usize) -> Option<usize> {
 /// The position after the string whose opening quote is at `at`: a double
 /// quote is escaped by a backtick or doubled, a single quote only doubled;
 /// an unterminated string runs to the end.
-fn string_end(bytes: &[u8], at: usize, quote: u8) -> usize {
+pub(crate) fn string_end(bytes: &[u8], at: usize, quote: u8) -> usize {
     let mut i = at + 1;
     while i < bytes.len() {
         match bytes[i] {
