@@ -491,11 +491,12 @@ mod tests {
         assert_eq!(repairer.repair(&inputs, &repair).unwrap(), out, "same seed, same candidates");
     }
 
-    #[test]
-    fn a_parsing_input_is_repaired_at_its_repair_sites_and_kept_without_them() {
+    /// A tokenizer of the PowerShell benchmark's texts and an untrained tiny
+    /// model over it: repairs whose read-outs are junk, so what a test sees
+    /// comes from the method, not from what a model learnt.
+    fn untrained_powershell_model() -> (CodeTokenizer, CodeFusion) {
         let path = crate::repo_file("corpora/benchmarks/repair/powershell.json");
         let bench = crate::dataset::load_bench(&path).unwrap();
-        let powershell = LangId::Powershell.language();
         let texts: Vec<String> = bench.iter().flat_map(|i| [i.truth.clone(), i.broken.clone()]).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 600).unwrap();
         let config = ModelConfig {
@@ -508,6 +509,13 @@ mod tests {
             ..ModelConfig::tiny()
         };
         let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        (tokenizer, model)
+    }
+
+    #[test]
+    fn a_parsing_input_is_repaired_at_its_repair_sites_and_kept_without_them() {
+        let powershell = LangId::Powershell.language();
+        let (tokenizer, model) = untrained_powershell_model();
         // both parse; the first names a program it does not run (no `&`), the second is a cmdlet call
         let inputs = vec![r#""C:\Program Files\tools\setup.exe""#.to_string(), "Get-ChildItem -Path C:\\temp -Recurse".to_string()];
         assert!(inputs.iter().all(|i| powershell.check(i).is_ok()));
@@ -540,21 +548,8 @@ mod tests {
 
     #[test]
     fn documented_fixes_of_a_rejected_input_rank_first_and_a_parsing_inputs_only_compete() {
-        let path = crate::repo_file("corpora/benchmarks/repair/powershell.json");
-        let bench = crate::dataset::load_bench(&path).unwrap();
         let powershell = LangId::Powershell.language();
-        let texts: Vec<String> = bench.iter().flat_map(|i| [i.truth.clone(), i.broken.clone()]).collect();
-        let tokenizer = CodeTokenizer::train(texts.iter(), 600).unwrap();
-        let config = ModelConfig {
-            vocab_size: 600,
-            seq_len: 64,
-            d_model: 16,
-            n_heads: 2,
-            denoiser_layers: 1,
-            decoder_layers: 1,
-            ..ModelConfig::tiny()
-        };
-        let (model, _vars) = crate::model::init_model(&config, &candle_core::Device::Cpu, 0).unwrap();
+        let (tokenizer, model) = untrained_powershell_model();
         // a benchmark item (rejected: a string followed by a stray token), and a
         // program named alone (parses, has a site)
         let inputs =
