@@ -76,8 +76,9 @@ pub struct SamplerArgs {
     no_sites: bool,
     /// Score every valid candidate's plausibility under the model (the log-probability
     /// of its own tokens when noised to --rank-levels and denoised once), which
-    /// `ranked` pooling weighs with votes and edits; default: on where the
-    /// language's (Excel, PowerShell: where proposals join the candidates), `--rank=false` turns it off.
+    /// `ranked` pooling weighs with votes and edits; default: the language's (on
+    /// for Excel and PowerShell, whose proposals the chains' vote cannot weigh),
+    /// `--rank=false` turns it off.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     rank: Option<bool>,
     /// Localised: add every checker-accepted snippet one punctuation edit away

@@ -255,7 +255,7 @@ impl<'a> Repairer<'a> {
                 .par_iter()
                 .map(|text| {
                     let parses = self.lang.check(text).is_ok();
-                    if parses && !(sites && !self.lang.repair_sites(text).is_empty()) {
+                    if parses && (!sites || self.lang.repair_sites(text).is_empty()) {
                         return (Vec::new(), Vec::new());
                     }
                     let comment_bytes = self.lang.comment_bytes(text);

@@ -10,8 +10,9 @@
 //! quote inside a double-quoted string is escaped with a backtick; a command
 //! continued on the next line needs a backtick at the end of the line; a block
 //! left open is closed at the end. Each fix is a few tokens a small model
-//! rarely writes on its own, so the repairer proposes them and lets the
-//! model's plausibility choose.
+//! rarely writes on its own, so the repairer proposes them beside its
+//! read-outs (`lastmile::repair`: for an input the checker rejects they rank
+//! before the read-outs, the model's plausibility choosing among them).
 
 use super::sites::{scan, string_end, Site};
 use std::collections::HashSet;
@@ -35,7 +36,7 @@ pub(crate) fn idiom_edits(text: &str) -> Vec<String> {
         match *site {
             // the call operator, not dot-sourcing (`. `): it runs a program or
             // script without loading it into the caller's scope
-            Site::CommandHead { at, .. } => out.push(insert(at, "& ")),
+            Site::CommandHead { at } => out.push(insert(at, "& ")),
             Site::LineEnd { at } => out.push(insert(at, " `")),
             Site::TextEnd => {
                 let closers: String = scanned.open.iter().rev().map(|&b| closer(b)).collect();

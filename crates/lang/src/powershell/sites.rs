@@ -20,8 +20,8 @@ const PROGRAM_EXTENSIONS: &[&str] = &[".exe", ".bat", ".cmd", ".ps1", ".com", ".
 pub(crate) enum Site {
     /// The head of a command that is a quoted string, a variable or a program
     /// path given arguments, or a string or path naming a program on its own:
-    /// the call operator goes at `at`, and the head ends at `head_end`.
-    CommandHead { at: usize, head_end: usize },
+    /// the call operator goes at `at`.
+    CommandHead { at: usize },
     /// The end of a line whose next line starts with a `-Parameter`: the
     /// line continuation (a backtick) goes at `at`.
     LineEnd { at: usize },
@@ -33,7 +33,7 @@ impl Site {
     /// The byte offset of the site in its text (`len` for [`Site::TextEnd`]).
     pub(crate) fn offset(self, len: usize) -> usize {
         match self {
-            Site::CommandHead { at, .. } | Site::LineEnd { at } => at,
+            Site::CommandHead { at } | Site::LineEnd { at } => at,
             Site::TextEnd => len,
         }
     }
@@ -75,7 +75,7 @@ pub(crate) fn scan(text: &str) -> Scan {
             if head < bytes.len() && bytes[head] != b'\n' {
                 if let Some(end) = head_end(bytes, head) {
                     if is_uninvoked_head(&text[head..end], argument_follows(bytes, end)) {
-                        sites.push(Site::CommandHead { at: head, head_end: end });
+                        sites.push(Site::CommandHead { at: head });
                     }
                 }
             }
