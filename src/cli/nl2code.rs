@@ -62,6 +62,10 @@ pub struct SamplingArgs {
     /// Read each chain out as its argmax, not under the language's checker.
     #[arg(long)]
     pub unconstrained: bool,
+    /// Read out only programs whose values the utterance shows (CF rules: every
+    /// number written in it, every text value found in it; 0 and 1 need not be).
+    #[arg(long)]
+    pub grounded: bool,
 }
 
 impl SamplingArgs {
@@ -77,12 +81,17 @@ impl SamplingArgs {
             len: self.length,
             lengths: self.lengths.clone(),
             alternatives: self.alternatives,
+            grounded: self.grounded,
         }
     }
 
     /// The row name of a checkpoint's scores.
     pub fn method_name(&self, dir: &Path) -> String {
-        let readout = if self.unconstrained { "argmax" } else { "checker read-out" };
+        let readout = match (self.unconstrained, self.grounded) {
+            (true, _) => "argmax",
+            (false, true) => "grounded checker read-out",
+            (false, false) => "checker read-out",
+        };
         let length = match &self.lengths {
             Some(lengths) => format!(", lengths {}", lengths.iter().map(usize::to_string).collect::<Vec<_>>().join("/")),
             None => self.length.map(|l| format!(", {l} positions")).unwrap_or_default(),

@@ -1,5 +1,6 @@
-//! Targets over snippets of code: each language's lexer, strict checker,
-//! sketch and corruption operators, the tokenizers of the shipped models, and
+//! Targets over snippets of code: each language's lexer, strict checker (with
+//! its repair sites, idiom edits, NL-to-code grounding and, for Bash, NL2Bash
+//! templates), sketch and corruption operators, the tokenizers of the shipped models, and
 //! IronCalc execution of arbitrary formulas.
 
 use crate::mutate::mutate;
@@ -132,6 +133,11 @@ fn property(kind: &str, lang: &'static dyn Language) -> Property {
             if idioms.len() > 64 || idioms.iter().any(|edited| edited == text) {
                 return Err(format!("{} idiom edits, or one that changes nothing", idioms.len()));
             }
+            // NL-to-code's read-outs: grounding in a request, NL2Bash's template
+            let _ = lang.grounded(text, "Highlight sales above 900,000 named 'North'");
+            if lang.id() == LangId::Bash {
+                let _ = lastmile::lang::bash_template(text);
+            }
             match lang.check(text) {
                 Ok(()) => Ok(()),
                 Err(e) => located(text, &e),
@@ -147,9 +153,14 @@ fn property(kind: &str, lang: &'static dyn Language) -> Property {
             let twice = lang.normalize_whitespace(&once);
             if once != twice {
                 // where they part, with some context: the inputs are long
-                let at = once.char_indices().zip(twice.chars()).find(|((_, a), b)| a != b).map_or(once.len().min(twice.len()), |((i, _), _)| i);
+                let at =
+                    once.char_indices().zip(twice.chars()).find(|((_, a), b)| a != b).map_or(once.len().min(twice.len()), |((i, _), _)| i);
                 let around = |s: &str| s.chars().skip(once[..at].chars().count().saturating_sub(30)).take(60).collect::<String>();
-                return Err(format!("whitespace normalisation is not idempotent at byte {at}: {:?} -> {:?}", around(&once), around(&twice)));
+                return Err(format!(
+                    "whitespace normalisation is not idempotent at byte {at}: {:?} -> {:?}",
+                    around(&once),
+                    around(&twice)
+                ));
             }
             Ok(())
         }),

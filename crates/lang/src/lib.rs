@@ -20,6 +20,7 @@ mod python;
 mod token;
 mod tree_sitter_support;
 
+pub use bash::template::template as bash_template;
 pub use corruption::Corruption;
 pub use excel::exec::{exec_match as excel_exec_match, ExecMatch};
 pub use punctuation::PunctuationClass;
@@ -194,6 +195,16 @@ pub trait Language: Send + Sync {
 
     /// How whitespace is normalised for exact match and sketches.
     fn whitespace_rule(&self) -> WhitespaceRule;
+
+    /// Whether every value `code` was written with (numbers, text values) is one
+    /// that `request`, the natural-language utterance it answers, shows: a
+    /// grounded read-out (`nl2code generate --grounded`) keeps only such programs,
+    /// so a chain cannot invent `LessThan(9172)` for "sales above 900000". True
+    /// for languages that do not say what their values are.
+    fn grounded(&self, code: &str, request: &str) -> bool {
+        let _ = (code, request);
+        true
+    }
 
     /// Bytes of `text` inside comments. A read-out that passes the checker by
     /// turning code into a comment (`Add #-Entity -Name ...`: everything after

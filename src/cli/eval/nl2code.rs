@@ -31,6 +31,16 @@ pub struct Args {
     /// baseline, its `-k` beams as the candidates.
     #[arg(long)]
     fixer: Vec<PathBuf>,
+    /// Score every N-th test item only (the first, the N+1-th, ...): a fixed
+    /// subset spread over the split, for benchmarks too large to score in full
+    /// (`make eval-nl2code` scores 1 in 10 of NL2Bash's 2,522).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    every: u64,
+    /// CF rules: also score each checkpoint's candidates re-ranked by what they do
+    /// to the item's sheet (rules that format it alike pool their chains' votes),
+    /// as a second row.
+    #[arg(long)]
+    consensus: bool,
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -41,8 +51,11 @@ pub struct Args {
 
 /// Runs `lastmile eval nl2code`.
 pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
-    use lastmile::eval::nl2code::{load_nl2code, run_model, run_retrieval, score_candidates, test_utterances, Nl2CodeRun};
-    let bench = load_nl2code(&args.bench)?;
+    use lastmile::eval::nl2code::{
+        every_nth_test_item, load_nl2code, run_model, run_retrieval, score_candidates, test_utterances, Nl2CodeRun,
+    };
+    let every = args.every as usize;
+    let bench = every_nth_test_item(load_nl2code(&args.bench)?, every);
     let mut methods = vec![run_retrieval(&bench, args.lang, args.samples)];
     for dir in &args.checkpoint {
         let loaded = load(dir, &args.device)?;
@@ -58,14 +71,16 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
             &loaded.schedule,
             &config,
             !args.sampling.unconstrained,
+            args.consensus,
             &mut Output::follow(&bar),
         )
         .with_context(|| format!("generating with {}", dir.display()))?;
         bar.finish_and_clear();
-        methods.push(scores);
+        methods.extend(scores);
     }
     for dir in &args.fixer {
-        let fixer = lastmile::fixer::load_fixer(dir, &candle_core::Device::Cpu).with_context(|| format!("loading fixer {}", dir.display()))?;
+        let fixer =
+            lastmile::fixer::load_fixer(dir, &candle_core::Device::Cpu).with_context(|| format!("loading fixer {}", dir.display()))?;
         let bar = output.steps_bar();
         let beams = lastmile::fixer::fixer_generate(&fixer, &test_utterances(&bench), args.samples, 32, &mut Output::follow(&bar))
             .with_context(|| format!("decoding with {}", dir.display()))?;
@@ -73,7 +88,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         let method = format!("seq2seq `{}` (autoregressive, beam {})", dir.display(), args.samples);
         methods.push(score_candidates(&method, &bench, args.lang, beams));
     }
-    let run = Nl2CodeRun::new(&args.bench, &bench, args.lang, args.samples, methods);
+    let run = Nl2CodeRun::new(&args.bench, &bench, args.lang, args.samples, methods).scored_every(every);
     output.line(run.write(&args.out).with_context(|| format!("writing {}", args.out.display()))?);
     Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,10 @@ pub struct RankedConfig {
     /// rank after every voted program by their log-probability and fill a
     /// top-k that the chains' votes leave short.
     pub alternatives: usize,
+    /// Read out only programs whose values the utterance shows
+    /// ([`Language::grounded`]: CF rules' numbers and text values), when a checker
+    /// reads them out; a chain with no such program keeps its argmax.
+    pub grounded: bool,
 }
 
 /// One ranked program.
@@ -85,8 +89,13 @@ pub fn generate_ranked(
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(stream_of(utterance));
         let sampler = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored();
-        let accept =
-            |ids: &[u32]| checker.is_none_or(|checker| tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok()));
+        let accept = |ids: &[u32]| {
+            checker.is_none_or(|checker| {
+                tokenizer
+                    .decode_snippet(ids)
+                    .is_ok_and(|text| checker.check(&text).is_ok() && (!config.grounded || checker.grounded(&text, utterance)))
+            })
+        };
         let read = Reading { checked: checker.is_some(), alternatives: config.alternatives.max(1) };
         let (rows, scores) = match &config.lengths {
             None => free_chains(&sampler, chains, config.len, read, &mut rng, accept)?,
@@ -199,7 +208,7 @@ mod tests {
 
     fn config(k: usize) -> RankedConfig {
         let sampler = SamplerConfig { steps: Some(4), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
-        RankedConfig { sampler, chains: 6, k, seed: 3, len: None, lengths: None, alternatives: 1 }
+        RankedConfig { sampler, chains: 6, k, seed: 3, len: None, lengths: None, alternatives: 1, grounded: false }
     }
 
     #[test]
@@ -263,6 +272,16 @@ mod tests {
             assert!(filled.len() >= voted.len());
             let with_votes: Vec<&Candidate> = filled.iter().filter(|c| c.votes > 0).collect();
             assert_eq!(with_votes, voted.iter().collect::<Vec<_>>());
+        }
+        // grounded read-outs keep only rules whose values the utterance shows, or
+        // the chain's argmax where none is found
+        let grounded = RankedConfig { grounded: true, ..config(6) };
+        for (candidates, utterance) in
+            generate_ranked(&model, &tokenizer, &schedule, Some(cf), &asked, &grounded, &mut |_| {}).unwrap().iter().zip(asked)
+        {
+            for c in candidates {
+                assert!(cf.grounded(&c.text, utterance) || plain.iter().flatten().any(|p| p.text == c.text), "{:?}", c.text);
+            }
         }
         let too_long = RankedConfig { lengths: Some(vec![16]), ..config(6) };
         let err = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &too_long, &mut |_| {}).unwrap_err();

@@ -22,6 +22,7 @@
 //! (the list is in `rule.rs`). [`exec`] runs a rule on a table.
 
 pub mod exec;
+mod grounding;
 mod rule;
 mod table;
 
@@ -42,6 +43,19 @@ impl Language for CfRules {
 
     fn check(&self, text: &str) -> Result<(), SyntaxError> {
         rule::parse(text).map(|_| ())
+    }
+
+    /// Every number of the rule is written in the request (`900000`, `3.45`, `10`
+    /// of "10 percent"; 0 and 1 need not be, "not empty" is `NOT(Equals(0))`), and
+    /// every text value occurs in it, ignoring case. A rule that does not parse is
+    /// not grounded.
+    fn grounded(&self, code: &str, request: &str) -> bool {
+        let Ok(rule) = rule::parse_rule(code) else { return false };
+        let (numbers, texts) = rule.literals();
+        let shown = grounding::numbers_in(request);
+        let lower = request.to_lowercase();
+        numbers.iter().all(|n| *n == 0.0 || *n == 1.0 || shown.contains(n))
+            && texts.iter().all(|t| !t.trim().is_empty() && lower.contains(&t.trim().to_lowercase()))
     }
 
     fn lex<'a>(&self, text: &'a str) -> Vec<Token<'a>> {

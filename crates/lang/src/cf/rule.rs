@@ -82,16 +82,47 @@ pub enum Operand {
 /// without one applies to the column the caller chooses.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
-    Visual { visual: Visual, column: Option<usize> },
-    State { state: CellState, column: Option<usize> },
-    Column { test: ColumnTest, column: Option<usize> },
-    Compare { comparison: Comparison, subject: Subject, column: Option<usize>, operand: Operand },
-    Between { negated: bool, column: Option<usize>, low: f64, high: f64 },
+    Visual {
+        visual: Visual,
+        column: Option<usize>,
+    },
+    State {
+        state: CellState,
+        column: Option<usize>,
+    },
+    Column {
+        test: ColumnTest,
+        column: Option<usize>,
+    },
+    Compare {
+        comparison: Comparison,
+        subject: Subject,
+        column: Option<usize>,
+        operand: Operand,
+    },
+    Between {
+        negated: bool,
+        column: Option<usize>,
+        low: f64,
+        high: f64,
+    },
     /// The `count` highest (or lowest) numbers, or that percentage of them.
-    Rank { top: bool, count: u32, percent: bool, column: Option<usize> },
-    Text { test: TextTest, column: Option<usize>, text: String },
+    Rank {
+        top: bool,
+        count: u32,
+        percent: bool,
+        column: Option<usize>,
+    },
+    Text {
+        test: TextTest,
+        column: Option<usize>,
+        text: String,
+    },
     /// A date period relative to the day the sheet is opened (`LastMonth`).
-    Date { period: &'static str, column: Option<usize> },
+    Date {
+        period: &'static str,
+        column: Option<usize>,
+    },
     Not(Box<Rule>),
     All(Vec<Rule>),
     Any(Vec<Rule>),
@@ -132,6 +163,26 @@ impl Rule {
             | Rule::Date { column, .. } => Some(*column),
             Rule::Not(_) | Rule::All(_) | Rule::Any(_) => None,
         }
+    }
+
+    /// The values the rule was written with, in order: its numbers (a compared
+    /// number, the bounds of `Between`, a rank's count) and its text values. A rule
+    /// grounded in its request takes these from the request's words.
+    pub fn literals(&self) -> (Vec<f64>, Vec<&str>) {
+        let (mut numbers, mut texts) = (Vec::new(), Vec::new());
+        self.visit_literals(&mut numbers, &mut texts);
+        (numbers, texts)
+    }
+
+    fn visit_literals<'a>(&'a self, numbers: &mut Vec<f64>, texts: &mut Vec<&'a str>) {
+        match self {
+            Rule::Compare { operand: Operand::Number(n), .. } => numbers.push(*n),
+            Rule::Between { low, high, .. } => numbers.extend([*low, *high]),
+            Rule::Rank { count, .. } => numbers.push(f64::from(*count)),
+            Rule::Text { text, .. } => texts.push(text),
+            _ => {}
+        }
+        self.children().iter().for_each(|r| r.visit_literals(numbers, texts));
     }
 
     /// The rules `NOT`, `AND` and `OR` combine; none for a test.
@@ -451,7 +502,11 @@ impl<'a> Parser<'a> {
             .match_indices(')')
             // the text is filled in once a whole parse is chosen (`fill_texts`): the
             // alternatives can be many, and each copy of the text would be kept
-            .map(|(i, _)| Parse { rule: Rule::Text { test, column, text: String::new() }, end: start + i + 1, texts: vec![start..start + i] })
+            .map(|(i, _)| Parse {
+                rule: Rule::Text { test, column, text: String::new() },
+                end: start + i + 1,
+                texts: vec![start..start + i],
+            })
             .collect();
         if parses.is_empty() {
             self.fail(line_end, "`)` to end the text");
@@ -588,7 +643,10 @@ mod tests {
             parse_rule("TextEquals(c[6], 'No')").unwrap(),
             Rule::Text { test: TextTest::Equals, column: Some(6), text: "No".into() }
         );
-        assert_eq!(parse_rule("TextContains(RT (Retaken))").unwrap(), Rule::Text { test: TextTest::Contains, column: None, text: "RT (Retaken)".into() });
+        assert_eq!(
+            parse_rule("TextContains(RT (Retaken))").unwrap(),
+            Rule::Text { test: TextTest::Contains, column: None, text: "RT (Retaken)".into() }
+        );
         assert_eq!(
             parse_rule("GreaterThan(LEN(c[0]), 6)").unwrap(),
             Rule::Compare { comparison: Comparison::Greater, subject: Subject::Length, column: Some(0), operand: Operand::Number(6.0) }

@@ -9,19 +9,21 @@
 //! CF executor).
 
 mod bleu;
+mod consensus;
 mod retrieval;
 mod score;
 
 pub use crate::dataset::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
 pub use bleu::{conala_tokens, corpus_bleu};
+pub use consensus::exec_consensus;
 pub use retrieval::Retrieval;
 pub use score::{diversity, normalise, rates, score_item, Diversity, ItemScore, Rates, TOP};
 
 use super::EvalWriteError;
 use crate::dataset::write_file_atomic;
-use crate::io_error::IoError;
 use crate::diffusion::NoiseSchedule;
 use crate::generate::{generate_ranked, GenerateError, RankedConfig};
+use crate::io_error::IoError;
 use crate::lang::LangId;
 use crate::model::CodeFusion;
 use crate::progress::ProgressFn;
@@ -52,7 +54,18 @@ pub struct Nl2CodeRun {
     pub k: usize,
     /// Test items without an utterance (not scored).
     pub skipped: usize,
+    /// Every how many test items one was scored (1: all; [`every_nth_test_item`]).
+    pub test_every: usize,
     pub methods: Vec<MethodScores>,
+}
+
+/// `bench` with every `n`-th test item kept (the first, the `n + 1`-th, ...): a
+/// fixed subset, spread over the whole split, for a benchmark too large to score in
+/// full on a small machine (NL2Bash's 2,522 items). The train split is kept whole.
+pub fn every_nth_test_item(mut bench: Nl2CodeBench, n: usize) -> Nl2CodeBench {
+    let n = n.max(1);
+    bench.test = bench.test.into_iter().step_by(n).collect();
+    bench
 }
 
 /// The name of the retrieval floor in the tables.
@@ -62,17 +75,16 @@ pub const RETRIEVAL: &str = "retrieval (nearest train utterance, TF-IDF)";
 pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScores {
     let retrieval = Retrieval::new(&bench.train);
     let language = lang.language();
-    let items: Vec<ItemScore> = bench
-        .test
-        .iter()
-        .filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k))))
-        .collect();
+    let items: Vec<ItemScore> =
+        bench.test.iter().filter_map(|item| item.utterance.as_deref().map(|u| score_item(language, item, retrieval.top_k(u, k)))).collect();
     MethodScores::new(RETRIEVAL, language, items)
 }
 
 /// Scores a conditioned CodeFusion checkpoint on the test split: its ranked
 /// candidates ([`generate_ranked`]), `config.k` per item, read out under the
-/// language's checker when `constrained`.
+/// language's checker when `constrained`. With `consensus` (CF rules), a second row
+/// re-ranks the same chains' candidates by what they do to the item's sheet
+/// ([`exec_consensus`]); items without a sheet keep their ranking there.
 #[allow(clippy::too_many_arguments)]
 pub fn run_model(
     method: &str,
@@ -83,11 +95,28 @@ pub fn run_model(
     schedule: &NoiseSchedule,
     config: &RankedConfig,
     constrained: bool,
+    consensus: bool,
     progress: &mut ProgressFn,
-) -> Result<MethodScores, GenerateError> {
+) -> Result<Vec<MethodScores>, GenerateError> {
     let checker = constrained.then_some(lang.language());
-    let ranked = generate_ranked(model, tokenizer, schedule, checker, &test_utterances(bench), config, progress)?;
-    Ok(score_candidates(method, bench, lang, ranked.into_iter().map(|c| c.into_iter().map(|c| c.text).collect()).collect()))
+    // every chain's read-out, so that consensus sees the candidates the top-k
+    // leaves out; truncating them to k gives the ranking of a k-run exactly
+    let wide = RankedConfig { k: if consensus { config.chains.max(config.k) } else { config.k }, ..config.clone() };
+    let ranked = generate_ranked(model, tokenizer, schedule, checker, &test_utterances(bench), &wide, progress)?;
+    let top_k = ranked.iter().map(|c| c.iter().take(config.k).map(|c| c.text.clone()).collect()).collect();
+    let mut rows = vec![score_candidates(method, bench, lang, top_k)];
+    if consensus {
+        let asked = bench.test.iter().filter(|i| i.utterance.is_some());
+        let reranked = asked
+            .zip(&ranked)
+            .map(|(item, candidates)| match &item.sheet {
+                Some(sheet) => exec_consensus(candidates, sheet, config.k),
+                None => candidates.iter().take(config.k).map(|c| c.text.clone()).collect(),
+            })
+            .collect();
+        rows.push(score_candidates(&format!("{method}, execution consensus on the sheet"), bench, lang, reranked));
+    }
+    Ok(rows)
 }
 
 /// The test utterances that are scored, in order (items without one are left out).
@@ -116,7 +145,14 @@ impl Nl2CodeRun {
     /// An evaluation of `methods` on `bench` (read from `path`).
     pub fn new(path: &Path, bench: &Nl2CodeBench, lang: LangId, k: usize, methods: Vec<MethodScores>) -> Self {
         let skipped = bench.test.iter().filter(|i| i.utterance.is_none()).count();
-        Nl2CodeRun { bench: path.to_path_buf(), lang, k, skipped, methods }
+        Nl2CodeRun { bench: path.to_path_buf(), lang, k, skipped, test_every: 1, methods }
+    }
+
+    /// The same run, saying that it scored every `n`-th test item
+    /// ([`every_nth_test_item`]).
+    pub fn scored_every(mut self, n: usize) -> Self {
+        self.test_every = n.max(1);
+        self
     }
 
     /// The tables, in Markdown.
@@ -124,15 +160,27 @@ impl Nl2CodeRun {
         let mut md = String::new();
         let _ = writeln!(md, "# NL-to-code: `{}` ({})\n", self.bench.display(), self.lang);
         let items = self.methods.first().map_or(0, |m| m.rates.items);
-        let _ = writeln!(md, "{items} test items scored ({} without an utterance left out); {} candidates per item.\n", self.skipped, self.k);
+        let subset = if self.test_every > 1 { format!("1 test item in {}, ", self.test_every) } else { String::new() };
+        let _ = writeln!(
+            md,
+            "{items} test items scored ({subset}{} without an utterance left out); {} candidates per item.\n",
+            self.skipped, self.k
+        );
         let exec = self.lang == LangId::Cf;
+        // template match is NL2Bash's headline metric
+        let template = self.lang == LangId::Bash;
         // BLEU is CoNaLa's second metric (the paper's Python table)
         let bleu = self.lang == LangId::Python;
-        let (exact_label, executable, text_only) =
-            self.methods.first().map_or(("exact", 0, 0), |m| (if exec { "exact (text items)" } else { "exact" }, m.rates.executable, m.rates.text_only));
+        let (exact_label, executable, text_only) = self
+            .methods
+            .first()
+            .map_or(("exact", 0, 0), |m| (if exec { "exact (text items)" } else { "exact" }, m.rates.executable, m.rates.text_only));
         let mut header = String::from("| method |");
         if exec {
             header.push_str(" exec@1 | exec@3 | exec@5 |");
+        }
+        if template {
+            header.push_str(" template@1 | template@3 | template@5 |");
         }
         for k in TOP {
             let _ = write!(header, " {exact_label}@{k} |");
@@ -142,7 +190,7 @@ impl Nl2CodeRun {
         }
         header.push_str(" valid top-1 | distinct-1 / 2 of top-k | pairwise edit of top-k |");
         let _ = writeln!(md, "{header}");
-        let _ = writeln!(md, "|---|{}", "---:|".repeat(6 + 3 * usize::from(exec) + 3 * usize::from(bleu)));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(6 + 3 * usize::from(exec) + 3 * usize::from(template) + 3 * usize::from(bleu)));
         let rows = self.methods.iter().flat_map(|m| {
             let unleaked = m.unleaked.as_ref().map(|r| (format!("{}, items not in train", m.method), r));
             std::iter::once((m.method.clone(), &m.rates)).chain(unleaked)
@@ -151,6 +199,9 @@ impl Nl2CodeRun {
             let mut row = format!("| {method} ({}) |", r.items);
             if exec {
                 let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% |", r.exec[0], r.exec[1], r.exec[2]);
+            }
+            if let (true, Some(t)) = (template, r.template) {
+                let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% |", t[0], t[1], t[2]);
             }
             let exact = if exec { r.exact_text_only } else { r.exact };
             let _ = write!(row, " {:.1}% | {:.1}% | {:.1}% |", exact[0], exact[1], exact[2]);
@@ -171,7 +222,8 @@ impl Nl2CodeRun {
         } else {
             let _ = writeln!(
                 md,
-                "\nexact: the language's tokens without layout;{} valid: the first candidate passes `lastmile check --lang {lang}`; diversity: distinct token n-grams over all n-grams of an item's candidates, and their token edit distance over the longer's length, averaged over items.",
+                "\n{}exact: the language's tokens without layout;{} valid: the first candidate passes `lastmile check --lang {lang}`; diversity: distinct token n-grams over all n-grams of an item's candidates, and their token edit distance over the longer's length, averaged over items.",
+                if template { "template: NL2Bash's template match (utilities and flags equal, argument values left out, flag order ignored); " } else { "" },
                 if bleu { " BLEU: corpus BLEU-4 with CoNaLa's tokenisation, at top-k each item's best of its first k by smoothed sentence BLEU;" } else { "" }
             );
         }
@@ -230,5 +282,22 @@ mod tests {
         assert!((14.0..15.5).contains(&r.bleu[0]) && r.bleu[2] > r.bleu[0] + 5.0, "{:?}", r.bleu);
         let md = Nl2CodeRun::new(&path, &bench, LangId::Python, 5, vec![scores]).markdown();
         assert!(md.contains("| BLEU@1 |") && md.contains("23 without an utterance"), "{md}");
+    }
+
+    /// The floor on NL2Bash (every 8th test item): template match at least
+    /// exact match at every rank, and the template columns in the table.
+    #[test]
+    fn retrieval_floor_on_nl2bash_has_template_match() {
+        let path = crate::repo_file("corpora/benchmarks/nl2code/bash.json");
+        let bench = every_nth_test_item(load_nl2code(&path).unwrap(), 8);
+        assert_eq!(bench.test.len(), 316);
+        let scores = run_retrieval(&bench, LangId::Bash, 5);
+        let r = &scores.rates;
+        let template = r.template.expect("Bash is scored by template");
+        assert!(template[0] > 5.0 && template[2] > template[0], "{template:?}");
+        assert!((0..3).all(|k| template[k] >= r.exact[k]), "{template:?} {:?}", r.exact);
+        let md = Nl2CodeRun::new(&path, &bench, LangId::Bash, 5, vec![scores]).scored_every(8).markdown();
+        assert!(md.contains("| template@1 |") && md.contains("NL2Bash's template match"), "{md}");
+        assert!(md.contains("316 test items scored (1 test item in 8, 0 without"), "{md}");
     }
 }

@@ -1,6 +1,6 @@
 //! Scoring ranked NL-to-code candidates: exact match after normalisation (the
 //! language's tokens, layout dropped), execution match for CF rules on the item's
-//! sheet, validity of the first candidate by the language's checker, at top-1/3/5,
+//! sheet, NL2Bash's template match for Bash (`lang::bash_template`), validity of the first candidate by the language's checker, at top-1/3/5,
 //! corpus BLEU-4 as CoNaLa computes it, and how diverse each item's candidates are
 //! (the paper's Table 2).
 
@@ -8,7 +8,7 @@ use super::bleu::bleu_at;
 use crate::dataset::Nl2CodeItem;
 use crate::lang::cf::{exec::Expected, parse_rule};
 use crate::lang::edit::levenshtein;
-use crate::lang::{LangId, Language, TokenKind};
+use crate::lang::{bash_template, LangId, Language, TokenKind};
 use crate::stats::measure::distinct_n;
 use serde::Serialize;
 
@@ -27,6 +27,10 @@ pub struct ItemScore {
     pub candidates: Vec<String>,
     /// 1-based rank of the first candidate equal to the gold after normalisation.
     pub exact_rank: Option<usize>,
+    /// For Bash: 1-based rank of the first candidate with the gold's template
+    /// (utilities and flags, argument values left out, flag order ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_rank: Option<usize>,
     /// For CF items whose gold rule runs on their sheet: 1-based rank of the first
     /// candidate that formats the sheet as the gold does.
     pub exec_rank: Option<usize>,
@@ -60,8 +64,21 @@ pub fn score_item(lang: &dyn Language, item: &Nl2CodeItem, candidates: Vec<Strin
         .as_ref()
         .and_then(|expected| candidates.iter().position(|c| parse_rule(c).is_ok_and(|rule| expected.matches(&rule))).map(|i| i + 1));
     let executable = expected.is_some();
+    let template_rank = (lang.id() == LangId::Bash)
+        .then(|| bash_template(&item.code))
+        .and_then(|gold| candidates.iter().position(|c| bash_template(c) == gold).map(|i| i + 1));
     let valid_top1 = candidates.first().is_some_and(|c| lang.check(c).is_ok());
-    ItemScore { id: item.id, leaked: item.leaked, gold: item.code.clone(), candidates, exact_rank, exec_rank, executable, valid_top1 }
+    ItemScore {
+        id: item.id,
+        leaked: item.leaked,
+        gold: item.code.clone(),
+        candidates,
+        exact_rank,
+        template_rank,
+        exec_rank,
+        executable,
+        valid_top1,
+    }
 }
 
 /// Rates over the scored items, in percent.
@@ -71,6 +88,9 @@ pub struct Rates {
     pub items: usize,
     /// Exact match at top-1, 3, 5.
     pub exact: [f64; 3],
+    /// For Bash: template match at top-1, 3, 5 (NL2Bash's metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<[f64; 3]>,
     /// Items scored by execution (CF only).
     pub executable: usize,
     /// Execution match at top-1, 3, 5 over the executable items.
@@ -142,6 +162,8 @@ pub fn rates(lang: &dyn Language, scores: &[ItemScore]) -> Rates {
     Rates {
         items: scores.len(),
         exact: TOP.map(|k| percent(scores.iter().filter(|s| within(s.exact_rank, k)).count(), scores.len())),
+        template: (lang.id() == LangId::Bash)
+            .then(|| TOP.map(|k| percent(scores.iter().filter(|s| within(s.template_rank, k)).count(), scores.len()))),
         executable: executable.len(),
         exec: TOP.map(|k| percent(executable.iter().filter(|s| within(s.exec_rank, k)).count(), executable.len())),
         text_only: text_only.len(),
@@ -182,6 +204,26 @@ mod tests {
         let item = Nl2CodeItem { id: 1, utterance: None, code: "os.kill(os.getpid(), signal.SIGUSR1)".into(), sheet: None, leaked: false };
         let score = score_item(python, &item, vec!["os.kill(os.getpid(),signal.SIGUSR1)".into()]);
         assert_eq!((score.exact_rank, score.executable, score.valid_top1), (Some(1), false, true));
+    }
+
+    /// Bash items are scored by template too: another file name is a template
+    /// match, another flag is not.
+    #[test]
+    fn bash_items_get_template_match() {
+        let bash = LangId::Bash.language();
+        let item = Nl2CodeItem {
+            id: 3,
+            utterance: Some("delete logs".into()),
+            code: "find /var/log -name '*.log' -delete".into(),
+            sheet: None,
+            leaked: true,
+        };
+        let score = score_item(bash, &item, vec!["find . -iname '*.log' -delete".into(), "find /tmp -name \"*.txt\" -delete".into()]);
+        assert_eq!((score.exact_rank, score.template_rank), (None, Some(2)));
+        let r = rates(bash, &[score]);
+        assert_eq!(r.template, Some([0.0, 100.0, 100.0]));
+        let python = LangId::Python.language();
+        assert_eq!(rates(python, &[]).template, None);
     }
 
     #[test]
