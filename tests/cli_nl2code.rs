@@ -18,48 +18,24 @@ fn lastmile() -> Command {
 /// the utterance shows or keeps a chain's argmax.
 #[test]
 fn shipped_models_generate_checked_candidates() {
-    let args = [
-        "nl2code",
-        "generate",
-        "--lang",
-        "bash",
-        "--nl",
-        "find all txt files in the current folder",
-        "-k",
-        "3",
-        "--chains",
-        "3",
-        "--steps",
-        "6",
-        "--lengths",
-        "6,8",
-        "--json",
-    ];
-    let out = lastmile().args(args).assert().success().get_output().stdout.clone();
+    // a small, fast sampling of the shipped model of `lang`
+    let generate = |lang: &str, nl: &str, extra: &[&str]| {
+        let mut args = vec!["nl2code", "generate", "--lang", lang, "--nl", nl, "-k", "3", "--chains", "3", "--steps", "6"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = generate("bash", "find all txt files in the current folder", &["--lengths", "6,8", "--json"]);
+    let out = lastmile().args(&args).assert().success().get_output().stdout.clone();
     let candidates: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
     assert!(!candidates.is_empty() && candidates.len() <= 3, "{candidates:?}");
     let bash = LangId::Bash.language();
     let texts: Vec<&str> = candidates.iter().map(|c| c["text"].as_str().unwrap()).collect();
     assert!(texts.iter().all(|t| bash.check(t).is_ok()), "{texts:?}");
-    let again = lastmile().args(args).assert().success().get_output().stdout.clone();
+    let again = lastmile().args(&args).assert().success().get_output().stdout.clone();
     assert_eq!(out, again, "same seed, same candidates");
 
-    let grounded = [
-        "nl2code",
-        "generate",
-        "--lang",
-        "cf",
-        "--nl",
-        "Highlight sales below 900000",
-        "-k",
-        "3",
-        "--chains",
-        "3",
-        "--steps",
-        "6",
-        "--grounded",
-    ];
-    let out = String::from_utf8(lastmile().args(grounded).assert().success().get_output().stdout.clone()).unwrap();
+    let grounded = generate("cf", "Highlight sales below 900000", &["--grounded"]);
+    let out = String::from_utf8(lastmile().args(&grounded).assert().success().get_output().stdout.clone()).unwrap();
     assert!(!out.trim().is_empty(), "{out}");
 }
 

@@ -30,6 +30,24 @@ const CLASSIFIER: LeafClassifier = LeafClassifier {
 /// the process. No real command leaves this many open: it is a syntax error.
 pub const MAX_UNCLOSED_PARENS: usize = 16;
 
+/// The index of the last byte of the escape (`\x`) or quoted string (`'…'`,
+/// `"…"`, escapes inside the latter skipped) that starts at `text[i]`, or the
+/// end of `text` when it is never closed: brackets inside it do not count.
+fn literal_end(text: &str, i: usize) -> usize {
+    let bytes = text.as_bytes();
+    match bytes[i] {
+        b'\\' => i + 1,
+        b'\'' => text[i + 1..].find('\'').map_or(bytes.len(), |j| i + 1 + j),
+        _ => {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != b'"' {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            j
+        }
+    }
+}
+
 /// When more than `limit` `(` are never closed, the byte offset of the first one
 /// past the limit; only `(` and `)` outside quotes, comments, `${…}` and escapes
 /// count, and a `)` with nothing open (a `case` pattern) closes nothing. A
@@ -45,14 +63,7 @@ fn unclosed_parens_beyond(text: &str, limit: usize) -> Option<usize> {
     while i < bytes.len() {
         let c = bytes[i];
         match c {
-            b'\\' => i += 1,
-            b'\'' => i = text[i + 1..].find('\'').map_or(bytes.len(), |j| i + 1 + j),
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'\\' | b'\'' | b'"' => i = literal_end(text, i),
             b'#' if word_start && braces == 0 => i = text[i..].find('\n').map_or(bytes.len(), |j| i + j),
             b'$' if bytes.get(i + 1) == Some(&b'{') => {
                 braces += 1;
@@ -84,14 +95,7 @@ fn unclosed_brackets(text: &str) -> usize {
     let (mut open, mut i) = (0usize, 0usize);
     while i < bytes.len() {
         match bytes[i] {
-            b'\\' => i += 1,
-            b'\'' => i = text[i + 1..].find('\'').map_or(bytes.len(), |j| i + 1 + j),
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'\\' | b'\'' | b'"' => i = literal_end(text, i),
             b'[' => open += 1,
             b']' => open = open.saturating_sub(1),
             _ => {}
