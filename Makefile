@@ -222,27 +222,21 @@ eval-nl2code: $(NL2CODE_AR_CF)/model.safetensors $(NL2CODE_AR_PYTHON)/model.safe
 	$(LASTMILE) eval nl2code --bench corpora/benchmarks/nl2code/bash.json --lang bash --checkpoint models/nl2code-bash --lengths 8,10,12,14,16,18,20,24,28,32 --every 10 --fixer $(NL2CODE_AR_BASH) --out $(NL2CODE_EVAL)/bash
 	python3 scripts/check-nl2code.py $(NL2CODE_EVAL)/python/results.json $(NL2CODE_EVAL)/bash/results.json
 
-## nl2code-cf: train models/nl2code-cf again from the benchmark and the CF corpus: mine,
-## tokenizer (code and train utterances), code-only pretraining, NL-to-code fine-tuning
-## with the encoder added, export; each training stage resumes where it stopped
-nl2code-cf:
-	$(LASTMILE) mine --lang cf
-	mkdir -p outputs/tokenizers/cf
-	$(LASTMILE) tokenizer train --corpus outputs/corpus/cf --utterances corpora/benchmarks/nl2code/cfrule.json --vocab-size 2048 -o outputs/tokenizers/cf/tokenizer.json
-	$(LASTMILE) pretrain --config configs/train/cf.toml --resume
-	$(LASTMILE) nl2code train --config configs/train/nl2code-cf.toml --resume
-	$(LASTMILE) model export --checkpoint outputs/runs/nl2code-cf/checkpoint --out models/nl2code-cf
-
-## nl2code-bash: train models/nl2code-bash again from NL2Bash and the Bash corpus: mine,
-## tokenizer (code and train utterances), code-only pretraining, NL-to-code fine-tuning
-## with the encoder added, export; each training stage resumes where it stopped
-nl2code-bash:
-	$(LASTMILE) mine --lang bash
-	mkdir -p outputs/tokenizers/bash
-	$(LASTMILE) tokenizer train --corpus outputs/corpus/bash --utterances corpora/benchmarks/nl2code/bash.json --vocab-size 4096 -o outputs/tokenizers/bash/tokenizer.json
-	$(LASTMILE) pretrain --config configs/train/bash.toml --resume
-	$(LASTMILE) nl2code train --config configs/train/nl2code-bash.toml --resume
-	$(LASTMILE) model export --checkpoint outputs/runs/nl2code-bash/checkpoint --out models/nl2code-bash
+## nl2code-cf, nl2code-bash: train models/nl2code-<lang> again from its benchmark and
+## corpus: mine, tokenizer (code and train utterances), code-only pretraining
+## (configs/train/<lang>.toml), NL-to-code fine-tuning with the encoder added
+## (configs/train/nl2code-<lang>.toml), export; each training stage resumes where it stopped
+NL2CODE_BENCH_cf := cfrule
+NL2CODE_VOCAB_cf := 2048
+NL2CODE_BENCH_bash := bash
+NL2CODE_VOCAB_bash := 4096
+nl2code-cf nl2code-bash: nl2code-%:
+	$(LASTMILE) mine --lang $*
+	mkdir -p outputs/tokenizers/$*
+	$(LASTMILE) tokenizer train --corpus outputs/corpus/$* --utterances corpora/benchmarks/nl2code/$(NL2CODE_BENCH_$*).json --vocab-size $(NL2CODE_VOCAB_$*) -o outputs/tokenizers/$*/tokenizer.json
+	$(LASTMILE) pretrain --config configs/train/$*.toml --resume
+	$(LASTMILE) nl2code train --config configs/train/nl2code-$*.toml --resume
+	$(LASTMILE) model export --checkpoint outputs/runs/nl2code-$*/checkpoint --out models/nl2code-$*
 
 ## nl2code-python: fine-tune models/nl2code-python again on CoNaLa's train split from the
 ## shipped code-only models/python (its tokenizer, the encoder added), resuming where it

@@ -59,10 +59,15 @@ pub fn template(text: &str) -> String {
     // the walk recurses once per nesting level
     crate::with_deep_stack(text.len(), || {
         let tree = crate::tree_sitter_support::parse(&super::GRAMMAR, text);
-        let mut out = Vec::new();
-        walk(tree.root_node(), text, &mut out);
-        out.join(" ")
+        joined(tree.root_node(), text)
     })
+}
+
+/// The template of `node` and everything under it, as one string.
+fn joined(node: Node, text: &str) -> String {
+    let mut out = Vec::new();
+    walk(node, text, &mut out);
+    out.join(" ")
 }
 
 /// A word of a simple command as the template sees it.
@@ -70,7 +75,7 @@ pub fn template(text: &str) -> String {
 enum Word {
     /// A plain word, as written (a utility, a flag, `{}`, or a value).
     Plain(String),
-    /// A quoted string, an expansion, a number or a concatenation: a value.
+    /// A quoted string, an expansion or another node that is only a value.
     Value,
     /// A command substitution, by its own template.
     Nested(String),
@@ -138,19 +143,11 @@ fn command(node: Node, text: &str) -> String {
     for child in node.children(&mut cursor) {
         match child.kind() {
             "command_name" => words.push(Word::Plain(node_text(child, text).to_string())),
-            "variable_assignment" | "file_redirect" | "herestring_redirect" => {
-                let mut parts = Vec::new();
-                walk(child, text, &mut parts);
-                prefix.push(parts.join(" "));
-            }
+            "variable_assignment" | "file_redirect" | "herestring_redirect" => prefix.push(joined(child, text)),
             // tree-sitter reads `-0` as a number and `{}` as a concatenation of
             // `{` and `}`: their text decides what they are
             "word" | "number" | "concatenation" => words.push(Word::Plain(node_text(child, text).to_string())),
-            "command_substitution" | "process_substitution" => {
-                let mut parts = Vec::new();
-                walk(child, text, &mut parts);
-                words.push(Word::Nested(parts.join(" ")));
-            }
+            "command_substitution" | "process_substitution" => words.push(Word::Nested(joined(child, text))),
             "comment" => {}
             _ if child.is_named() => words.push(Word::Value),
             _ => words.push(Word::Plain(node_text(child, text).to_string())),

@@ -17,7 +17,6 @@ pub fn numbers_in(request: &str) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::numbers_in;
-    use crate::Language;
 
     #[test]
     fn numbers_are_read_as_written() {

@@ -1,8 +1,9 @@
 //! Scoring ranked NL-to-code candidates: exact match after normalisation (the
 //! language's tokens, layout dropped), execution match for CF rules on the item's
-//! sheet, NL2Bash's template match for Bash (`lang::bash_template`), validity of the first candidate by the language's checker, at top-1/3/5,
-//! corpus BLEU-4 as CoNaLa computes it, and how diverse each item's candidates are
-//! (the paper's Table 2).
+//! sheet, NL2Bash's template match for Bash (`lang::bash_template`), validity of
+//! the first candidate by the language's checker, at top-1/3/5, corpus BLEU-4 as
+//! CoNaLa computes it, and how diverse each item's candidates are (the paper's
+//! Table 2).
 
 use super::bleu::bleu_at;
 use crate::dataset::Nl2CodeItem;
