@@ -277,13 +277,18 @@ grammar:
 test:
 	$(CARGO) test --locked --workspace $(FEATURES)
 
-## fuzz: every input surface (tests/fuzz/main.rs) for FUZZ_SECONDS per target, the
-## table of docs/reliability.md in outputs/fuzz/report.md; failing inputs are kept under
-## the build's tmp dir, to be copied to tests/fuzz/regressions/<target>/ once fixed
+## fuzz: every input surface (tests/fuzz/main.rs) for FUZZ_SECONDS per target, or for
+## FUZZ_INPUTS inputs per target when set, FUZZ_JOBS targets at a time; the table of
+## docs/reliability.md in outputs/fuzz/report.md. A stopped run resumes at the targets it
+## had not finished (outputs/fuzz/outcomes/). Failing inputs are kept under the build's
+## tmp dir, to be copied to tests/fuzz/regressions/<target>/ once fixed
 FUZZ_SECONDS ?= 60
+FUZZ_INPUTS ?=
+FUZZ_JOBS ?= 1
 FUZZ_SEED ?= 1
+FUZZ_BUDGET = $(if $(FUZZ_INPUTS),--iterations $(FUZZ_INPUTS),--seconds $(FUZZ_SECONDS))
 fuzz:
-	$(CARGO) test --locked $(FEATURES) --test fuzz -- --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) --report outputs/fuzz/report.md
+	$(CARGO) test --locked $(FEATURES) --test fuzz -- $(FUZZ_BUDGET) --jobs $(FUZZ_JOBS) --seed $(FUZZ_SEED) --report outputs/fuzz/report.md
 
 ## kill-soak: every long stage killed with SIGKILL at random points and resumed, compared
 ## with an uninterrupted run (scripts/kill-soak.py); disk-faults: mine, pretrain and

@@ -11,10 +11,15 @@
 //!
 //! - `cargo test --test fuzz` (part of `make test`): a fixed-seed pass of
 //!   [`DEFAULT_ITERATIONS`] inputs per target, plus every kept regression case.
-//! - `make fuzz FUZZ_SECONDS=600`: every target for that long, the table of
-//!   docs/reliability.md written to `outputs/fuzz/report.md`.
+//! - `make fuzz FUZZ_SECONDS=600` (or `FUZZ_INPUTS=1000000`, `FUZZ_JOBS=2`):
+//!   every target for that long, the table of docs/reliability.md written to
+//!   `outputs/fuzz/report.md`.
 //! - `cargo test --test fuzz -- --list`, `-- <name filter>`, `--seed N`,
-//!   `--iterations N`, `--seconds S`, `--report PATH`.
+//!   `--iterations N`, `--seconds S`, `--jobs N`, `--report PATH`.
+//!
+//! With `--report`, each finished target's outcome is kept beside the report
+//! (`outcomes/<target>.json`, with the settings it ran under): a long run that
+//! is stopped resumes at the targets it had not finished.
 //!
 //! Each target runs in a process of its own, which writes the input it is on to
 //! a file before running it: a crash that cannot be caught (a stack overflow,
@@ -66,13 +71,14 @@ struct Options {
     iterations: Option<u64>,
     seconds: Option<f64>,
     report: Option<PathBuf>,
+    jobs: usize,
     worker: Option<String>,
     list: bool,
     filters: Vec<String>,
 }
 
 fn options() -> Options {
-    let mut o = Options { seed: 0, iterations: None, seconds: None, report: None, worker: None, list: false, filters: Vec::new() };
+    let mut o = Options { seed: 0, iterations: None, seconds: None, report: None, jobs: 1, worker: None, list: false, filters: Vec::new() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().unwrap_or_else(|| panic!("{name} needs a value"));
@@ -81,6 +87,7 @@ fn options() -> Options {
             "--iterations" => o.iterations = Some(value("--iterations").parse().expect("--iterations: an integer")),
             "--seconds" => o.seconds = Some(value("--seconds").parse().expect("--seconds: a number")),
             "--report" => o.report = Some(PathBuf::from(value("--report"))),
+            "--jobs" => o.jobs = value("--jobs").parse::<usize>().expect("--jobs: an integer").max(1),
             "--worker" => o.worker = Some(value("--worker")),
             "--list" => o.list = true,
             // what libtest's harness would accept with a value
@@ -127,7 +134,7 @@ fn target_names() -> Vec<String> {
 }
 
 /// What one target's process reports, as its last stdout line.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Default, Clone)]
 struct Outcome {
     target: String,
     inputs: u64,
@@ -253,6 +260,9 @@ fn work(name: &str, options: &Options) {
 fn supervise(name: &str, options: &Options) -> Outcome {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args(["--worker", name, "--seed", &options.seed.to_string()]);
+    // errors that capture a backtrace (anyhow, candle) would spend most of a
+    // worker's time symbolising them; a panic's location is kept by the hook
+    command.env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
     if let Some(n) = options.iterations {
         command.args(["--iterations", &n.to_string()]);
     }
@@ -278,6 +288,75 @@ fn supervise(name: &str, options: &Options) -> Outcome {
         failures: vec![Failure { kind: kind.into(), detail, input: keep_failure(name, &input) }],
         ..Outcome::default()
     }
+}
+
+/// The settings a kept outcome must have been run under to be reused: the
+/// same seed and budget, and the same build of this harness (a rebuilt one
+/// fuzzes changed code, so everything runs again).
+fn settings(options: &Options) -> String {
+    let build = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{} bytes, modified {:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
+    format!("seed {} iterations {:?} seconds {:?} build {build}", options.seed, options.iterations, options.seconds)
+}
+
+/// A finished target's outcome, kept beside the report so a stopped run resumes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    settings: String,
+    outcome: Outcome,
+}
+
+fn kept_path(options: &Options, name: &str) -> Option<PathBuf> {
+    let report = options.report.as_ref()?;
+    Some(report.parent().unwrap_or(Path::new(".")).join("outcomes").join(format!("{name}.json")))
+}
+
+/// The outcome of `name` from an earlier run with the same settings, if it finished.
+fn kept(options: &Options, name: &str) -> Option<Outcome> {
+    let kept: Kept = serde_json::from_slice(&std::fs::read(kept_path(options, name)?).ok()?).ok()?;
+    (kept.settings == settings(options)).then_some(kept.outcome)
+}
+
+fn keep(options: &Options, outcome: &Outcome) {
+    let Some(path) = kept_path(options, &outcome.target) else { return };
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = path.with_extension("json.tmp");
+    let kept = Kept { settings: settings(options), outcome: outcome.clone() };
+    std::fs::write(&tmp, serde_json::to_vec(&kept).unwrap()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+/// Runs every target, `options.jobs` processes at a time, reusing the kept
+/// outcomes of an earlier run with the same settings; outcomes in `names` order.
+fn run_all(names: &[String], options: &Options) -> Vec<Outcome> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes: Vec<std::sync::Mutex<Option<Outcome>>> = names.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.min(names.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = names.get(i) else { break };
+                let (outcome, reused) = match kept(options, name) {
+                    Some(outcome) => (outcome, " (kept from an earlier run)"),
+                    None => (supervise(name, options), ""),
+                };
+                // only a clean outcome is kept: a failure must be seen again until fixed
+                if reused.is_empty() && outcome.failures.is_empty() {
+                    keep(options, &outcome);
+                }
+                let status = if outcome.failures.is_empty() { "ok" } else { "FAILED" };
+                println!(
+                    "fuzz {name}: {} inputs, {} regression cases, {:.1} s ... {status}{reused}",
+                    outcome.inputs, outcome.regressions, outcome.seconds
+                );
+                std::io::stdout().flush().unwrap();
+                *outcomes[i].lock().unwrap() = Some(outcome);
+            });
+        }
+    });
+    outcomes.into_iter().map(|o| o.into_inner().unwrap().expect("every target ran")).collect()
 }
 
 fn report(outcomes: &[Outcome], options: &Options) -> String {
@@ -316,18 +395,13 @@ fn main() {
     // directory may hold an older one's), once, before the workers read them
     let _ = std::fs::remove_file(work_dir().join("fixtures/.done"));
     file_targets::fixtures(&work_dir());
-    let mut outcomes = Vec::new();
+    let outcomes = run_all(&names, &options);
     let mut failed = false;
-    for name in &names {
-        let outcome = supervise(name, &options);
-        let status = if outcome.failures.is_empty() { "ok" } else { "FAILED" };
-        println!("fuzz {name}: {} inputs, {} regression cases, {:.1} s ... {status}", outcome.inputs, outcome.regressions, outcome.seconds);
+    for outcome in &outcomes {
         for f in &outcome.failures {
-            println!("  {}: {}\n    input kept at {}", f.kind, f.detail, f.input);
+            println!("{}: {}: {}\n    input kept at {}", outcome.target, f.kind, f.detail, f.input);
             failed = true;
         }
-        std::io::stdout().flush().unwrap();
-        outcomes.push(outcome);
     }
     let table = report(&outcomes, &options);
     if let Some(path) = &options.report {

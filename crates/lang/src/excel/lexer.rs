@@ -89,7 +89,8 @@ impl<'a> Lexer<'a> {
 
     fn push(&mut self, kind: XlKind, len: usize) {
         let len = len.max(1);
-        let len = self.rest().char_indices().map(|(i, _)| i).find(|&i| i >= len).unwrap_or(self.rest().len());
+        // whole characters: a length from a byte scan may end inside one
+        let len = self.rest().ceil_char_boundary(len);
         self.tokens.push(XlToken { kind, text: &self.text[self.pos..self.pos + len], offset: self.pos });
         self.pos += len;
     }
@@ -182,8 +183,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn quoted_sheet(&mut self) {
-        let bytes = self.rest().as_bytes();
-        let bytes = &bytes[..bytes.len().min(MAX_PREFIX_BYTES)];
+        let window = prefix_window(self.rest());
+        // a quoted prefix ends in `'!`; a run of `'` without one in reach is not a prefix
+        if !window.contains("'!") {
+            return self.push(XlKind::Unknown, 1);
+        }
+        let bytes = window.as_bytes();
         let mut i = 1;
         while i < bytes.len() {
             if bytes[i] == b'\'' {
@@ -299,19 +304,29 @@ fn column_follows(after: &str) -> bool {
 /// the formula's length when a `'` or `[` is never closed.
 const MAX_PREFIX_BYTES: usize = 1024;
 
+/// The first [`MAX_PREFIX_BYTES`] of `text`, cut at a character boundary.
+fn prefix_window(text: &str) -> &str {
+    &text[..text.floor_char_boundary(MAX_PREFIX_BYTES)]
+}
+
 /// Length of a balanced `[...]` group at the start of `text`.
 fn bracket_group_len(text: &str) -> Option<usize> {
+    let window = prefix_window(text);
+    // a run of unclosed `[` would otherwise rescan the whole window at each of
+    // them: without a `]` in reach there is no group (a fast substring search)
+    window.find(']')?;
     let mut depth = 0usize;
-    for (i, c) in text.char_indices().take_while(|(i, _)| *i < MAX_PREFIX_BYTES) {
-        match c {
-            '[' => depth += 1,
-            ']' => {
+    // `[`, `]` and newline are ASCII, so bytes find them at character boundaries
+    for (i, b) in window.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
                 depth -= 1;
                 if depth == 0 {
                     return Some(i + 1);
                 }
             }
-            '\n' => return None,
+            b'\n' => return None,
             _ => {}
         }
     }

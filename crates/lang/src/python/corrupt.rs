@@ -89,13 +89,23 @@ fn lines(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// How many candidate edits an indentation operator checks before it gives
+/// up. Real snippets find an error in the first few; a snippet of thousands
+/// of lines where most edits stay valid (inside brackets) would otherwise be
+/// re-checked once per line.
+const MAX_INDENT_TRIES: usize = 64;
+
 /// The first of the candidate edits, in random order, that really is an
 /// indentation error (fails the strict check): an extra indent inside brackets
 /// or on a block's first line is still valid Python, and would not be a mistake.
-fn first_error(mut candidates: Vec<String>, rng: &mut dyn RngCore) -> Option<String> {
-    while !candidates.is_empty() {
-        let k = rng.random_range(0..candidates.len());
-        let edited = candidates.swap_remove(k);
+/// `edit(line)` builds candidate `line`'s snippet, only when it is drawn.
+fn first_error<T>(mut lines: Vec<T>, edit: impl Fn(T) -> String, rng: &mut dyn RngCore) -> Option<String> {
+    for _ in 0..MAX_INDENT_TRIES {
+        if lines.is_empty() {
+            break;
+        }
+        let k = rng.random_range(0..lines.len());
+        let edited = edit(lines.swap_remove(k));
         if super::Python.check(&edited).is_err() {
             return Some(edited);
         }
@@ -105,16 +115,12 @@ fn first_error(mut candidates: Vec<String>, rng: &mut dyn RngCore) -> Option<Str
 
 fn indent_add(text: &str, rng: &mut dyn RngCore) -> Option<String> {
     // not the first line: an indented first line is a different, easy mistake
-    let edits = lines(text).into_iter().skip(1).map(|(start, _)| splice(text, start..start, "    ")).collect();
-    first_error(edits, rng)
+    let starts = lines(text).into_iter().skip(1).map(|(start, _)| start).collect();
+    first_error(starts, |start| splice(text, start..start, "    "), rng)
 }
 
 fn indent_remove(text: &str, rng: &mut dyn RngCore) -> Option<String> {
     let half = rng.random_bool(0.5);
-    let edits = lines(text)
-        .into_iter()
-        .filter(|&(_, w)| w > 0)
-        .map(|(start, width)| splice(text, start..start + if half && width >= 2 { width / 2 } else { width }, ""))
-        .collect();
-    first_error(edits, rng)
+    let indented = lines(text).into_iter().filter(|&(_, w)| w > 0).collect();
+    first_error(indented, |(start, width)| splice(text, start..start + if half && width >= 2 { width / 2 } else { width }, ""), rng)
 }
