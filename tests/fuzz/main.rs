@@ -18,8 +18,10 @@
 //!   `--iterations N`, `--seconds S`, `--jobs N`, `--report PATH`.
 //!
 //! With `--report`, each finished target's outcome is kept beside the report
-//! (`outcomes/<target>.json`, with the settings it ran under): a long run that
-//! is stopped resumes at the targets it had not finished.
+//! (`outcomes/<target>.json`, with its seed, budget and the commit it ran at):
+//! a long run that is stopped resumes at the targets it had not finished, and
+//! the report names each target's commit. Delete a target's file to run it
+//! again after changing the code it fuzzes.
 //!
 //! Each target runs in a process of its own, which writes the input it is on to
 //! a file before running it: a crash that cannot be caught (a stack overflow,
@@ -139,6 +141,9 @@ struct Outcome {
     target: String,
     inputs: u64,
     regressions: u64,
+    /// The commit the target ran at.
+    #[serde(default)]
+    commit: String,
     seconds: f64,
     slowest_ms: f64,
     peak_mb: f64,
@@ -291,14 +296,33 @@ fn supervise(name: &str, options: &Options) -> Outcome {
 }
 
 /// The settings a kept outcome must have been run under to be reused: the
-/// same seed and budget, and the same build of this harness (a rebuilt one
-/// fuzzes changed code, so everything runs again).
+/// same seed and budget.
 fn settings(options: &Options) -> String {
-    let build = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .map(|m| format!("{} bytes, modified {:?}", m.len(), m.modified().ok()))
-        .unwrap_or_default();
-    format!("seed {} iterations {:?} seconds {:?} build {build}", options.seed, options.iterations, options.seconds)
+    format!("seed {} iterations {:?} seconds {:?}", options.seed, options.iterations, options.seconds)
+}
+
+/// The commit this checkout is at (`-dirty` with uncommitted changes to
+/// tracked files), or `unknown` outside git.
+fn commit() -> String {
+    static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COMMIT
+        .get_or_init(|| {
+            let git = |args: &[&str]| {
+                Command::new("git")
+                    .args(args)
+                    .current_dir(repo_file(""))
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            };
+            match (git(&["rev-parse", "--short", "HEAD"]), git(&["status", "--porcelain", "--untracked-files=no"])) {
+                (Some(head), Some(changes)) if !changes.is_empty() => format!("{head}-dirty"),
+                (Some(head), _) => head,
+                _ => "unknown".into(),
+            }
+        })
+        .clone()
 }
 
 /// A finished target's outcome, kept beside the report so a stopped run resumes.
@@ -340,7 +364,7 @@ fn run_all(names: &[String], options: &Options) -> Vec<Outcome> {
                 let Some(name) = names.get(i) else { break };
                 let (outcome, reused) = match kept(options, name) {
                     Some(outcome) => (outcome, " (kept from an earlier run)"),
-                    None => (supervise(name, options), ""),
+                    None => (Outcome { commit: commit(), ..supervise(name, options) }, ""),
                 };
                 // only a clean outcome is kept: a failure must be seen again until fixed
                 if reused.is_empty() && outcome.failures.is_empty() {
@@ -360,16 +384,17 @@ fn run_all(names: &[String], options: &Options) -> Vec<Outcome> {
 }
 
 fn report(outcomes: &[Outcome], options: &Options) -> String {
-    let mut md = String::from("| target | inputs | regression cases | seconds | slowest input (ms) | peak memory (MB) | failures |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+    let mut md =
+        String::from("| target | inputs | regression cases | seconds | slowest input (ms) | peak memory (MB) | failures | commit |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---|---|\n");
     for o in outcomes {
         let failures = match o.failures.len() {
             0 => "0".to_string(),
             n => format!("{n}: {}", o.failures.iter().map(|f| f.kind.as_str()).collect::<Vec<_>>().join(", ")),
         };
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |\n",
-            o.target, o.inputs, o.regressions, o.seconds, o.slowest_ms, o.peak_mb, failures
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |\n",
+            o.target, o.inputs, o.regressions, o.seconds, o.slowest_ms, o.peak_mb, failures, o.commit
         ));
     }
     let inputs: u64 = outcomes.iter().map(|o| o.inputs).sum();

@@ -239,9 +239,10 @@ pub trait Language: Send + Sync {
         let pass = |text: &str| render(&self.lex(text), self.whitespace_rule(), |t| t.text.to_string());
         let mut out = pass(text);
         // Where a lexer looks ahead, removing whitespace can change how the rest
-        // lexes (Excel pairs the quotes of `'Sheet 1'!'Name'` across a space), and
+        // lexes (Excel pairs the quotes of `'Sheet 1'!'Name'` across a space; the
+        // PowerShell grammar recovers from an unclosed quote differently), and
         // whitespace that was inside a quoted token becomes droppable: normalise
-        // again until nothing changes. Real snippets settle in one pass.
+        // again until nothing changes.
         for _ in 1..MAX_NORMALIZE_PASSES {
             let again = pass(&out);
             if again == out {
@@ -386,9 +387,14 @@ pub fn with_spans<'t, 'a>(tokens: &'t [Token<'a>]) -> impl Iterator<Item = (Rang
 
 /// Renders tokens back to text under a whitespace rule, mapping each
 /// non-whitespace token through `show`.
-/// The most passes [`Language::normalize_whitespace`] makes; each is linear in
-/// the snippet, and only contrived text needs more than two.
-pub const MAX_NORMALIZE_PASSES: usize = 16;
+/// The most passes [`Language::normalize_whitespace`] makes. Each pass only
+/// shortens the snippet or turns a tab or other whitespace into a space or a
+/// newline, so the
+/// passes always settle; each is linear in the snippet, real snippets settle
+/// in one, and contrived text where every pass re-pairs the quotes of the next
+/// stretch (a line repeated with a tab and an unclosed quote) needs one per
+/// repetition.
+pub const MAX_NORMALIZE_PASSES: usize = 1024;
 
 fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) -> String) -> String {
     let mut out = String::new();

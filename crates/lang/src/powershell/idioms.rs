@@ -31,32 +31,54 @@ const SPECIAL: &[u8] = b"();{}<>@&|,";
 pub(crate) fn idiom_edits(text: &str) -> Vec<String> {
     let insert = |at: usize, what: &str| format!("{}{what}{}", &text[..at], &text[at..]);
     let scanned = scan(text);
-    let mut out = Vec::new();
+    // each edit copies the whole text: stop once enough are kept, so a long
+    // snippet with thousands of command heads or lines costs bounded memory
+    let mut kept = Kept { text, seen: HashSet::new(), edits: Vec::new() };
     for site in &scanned.sites {
+        if kept.full() {
+            break;
+        }
         match *site {
             // the call operator, not dot-sourcing (`. `): it runs a program or
             // script without loading it into the caller's scope
-            Site::CommandHead { at } => out.push(insert(at, "& ")),
-            Site::LineEnd { at } => out.push(insert(at, " `")),
+            Site::CommandHead { at } => kept.push(insert(at, "& ")),
+            Site::LineEnd { at } => kept.push(insert(at, " `")),
             Site::TextEnd => {
                 let closers: String = scanned.open.iter().rev().map(|&b| closer(b)).collect();
-                out.push(format!("{text}{closers}"));
-                out.push(format!("{} {closers}", text.trim_end()));
+                kept.push(format!("{text}{closers}"));
+                kept.push(format!("{} {closers}", text.trim_end()));
             }
         }
     }
-    out.extend(escaped_inner_quotes(text));
-    // each edit copies the whole text: stop once enough are found, so a long
-    // snippet with many candidate places costs a bounded amount of memory
+    escaped_inner_quotes(text).into_iter().for_each(|e| kept.push(e));
     for line in lines(text) {
-        if out.len() >= 2 * MAX_IDIOM_EDITS {
+        if kept.full() {
             break;
         }
-        out.extend(quoted_arguments(text, line.clone()));
-        out.extend(stop_parsing(text, line));
+        quoted_arguments(text, line.clone()).into_iter().for_each(|e| kept.push(e));
+        stop_parsing(text, line).into_iter().for_each(|e| kept.push(e));
     }
-    let mut seen = HashSet::new();
-    out.into_iter().filter(|edited| edited != text && seen.insert(edited.clone())).take(MAX_IDIOM_EDITS).collect()
+    kept.edits
+}
+
+/// The edits kept so far: distinct, each different from the text, at most
+/// [`MAX_IDIOM_EDITS`], in the order they were proposed.
+struct Kept<'a> {
+    text: &'a str,
+    seen: HashSet<String>,
+    edits: Vec<String>,
+}
+
+impl Kept<'_> {
+    fn full(&self) -> bool {
+        self.edits.len() >= MAX_IDIOM_EDITS
+    }
+
+    fn push(&mut self, edited: String) {
+        if !self.full() && edited != self.text && self.seen.insert(edited.clone()) {
+            self.edits.push(edited);
+        }
+    }
 }
 
 /// The closer of an opening bracket.
