@@ -385,17 +385,16 @@ pub fn with_spans<'t, 'a>(tokens: &'t [Token<'a>]) -> impl Iterator<Item = (Rang
     })
 }
 
-/// Renders tokens back to text under a whitespace rule, mapping each
-/// non-whitespace token through `show`.
 /// The most passes [`Language::normalize_whitespace`] makes. Each pass only
 /// shortens the snippet or turns a tab or other whitespace into a space or a
-/// newline, so the
-/// passes always settle; each is linear in the snippet, real snippets settle
-/// in one, and contrived text where every pass re-pairs the quotes of the next
-/// stretch (a line repeated with a tab and an unclosed quote) needs one per
-/// repetition.
+/// newline, so the passes always settle; each is linear in the snippet, real
+/// snippets settle in one, and contrived text where every pass re-pairs the
+/// quotes of the next stretch (a line repeated with a tab and an unclosed
+/// quote) needs one per repetition.
 pub const MAX_NORMALIZE_PASSES: usize = 1024;
 
+/// Renders tokens back to text under a whitespace rule, mapping each
+/// non-whitespace token through `show`.
 fn render(tokens: &[Token<'_>], rule: WhitespaceRule, show: impl Fn(&Token<'_>) -> String) -> String {
     let mut out = String::new();
     let mut at_line_start = true;
