@@ -13,6 +13,7 @@ mod columns;
 mod corpus;
 mod decontaminate;
 mod error;
+mod footer_schema;
 mod json_path;
 mod manifest;
 mod nl2code;
@@ -22,6 +23,7 @@ mod pairs;
 mod repairs;
 mod shards;
 mod split;
+mod thrift_compact;
 mod verify;
 
 pub use atomic::{replace_dir, staging_dir, write_file_atomic};

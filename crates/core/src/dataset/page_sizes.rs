@@ -9,15 +9,12 @@
 //! just the two size fields of each Thrift page header, and refuses a file
 //! that breaks either bound, naming the page's byte offset.
 
+use super::thrift_compact::{Compact, ENDS_EARLY, I32};
 use super::DatasetError;
 use parquet::file::metadata::ParquetMetaData;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-
-/// Nesting of Thrift structs and containers past which a header is refused
-/// (real page headers nest three deep).
-const MAX_DEPTH: usize = 16;
 
 /// Checks the declared sizes of every page of `file` against its column
 /// chunks (see the module documentation).
@@ -93,7 +90,7 @@ impl PageSizes {
     /// protocol): fields 2 and 3 are the uncompressed and compressed sizes;
     /// every other field is skipped.
     fn read(bytes: &[u8]) -> Result<PageSizes, String> {
-        let mut reader = Compact { bytes, at: 0 };
+        let mut reader = Compact::new(bytes);
         let (mut uncompressed, mut compressed) = (None, None);
         let mut last_id = 0i64;
         loop {
@@ -109,134 +106,11 @@ impl PageSizes {
             Some(v) => Err(format!("negative {name} page size {v}")),
             None => Err(format!("no {name} page size")),
         };
-        Ok(PageSizes { uncompressed: size(uncompressed, "uncompressed")?, compressed: size(compressed, "compressed")?, header_len: reader.at })
-    }
-}
-
-// Thrift compact protocol type codes.
-const BOOL_TRUE: u8 = 1;
-const BOOL_FALSE: u8 = 2;
-const BYTE: u8 = 3;
-const I16: u8 = 4;
-const I32: u8 = 5;
-const I64: u8 = 6;
-const DOUBLE: u8 = 7;
-const BINARY: u8 = 8;
-const LIST: u8 = 9;
-const SET: u8 = 10;
-const MAP: u8 = 11;
-const STRUCT: u8 = 12;
-const UUID: u8 = 13;
-
-/// What a read past the bytes at hand reports.
-const ENDS_EARLY: &str = "the header ends early";
-
-/// A cursor over Thrift compact-protocol bytes.
-struct Compact<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Compact<'_> {
-    fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.bytes.get(self.at).ok_or(ENDS_EARLY)?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    fn advance(&mut self, n: u64) -> Result<(), String> {
-        let end = (self.at as u64).checked_add(n).filter(|&end| end <= self.bytes.len() as u64).ok_or(ENDS_EARLY)?;
-        self.at = end as usize;
-        Ok(())
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err("a varint longer than ten bytes".into())
-    }
-
-    fn zigzag(&mut self) -> Result<i64, String> {
-        let v = self.varint()?;
-        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
-    }
-
-    /// The next field's type and id, or `None` at the struct's end.
-    fn field_header(&mut self, last_id: &mut i64) -> Result<Option<(u8, i64)>, String> {
-        let b = self.byte()?;
-        if b == 0 {
-            return Ok(None);
-        }
-        let delta = i64::from(b >> 4);
-        *last_id = if delta == 0 { self.zigzag()? } else { *last_id + delta };
-        Ok(Some((b & 0x0f, *last_id)))
-    }
-
-    /// Skips one value of `kind` (a field's value: booleans carry theirs in the type).
-    fn skip(&mut self, kind: u8, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH}"));
-        }
-        match kind {
-            BOOL_TRUE | BOOL_FALSE => Ok(()),
-            BYTE => self.advance(1),
-            I16 | I32 | I64 => self.varint().map(drop),
-            DOUBLE => self.advance(8),
-            UUID => self.advance(16),
-            BINARY => {
-                let len = self.varint()?;
-                self.advance(len)
-            }
-            LIST | SET => {
-                let head = self.byte()?;
-                let count = match head >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
-                };
-                self.elements(head & 0x0f, count, depth)
-            }
-            MAP => {
-                let count = self.varint()?;
-                if count == 0 {
-                    return Ok(());
-                }
-                let kinds = self.byte()?;
-                for _ in 0..count {
-                    self.element(kinds >> 4, depth)?;
-                    self.element(kinds & 0x0f, depth)?;
-                }
-                Ok(())
-            }
-            STRUCT => {
-                let mut last_id = 0;
-                while let Some((kind, _)) = self.field_header(&mut last_id)? {
-                    self.skip(kind, depth + 1)?;
-                }
-                Ok(())
-            }
-            other => Err(format!("unknown Thrift type {other}")),
-        }
-    }
-
-    fn elements(&mut self, kind: u8, count: u64, depth: usize) -> Result<(), String> {
-        for _ in 0..count {
-            self.element(kind, depth)?;
-        }
-        Ok(())
-    }
-
-    /// Skips one container element: a boolean element is a byte of its own.
-    fn element(&mut self, kind: u8, depth: usize) -> Result<(), String> {
-        match kind {
-            BOOL_TRUE | BOOL_FALSE => self.advance(1),
-            kind => self.skip(kind, depth + 1),
-        }
+        Ok(PageSizes {
+            uncompressed: size(uncompressed, "uncompressed")?,
+            compressed: size(compressed, "compressed")?,
+            header_len: reader.position(),
+        })
     }
 }
 

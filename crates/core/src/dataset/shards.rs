@@ -157,13 +157,15 @@ pub fn list_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, DatasetError
 pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
     // the `parquet` crate panics on some malformed pages (a decoder indexing
     // past its buffer): such a panic becomes an error naming the file
-    crate::caught_panic::catch_as_message(|| decode_batches(path)).unwrap_or_else(|detail| {
-        Err(DatasetError::Schema { path: path.to_path_buf(), reason: format!("malformed Parquet: {detail}") })
-    })
+    crate::caught_panic::catch_as_message(|| decode_batches(path))
+        .unwrap_or_else(|detail| Err(DatasetError::Schema { path: path.to_path_buf(), reason: format!("malformed Parquet: {detail}") }))
 }
 
 fn decode_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
     let file = File::open(path).map_err(DatasetError::io(path))?;
+    if let Some(reason) = super::footer_schema::footer_schema_problem(&file).map_err(DatasetError::io(path))? {
+        return Err(DatasetError::Schema { path: path.to_path_buf(), reason });
+    }
     let parquet_error = |source| DatasetError::Parquet { path: path.to_path_buf(), source };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(DatasetError::io(path))?).map_err(parquet_error)?;
     super::page_sizes::check_page_sizes(path, &file, builder.metadata())?;

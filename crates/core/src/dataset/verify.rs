@@ -94,11 +94,15 @@ pub fn verify_dataset(dir: &Path) -> Result<Verification, DatasetError> {
 }
 
 /// The row count from the Parquet footer, and whether the columns are the pair schema's.
-fn parquet_rows_and_schema(path: &Path) -> Result<(usize, bool), parquet::errors::ParquetError> {
-    let reader = SerializedFileReader::new(File::open(path)?)?;
+fn parquet_rows_and_schema(path: &Path) -> Result<(usize, bool), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    if let Some(reason) = super::footer_schema::footer_schema_problem(&file).map_err(|e| e.to_string())? {
+        return Err(reason);
+    }
+    let reader = SerializedFileReader::new(file).map_err(|e| e.to_string())?;
     let metadata = reader.metadata();
     let rows = metadata.file_metadata().num_rows() as usize;
-    let arrow = parquet::arrow::parquet_to_arrow_schema(metadata.file_metadata().schema_descr(), None)?;
+    let arrow = parquet::arrow::parquet_to_arrow_schema(metadata.file_metadata().schema_descr(), None).map_err(|e| e.to_string())?;
     let expected = pair_schema();
     let names = |fields: &arrow::datatypes::Fields| fields.iter().map(|f| (f.name().clone(), f.data_type().clone())).collect::<Vec<_>>();
     Ok((rows, names(arrow.fields()) == names(expected.fields())))
