@@ -315,9 +315,10 @@ pub fn build(name: &str, fixtures: &Path) -> Option<Box<dyn Target>> {
             file_name: "metrics.jsonl",
             reader: Box::new(|path, input| {
                 lastmile::train::truncate_metrics(path, 1).map_err(|e| chain(&e))?;
-                // what is kept is whole lines of the input, each of a step up to 1
+                // what is kept is whole lines of the input (a CRLF line without its
+                // `\r`), each of a step up to 1
                 let kept = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-                let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+                let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).collect();
                 for line in kept.lines() {
                     let step = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
                     if !lines.contains(&line.as_bytes()) || step.is_none_or(|s| s > 1) {

@@ -48,6 +48,8 @@ pub fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     let kept: String = bytes
         .split(|&b| b == b'\n')
         .filter_map(|line| std::str::from_utf8(line).ok())
+        // a file edited on Windows keeps its lines, written as the trainer writes them
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
         // the whole line is parsed, not just `step`: a number out of range
         // elsewhere (`1e999`) makes a line that JSON readers refuse
         .filter(|line| {
@@ -77,5 +79,14 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         truncate_metrics(&path, 3).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+
+    #[test]
+    fn crlf_lines_are_kept_with_the_trainers_line_ending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, "{\"step\":1}\r\n{\"step\":2}\r\n{\"step\":3}\r\n").unwrap();
+        truncate_metrics(&path, 2).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"step\":1}\n{\"step\":2}\n");
     }
 }
