@@ -82,6 +82,7 @@ fn num_children(reader: &mut Compact) -> Result<Option<i64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::thrift_compact::encode_varint;
     use arrow::array::{Int64Array, RecordBatch, StringArray};
     use parquet::arrow::ArrowWriter;
     use proptest::prelude::*;
@@ -136,14 +137,7 @@ mod tests {
             let at = name + 12;
             assert_eq!(&footer[at..at + 2], &[0x15, 0x04], "num_children follows the name");
             // zigzag(1,879,246,840) as a varint: what a fuzzed shard declared
-            let mut value = 1_879_246_840u64 << 1;
-            let mut varint = Vec::new();
-            while value >= 0x80 {
-                varint.push(value as u8 | 0x80);
-                value >>= 7;
-            }
-            varint.push(value as u8);
-            [&footer[..at + 1], &varint, &footer[at + 2..]].concat()
+            [&footer[..at + 1], &encode_varint(1_879_246_840u64 << 1), &footer[at + 2..]].concat()
         });
         let reason = problem(&bytes).expect("refused");
         assert!(reason.contains("element 0 declares 1879246840 children, but 2 elements follow it"), "{reason}");

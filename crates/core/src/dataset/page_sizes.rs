@@ -117,6 +117,7 @@ impl PageSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::thrift_compact::encode_varint;
     use arrow::array::{Int64Array, RecordBatch, StringArray};
     use parquet::arrow::ArrowWriter;
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -199,7 +200,7 @@ mod tests {
         assert_eq!(bytes[at - 1], 0x15, "field 2 follows field 1");
         let width = varint_len(&bytes[at..]);
         // zigzag(2^31) = 2^32; the chunk's metadata, read from the footer, stays as it was
-        bytes.splice(at..at + width, varint(1u64 << 32));
+        bytes.splice(at..at + width, encode_varint(1u64 << 32));
         std::fs::write(&path, &bytes).unwrap();
         let message = check(&path).unwrap_err().to_string();
         assert!(message.contains(&path.display().to_string()), "{message}");
@@ -209,16 +210,6 @@ mod tests {
 
     fn varint_len(bytes: &[u8]) -> usize {
         bytes.iter().position(|b| b & 0x80 == 0).unwrap() + 1
-    }
-
-    fn varint(mut value: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while value >= 0x80 {
-            out.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-        out
     }
 
     proptest! {

@@ -149,3 +149,15 @@ impl<'a> Compact<'a> {
         }
     }
 }
+
+/// `value` as a Thrift varint, for tests that write header and footer fields.
+#[cfg(test)]
+pub(crate) fn encode_varint(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+    out
+}
