@@ -53,12 +53,16 @@ eval:
 
 ## eval-model: the numbers of models/excel/MODEL_CARD.md for the shipped model:
 ## per-t accuracy, fidelity (repair of the benchmark's correct formulas, by the default
-## localised method and by the paper's), the Excel benchmark (the default method:
+## localised method and by the paper's), the paper's whole-formula method read out under
+## the checker (k = 5), the Excel benchmark (the default method:
 ## error-localised, checker-constrained; every method's row; pass@1/3/5 at level 0.3),
 ## slips that parse (one per benchmark fix, scripts/excel-parsing-slips.py), unconditional
 ## samples
 MODEL ?= models/excel
 MODEL_EVAL ?= outputs/eval/excel-model
+# the paper's whole-formula method with a checker-constrained read-out (docs/repair.md)
+PAPER_CONSTRAINED = --method paper --constrained --levels 0.05,0.1 --stride 60 --clamp --likelihood 1 \
+  --readout-top-k 64 --readout-budget 8192 --readout-alternatives 4
 eval-model:
 	$(LASTMILE) mine --lang excel --quiet
 	$(LASTMILE) eval denoiser --checkpoint $(MODEL) --corpus outputs/corpus/excel --examples 512 \
@@ -71,6 +75,10 @@ eval-model:
 	  --levels 0.1 -k 1 --stride 60 --out $(MODEL_EVAL)/fidelity-paper
 	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel --method paper \
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(MODEL_EVAL)/fidelity-likelihood
+	$(LASTMILE) eval repair --bench outputs/eval/identity.json --checkpoint $(MODEL) --lang excel $(PAPER_CONSTRAINED) -k 1 \
+	  --out $(MODEL_EVAL)/fidelity-paper-constrained
+	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel $(PAPER_CONSTRAINED) -k 5 \
+	  --out $(MODEL_EVAL)/bench-paper-constrained
 	$(LASTMILE) eval repair --bench corpora/benchmarks/repair/excel.json --checkpoint $(MODEL) --lang excel -k 1 \
 	  --out $(MODEL_EVAL)/bench
 	python3 scripts/excel-parsing-slips.py "$(LASTMILE)" corpora/benchmarks/repair/excel.json outputs/eval/excel-parsing-slips.json
@@ -110,6 +118,8 @@ eval-model-python: corpora-python
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper \
 	  --levels 0.05,0.1,0.2 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/pydex-likelihood
+	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper --constrained \
+	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-alternatives 4 --out $(PY_EVAL)/pydex-paper-constrained
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
 	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
@@ -133,6 +143,8 @@ eval-model-powershell: corpora-powershell
 	  --out $(PS_EVAL)/bench-passk
 	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper \
 	  --levels 0.1,0.2,0.3 -k 5 --stride 60 --clamp --out $(PS_EVAL)/bench-paper
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper --constrained \
+	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-alternatives 4 --out $(PS_EVAL)/bench-paper-constrained
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell -k 1 \
 	  --out $(PS_EVAL)/fidelity
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \

@@ -68,6 +68,7 @@ fn the_default_method_repairs_a_separator_slip_made_throughout_a_formula() {
         seed: 0,
         localise: Some(Localise { radii: vec![0, 1, 2], constrained: true, ..Localise::default() }),
         rank: Some(Plausibility::default()),
+        constrained: None,
     };
     let inputs = ["=IF(B3>10;1;0)".to_string(), "=IF(A1>0;SUM(B1;B2);0)".to_string()];
     let fixes = ["=IF(B3>10,1,0)", "=IF(A1>0,SUM(B1,B2),0)"];

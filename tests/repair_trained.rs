@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use lastmile::diffusion::{randn, NoiseSchedule, SamplerConfig};
 use lastmile::lang::LangId;
 use lastmile::model::{init_model, ModelConfig};
-use lastmile::repair::{choose, Pooling, RepairConfig, Repairer};
+use lastmile::repair::{choose, Pooling, RepairConfig, Repairer, WholeReadout};
 use lastmile::tokenizer::CodeTokenizer;
 use lastmile::train::{diffusion_loss, AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
@@ -54,11 +54,39 @@ fn a_tiny_trained_model_repairs_a_known_broken_formula() {
         seed: 0,
         localise: None,
         rank: None,
+        constrained: None,
     };
-    let candidates = Repairer::new(&model, &tokenizer, excel).repair(&[broken], &repair).unwrap().remove(0).unwrap();
+    let repairer = Repairer::new(&model, &tokenizer, excel);
+    let candidates = repairer.repair(&[broken.clone()], &repair).unwrap().remove(0).unwrap();
     let valid: Vec<&str> = candidates.iter().filter(|c| c.valid).map(|c| c.text.as_str()).collect();
     assert!(!valid.is_empty(), "no valid candidate among {:?}", candidates.iter().map(|c| &c.text).collect::<Vec<_>>());
     assert!(valid.iter().all(|v| excel.check(v).is_ok()));
     let chosen = choose(&candidates, excel, Pooling::Guided).unwrap();
     assert!(chosen.valid, "guided pooling picks a valid candidate: {}", chosen.text);
+
+    // the paper's chains from a low level, read out under the checker: the
+    // same chains (each candidate is the argmax one or one that passes), and
+    // with edits charged the missing `)` is among what comes back
+    let low = RepairConfig { levels: vec![0.05, 0.1], ..repair };
+    let plain = repairer.repair(&[broken.clone()], &low).unwrap().remove(0).unwrap();
+    let checked = RepairConfig { constrained: Some(WholeReadout { edit_cost: 4.0, ..WholeReadout::default() }), ..low };
+    let read = repairer.repair(&[broken.clone()], &checked).unwrap().remove(0).unwrap();
+    assert_eq!(plain.len(), read.len());
+    for (a, b) in plain.iter().zip(&read) {
+        assert!(a.text == b.text || b.valid, "{} -> {}: a constrained read-out passes the check", a.text, b.text);
+    }
+    let texts: Vec<&str> = read.iter().map(|c| c.text.as_str()).collect();
+    assert!(read.iter().all(|c| c.valid), "every read-out passes: {texts:?}");
+    assert!(texts.contains(&"=SUM(A1:A3)"), "the missing `)` added: {texts:?}");
+
+    // alternatives: each chain's most probable accepted read-outs, its first
+    // the one read out alone, every one passing
+    let readout = WholeReadout { edit_cost: 4.0, alternatives: 3, ..WholeReadout::default() };
+    let several = RepairConfig { constrained: Some(readout), ..checked };
+    let more = repairer.repair(&[broken], &several).unwrap().remove(0).unwrap();
+    assert!(more.len() > read.len() && more.iter().all(|c| c.valid), "{:?}", more.iter().map(|c| &c.text).collect::<Vec<_>>());
+    for one in &read {
+        let chain: Vec<&str> = more.iter().filter(|c| (c.level, c.sample) == (one.level, one.sample)).map(|c| c.text.as_str()).collect();
+        assert!((1..=3).contains(&chain.len()) && chain[0] == one.text, "{} first among {chain:?}", one.text);
+    }
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use lastmile::diffusion::{SamplerConfig, Update};
 use lastmile::lang::Language;
-use lastmile::repair::{Localise, Plausibility, RepairConfig};
+use lastmile::repair::{Localise, Plausibility, RepairConfig, WholeReadout};
 
 /// How a repair noises its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,8 +60,26 @@ pub struct SamplerArgs {
     /// snippet passes the checker.
     #[arg(long)]
     unconstrained: bool,
-    /// Localised: nats charged per window token the checker read-out changes,
-    /// so the smallest plausible edit wins (0: the model's probability alone).
+    /// Paper: read each chain out under the checker as the localised method
+    /// reads its windows, the whole snippet being the window (the most
+    /// probable combination of the top 8 tokens a position, 256 tries, that
+    /// passes; --edit-cost applies); the chains themselves are unchanged.
+    #[arg(long)]
+    constrained: bool,
+    /// Paper, with --constrained: tokens considered at each position (its most
+    /// probable ones).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    readout_top_k: u16,
+    /// Paper, with --constrained: combinations checked at most per chain.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    readout_budget: u32,
+    /// Paper, with --constrained: accepted read-outs kept per chain, most
+    /// probable first, each a candidate (ranked pooling weighs them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    readout_alternatives: u16,
+    /// Nats charged per token a checker read-out changes (the localised
+    /// method's, or the paper's with --constrained), so the smallest plausible
+    /// edit wins (0: the model's probability alone).
     #[arg(long, default_value_t = 0.0)]
     edit_cost: f32,
     /// Localised: repair rounds; an input without a valid candidate is repaired
@@ -146,6 +164,12 @@ impl SamplerArgs {
             seed,
             localise: self.localise(),
             rank: self.rank(lang),
+            constrained: (self.method == Method::Paper && self.constrained).then_some(WholeReadout {
+                edit_cost: self.edit_cost,
+                top_k: usize::from(self.readout_top_k),
+                budget: self.readout_budget as usize,
+                alternatives: usize::from(self.readout_alternatives),
+            }),
         }
     }
 
@@ -214,6 +238,12 @@ mod tests {
         let paper = parse(&["--method", "paper"]).repair_config(1, 64, 0, lastmile::lang::LangId::Powershell.language());
         assert_eq!(paper.levels.len(), 9);
         assert_eq!((paper.sampler.stride, paper.sampler.steps, paper.sampler.clamp, paper.localise), (None, Some(50), false, None));
+        assert_eq!(paper.constrained, None);
+        let checked = parse(&["--method", "paper", "--constrained", "--edit-cost", "2", "--readout-budget", "2048"]);
+        let checked = checked.repair_config(1, 64, 0, lastmile::lang::LangId::Excel.language());
+        let readout = WholeReadout { edit_cost: 2.0, top_k: 8, budget: 2048, alternatives: 1 };
+        assert_eq!((checked.constrained, checked.localise), (Some(readout), None));
+        assert_eq!(parse(&["--constrained"]).repair_config(1, 64, 0, lastmile::lang::LangId::Excel.language()).constrained, None);
 
         let custom = parse(&["--levels", "0.2", "--steps", "4", "--clamp=false", "--radii", "1", "--unconstrained"]);
         let custom = custom.repair_config(1, 64, 0, lastmile::lang::LangId::Powershell.language());

@@ -54,7 +54,16 @@ fn main() {
             SamplerConfig { steps: Some(50), stride: None, clamp: false, update: Update::Ddpm, likelihood: 0.0 },
             SamplerConfig { steps: None, stride: Some(60), clamp: false, update: Update::Ddpm, likelihood: 0.0 },
         ] {
-            let config = RepairConfig { levels: vec![level], samples: 1, sampler, batch_size: 64, seed: 0, localise: None, rank: None };
+            let config = RepairConfig {
+                levels: vec![level],
+                samples: 1,
+                sampler,
+                batch_size: 64,
+                seed: 0,
+                localise: None,
+                rank: None,
+                constrained: None,
+            };
             let clock = Instant::now();
             let out = repairer.repair(&inputs, &config).unwrap();
             assert_eq!(out.len(), inputs.len());

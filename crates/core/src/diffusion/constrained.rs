@@ -167,8 +167,8 @@ pub fn read_out_n(
 
 /// A windowed chain's final read-out `decoded` spliced into `clean`
 /// ([`Window::splice`]), with the window's positions rewritten to the most
-/// probable combination of their top tokens whose spliced snippet `accept`s
-/// (else the argmax read-out). Error-localised repair and length-conditioned
+/// probable combination of their top tokens (within `limits`) whose spliced
+/// snippet `accept`s (else the argmax read-out). Repair and length-conditioned
 /// generation read out under the language's checker this way.
 pub fn splice_accepted(
     window: Window,
@@ -176,9 +176,10 @@ pub fn splice_accepted(
     decoded: &[u32],
     scores: &[Vec<f32>],
     eos: EosInWindow,
+    limits: Constraint,
     accept: impl FnMut(&[u32]) -> bool,
 ) -> Vec<u32> {
-    splice_accepted_n(window, clean, decoded, scores, eos, 1, accept).swap_remove(0)
+    splice_accepted_n(window, clean, decoded, scores, eos, limits, 1, accept).swap_remove(0)
 }
 
 /// The `n` most probable accepted rows of [`splice_accepted`], most probable
@@ -189,11 +190,12 @@ pub fn splice_accepted_n(
     decoded: &[u32],
     scores: &[Vec<f32>],
     eos: EosInWindow,
+    limits: Constraint,
     n: usize,
     mut accept: impl FnMut(&[u32]) -> bool,
 ) -> Vec<Vec<u32>> {
     let positions: Vec<usize> = window.positions(decoded.len().min(scores.len())).collect();
-    let accepted = read_out_n(decoded, &positions, scores, Constraint::default(), n, |row| accept(&window.splice(clean, row, eos)));
+    let accepted = read_out_n(decoded, &positions, scores, limits, n, |row| accept(&window.splice(clean, row, eos)));
     match accepted.is_empty() {
         true => vec![window.splice(clean, decoded, eos)],
         false => accepted.iter().map(|row| window.splice(clean, row, eos)).collect(),

@@ -75,7 +75,11 @@ fn pass_at(report: &EvalReport, k: usize) -> String {
 pub fn markdown(run: &EvalRun) -> String {
     let r = &run.report;
     let mut md = String::new();
-    let sampler = run.config.sampler.describe();
+    let mut sampler = run.config.sampler.describe();
+    if let Some(readout) = &run.config.constrained {
+        let (top_k, budget, cost) = (readout.top_k, readout.budget, readout.edit_cost);
+        let _ = write!(sampler, ", the paper's chains read out under the checker (top {top_k}, {budget} tries, edit cost {cost} nats)");
+    }
     let _ = writeln!(md, "# Repair: `{}` ({})\n", run.bench.display(), r.lang.name());
     let _ = writeln!(
         md,

@@ -186,7 +186,16 @@ fn held_chains(
     let eos = EosInWindow::EndsSnippet;
     let rows = (0..chains)
         .map(|j| match read.checked {
-            true => splice_accepted_n(windows[j], &held[j], &sampled.tokens[j], &scores[j], eos, read.alternatives, &accept),
+            true => splice_accepted_n(
+                windows[j],
+                &held[j],
+                &sampled.tokens[j],
+                &scores[j],
+                eos,
+                Constraint::default(),
+                read.alternatives,
+                &accept,
+            ),
             false => vec![windows[j].splice(&held[j], &sampled.tokens[j], eos)],
         })
         .collect();

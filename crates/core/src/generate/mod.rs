@@ -139,7 +139,7 @@ fn length_conditioned(
     let mut texts = Vec::with_capacity(drawn.len());
     for (j, ids) in sampled.tokens.iter().enumerate() {
         let ids = match &scores {
-            Some((checker, scores)) => splice_accepted(windows[j], &rows[j], ids, &scores[j], eos, |ids| {
+            Some((checker, scores)) => splice_accepted(windows[j], &rows[j], ids, &scores[j], eos, Constraint::default(), |ids| {
                 tokenizer.decode_snippet(ids).is_ok_and(|text| checker.check(&text).is_ok())
             }),
             None => windows[j].splice(&rows[j], ids, eos),

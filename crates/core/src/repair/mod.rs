@@ -77,6 +77,61 @@ pub struct RepairConfig {
     /// [`Pooling::Ranked`] chooses by); `None`: candidates are not scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<Plausibility>,
+    /// The paper's method (no `localise`) read out under the checker: each
+    /// chain's snippet is the most probable combination of its tokens that
+    /// passes, as the localised method reads its windows, the whole snippet
+    /// being the window; `None`: the argmax at each position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constrained: Option<WholeReadout>,
+}
+
+/// The checker-constrained read-out of the paper's whole-snippet method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WholeReadout {
+    /// Nats charged per token the read-out changes from the input
+    /// ([`constrained::charge_edits`]); 0 ranks by the model's probability alone.
+    #[serde(default)]
+    pub edit_cost: f32,
+    /// Tokens considered at each position (its most probable ones).
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Combinations checked at most per chain.
+    #[serde(default = "default_budget")]
+    pub budget: usize,
+    /// Accepted read-outs kept per chain, most probable first, each a
+    /// candidate of the chain's level and sample (ranked pooling weighs them).
+    #[serde(default = "one")]
+    pub alternatives: usize,
+}
+
+impl Default for WholeReadout {
+    fn default() -> Self {
+        WholeReadout { edit_cost: 0.0, top_k: default_top_k(), budget: default_budget(), alternatives: 1 }
+    }
+}
+
+fn default_top_k() -> usize {
+    constrained::Constraint::default().top_k
+}
+
+fn default_budget() -> usize {
+    constrained::Constraint::default().budget
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How a batch's chains are read out.
+#[derive(Clone, Copy)]
+struct ReadOut {
+    /// Nats charged per changed token (with scores).
+    edit_cost: f32,
+    /// How far the checker-constrained search looks.
+    limits: constrained::Constraint,
+    /// Accepted read-outs kept per chain.
+    alternatives: usize,
 }
 
 /// A repair keeps the model's `<eos>` inside a window: it may shorten its input.
@@ -113,6 +168,7 @@ impl Default for RepairConfig {
             seed: 0,
             localise: None,
             rank: None,
+            constrained: None,
         }
     }
 }
@@ -182,10 +238,12 @@ impl<'a> Repairer<'a> {
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
             rng.set_stream(li as u64);
             for chunk in jobs.chunks(batch_size) {
-                for (job, ids) in chunk.iter().zip(self.run_chunk(chunk, t, config, &mut rng)?) {
-                    let candidate = self.candidate(&inputs[job.item], &ids, level, job.sample)?;
-                    if let Ok(list) = &mut out[job.item] {
-                        list.push(candidate);
+                for (job, read) in chunk.iter().zip(self.run_chunk(chunk, t, config, &mut rng)?) {
+                    for ids in read {
+                        let candidate = self.candidate(&inputs[job.item], &ids, level, job.sample)?;
+                        if let Ok(list) = &mut out[job.item] {
+                            list.push(candidate);
+                        }
                     }
                 }
                 done += 1;
@@ -401,16 +459,32 @@ impl<'a> Repairer<'a> {
         })))
     }
 
-    /// One batch of chains at timestep `t`: each job's result ids, its window
-    /// spliced back into its row (under the checker with a constrained read-out).
-    fn run_chunk(&self, chunk: &[Job], t: usize, config: &RepairConfig, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<u32>>, RepairError> {
+    /// One batch of chains at timestep `t`: each job's read-outs (one, or a
+    /// whole-snippet read-out's alternatives, most probable first), its
+    /// window spliced back into its row (under the checker with a constrained
+    /// read-out).
+    fn run_chunk(&self, chunk: &[Job], t: usize, config: &RepairConfig, rng: &mut ChaCha8Rng) -> Result<Vec<Vec<Vec<u32>>>, RepairError> {
         let rows: Vec<&[u32]> = chunk.iter().map(|job| job.ids.as_slice()).collect();
         let (tokens, _) = bucketed_batch(self.model, &rows, 0)?;
         let sampler = Sampler::new(self.model, &self.schedule, &config.sampler);
-        let Some(localise) = &config.localise else {
-            return Ok(sampler.run(Start::Tokens { tokens: &tokens, t }, rng, &mut |_| {})?.tokens);
-        };
         let n = self.model.config().seq_len;
+        let Some(localise) = &config.localise else {
+            let start = Start::Tokens { tokens: &tokens, t };
+            return match &config.constrained {
+                None => Ok(sampler.run(start, rng, &mut |_| {})?.tokens.into_iter().map(|ids| vec![ids]).collect()),
+                Some(readout) => {
+                    // the paper's chain, unchanged; only its read-out is constrained
+                    let sampled = sampler.scored().run(start, rng, &mut |_| {})?;
+                    let windows = vec![Window::whole(n); chunk.len()];
+                    let read = ReadOut {
+                        edit_cost: readout.edit_cost,
+                        limits: constrained::Constraint { top_k: readout.top_k, budget: readout.budget },
+                        alternatives: readout.alternatives.max(1),
+                    };
+                    self.read_out(chunk, &windows, sampled.tokens, sampled.scores.as_ref(), read)
+                }
+            };
+        };
         let windows: Vec<Window> = chunk.iter().map(|job| job.window.unwrap_or(Window::whole(n))).collect();
         let start = Start::Windows { tokens: &tokens, windows: &windows, readout: None, t };
         // the final step's (b, len, V) log-probabilities, only for a constrained read-out
@@ -418,23 +492,42 @@ impl<'a> Repairer<'a> {
             true => sampler.scored().run(start, rng, &mut |_| {})?,
             false => sampler.run(start, rng, &mut |_| {})?,
         };
-        let scores = sampled.scores.map(|s| s.to_vec3::<f32>()).transpose()?;
+        let read = ReadOut { edit_cost: localise.edit_cost, limits: constrained::Constraint::default(), alternatives: 1 };
+        self.read_out(chunk, &windows, sampled.tokens, sampled.scores.as_ref(), read)
+    }
+
+    /// Each job's `decoded` window spliced back into its row: under the
+    /// checker as `read` says where the final step's `scores` are given,
+    /// else the argmax read-out alone.
+    fn read_out(
+        &self,
+        chunk: &[Job],
+        windows: &[Window],
+        decoded: Vec<Vec<u32>>,
+        scores: Option<&candle_core::Tensor>,
+        read: ReadOut,
+    ) -> Result<Vec<Vec<Vec<u32>>>, RepairError> {
+        use rayon::prelude::*;
+        let scores = scores.map(|s| s.to_vec3::<f32>()).transpose()?;
         let accept =
             |job: &Job, ids: &[u32]| self.tokenizer.decode_snippet(ids).is_ok_and(|text| acceptable(self.lang, &text, job.comment_bytes));
+        // each chain's search is independent (and can check thousands of snippets)
         Ok(chunk
-            .iter()
-            .zip(&windows)
-            .zip(sampled.tokens)
+            .par_iter()
+            .zip(windows)
+            .zip(decoded)
             .enumerate()
             .map(|(j, ((job, &window), out))| match &scores {
-                // the (n x V) scores are copied only when edits are charged
-                Some(scores) if localise.edit_cost > 0.0 => {
-                    let mut charged = scores[j].clone();
-                    constrained::charge_edits(&mut charged, &job.ids, window, localise.edit_cost);
-                    constrained::splice_accepted(window, &job.ids, &out, &charged, EOS_IN_WINDOW, |ids| accept(job, ids))
+                Some(scores) => {
+                    let mut charged = std::borrow::Cow::Borrowed(&scores[j]);
+                    // the (n x V) scores are copied only when edits are charged
+                    if read.edit_cost > 0.0 {
+                        constrained::charge_edits(charged.to_mut(), &job.ids, window, read.edit_cost);
+                    }
+                    let accept = |ids: &[u32]| accept(job, ids);
+                    constrained::splice_accepted_n(window, &job.ids, &out, &charged, EOS_IN_WINDOW, read.limits, read.alternatives, accept)
                 }
-                Some(scores) => constrained::splice_accepted(window, &job.ids, &out, &scores[j], EOS_IN_WINDOW, |ids| accept(job, ids)),
-                None => window.splice(&job.ids, &out, EOS_IN_WINDOW),
+                None => vec![window.splice(&job.ids, &out, EOS_IN_WINDOW)],
             })
             .collect())
     }
@@ -482,6 +575,7 @@ mod tests {
             seed: 1,
             localise: None,
             rank: None,
+            constrained: None,
         };
         let out = repairer.repair(&inputs, &repair).unwrap();
         assert_eq!(out[0].as_ref().unwrap().len(), 6);
@@ -529,6 +623,7 @@ mod tests {
             seed: 5,
             localise: Some(localise.clone()),
             rank: None,
+            constrained: None,
         };
         let repairer = Repairer::new(&model, &tokenizer, powershell);
         let out = repairer.repair(&inputs, &repair).unwrap();
@@ -564,6 +659,7 @@ mod tests {
             seed: 3,
             localise: Some(Localise { radii: vec![1], inserts: vec![1], revise: Some(false), ..Localise::default() }),
             rank: Some(Plausibility::default()),
+            constrained: None,
         };
         let repairer = Repairer::new(&model, &tokenizer, powershell);
         let out = repairer.repair(&inputs, &repair).unwrap();
@@ -641,6 +737,7 @@ mod tests {
             seed: 3,
             localise: Some(localise.clone()),
             rank: None,
+            constrained: None,
         };
         let repairer = Repairer::new(&model, &tokenizer, excel);
         let out = repairer.repair(&inputs, &repair).unwrap();
