@@ -119,7 +119,8 @@ eval-model-python: corpora-python
 	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper \
 	  --levels 0.05,0.1,0.2 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/pydex-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper --constrained \
-	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-alternatives 4 --out $(PY_EVAL)/pydex-paper-constrained
+	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-top-k 8 --readout-budget 256 --readout-alternatives 4 \
+	  --out $(PY_EVAL)/pydex-paper-constrained
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
 	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
@@ -144,7 +145,8 @@ eval-model-powershell: corpora-powershell
 	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper \
 	  --levels 0.1,0.2,0.3 -k 5 --stride 60 --clamp --out $(PS_EVAL)/bench-paper
 	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper --constrained \
-	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-alternatives 4 --out $(PS_EVAL)/bench-paper-constrained
+	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-top-k 8 --readout-budget 256 --readout-alternatives 4 \
+	  --out $(PS_EVAL)/bench-paper-constrained
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell -k 1 \
 	  --out $(PS_EVAL)/fidelity
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell \

@@ -17,7 +17,10 @@ pub enum Method {
     /// Defaults: levels 0.1,0.3,0.6,1.0, every 60th timestep, clamped.
     Localised,
     /// The repair paper's: noise the whole snippet to each level and resume
-    /// the reverse process. Defaults: levels 0.1..0.9, 50 steps, unclamped.
+    /// the reverse process. Defaults: levels 0.1..0.9, 50 steps, unclamped;
+    /// with --constrained: levels 0.05,0.1, every 60th timestep, clamped,
+    /// --likelihood 1 (chains that keep the input), top 64 tokens, 8192 tries,
+    /// 4 alternatives.
     Paper,
 }
 
@@ -46,9 +49,10 @@ pub struct SamplerArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     clamp: Option<bool>,
     /// Weight of the noisy input's likelihood in the decoded tokens (0: the
-    /// paper's decoding; 1: the model's logits times the Gaussian evidence).
-    #[arg(long, default_value_t = 0.0)]
-    likelihood: f64,
+    /// paper's decoding; 1: the model's logits times the Gaussian evidence);
+    /// default 0, 1 for the paper's method with --constrained.
+    #[arg(long)]
+    likelihood: Option<f64>,
     /// Localised: positions noised on each side of the error's token.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     radii: Vec<usize>,
@@ -62,21 +66,23 @@ pub struct SamplerArgs {
     unconstrained: bool,
     /// Paper: read each chain out under the checker as the localised method
     /// reads its windows, the whole snippet being the window (the most
-    /// probable combination of the top 8 tokens a position, 256 tries, that
-    /// passes; --edit-cost applies); the chains themselves are unchanged.
+    /// probable combinations of the top tokens a position that pass;
+    /// --edit-cost applies); the chains themselves are unchanged.
     #[arg(long)]
     constrained: bool,
     /// Paper, with --constrained: tokens considered at each position (its most
-    /// probable ones).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-    readout_top_k: u16,
-    /// Paper, with --constrained: combinations checked at most per chain.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    readout_budget: u32,
+    /// probable ones) [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    readout_top_k: Option<u16>,
+    /// Paper, with --constrained: combinations checked at most per chain
+    /// [default: 8192].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    readout_budget: Option<u32>,
     /// Paper, with --constrained: accepted read-outs kept per chain, most
-    /// probable first, each a candidate (ranked pooling weighs them).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    readout_alternatives: u16,
+    /// probable first, each a candidate (ranked pooling weighs them)
+    /// [default: 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    readout_alternatives: Option<u16>,
     /// Nats charged per token a checker read-out changes (the localised
     /// method's, or the paper's with --constrained), so the smallest plausible
     /// edit wins (0: the model's probability alone).
@@ -134,14 +140,22 @@ pub struct SamplerArgs {
 impl SamplerArgs {
     /// The sampler these flags describe.
     pub fn config(&self) -> SamplerConfig {
-        let localised = self.method == Method::Localised;
+        // the localised method and the paper's read out under the checker visit
+        // every 60th timestep, clamped; the latter's chains keep their input
+        let strided = self.method == Method::Localised || self.paper_constrained();
         let (steps, stride) = match (self.steps, self.stride) {
             (_, Some(stride)) => (None, Some(stride.max(1))),
             (Some(steps), None) => (Some(steps), None),
-            (None, None) if localised => (None, Some(60)),
+            (None, None) if strided => (None, Some(60)),
             (None, None) => (Some(50), None),
         };
-        SamplerConfig { steps, stride, clamp: self.clamp.unwrap_or(localised), update: self.update, likelihood: self.likelihood }
+        let likelihood = self.likelihood.unwrap_or(if self.paper_constrained() { 1.0 } else { 0.0 });
+        SamplerConfig { steps, stride, clamp: self.clamp.unwrap_or(strided), update: self.update, likelihood }
+    }
+
+    /// The paper's method read out under the checker.
+    fn paper_constrained(&self) -> bool {
+        self.method == Method::Paper && self.constrained
     }
 
     /// The noise levels: the given ones, else the method's.
@@ -149,6 +163,7 @@ impl SamplerArgs {
         match (&self.levels, self.method) {
             (Some(levels), _) => levels.clone(),
             (None, Method::Localised) => vec![0.1, 0.3, 0.6, 1.0],
+            (None, Method::Paper) if self.constrained => vec![0.05, 0.1],
             (None, Method::Paper) => (1..=9).map(|k| k as f64 / 10.0).collect(),
         }
     }
@@ -164,11 +179,11 @@ impl SamplerArgs {
             seed,
             localise: self.localise(),
             rank: self.rank(lang),
-            constrained: (self.method == Method::Paper && self.constrained).then_some(WholeReadout {
+            constrained: self.paper_constrained().then(|| WholeReadout {
                 edit_cost: self.edit_cost,
-                top_k: usize::from(self.readout_top_k),
-                budget: self.readout_budget as usize,
-                alternatives: usize::from(self.readout_alternatives),
+                top_k: usize::from(self.readout_top_k.unwrap_or(64)),
+                budget: self.readout_budget.unwrap_or(8192) as usize,
+                alternatives: usize::from(self.readout_alternatives.unwrap_or(4)),
             }),
         }
     }
@@ -241,8 +256,14 @@ mod tests {
         assert_eq!(paper.constrained, None);
         let checked = parse(&["--method", "paper", "--constrained", "--edit-cost", "2", "--readout-budget", "2048"]);
         let checked = checked.repair_config(1, 64, 0, lastmile::lang::LangId::Excel.language());
-        let readout = WholeReadout { edit_cost: 2.0, top_k: 8, budget: 2048, alternatives: 1 };
+        let readout = WholeReadout { edit_cost: 2.0, top_k: 64, budget: 2048, alternatives: 4 };
         assert_eq!((checked.constrained, checked.localise), (Some(readout), None));
+        assert_eq!(checked.levels, [0.05, 0.1], "low levels, whose chains keep the input");
+        let s = checked.sampler;
+        assert_eq!((s.stride, s.steps, s.clamp, s.likelihood), (Some(60), None, true, 1.0));
+        let own = parse(&["--method", "paper", "--constrained", "--likelihood", "0", "--clamp=false", "--readout-top-k", "8"]);
+        let own = own.repair_config(1, 64, 0, lastmile::lang::LangId::Excel.language());
+        assert_eq!((own.sampler.likelihood, own.sampler.clamp, own.constrained.unwrap().top_k), (0.0, false, 8));
         assert_eq!(parse(&["--constrained"]).repair_config(1, 64, 0, lastmile::lang::LangId::Excel.language()).constrained, None);
 
         let custom = parse(&["--levels", "0.2", "--steps", "4", "--clamp=false", "--radii", "1", "--unconstrained"]);
