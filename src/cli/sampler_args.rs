@@ -78,9 +78,9 @@ pub struct SamplerArgs {
     /// [default: 8192].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     readout_budget: Option<u32>,
-    /// Paper, with --constrained: accepted read-outs kept per chain, most
+    /// Accepted read-outs kept per chain (localised: per window), most
     /// probable first, each a candidate (ranked pooling weighs them)
-    /// [default: 4].
+    /// [default: 1; the paper's method with --constrained: 4].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     readout_alternatives: Option<u16>,
     /// Nats charged per token a checker read-out changes (the localised
@@ -208,6 +208,7 @@ impl SamplerArgs {
             revise: self.revise,
             revise_margin: self.revise_margin,
             revise_name_margin: self.revise_name_margin,
+            alternatives: usize::from(self.readout_alternatives.unwrap_or(1)),
         })
     }
 }
@@ -246,7 +247,8 @@ mod tests {
                 idioms: true,
                 revise: None,
                 revise_margin: None,
-                revise_name_margin: None
+                revise_name_margin: None,
+                alternatives: 1
             })
         );
 
@@ -282,7 +284,8 @@ mod tests {
                 idioms: true,
                 revise: None,
                 revise_margin: None,
-                revise_name_margin: None
+                revise_name_margin: None,
+                alternatives: 1
             }
         );
         assert!(parse(&["--method", "paper", "--clamp"]).config().clamp);

@@ -71,6 +71,10 @@ pub struct Localise {
     /// [`super::revise::NAME_MARGIN`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revise_name_margin: Option<f64>,
+    /// With `constrained`: accepted read-outs kept per window, most probable
+    /// first, each a candidate of its level and sample (ranked pooling weighs them).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub alternatives: usize,
 }
 
 /// Repair sites an input gets windows at, beyond its error: each multiplies
@@ -93,6 +97,14 @@ fn one_round() -> usize {
     1
 }
 
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
 fn is_one_round(rounds: &usize) -> bool {
     *rounds == 1
 }
@@ -111,6 +123,7 @@ impl Default for Localise {
             revise: None,
             revise_margin: None,
             revise_name_margin: None,
+            alternatives: 1,
         }
     }
 }

@@ -492,7 +492,11 @@ impl<'a> Repairer<'a> {
             true => sampler.scored().run(start, rng, &mut |_| {})?,
             false => sampler.run(start, rng, &mut |_| {})?,
         };
-        let read = ReadOut { edit_cost: localise.edit_cost, limits: constrained::Constraint::default(), alternatives: 1 };
+        let read = ReadOut {
+            edit_cost: localise.edit_cost,
+            limits: constrained::Constraint::default(),
+            alternatives: localise.alternatives.max(1),
+        };
         self.read_out(chunk, &windows, sampled.tokens, sampled.scores.as_ref(), read)
     }
 
@@ -728,6 +732,7 @@ mod tests {
             revise: Some(false),
             revise_margin: None,
             revise_name_margin: None,
+            alternatives: 1,
         };
         let repair = RepairConfig {
             levels: vec![0.5],
