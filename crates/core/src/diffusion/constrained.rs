@@ -43,12 +43,15 @@ pub fn top_k(log_probs: &[f32], k: usize) -> Vec<(u32, f32)> {
     order
 }
 
-/// One combination on the frontier: the rank chosen at each position and its
-/// total log-probability.
+/// One combination on the frontier: the ranks chosen away from each
+/// position's most probable token, as `(position, rank)` pairs in position
+/// order (every other position takes rank 0), and its total log-probability.
+/// Sparse, so that a search over a long snippet keeps a few pairs per entry
+/// instead of a rank for every position.
 #[derive(Debug, PartialEq)]
 struct Entry {
     score: f32,
-    ranks: Vec<usize>,
+    ranks: Vec<(u32, u32)>,
 }
 
 impl Eq for Entry {}
@@ -56,13 +59,38 @@ impl Eq for Entry {}
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         // the max-heap pops the highest score; equal scores: the smaller ranks first
-        self.score.total_cmp(&other.score).then_with(|| other.ranks.cmp(&self.ranks))
+        self.score.total_cmp(&other.score).then_with(|| dense_cmp(&other.ranks, &self.ranks))
     }
 }
 
 impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// Compares two sparse rank lists as the dense rank vectors they stand for
+/// compare lexicographically: at the first position where they differ.
+fn dense_cmp(a: &[(u32, u32)], b: &[(u32, u32)]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            // the earlier position holds a nonzero rank on one side only, or
+            // both hold the same position with different ranks
+            return match x.0.cmp(&y.0) {
+                Ordering::Less => Ordering::Greater,
+                Ordering::Greater => Ordering::Less,
+                Ordering::Equal => x.1.cmp(&y.1),
+            };
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// The rank of `position` in a sparse rank list.
+fn rank_at(ranks: &[(u32, u32)], position: usize) -> usize {
+    match ranks.binary_search_by_key(&(position as u32), |&(p, _)| p) {
+        Ok(i) => ranks[i].1 as usize,
+        Err(_) => 0,
     }
 }
 
@@ -87,31 +115,50 @@ pub fn most_probable_accepted_n(
     if n == 0 || choices.iter().any(Vec::is_empty) {
         return found;
     }
-    let score = |ranks: &[usize]| ranks.iter().zip(choices).map(|(&r, c)| c[r].1).sum::<f32>();
+    // summed in position order, each time, so that equal combinations score
+    // the same bits however they were reached
+    let score = |ranks: &[(u32, u32)]| {
+        let mut changed = ranks.iter().peekable();
+        let mut rank = move |i: usize| match changed.next_if(|&&(p, _)| p as usize == i) {
+            Some(&(_, r)) => r as usize,
+            None => 0,
+        };
+        choices.iter().enumerate().map(|(i, c)| c[rank(i)].1).sum::<f32>()
+    };
     let mut frontier = BinaryHeap::new();
-    let mut seen = HashSet::new();
-    let start = vec![0; choices.len()];
-    frontier.push(Entry { score: score(&start), ranks: start.clone() });
-    seen.insert(start);
+    let mut seen: HashSet<Vec<(u32, u32)>> = HashSet::new();
+    frontier.push(Entry { score: score(&[]), ranks: Vec::new() });
+    seen.insert(Vec::new());
     let mut tried = 0;
+    let mut tokens: Vec<u32> = choices.iter().map(|c| c[0].0).collect();
     while let Some(Entry { ranks, .. }) = frontier.pop() {
         if tried == budget {
             break;
         }
         tried += 1;
-        let tokens: Vec<u32> = ranks.iter().zip(choices).map(|(&r, c)| c[r].0).collect();
+        for &(p, r) in &ranks {
+            tokens[p as usize] = choices[p as usize][r as usize].0;
+        }
         if accept(&tokens) {
-            found.push(tokens);
+            found.push(tokens.clone());
             if found.len() == n {
                 break;
             }
         }
+        for &(p, _) in &ranks {
+            tokens[p as usize] = choices[p as usize][0].0;
+        }
         // successors: one position moves to its next most probable token
-        for i in 0..ranks.len() {
-            if ranks[i] + 1 < choices[i].len() {
+        for (i, c) in choices.iter().enumerate() {
+            let r = rank_at(&ranks, i);
+            if r + 1 < c.len() {
                 let mut next = ranks.clone();
-                next[i] += 1;
-                if seen.insert(next.clone()) {
+                match next.binary_search_by_key(&(i as u32), |&(p, _)| p) {
+                    Ok(at) => next[at].1 += 1,
+                    Err(at) => next.insert(at, (i as u32, 1)),
+                }
+                if !seen.contains(&next) {
+                    seen.insert(next.clone());
                     frontier.push(Entry { score: score(&next), ranks: next });
                 }
             }
@@ -298,6 +345,20 @@ mod tests {
     }
 
     proptest! {
+        /// Sparse rank lists order as the dense vectors they stand for, the
+        /// tie-break that keeps the search's order what it always was.
+        #[test]
+        fn sparse_ranks_compare_as_dense_ones(
+            a in prop::collection::vec(0u32..3, 0..6),
+            b in prop::collection::vec(0u32..3, 0..6),
+        ) {
+            let len = a.len().max(b.len());
+            let dense = |v: &[u32]| (0..len).map(|i| v.get(i).copied().unwrap_or(0)).collect::<Vec<_>>();
+            let sparse = |v: &[u32]| v.iter().enumerate().filter(|(_, &r)| r > 0).map(|(i, &r)| (i as u32, r)).collect::<Vec<_>>();
+            prop_assert_eq!(dense_cmp(&sparse(&a), &sparse(&b)), dense(&a).cmp(&dense(&b)));
+            prop_assert_eq!(rank_at(&sparse(&a), 2), a.get(2).copied().unwrap_or(0) as usize);
+        }
+
         /// Best-first order: the accepted combination is the most probable
         /// accepted one that exhaustive search finds.
         #[test]
