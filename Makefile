@@ -60,7 +60,7 @@ eval:
 ## samples
 MODEL ?= models/excel
 MODEL_EVAL ?= outputs/eval/excel-model
-# the paper's whole-formula method with a checker-constrained read-out (docs/repair.md)
+# the paper's whole-snippet method read out under the checker (docs/repair.md), every language
 PAPER_CONSTRAINED = --method paper --constrained --levels 0.05,0.1 --stride 60 --clamp --likelihood 1 \
   --readout-top-k 64 --readout-budget 8192 --readout-alternatives 4
 eval-model:
@@ -118,8 +118,7 @@ eval-model-python: corpora-python
 	  --levels 0.05 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/fidelity-likelihood
 	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper \
 	  --levels 0.05,0.1,0.2 -k 1 --stride 60 --clamp --likelihood 1 --out $(PY_EVAL)/pydex-likelihood
-	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python --method paper --constrained \
-	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-top-k 8 --readout-budget 256 --readout-alternatives 4 \
+	$(LASTMILE) eval repair --bench corpora/benchmarks/pydex --checkpoint $(PY_MODEL) --lang python $(PAPER_CONSTRAINED) -k 1 \
 	  --out $(PY_EVAL)/pydex-paper-constrained
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
@@ -144,8 +143,7 @@ eval-model-powershell: corpora-powershell
 	  --out $(PS_EVAL)/bench-passk
 	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper \
 	  --levels 0.1,0.2,0.3 -k 5 --stride 60 --clamp --out $(PS_EVAL)/bench-paper
-	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell --method paper --constrained \
-	  --levels 0.05,0.1 -k 1 --stride 60 --clamp --likelihood 1 --readout-top-k 8 --readout-budget 256 --readout-alternatives 4 \
+	$(LASTMILE) eval repair --bench $(PS_BENCH) --checkpoint $(PS_MODEL) --lang powershell $(PAPER_CONSTRAINED) -k 1 \
 	  --out $(PS_EVAL)/bench-paper-constrained
 	$(LASTMILE) eval repair --bench outputs/eval/powershell-identity.json --checkpoint $(PS_MODEL) --lang powershell -k 1 \
 	  --out $(PS_EVAL)/fidelity
