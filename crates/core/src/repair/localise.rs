@@ -40,7 +40,7 @@ pub struct Localise {
     /// checker is repaired again from the candidate that got past its first
     /// error with the fewest edits ([`furthest_progress`]: one slip fixed, the
     /// next one found), so a snippet with several slips gets one window per slip.
-    #[serde(default = "one_round", skip_serializing_if = "is_one_round")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub rounds: usize,
     /// Open windows at the language's repair sites too, at most
     /// [`MAX_SITES`] of them, nearest the error first.
@@ -93,20 +93,13 @@ fn is_zero(cost: &f32) -> bool {
     *cost == 0.0
 }
 
-fn one_round() -> usize {
-    1
-}
-
-fn one() -> usize {
+/// The serde default of a count that is one unless set (rounds, alternatives).
+pub(super) fn one() -> usize {
     1
 }
 
 fn is_one(n: &usize) -> bool {
     *n == 1
-}
-
-fn is_one_round(rounds: &usize) -> bool {
-    *rounds == 1
 }
 
 impl Default for Localise {

@@ -101,7 +101,7 @@ pub struct WholeReadout {
     pub budget: usize,
     /// Accepted read-outs kept per chain, most probable first, each a
     /// candidate of the chain's level and sample (ranked pooling weighs them).
-    #[serde(default = "one")]
+    #[serde(default = "localise::one")]
     pub alternatives: usize,
 }
 
@@ -121,10 +121,6 @@ fn default_top_k() -> usize {
 
 fn default_budget() -> usize {
     constrained::Constraint::default().budget
-}
-
-fn one() -> usize {
-    1
 }
 
 /// How a batch's chains are read out.
