@@ -237,18 +237,25 @@ eval-nl2code: $(NL2CODE_AR_CF)/model.safetensors $(NL2CODE_AR_PYTHON)/model.safe
 ## nl2code-cf, nl2code-bash: train models/nl2code-<lang> again from its benchmark and
 ## corpus: mine, tokenizer (code and train utterances), code-only pretraining
 ## (configs/train/<lang>.toml), NL-to-code fine-tuning with the encoder added
-## (configs/train/nl2code-<lang>.toml), export; each training stage resumes where it stopped
+## (configs/train/nl2code-<lang>.toml), for CF a last stage with literal slots
+## (configs/train/nl2code-cf-slots.toml), export; each training stage resumes where it stopped
 NL2CODE_BENCH_cf := cfrule
 NL2CODE_VOCAB_cf := 2048
 NL2CODE_BENCH_bash := bash
 NL2CODE_VOCAB_bash := 4096
+# CF's last stage: the same pairs with literal slots (configs/train/nl2code-cf-slots.toml)
+NL2CODE_LAST_STAGE_cf := $(LASTMILE) nl2code train --config configs/train/nl2code-cf-slots.toml --resume
+NL2CODE_EXPORT_cf := nl2code-cf-slots
+NL2CODE_LAST_STAGE_bash := true
+NL2CODE_EXPORT_bash := nl2code-bash
 nl2code-cf nl2code-bash: nl2code-%:
 	$(LASTMILE) mine --lang $*
 	mkdir -p outputs/tokenizers/$*
 	$(LASTMILE) tokenizer train --corpus outputs/corpus/$* --utterances corpora/benchmarks/nl2code/$(NL2CODE_BENCH_$*).json --vocab-size $(NL2CODE_VOCAB_$*) -o outputs/tokenizers/$*/tokenizer.json
 	$(LASTMILE) pretrain --config configs/train/$*.toml --resume
 	$(LASTMILE) nl2code train --config configs/train/nl2code-$*.toml --resume
-	$(LASTMILE) model export --checkpoint outputs/runs/nl2code-$*/checkpoint --out models/nl2code-$*
+	$(NL2CODE_LAST_STAGE_$*)
+	$(LASTMILE) model export --checkpoint outputs/runs/$(NL2CODE_EXPORT_$*)/checkpoint --out models/nl2code-$*
 
 ## nl2code-python: fine-tune models/nl2code-python again on CoNaLa's train split from the
 ## shipped code-only models/python (its tokenizer, the encoder added), resuming where it

@@ -85,8 +85,9 @@ impl SamplingArgs {
         }
     }
 
-    /// The row name of a checkpoint's scores.
-    pub fn method_name(&self, dir: &Path) -> String {
+    /// The row name of a checkpoint's scores (`slots`: the model reads its
+    /// utterances with literal slots).
+    pub fn method_name(&self, dir: &Path, slots: bool) -> String {
         let readout = match (self.unconstrained, self.grounded) {
             (true, _) => "argmax",
             (false, true) => "grounded checker read-out",
@@ -97,7 +98,8 @@ impl SamplingArgs {
             None => self.length.map(|l| format!(", {l} positions")).unwrap_or_default(),
         };
         let alternatives = if self.alternatives > 1 { format!(", {} read-outs a chain", self.alternatives) } else { String::new() };
-        format!("CodeFusion `{}` ({} chains, {} steps{length}, {readout}{alternatives})", dir.display(), self.chains, self.steps)
+        let slots = if slots { ", literal slots" } else { "" };
+        format!("CodeFusion `{}` ({} chains, {} steps{length}, {readout}{alternatives}{slots})", dir.display(), self.chains, self.steps)
     }
 }
 

@@ -60,7 +60,7 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     for dir in &args.checkpoint {
         let loaded = load(dir, &args.device)?;
         let config = args.sampling.ranked(args.samples);
-        let method = args.sampling.method_name(dir);
+        let method = args.sampling.method_name(dir, loaded.model.config().literal_slots);
         let bar = output.steps_bar();
         let scores = run_model(
             &method,

@@ -59,6 +59,7 @@ impl FixerConfig {
             embed_norm: None,
             tied_head: true,
             length_bucket: None,
+            literal_slots: false,
         }
     }
 

@@ -1,12 +1,17 @@
 //! NL-to-code generation (CodeFusion's task): `chains` reverse processes from
 //! pure noise per utterance, all attending to its encoding, each read out
 //! (under the language's checker when one is given), then deduplicated and
-//! ranked: the programs most chains agree on first, ties by the model's mean
+//! ranked: programs the checker accepts before the argmax of a chain that had
+//! none, then the programs most chains agree on first, ties by the model's mean
 //! log-probability of their tokens. Every utterance's noise comes from the
 //! stream of the seed that its text's hash names, so its candidates do not
-//! depend on what else is in the run, nor where.
+//! depend on what else is in the run, nor where. A model trained on literal
+//! slots ([`crate::model::ModelConfig::literal_slots`]) reads the utterance
+//! with its values as placeholders, and every read-out has them filled back
+//! before the checker sees it.
 
 use super::GenerateError;
+use crate::dataset::LiteralSlots;
 use crate::diffusion::constrained::{read_out_n, splice_accepted_n, Constraint};
 use crate::diffusion::{source_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start};
 use crate::lang::Language;
@@ -81,7 +86,16 @@ pub fn generate_ranked(
     let m = model.config().source_len();
     let mut out = Vec::with_capacity(utterances.len());
     for (i, utterance) in utterances.iter().enumerate() {
-        let mut source = tokenizer.encode(utterance)?;
+        // a model trained on literal slots reads `N0` where the utterance shows a number
+        let slots = model.config().literal_slots.then(|| LiteralSlots::of(utterance));
+        let decode = |ids: &[u32]| {
+            tokenizer.decode_snippet(ids).map(|text| match &slots {
+                Some(slots) => slots.fill(&text),
+                None => text,
+            })
+        };
+        let asked = slots.as_ref().map_or_else(|| utterance.to_string(), |s| s.mask_utterance(utterance));
+        let mut source = tokenizer.encode(&asked)?;
         source.truncate(m - 1);
         source.push(EOS);
         let (ids, lengths) = source_batch(&[&source], model.device())?;
@@ -91,9 +105,7 @@ pub fn generate_ranked(
         let sampler = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored();
         let accept = |ids: &[u32]| {
             checker.is_none_or(|checker| {
-                tokenizer
-                    .decode_snippet(ids)
-                    .is_ok_and(|text| checker.check(&text).is_ok() && (!config.grounded || checker.grounded(&text, utterance)))
+                decode(ids).is_ok_and(|text| checker.check(&text).is_ok() && (!config.grounded || checker.grounded(&text, utterance)))
             })
         };
         let read = Reading { checked: checker.is_some(), alternatives: config.alternatives.max(1) };
@@ -106,15 +118,24 @@ pub fn generate_ranked(
             for (alternative, row) in read.iter().enumerate() {
                 let kept = len_with_eos(row).min(row.len());
                 let log_prob = row[..kept].iter().enumerate().map(|(p, &id)| scores[p][id as usize]).sum::<f32>() / kept.max(1) as f32;
-                let text = tokenizer.decode_snippet(row)?;
+                let text = decode(row)?;
                 let entry = found.entry(text.clone()).or_insert(Candidate { text, votes: 0, log_prob: f32::NEG_INFINITY });
                 // only a chain's own read-out votes
                 entry.votes += usize::from(alternative == 0);
                 entry.log_prob = entry.log_prob.max(log_prob);
             }
         }
-        let mut ranked: Vec<Candidate> = found.into_values().filter(|c| !c.text.trim().is_empty()).collect();
-        ranked.sort_by(|a, b| b.votes.cmp(&a.votes).then(b.log_prob.total_cmp(&a.log_prob)).then(a.text.cmp(&b.text)));
+        // a program the checker accepts ranks before a chain's refused argmax,
+        // however many chains wrote that
+        let mut ranked: Vec<(bool, Candidate)> = found
+            .into_values()
+            .filter(|c| !c.text.trim().is_empty())
+            .map(|c| (checker.is_some_and(|checker| checker.check(&c.text).is_ok()), c))
+            .collect();
+        ranked.sort_by(|(a_passes, a), (b_passes, b)| {
+            b_passes.cmp(a_passes).then(b.votes.cmp(&a.votes)).then(b.log_prob.total_cmp(&a.log_prob)).then(a.text.cmp(&b.text))
+        });
+        let mut ranked: Vec<Candidate> = ranked.into_iter().map(|(_, c)| c).collect();
         ranked.truncate(config.k);
         out.push(ranked);
         progress(Progress::count(Unit::Batches, (i + 1) as u64, Some(utterances.len() as u64)));
@@ -248,7 +269,8 @@ mod tests {
             assert!(!candidates.is_empty() && candidates.len() <= 3);
             let distinct: std::collections::HashSet<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
             assert_eq!(distinct.len(), candidates.len(), "deduplicated");
-            assert!(candidates.windows(2).all(|w| w[0].votes >= w[1].votes), "most votes first");
+            let passes = |c: &Candidate| cf.check(&c.text).is_ok();
+            assert!(candidates.windows(2).all(|w| passes(&w[0]) != passes(&w[1]) || w[0].votes >= w[1].votes), "most votes first");
             assert!(candidates.iter().map(|c| c.votes).sum::<usize>() <= 6);
         }
         // alone, second in the list, or again: the same candidates
@@ -261,6 +283,9 @@ mod tests {
             for c in checked {
                 assert!(cf.check(&c.text).is_ok() || plain.iter().any(|p| p.text == c.text), "{:?}", c.text);
             }
+            // every program that passes ranks before every one that does not
+            let passes: Vec<bool> = checked.iter().map(|c| cf.check(&c.text).is_ok()).collect();
+            assert!(passes.windows(2).all(|w| w[0] || !w[1]), "{checked:?}");
         }
         // chains held to lengths 2 and 5 write programs of those token lengths (or
         // shorter, where a chain writes its own <eos>), deterministically

@@ -65,6 +65,13 @@ pub struct ModelConfig {
     /// the `n`-row table. Unset: every sequence is `n` long, as in the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_bucket: Option<usize>,
+    /// NL-to-code models: trained on pairs whose utterance's numbers and
+    /// quoted text values were replaced by placeholders on both sides
+    /// ([`crate::dataset::LiteralSlots`]); generation masks the utterance the
+    /// same way and fills the placeholders back into every candidate. The
+    /// weights are those of a model without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub literal_slots: bool,
 }
 
 fn default_steps() -> usize {
@@ -116,6 +123,7 @@ impl ModelConfig {
             embed_norm: None,
             tied_head: false,
             length_bucket: None,
+            literal_slots: false,
         }
     }
 

@@ -41,6 +41,7 @@ mod tests {
             embed_norm: None,
             tied_head: false,
             length_bucket: None,
+            literal_slots: false,
         }
     }
 

@@ -50,10 +50,13 @@ impl TokenizedSplit {
     /// when `held_out`, else the others and their literal-swapped copies
     /// ([`PairsSource::literal_copies`]). Items without an utterance are left out;
     /// code longer than `n` counts as too long; an utterance longer than `m - 1`
-    /// tokens is cut.
+    /// tokens is cut. With `slots`, every pair (copies included) has its
+    /// utterance's literals replaced by placeholders on both sides
+    /// ([`crate::dataset::LiteralSlots`]).
     pub fn load_pairs(
         pairs: &PairsSource,
         held_out: bool,
+        slots: bool,
         tokenizer: &CodeTokenizer,
         n: usize,
         m: usize,
@@ -72,6 +75,12 @@ impl TokenizedSplit {
         let mut texts: Vec<(String, String)> = chosen.iter().map(|&(u, c)| (u.to_string(), c.to_string())).collect();
         if !held_out {
             texts.extend(super::literals::literal_copies(&chosen, pairs.literal_copies));
+        }
+        if slots {
+            for (utterance, code) in &mut texts {
+                let found = crate::dataset::LiteralSlots::of(utterance);
+                (*utterance, *code) = (found.mask_utterance(utterance), found.mask_code(code));
+            }
         }
         for (utterance, code) in &texts {
             let spans = language.maskable_spans(code);

@@ -218,6 +218,7 @@ mod tests {
             embed_norm: None,
             tied_head: false,
             length_bucket: None,
+            literal_slots: false,
         }
     }
 
@@ -305,8 +306,12 @@ mod tests {
             let (model, vars) = init_model(&config, &Device::Cpu, 0).unwrap();
             let schedule = NoiseSchedule::sqrt(1200);
             let (tokens, t, eps) = batch(&model);
-            let split =
-                TokenizedSplit { rows: tokens.to_vec2::<u32>().unwrap(), maskable: vec![vec![false; 16]; 4], stats: Default::default(), sources: None };
+            let split = TokenizedSplit {
+                rows: tokens.to_vec2::<u32>().unwrap(),
+                maskable: vec![vec![false; 16]; 4],
+                stats: Default::default(),
+                sources: None,
+            };
             let mut rng = ChaCha8Rng::seed_from_u64(1);
             let windows: Vec<_> = (0..4).map(|i| split.span_window(i, 16, 4, &mut rng)).collect();
             let mask = crate::diffusion::Window::keep_mask(windows.iter().cloned().map(Into::into), 16, &Device::Cpu).unwrap();
@@ -442,8 +447,9 @@ mod tests {
         let (model, vars) = init_model(&config, &Device::Cpu, 1).unwrap();
         let schedule = NoiseSchedule::sqrt(1200);
         let (tokens, t, eps) = batch(&model);
-        let loss =
-            || diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().total.to_scalar::<f32>().unwrap() as f64;
+        let loss = || {
+            diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().total.to_scalar::<f32>().unwrap() as f64
+        };
         let grads = diffusion_loss(&model, &schedule, &tokens, &t, &eps, None, None, 1.0, true).unwrap().total.backward().unwrap();
         let data = vars.data().lock().unwrap().clone();
         let mut checked = 0;
@@ -645,6 +651,62 @@ mod tests {
         for (name, var) in trained.vars.data().lock().unwrap().iter() {
             let delta = (var.as_tensor() - before[name].as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
             assert!(delta.to_scalar::<f32>().unwrap() > 0.0, "{name} never moved");
+        }
+    }
+
+    #[test]
+    fn a_conditioned_model_continues_with_literal_slots_in_its_pairs() {
+        let (dir, config) = workspace();
+        pretrain(&config, &Device::Cpu, false, &mut |_| {}).unwrap();
+        let mut tuned = conditioned(dir.path(), &config);
+        tuned.init_from = Some(config.checkpoint_dir());
+        tuned.max_steps = Some(2);
+        pretrain(&tuned, &Device::Cpu, false, &mut |_| {}).unwrap();
+        // the same widths with literal slots start from it: step 0 (learning rate 0) is it
+        let with_slots = ModelConfig { literal_slots: true, ..ModelConfig::load(&tuned.model).unwrap() };
+        std::fs::write(dir.path().join("slots.toml"), toml::to_string(&with_slots).unwrap()).unwrap();
+        let slots = TrainConfig {
+            model: dir.path().join("slots.toml"),
+            init_from: Some(tuned.checkpoint_dir()),
+            out: dir.path().join("slots"),
+            max_steps: Some(1),
+            lr: 0.0,
+            warmup_steps: 0,
+            ema_decay: None,
+            ..tuned.clone()
+        };
+        pretrain(&slots, &Device::Cpu, false, &mut |_| {}).unwrap();
+        let (before, after) = (
+            crate::checkpoint::load(&tuned.checkpoint_dir(), &Device::Cpu).unwrap(),
+            crate::checkpoint::load(&slots.checkpoint_dir(), &Device::Cpu).unwrap(),
+        );
+        assert!(after.model.config().literal_slots && !before.model.config().literal_slots);
+        let before = before.vars.data().lock().unwrap();
+        for (name, var) in after.vars.data().lock().unwrap().iter() {
+            let delta = (var.as_tensor() - before[name].as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
+            assert_eq!(delta.to_scalar::<f32>().unwrap(), 0.0, "{name} moved at learning rate 0");
+        }
+        // its pairs show placeholders where the utterance and the rule share a number
+        let tokenizer = CodeTokenizer::load(&tuned.tokenizer).unwrap();
+        let pairs = tuned.pairs.as_ref().unwrap();
+        let decoded = |slots: bool| {
+            let split = data::TokenizedSplit::load_pairs(pairs, false, slots, &tokenizer, 256, 256).unwrap();
+            let sources = split.sources.clone().unwrap();
+            split
+                .rows
+                .iter()
+                .zip(sources)
+                .map(|(code, source)| (tokenizer.decode_snippet(&source).unwrap(), tokenizer.decode_snippet(code).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let (plain, masked) = (decoded(false), decoded(true));
+        assert_eq!(plain.len(), masked.len());
+        let shared = masked.iter().filter(|(u, c)| u.contains("N0") && c.contains("N0")).count();
+        assert!(shared >= 10, "{shared} pairs share a slotted number: {:?}", &masked[..5]);
+        assert!(plain.iter().all(|(u, c)| !u.contains("N0") && !c.contains("N0")));
+        for ((u, c), (mu, mc)) in plain.iter().zip(&masked) {
+            let found = crate::dataset::LiteralSlots::of(u);
+            assert_eq!((found.mask_utterance(u), found.fill(mc)), (mu.clone(), c.clone()), "masking {u:?} / {c:?}");
         }
     }
 

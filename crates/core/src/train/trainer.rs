@@ -88,8 +88,11 @@ impl<'a> Trainer<'a> {
                 (TokenizedSplit::load(corpus, "train", &tokenizer, n)?, TokenizedSplit::load(corpus, "valid", &tokenizer, n)?)
             }
             (None, Some(pairs)) if conditioned => {
-                let m = model_config.source_len();
-                (TokenizedSplit::load_pairs(pairs, false, &tokenizer, n, m)?, TokenizedSplit::load_pairs(pairs, true, &tokenizer, n, m)?)
+                let (m, slots) = (model_config.source_len(), model_config.literal_slots);
+                (
+                    TokenizedSplit::load_pairs(pairs, false, slots, &tokenizer, n, m)?,
+                    TokenizedSplit::load_pairs(pairs, true, slots, &tokenizer, n, m)?,
+                )
             }
             _ => {
                 return Err(TrainError::Config {
@@ -328,9 +331,12 @@ impl<'a> Trainer<'a> {
 /// with an encoder added ([`ModelConfig::unconditioned`]): the encoder and the
 /// cross-attention layers keep their fresh initialisation except the
 /// cross-attention output projections, which start at zero, so that at step 0
-/// the conditioned model computes exactly what the code-only one did.
+/// the conditioned model computes exactly what the code-only one did. The run
+/// may add literal slots ([`ModelConfig::literal_slots`]) to the checkpoint's config.
 fn load_initial_weights(dir: &Path, model: &ModelConfig, tokenizer: &Path, vars: &mut VarMap) -> Result<(), TrainError> {
     let theirs = crate::checkpoint::load_config(dir)?;
+    // literal slots change what the pairs say, not the weights: a model may start using them
+    let model = &ModelConfig { literal_slots: theirs.literal_slots, ..model.clone() };
     let adds_encoder = model.encoder_layers > 0 && theirs.encoder_layers == 0 && theirs == model.unconditioned();
     if &theirs != model && !adds_encoder {
         return Err(TrainError::Config {
