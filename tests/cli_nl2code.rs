@@ -1,5 +1,5 @@
-//! End to end through the CLI: NL-to-code generation with a shipped model and the
-//! NL2Bash evaluation on a subset of its test split.
+//! End to end through the CLI: NL-to-code generation with the shipped models and
+//! the NL2Bash evaluation on a subset of its test split.
 
 #[path = "common/repo_file.rs"]
 mod repo_file;
@@ -60,4 +60,21 @@ fn nl2bash_subset_is_scored_by_template() {
         .arg(&out)
         .assert()
         .failure();
+}
+
+/// The shipped CF model reads numbers and quoted text values as literal slots:
+/// values it never saw in training come back as the utterance writes them (a
+/// number with a thousands separator as its value), never respelt; "below" before
+/// a number, which its benchmark's train split never says, is `LessThan`.
+#[test]
+fn shipped_cf_model_copies_the_values_an_utterance_shows() {
+    let first = |nl: &str| {
+        let out = lastmile().args(["nl2code", "generate", "--lang", "cf", "--length", "32", "-k", "1", "--nl", nl]).assert().success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_string()
+    };
+    assert_eq!(first("Highlight sales below 900000"), "LessThan(900000)");
+    assert_eq!(first("Color cells greater than 73125"), "GreaterThan(73125)");
+    assert_eq!(first("Format cells that are between 12 and 4,500"), "Between(12, 4500)");
+    let text = first("Color cells that contain 'overdue'");
+    assert!(text.starts_with("Text") && text.contains("(overdue)"), "{text}");
 }

@@ -121,6 +121,12 @@ pub struct PairsSource {
     /// it has. 0 trains on the pairs as they are.
     #[serde(default)]
     pub literal_copies: usize,
+    /// Also train on up to this many copies of every training pair whose
+    /// utterance puts a comparison before a number, the comparison said
+    /// another way (`greater than 60` → `above 60`; `train/paraphrase.rs`).
+    /// 0 trains on the utterances as written.
+    #[serde(default)]
+    pub paraphrase_copies: usize,
 }
 
 impl PairsSource {

@@ -47,8 +47,9 @@ impl TokenizedSplit {
 
     /// The (utterance, code) pairs of an NL-to-code benchmark's train split
     /// for a conditioned run: the held-out items ([`PairsSource::HELD_OUT_EVERY`])
-    /// when `held_out`, else the others and their literal-swapped copies
-    /// ([`PairsSource::literal_copies`]). Items without an utterance are left out;
+    /// when `held_out`, else the others, their literal-swapped copies
+    /// ([`PairsSource::literal_copies`]) and their paraphrased ones
+    /// ([`PairsSource::paraphrase_copies`]). Items without an utterance are left out;
     /// code longer than `n` counts as too long; an utterance longer than `m - 1`
     /// tokens is cut. With `slots`, every pair (copies included) has its
     /// utterance's literals replaced by placeholders on both sides
@@ -75,6 +76,7 @@ impl TokenizedSplit {
         let mut texts: Vec<(String, String)> = chosen.iter().map(|&(u, c)| (u.to_string(), c.to_string())).collect();
         if !held_out {
             texts.extend(super::literals::literal_copies(&chosen, pairs.literal_copies));
+            texts.extend(super::paraphrase::paraphrase_copies(&chosen, pairs.paraphrase_copies));
         }
         if slots {
             for (utterance, code) in &mut texts {

@@ -14,6 +14,7 @@ mod literals;
 mod loss;
 mod metrics;
 mod optimizer;
+mod paraphrase;
 mod trainer;
 
 pub use checkpoint::TrainState;
@@ -24,6 +25,7 @@ pub use literals::literal_copies;
 pub use loss::{cross_entropy, diffusion_loss, LossTerms};
 pub use metrics::{truncate_metrics, StepMetrics};
 pub use optimizer::{AdamW, AdamWParams};
+pub use paraphrase::paraphrase_copies;
 pub use trainer::Trainer;
 
 use crate::dataset::DatasetError;
@@ -603,7 +605,7 @@ mod tests {
         TrainConfig {
             model: dir.join("conditioned.toml"),
             corpus: None,
-            pairs: Some(PairsSource { bench, lang: crate::lang::LangId::Cf, literal_copies: 0 }),
+            pairs: Some(PairsSource { bench, lang: crate::lang::LangId::Cf, literal_copies: 0, paraphrase_copies: 0 }),
             out: dir.join("conditioned"),
             ..base.clone()
         }
@@ -704,6 +706,13 @@ mod tests {
         let shared = masked.iter().filter(|(u, c)| u.contains("N0") && c.contains("N0")).count();
         assert!(shared >= 10, "{shared} pairs share a slotted number: {:?}", &masked[..5]);
         assert!(plain.iter().all(|(u, c)| !u.contains("N0") && !c.contains("N0")));
+        // paraphrased copies add training pairs, never held-out ones
+        let paraphrased = PairsSource { paraphrase_copies: 2, ..pairs.clone() };
+        let count = |source: &PairsSource, held_out: bool| {
+            data::TokenizedSplit::load_pairs(source, held_out, true, &tokenizer, 256, 256).unwrap().len()
+        };
+        assert!(count(&paraphrased, false) > masked.len(), "no comparison before a number in 114 CF pairs");
+        assert_eq!(count(&paraphrased, true), count(pairs, true));
         for ((u, c), (mu, mc)) in plain.iter().zip(&masked) {
             let found = crate::dataset::LiteralSlots::of(u);
             assert_eq!((found.mask_utterance(u), found.fill(mc)), (mu.clone(), c.clone()), "masking {u:?} / {c:?}");
