@@ -95,19 +95,17 @@ impl LiteralSlots {
             out = out.replace(&format!("\"{}\"", slot.written), &format!("\"{}\"", slot.placeholder));
         }
         // every way of writing a slotted number (`3,000` and `3000`)
-        let mut masked = String::with_capacity(out.len());
-        let mut last = 0;
-        for m in NUMBER.find_iter(&out) {
-            let value = m.as_str().replace(',', "");
-            let slot = self.slots.iter().find(|s| s.kind == SlotKind::Number && s.value == value);
-            if let Some(slot) = slot.filter(|_| number_stands_alone(&out, m.start(), m.end())) {
-                masked.push_str(&out[last..m.start()]);
-                masked.push_str(&slot.placeholder);
-                last = m.end();
-            }
-        }
-        masked.push_str(&out[last..]);
-        masked
+        NUMBER
+            .replace_all(&out, |caps: &regex::Captures| {
+                let m = caps.get(0).expect("group 0 is the match");
+                let value = m.as_str().replace(',', "");
+                let slot = self.slots.iter().find(|s| s.kind == SlotKind::Number && s.value == value);
+                match slot.filter(|_| number_stands_alone(&out, m.start(), m.end())) {
+                    Some(slot) => slot.placeholder.clone(),
+                    None => m.as_str().to_string(),
+                }
+            })
+            .into_owned()
     }
 
     /// `code` with every value a slot holds replaced by its placeholder: text
@@ -116,10 +114,10 @@ impl LiteralSlots {
     pub fn mask_code(&self, code: &str) -> String {
         let mut out = code.to_string();
         for slot in self.slots.iter().filter(|s| s.kind == SlotKind::Text) {
-            out = replace_standing_alone(&out, &slot.value, &slot.placeholder, word_stands_alone);
+            out = replace_where(&out, &slot.value, &slot.placeholder, word_stands_alone);
         }
         for slot in self.slots.iter().filter(|s| s.kind == SlotKind::Number) {
-            out = replace_standing_alone(&out, &slot.value, &slot.placeholder, |text, start, end| {
+            out = replace_where(&out, &slot.value, &slot.placeholder, |text, start, end| {
                 number_stands_alone(text, start, end) && !text[..start].ends_with('[')
             });
         }
@@ -133,20 +131,16 @@ impl LiteralSlots {
         if self.slots.is_empty() {
             return code.to_string();
         }
-        let mut out = String::with_capacity(code.len());
-        let mut last = 0;
-        for m in PLACEHOLDER.find_iter(code) {
-            if !word_stands_alone(code, m.start(), m.end()) {
-                continue;
-            }
-            if let Some(slot) = self.slots.iter().find(|s| s.placeholder == m.as_str()) {
-                out.push_str(&code[last..m.start()]);
-                out.push_str(&slot.value);
-                last = m.end();
-            }
-        }
-        out.push_str(&code[last..]);
-        out
+        PLACEHOLDER
+            .replace_all(code, |caps: &regex::Captures| {
+                let m = caps.get(0).expect("group 0 is the match");
+                let slot = self.slots.iter().find(|s| s.placeholder == m.as_str());
+                match slot.filter(|_| word_stands_alone(code, m.start(), m.end())) {
+                    Some(slot) => slot.value.clone(),
+                    None => m.as_str().to_string(),
+                }
+            })
+            .into_owned()
     }
 }
 
@@ -200,12 +194,13 @@ fn word_stands_alone(text: &str, start: usize, end: usize) -> bool {
     !text[..start].chars().next_back().is_some_and(joins) && !text[end..].chars().next().is_some_and(joins)
 }
 
-/// `text` with every occurrence of `old` that `alone(text, start, end)` accepts replaced by `new`.
-fn replace_standing_alone(text: &str, old: &str, new: &str, alone: impl Fn(&str, usize, usize) -> bool) -> String {
+/// `text` with every occurrence of `old` that `keep(text, start, end)` takes
+/// replaced by `new` (how literal slots mask code, and literal-swapped copies swap).
+pub(crate) fn replace_where(text: &str, old: &str, new: &str, keep: impl Fn(&str, usize, usize) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (i, m) in text.match_indices(old) {
-        if i >= last && alone(text, i, i + m.len()) {
+        if keep(text, i, i + m.len()) {
             out.push_str(&text[last..i]);
             out.push_str(new);
             last = i + m.len();

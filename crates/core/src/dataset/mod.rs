@@ -33,6 +33,7 @@ pub use corpus::{corpus_schema, read_corpus_split, CorpusRecord};
 pub use decontaminate::{load_decontaminator, BenchmarkSource, Decontaminator, MatchRule};
 pub use error::DatasetError;
 pub use json_path::select_field;
+pub(crate) use literal_slots::replace_where;
 pub use literal_slots::{LiteralSlots, Slot, SlotKind};
 pub use manifest::{dataset_card, file_sha256, Manifest, ManifestFile};
 pub use nl2code::{load_nl2code, Nl2CodeBench, Nl2CodeItem};

@@ -5,6 +5,7 @@
 //! on both sides. A few hundred pairs teach a model the constants and names they
 //! happen to hold; their swapped copies teach it to copy whatever the utterance says.
 
+use crate::dataset::replace_where;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -146,13 +147,7 @@ pub fn literal_copies<S: AsRef<str>>(pairs: &[(S, S)], count: usize) -> Vec<(Str
         return Vec::new();
     }
     let pool = word_pool(pairs.iter().map(|p| p.0.as_ref()));
-    let mut out = Vec::new();
-    for (i, (utterance, code)) in pairs.iter().enumerate() {
-        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x11e7_a1);
-        rng.set_stream(i as u64);
-        out.extend(swapped_copies(utterance.as_ref(), code.as_ref(), count, &pool, &mut rng));
-    }
-    out
+    seeded_copies(pairs, 0x11e7_a1, |utterance, code, rng| swapped_copies(utterance, code, count, &pool, rng))
 }
 
 /// Whether `text[start..end]` has no digit, letter, `.` or `_` on either side.
@@ -183,19 +178,20 @@ fn replace_alone(text: &str, old: &str, new: &str) -> String {
     replace_where(text, old, new, stands_alone)
 }
 
-/// `text` with every occurrence of `old` that `keep(text, start, end)` takes
-/// replaced by `new`.
-fn replace_where(text: &str, old: &str, new: &str, keep: fn(&str, usize, usize) -> bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (i, m) in text.match_indices(old) {
-        if keep(text, i, i + m.len()) {
-            out.push_str(&text[last..i]);
-            out.push_str(new);
-            last = i + m.len();
-        }
+/// The copies `copies(utterance, code, rng)` makes of every pair, in pair order;
+/// pair `i` draws from stream `i` of `seed`, so its copies depend neither on the
+/// training seed nor on the other pairs.
+pub(super) fn seeded_copies<S: AsRef<str>>(
+    pairs: &[(S, S)],
+    seed: u64,
+    mut copies: impl FnMut(&str, &str, &mut ChaCha8Rng) -> Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, (utterance, code)) in pairs.iter().enumerate() {
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        rng.set_stream(i as u64);
+        out.extend(copies(utterance.as_ref(), code.as_ref(), &mut rng));
     }
-    out.push_str(&text[last..]);
     out
 }
 

@@ -83,16 +83,10 @@ pub fn paraphrased_copies(utterance: &str, code: &str, count: usize, rng: &mut C
 /// number, in pair order; pair `i`'s copies come from stream `i` of a fixed seed,
 /// so they do not depend on the training seed.
 pub fn paraphrase_copies<S: AsRef<str>>(pairs: &[(S, S)], count: usize) -> Vec<(String, String)> {
-    let mut out = Vec::new();
     if count == 0 {
-        return out;
+        return Vec::new();
     }
-    for (i, (utterance, code)) in pairs.iter().enumerate() {
-        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x9a7a_9e);
-        rng.set_stream(i as u64);
-        out.extend(paraphrased_copies(utterance.as_ref(), code.as_ref(), count, &mut rng));
-    }
-    out
+    super::literals::seeded_copies(pairs, 0x9a7a_9e, |utterance, code, rng| paraphrased_copies(utterance, code, count, rng))
 }
 
 #[cfg(test)]
