@@ -78,3 +78,24 @@ fn shipped_cf_model_copies_the_values_an_utterance_shows() {
     let text = first("Color cells that contain 'overdue'");
     assert!(text.starts_with("Text") && text.contains("(overdue)"), "{text}");
 }
+
+/// Chains started from the programs of the nearest train items (`--exemplars`),
+/// noised to a level and resumed, keep what those programs share with the request
+/// and take its values: the exemplars' own numbers are slots that the utterance's
+/// numbers fill.
+#[test]
+fn shipped_cf_model_edits_the_nearest_train_programs() {
+    let bench = "corpora/benchmarks/nl2code/cfrule.json";
+    let first = |nl: &str| {
+        let args = ["nl2code", "generate", "--lang", "cf", "--length", "32", "-k", "1", "--exemplars", "5", "--exemplar-level", "0.3"];
+        let out = lastmile().args(args).args(["--exemplars-from", bench, "--nl", nl]).assert().success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_string()
+    };
+    assert_eq!(first("Highlight sales below 900000"), "LessThan(900000)");
+    assert_eq!(first("Color cells greater than 73125"), "GreaterThan(73125)");
+    assert_eq!(first("Format cells that are between 12 and 4,500"), "Between(12, 4500)");
+    // exemplars come from a benchmark's train split, which must be named
+    let out = lastmile().args(["nl2code", "generate", "--lang", "cf", "--nl", "x", "--exemplars", "5"]).assert().failure();
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("--exemplars-from"), "{stderr}");
+}

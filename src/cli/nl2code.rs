@@ -8,7 +8,8 @@ use super::Output;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use lastmile::diffusion::{SamplerConfig, Update};
-use lastmile::generate::{generate_ranked, RankedConfig};
+use lastmile::eval::nl2code::{load_nl2code, nearest_exemplars, Retrieval};
+use lastmile::generate::{generate_from_exemplars, RankedConfig};
 use lastmile::lang::LangId;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +67,14 @@ pub struct SamplingArgs {
     /// number written in it, every text value found in it; 0 and 1 need not be).
     #[arg(long)]
     pub grounded: bool,
+    /// Start the chains from the programs of this many nearest train items (by
+    /// their utterances) noised to `--exemplar-level`, not from pure noise; 0:
+    /// from noise. Not with `--lengths`.
+    #[arg(long, default_value_t = 0)]
+    pub exemplars: usize,
+    /// The level exemplars are noised to, as a fraction of the schedule.
+    #[arg(long, default_value_t = 0.5)]
+    pub exemplar_level: f64,
 }
 
 impl SamplingArgs {
@@ -82,6 +91,7 @@ impl SamplingArgs {
             lengths: self.lengths.clone(),
             alternatives: self.alternatives,
             grounded: self.grounded,
+            exemplar_level: self.exemplar_level,
         }
     }
 
@@ -99,7 +109,15 @@ impl SamplingArgs {
         };
         let alternatives = if self.alternatives > 1 { format!(", {} read-outs a chain", self.alternatives) } else { String::new() };
         let slots = if slots { ", literal slots" } else { "" };
-        format!("CodeFusion `{}` ({} chains, {} steps{length}, {readout}{alternatives}{slots})", dir.display(), self.chains, self.steps)
+        let (steps, start) = match self.exemplars {
+            0 => (self.steps, String::new()),
+            r => (
+                self.ranked(1).exemplar_sampler().steps.unwrap_or(self.steps),
+                format!(", from the {r} nearest train programs at level {}", self.exemplar_level),
+            ),
+        };
+        let chains = self.chains;
+        format!("CodeFusion `{}` ({chains} chains, {steps} steps{length}{start}, {readout}{alternatives}{slots})", dir.display())
     }
 }
 
@@ -122,6 +140,10 @@ pub struct GenerateArgs {
     /// Print JSON (`[{text, votes, log_prob}]`) instead of one program per line.
     #[arg(long)]
     json: bool,
+    /// The NL-to-code benchmark whose train split `--exemplars` are retrieved
+    /// from (e.g. `corpora/benchmarks/nl2code/cfrule.json`).
+    #[arg(long)]
+    exemplars_from: Option<PathBuf>,
 }
 
 /// Runs `lastmile nl2code`.
@@ -143,7 +165,16 @@ fn generate(args: GenerateArgs, output: &Output) -> Result<ExitCode> {
     let loaded = super::model_args::load(&dir, &args.model.device)?;
     let config = args.sampling.ranked(args.k);
     let checker = (!args.sampling.unconstrained).then(|| args.lang.language());
-    let ranked = generate_ranked(&loaded.model, &loaded.tokenizer, &loaded.schedule, checker, &[args.nl.as_str()], &config, &mut |_| {})
+    let starts = match (args.sampling.exemplars, &args.exemplars_from) {
+        (0, _) => Vec::new(),
+        (_, None) => bail!("--exemplars needs --exemplars-from BENCH.json, the benchmark whose train split they come from"),
+        (r, Some(bench)) => {
+            let bench = load_nl2code(bench)?;
+            vec![nearest_exemplars(&Retrieval::new(&bench.train), &args.nl, r, loaded.model.config().literal_slots)]
+        }
+    };
+    let (model, tokenizer, schedule) = (&loaded.model, &loaded.tokenizer, &loaded.schedule);
+    let ranked = generate_from_exemplars(model, tokenizer, schedule, checker, &[args.nl.as_str()], &starts, &config, &mut |_| {})
         .with_context(|| format!("generating with {}", dir.display()))?;
     let candidates = ranked.into_iter().next().unwrap_or_default();
     if args.json {

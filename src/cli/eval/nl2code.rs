@@ -1,6 +1,7 @@
 //! `lastmile eval nl2code`.
 
 use crate::cli::model_args::load;
+use crate::cli::nl2code::SamplingArgs;
 use crate::cli::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -21,11 +22,13 @@ pub struct Args {
     #[arg(long, short = 'k', default_value_t = 5)]
     samples: usize,
     /// Also score these NL-to-code checkpoints (`lastmile nl2code train`), one
-    /// row each, beside the retrieval floor.
+    /// row each, beside the retrieval floor; with `--exemplars N`, a second row
+    /// each whose chains start from the N nearest train programs (`--lengths`
+    /// applies to the first row only).
     #[arg(long)]
     checkpoint: Vec<PathBuf>,
     #[command(flatten)]
-    sampling: super::super::nl2code::SamplingArgs,
+    sampling: SamplingArgs,
     /// Also score these seq2seq models trained on the benchmark's pairs
     /// (`lastmile fixer train --pairs BENCH.json`): the autoregressive
     /// baseline, its `-k` beams as the candidates.
@@ -57,26 +60,34 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let every = args.every as usize;
     let bench = every_nth_test_item(load_nl2code(&args.bench)?, every);
     let mut methods = vec![run_retrieval(&bench, args.lang, args.samples)];
+    // every checkpoint from noise (the paper's generation), then from exemplars when asked
+    let starts: Vec<usize> = std::iter::once(0).chain((args.sampling.exemplars > 0).then_some(args.sampling.exemplars)).collect();
     for dir in &args.checkpoint {
         let loaded = load(dir, &args.device)?;
-        let config = args.sampling.ranked(args.samples);
-        let method = args.sampling.method_name(dir, loaded.model.config().literal_slots);
-        let bar = output.steps_bar();
-        let scores = run_model(
-            &method,
-            &bench,
-            args.lang,
-            &loaded.model,
-            &loaded.tokenizer,
-            &loaded.schedule,
-            &config,
-            !args.sampling.unconstrained,
-            args.consensus,
-            &mut Output::follow(&bar),
-        )
-        .with_context(|| format!("generating with {}", dir.display()))?;
-        bar.finish_and_clear();
-        methods.extend(scores);
+        for &exemplars in &starts {
+            // chains from exemplars take their lengths from them
+            let lengths = if exemplars > 0 { None } else { args.sampling.lengths.clone() };
+            let sampling = SamplingArgs { exemplars, lengths, ..args.sampling.clone() };
+            let config = sampling.ranked(args.samples);
+            let method = sampling.method_name(dir, loaded.model.config().literal_slots);
+            let bar = output.steps_bar();
+            let scores = run_model(
+                &method,
+                &bench,
+                args.lang,
+                &loaded.model,
+                &loaded.tokenizer,
+                &loaded.schedule,
+                &config,
+                !sampling.unconstrained,
+                args.consensus,
+                exemplars,
+                &mut Output::follow(&bar),
+            )
+            .with_context(|| format!("generating with {}", dir.display()))?;
+            bar.finish_and_clear();
+            methods.extend(scores);
+        }
     }
     for dir in &args.fixer {
         let fixer =

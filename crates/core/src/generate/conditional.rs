@@ -9,6 +9,12 @@
 //! slots ([`crate::model::ModelConfig::literal_slots`]) reads the utterance
 //! with its values as placeholders, and every read-out has them filled back
 //! before the checker sees it.
+//!
+//! [`generate_from_exemplars`] starts each utterance's chains from programs
+//! that answer similar utterances (the nearest train items) noised to a level
+//! of the schedule instead of from pure noise, the repair paper's "noise it and
+//! resume the reverse process" applied to generation: the model edits a
+//! retrieved program towards what the utterance asks.
 
 use super::GenerateError;
 use crate::dataset::LiteralSlots;
@@ -17,7 +23,8 @@ use crate::diffusion::{source_batch, EosInWindow, NoiseSchedule, Sampler, Sample
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::tokenizer::{len_with_eos, CodeTokenizer, EOS};
+use crate::tokenizer::{len_with_eos, CodeTokenizer, EOS, PAD};
+use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -54,6 +61,33 @@ pub struct RankedConfig {
     /// ([`Language::grounded`]: CF rules' numbers and text values), when a checker
     /// reads them out; a chain with no such program keeps its argmax.
     pub grounded: bool,
+    /// Where chains given exemplars ([`generate_from_exemplars`]) start: their
+    /// programs noised to this fraction of the schedule (0 keeps them nearly
+    /// clean, 1 is pure noise). Such a chain takes this share of
+    /// `sampler.steps` (at least one), the step size of a chain from noise.
+    pub exemplar_level: f64,
+}
+
+impl RankedConfig {
+    /// The reverse process of a chain from an exemplar: the share of
+    /// `sampler.steps` that `exemplar_level` is (at least one), so that it steps
+    /// as a chain from noise does.
+    pub fn exemplar_sampler(&self) -> SamplerConfig {
+        match self.sampler.steps {
+            Some(steps) => SamplerConfig { steps: Some(((steps as f64 * self.exemplar_level).round() as usize).max(1)), ..self.sampler },
+            None => self.sampler,
+        }
+    }
+}
+
+/// A program to start chains from, with the utterance it answers (whose
+/// numbers and quoted values are its literal slots).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// The utterance the program answers.
+    pub utterance: String,
+    /// The program.
+    pub code: String,
 }
 
 /// One ranked program.
@@ -67,9 +101,10 @@ pub struct Candidate {
     pub log_prob: f32,
 }
 
-/// Up to `config.k` distinct programs for each utterance, best first. An
-/// utterance is encoded as training encodes it: its ids cut to the encoder's
-/// length with `<eos>`. Reports one [`Unit::Batches`] count per utterance (its chains run as one batch).
+/// Up to `config.k` distinct programs for each utterance, best first, its
+/// chains from pure noise. An utterance is encoded as training encodes it: its
+/// ids cut to the encoder's length with `<eos>`. Reports one [`Unit::Batches`]
+/// count per utterance (its chains run as one batch).
 pub fn generate_ranked(
     model: &CodeFusion,
     tokenizer: &CodeTokenizer,
@@ -79,8 +114,35 @@ pub fn generate_ranked(
     config: &RankedConfig,
     progress: &mut ProgressFn,
 ) -> Result<Vec<Vec<Candidate>>, GenerateError> {
+    generate_from_exemplars(model, tokenizer, schedule, checker, utterances, &[], config, progress)
+}
+
+/// [`generate_ranked`] with chains started from exemplars: utterance `i`'s
+/// chain `c` starts from `exemplars[i][c % len]` noised to
+/// `config.exemplar_level` (its program with the exemplar utterance's values as
+/// literal slots, for a model trained on them, so that the utterance's own
+/// values fill them back). An utterance without exemplars (`exemplars` shorter,
+/// or an empty list) starts from pure noise. Chains that start from exemplars
+/// take their lengths from them: `config.lengths` with exemplars is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_from_exemplars(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    schedule: &NoiseSchedule,
+    checker: Option<&dyn Language>,
+    utterances: &[&str],
+    exemplars: &[Vec<Exemplar>],
+    config: &RankedConfig,
+    progress: &mut ProgressFn,
+) -> Result<Vec<Vec<Candidate>>, GenerateError> {
     if model.config().encoder_layers == 0 {
         return Err(GenerateError::Config("this checkpoint has no encoder: NL-to-code needs a model trained with `[pairs]`".into()));
+    }
+    if config.lengths.is_some() && exemplars.iter().any(|e| !e.is_empty()) {
+        return Err(GenerateError::Config("chains started from exemplars take their lengths from them: leave out the held lengths".into()));
+    }
+    if !(0.0..=1.0).contains(&config.exemplar_level) {
+        return Err(GenerateError::Config(format!("the exemplar level must be within 0..=1, got {}", config.exemplar_level)));
     }
     let chains = config.chains.max(config.k).max(1);
     let m = model.config().source_len();
@@ -102,16 +164,23 @@ pub fn generate_ranked(
         let context = model.encode(&ids, &lengths, false)?.expect("a model with an encoder encodes").repeat_each(chains)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(stream_of(utterance));
-        let sampler = Sampler::new(model, schedule, &config.sampler).conditioned(&context).scored();
+        let starts = exemplars.get(i).filter(|e| !e.is_empty());
+        let sampler_config = if starts.is_some() { config.exemplar_sampler() } else { config.sampler };
+        let sampler = Sampler::new(model, schedule, &sampler_config).conditioned(&context).scored();
         let accept = |ids: &[u32]| {
             checker.is_none_or(|checker| {
                 decode(ids).is_ok_and(|text| checker.check(&text).is_ok() && (!config.grounded || checker.grounded(&text, utterance)))
             })
         };
         let read = Reading { checked: checker.is_some(), alternatives: config.alternatives.max(1) };
-        let (rows, scores) = match &config.lengths {
-            None => free_chains(&sampler, chains, config.len, read, &mut rng, accept)?,
-            Some(lengths) => held_chains(model, schedule, &sampler, chains, lengths, read, &mut rng, accept)?,
+        let (rows, scores) = match (starts, &config.lengths) {
+            (Some(starts), _) => {
+                let tokens = exemplar_rows(model, tokenizer, starts, chains, config.len)?;
+                let t = ((config.exemplar_level * (schedule.steps() - 1) as f64).round() as usize).max(1);
+                free_chains(&sampler, Start::Tokens { tokens: &tokens, t }, read, &mut rng, accept)?
+            }
+            (None, None) => free_chains(&sampler, Start::Noise { batch: chains, len: config.len }, read, &mut rng, accept)?,
+            (None, Some(lengths)) => held_chains(model, schedule, &sampler, chains, lengths, read, &mut rng, accept)?,
         };
         let mut found: BTreeMap<String, Candidate> = BTreeMap::new();
         for (read, scores) in rows.iter().zip(&scores) {
@@ -155,16 +224,49 @@ struct Reading {
 /// Each chain's read-outs (the voting one first) and its final scores.
 type ChainReads = (Vec<Vec<Vec<u32>>>, Vec<Vec<Vec<f32>>>);
 
-/// `chains` chains from noise over `len` positions, each placing its own `<eos>`.
-fn free_chains(
-    sampler: &Sampler,
+/// `chains` rows of `len` positions, chain `c` holding `starts[c % len]`'s
+/// program (slotted by its utterance), `<eos>`, then `<pad>`; a program too long
+/// is cut to leave room for its `<eos>`. Without `len`, the rows are twice the
+/// longest exemplar with its `<eos>`, rounded up to the model's length bucket
+/// (at most `n`): room to grow the program, without paying for positions no
+/// chain will fill.
+fn exemplar_rows(
+    model: &CodeFusion,
+    tokenizer: &CodeTokenizer,
+    starts: &[Exemplar],
     chains: usize,
     len: Option<usize>,
+) -> Result<Tensor, GenerateError> {
+    let config = model.config();
+    let mut encoded = Vec::with_capacity(starts.len());
+    for start in starts {
+        let code = match config.literal_slots {
+            true => LiteralSlots::of(&start.utterance).mask_code(&start.code),
+            false => start.code.clone(),
+        };
+        encoded.push(tokenizer.encode(&code)?);
+    }
+    let longest = encoded.iter().map(|ids| ids.len() + 1).max().unwrap_or(1);
+    let len = len.unwrap_or_else(|| config.trimmed_len(2 * longest)).clamp(1, config.seq_len);
+    for ids in &mut encoded {
+        ids.truncate(len - 1);
+        ids.push(EOS);
+        ids.resize(len, PAD);
+    }
+    let flat: Vec<u32> = (0..chains).flat_map(|c| encoded[c % encoded.len()].iter().copied()).collect();
+    Ok(Tensor::from_vec(flat, (chains, len), model.device())?)
+}
+
+/// Chains from `start` (pure noise, or rows noised to a level), each placing its
+/// own `<eos>`.
+fn free_chains(
+    sampler: &Sampler,
+    start: Start,
     read: Reading,
     rng: &mut ChaCha8Rng,
     accept: impl Fn(&[u32]) -> bool,
 ) -> Result<ChainReads, GenerateError> {
-    let sampled = sampler.run(Start::Noise { batch: chains, len }, rng, &mut |_| {})?;
+    let sampled = sampler.run(start, rng, &mut |_| {})?;
     let scores = super::final_scores(sampled.scores)?;
     let rows = sampled
         .tokens
@@ -238,11 +340,12 @@ mod tests {
 
     fn config(k: usize) -> RankedConfig {
         let sampler = SamplerConfig { steps: Some(4), stride: None, clamp: true, update: Update::Ddpm, likelihood: 0.0 };
-        RankedConfig { sampler, chains: 6, k, seed: 3, len: None, lengths: None, alternatives: 1, grounded: false }
+        RankedConfig { sampler, chains: 6, k, seed: 3, len: None, lengths: None, alternatives: 1, grounded: false, exemplar_level: 0.5 }
     }
 
-    #[test]
-    fn ranked_candidates_are_distinct_checked_and_the_same_wherever_an_utterance_sits() {
+    /// A small conditioned model's config, with a tokenizer trained on the CF
+    /// benchmark's train split (its code and utterances).
+    fn tiny_conditioned() -> (ModelConfig, CodeTokenizer) {
         let bench = crate::dataset::load_nl2code(&crate::repo_file("corpora/benchmarks/nl2code/cfrule.json")).unwrap();
         let texts: Vec<String> = bench.train.iter().flat_map(|i| [i.code.clone(), i.utterance.clone().unwrap_or_default()]).collect();
         let tokenizer = CodeTokenizer::train(texts.iter(), 400).unwrap();
@@ -258,6 +361,67 @@ mod tests {
             shared_source_embedding: true,
             ..ModelConfig::tiny()
         };
+        (model_config, tokenizer)
+    }
+
+    fn exemplar(utterance: &str, code: &str) -> Exemplar {
+        Exemplar { utterance: utterance.into(), code: code.into() }
+    }
+
+    #[test]
+    fn exemplar_rows_hold_each_program_slotted_by_its_own_utterance_in_turn() {
+        let (model_config, tokenizer) = tiny_conditioned();
+        let starts =
+            [exemplar("Color cells greater than 5", "GreaterThan(5)"), exemplar("Color cells that have Error", "TextContains(Error)")];
+        let decoded = |slots: bool, len: Option<usize>| {
+            let (model, _) = init_model(
+                &ModelConfig { literal_slots: slots, length_bucket: Some(1), ..model_config.clone() },
+                &candle_core::Device::Cpu,
+                0,
+            )
+            .unwrap();
+            let rows = exemplar_rows(&model, &tokenizer, &starts, 3, len).unwrap().to_vec2::<u32>().unwrap();
+            rows.iter().map(|row| (row.len(), tokenizer.decode_snippet(row).unwrap())).collect::<Vec<_>>()
+        };
+        // chain c holds exemplar c % 2; a slotted model reads the exemplar's number
+        // as its slot, so the asked utterance's number fills it
+        assert_eq!(
+            decoded(true, Some(16)),
+            [(16, "GreaterThan(N0)".to_string()), (16, "TextContains(Error)".to_string()), (16, "GreaterThan(N0)".to_string())]
+        );
+        // by default, rows of twice the longest exemplar (with <eos>), at most the model's length
+        let longest = ["GreaterThan(5)", "TextContains(Error)"].iter().map(|c| tokenizer.encode(c).unwrap().len() + 1).max().unwrap();
+        assert_eq!(decoded(false, None)[0], ((2 * longest).min(16), "GreaterThan(5)".to_string()));
+        // a program longer than the row is cut before its <eos>
+        let cut = decoded(false, Some(3));
+        assert!(cut.iter().all(|(len, text)| *len == 3 && "GreaterThan(5)TextContains(Error)".contains(text.as_str())), "{cut:?}");
+    }
+
+    #[test]
+    fn chains_from_exemplars_differ_from_noise_and_without_exemplars_are_the_noise_chains() {
+        let (model_config, tokenizer) = tiny_conditioned();
+        let (model, _vars) = init_model(&model_config, &candle_core::Device::Cpu, 0).unwrap();
+        let schedule = NoiseSchedule::sqrt(1200);
+        let asked = ["Highlight sales below 900000", "Color cells that have value equal to Complete"];
+        let starts = vec![vec![exemplar("Highlight cells less than 5", "LessThan(5)")], Vec::new()];
+        let run = |starts: &[Vec<Exemplar>], config: &RankedConfig| {
+            generate_from_exemplars(&model, &tokenizer, &schedule, None, &asked, starts, config, &mut |_| {})
+        };
+        let seeded = run(&starts, &config(6)).unwrap();
+        let from_noise = generate_ranked(&model, &tokenizer, &schedule, None, &asked, &config(6), &mut |_| {}).unwrap();
+        assert_ne!(seeded[0], from_noise[0], "the first utterance's chains start from its exemplar");
+        assert_eq!(seeded[1], from_noise[1], "an utterance without exemplars starts from noise");
+        assert_eq!(seeded, run(&starts, &config(6)).unwrap(), "same seed, same candidates");
+        assert_ne!(seeded[0], run(&starts, &RankedConfig { exemplar_level: 0.05, ..config(6) }).unwrap()[0], "the level matters");
+        let err = run(&starts, &RankedConfig { lengths: Some(vec![4]), ..config(6) }).unwrap_err();
+        assert!(err.to_string().contains("take their lengths"), "{err}");
+        let err = run(&starts, &RankedConfig { exemplar_level: 1.5, ..config(6) }).unwrap_err();
+        assert!(err.to_string().contains("within 0..=1"), "{err}");
+    }
+
+    #[test]
+    fn ranked_candidates_are_distinct_checked_and_the_same_wherever_an_utterance_sits() {
+        let (model_config, tokenizer) = tiny_conditioned();
         let (model, _vars) = init_model(&model_config, &candle_core::Device::Cpu, 0).unwrap();
         let schedule = NoiseSchedule::sqrt(1200);
         let cf = LangId::Cf.language();

@@ -13,7 +13,7 @@
 
 mod conditional;
 
-pub use conditional::{generate_ranked, Candidate, RankedConfig};
+pub use conditional::{generate_from_exemplars, generate_ranked, Candidate, Exemplar, RankedConfig};
 
 use crate::diffusion::constrained::{read_out, splice_accepted, Constraint};
 use crate::diffusion::{bucketed_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};

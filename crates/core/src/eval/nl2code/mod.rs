@@ -10,19 +10,17 @@
 
 mod bleu;
 mod consensus;
-mod retrieval;
 mod score;
 
-pub use crate::dataset::{load_nl2code, Nl2CodeBench, Nl2CodeItem};
+pub use crate::dataset::{load_nl2code, Nl2CodeBench, Nl2CodeItem, Retrieval};
 pub use bleu::{conala_tokens, corpus_bleu};
 pub use consensus::exec_consensus;
-pub use retrieval::Retrieval;
 pub use score::{diversity, normalise, rates, score_item, Diversity, ItemScore, Rates, TOP};
 
 use super::EvalWriteError;
-use crate::dataset::write_file_atomic;
+use crate::dataset::{write_file_atomic, LiteralSlots};
 use crate::diffusion::NoiseSchedule;
-use crate::generate::{generate_ranked, GenerateError, RankedConfig};
+use crate::generate::{generate_from_exemplars, Exemplar, GenerateError, RankedConfig};
 use crate::io_error::IoError;
 use crate::lang::LangId;
 use crate::model::CodeFusion;
@@ -81,8 +79,11 @@ pub fn run_retrieval(bench: &Nl2CodeBench, lang: LangId, k: usize) -> MethodScor
 }
 
 /// Scores a conditioned CodeFusion checkpoint on the test split: its ranked
-/// candidates ([`generate_ranked`]), `config.k` per item, read out under the
-/// language's checker when `constrained`. With `consensus` (CF rules), a second row
+/// candidates ([`crate::generate::generate_ranked`]), `config.k` per item, read out under the
+/// language's checker when `constrained`. With `exemplars > 0`, each item's
+/// chains start from the programs of its `exemplars` nearest train items
+/// ([`Retrieval`]) noised to `config.exemplar_level`
+/// ([`generate_from_exemplars`]). With `consensus` (CF rules), a second row
 /// re-ranks the same chains' candidates by what they do to the item's sheet
 /// ([`exec_consensus`]); items without a sheet keep their ranking there.
 #[allow(clippy::too_many_arguments)]
@@ -96,13 +97,22 @@ pub fn run_model(
     config: &RankedConfig,
     constrained: bool,
     consensus: bool,
+    exemplars: usize,
     progress: &mut ProgressFn,
 ) -> Result<Vec<MethodScores>, GenerateError> {
     let checker = constrained.then_some(lang.language());
+    let asked = test_utterances(bench);
+    let starts: Vec<Vec<Exemplar>> = match exemplars {
+        0 => Vec::new(),
+        r => {
+            let retrieval = Retrieval::new(&bench.train);
+            asked.iter().map(|u| nearest_exemplars(&retrieval, u, r, model.config().literal_slots)).collect()
+        }
+    };
     // every chain's read-out, so that consensus sees the candidates the top-k
     // leaves out; truncating them to k gives the ranking of a k-run exactly
     let wide = RankedConfig { k: if consensus { config.chains.max(config.k) } else { config.k }, ..config.clone() };
-    let ranked = generate_ranked(model, tokenizer, schedule, checker, &test_utterances(bench), &wide, progress)?;
+    let ranked = generate_from_exemplars(model, tokenizer, schedule, checker, &asked, &starts, &wide, progress)?;
     let top_k = ranked.iter().map(|c| c.iter().take(config.k).map(|c| c.text.clone()).collect()).collect();
     let mut rows = vec![score_candidates(method, bench, lang, top_k)];
     if consensus {
@@ -117,6 +127,19 @@ pub fn run_model(
         rows.push(score_candidates(&format!("{method}, execution consensus on the sheet"), bench, lang, reranked));
     }
     Ok(rows)
+}
+
+/// The programs of the `r` nearest train items to `utterance`, with their
+/// utterances: where exemplar-seeded chains start. With `slots` (a model trained
+/// on literal slots), programs that differ only in their literal values count as
+/// one (`GreaterThan(267)` and `GreaterThan(2)` both start as `GreaterThan(N0)`),
+/// so the `r` exemplars are `r` different programs to the model.
+pub fn nearest_exemplars(retrieval: &Retrieval, utterance: &str, r: usize, slots: bool) -> Vec<Exemplar> {
+    let near = retrieval.nearest_by(utterance, r, |item| match slots {
+        true => LiteralSlots::of(item.utterance.as_deref().unwrap_or_default()).mask_code(&item.code),
+        false => item.code.clone(),
+    });
+    near.iter().map(|i| Exemplar { utterance: i.utterance.clone().unwrap_or_default(), code: i.code.clone() }).collect()
 }
 
 /// The test utterances that are scored, in order (items without one are left out).

@@ -1,8 +1,9 @@
-//! The zero-parameter floor of NL-to-code: answer with the code of the train items
-//! whose utterances are nearest to the query (TF-IDF over lower-cased words,
-//! cosine similarity), distinct programs, best first.
+//! Nearest-utterance retrieval over an NL-to-code train split (TF-IDF over
+//! lower-cased words, cosine similarity), distinct programs, best first: the
+//! zero-parameter floor of NL-to-code, and the exemplars that exemplar-seeded
+//! generation starts its chains from.
 
-use crate::dataset::Nl2CodeItem;
+use super::Nl2CodeItem;
 use std::collections::{BTreeMap, HashMap};
 
 /// Nearest-utterance retrieval over a train split.
@@ -55,6 +56,19 @@ impl<'a> Retrieval<'a> {
     /// The codes of the `k` nearest train items with distinct codes, nearest first
     /// (ties: the earlier train item).
     pub fn top_k(&self, utterance: &str, k: usize) -> Vec<String> {
+        self.nearest(utterance, k).into_iter().map(|item| item.code.clone()).collect()
+    }
+
+    /// The `k` nearest train items with distinct codes, nearest first (ties: the
+    /// earlier train item).
+    pub fn nearest(&self, utterance: &str, k: usize) -> Vec<&'a Nl2CodeItem> {
+        self.nearest_by(utterance, k, |item| item.code.clone())
+    }
+
+    /// The `k` nearest train items whose `key`s differ, nearest first (ties: the
+    /// earlier train item): e.g. programs distinct once their literal values are
+    /// slots.
+    pub fn nearest_by(&self, utterance: &str, k: usize, key: impl Fn(&Nl2CodeItem) -> String) -> Vec<&'a Nl2CodeItem> {
         let query = tf_idf(&self.idf, utterance);
         let mut scored: Vec<(f64, usize)> = self
             .vectors
@@ -63,14 +77,17 @@ impl<'a> Retrieval<'a> {
             .map(|(i, v)| (query.iter().map(|(w, x)| x * v.get(w).copied().unwrap_or(0.0)).sum(), i))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut out: Vec<String> = Vec::with_capacity(k);
+        let mut out: Vec<&'a Nl2CodeItem> = Vec::with_capacity(k);
+        let mut keys: Vec<String> = Vec::with_capacity(k);
         for (_, i) in scored {
             if out.len() == k {
                 break;
             }
-            let code = &self.items[i].code;
-            if !out.contains(code) {
-                out.push(code.clone());
+            let item = self.items[i];
+            let key = key(item);
+            if !keys.contains(&key) {
+                keys.push(key);
+                out.push(item);
             }
         }
         out
@@ -97,5 +114,12 @@ mod tests {
         assert_eq!(retrieval.top_k("cells greater than 7", 2), ["GreaterThan(5)", "LessThan(5)"]);
         assert_eq!(retrieval.top_k("duplicate", 1), ["Duplicate()"]);
         assert_eq!(retrieval.top_k("anything", 9).len(), 3);
+        // the items themselves, their utterances with them: the first of two with one code
+        let near: Vec<Option<&str>> = retrieval.nearest("cells greater than 7", 3).iter().map(|i| i.utterance.as_deref()).collect();
+        assert_eq!(near, [Some("highlight cells greater than 5"), Some("highlight cells less than 5"), Some("show duplicate values")]);
+        // distinct by another key: one item per comparison
+        let comparison = |i: &Nl2CodeItem| i.code.split('(').next().unwrap().to_string();
+        let near: Vec<&str> = retrieval.nearest_by("colour cells greater than 10", 3, comparison).iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(near, ["GreaterThan(5)", "LessThan(5)", "Duplicate()"]);
     }
 }
