@@ -73,7 +73,7 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 0)]
     pub exemplars: usize,
     /// The level exemplars are noised to, as a fraction of the schedule.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.3)]
     pub exemplar_level: f64,
 }
 
