@@ -17,13 +17,13 @@
 //! retrieved program towards what the utterance asks.
 
 use super::GenerateError;
-use crate::dataset::LiteralSlots;
+use crate::dataset::{LiteralSlots, Nl2CodeItem};
 use crate::diffusion::constrained::{read_out_n, splice_accepted_n, Constraint};
 use crate::diffusion::{source_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start};
 use crate::lang::Language;
 use crate::model::CodeFusion;
 use crate::progress::{Progress, ProgressFn, Unit};
-use crate::tokenizer::{len_with_eos, CodeTokenizer, EOS, PAD};
+use crate::tokenizer::{fixed_row, len_with_eos, CodeTokenizer, EOS};
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -88,6 +88,26 @@ pub struct Exemplar {
     pub utterance: String,
     /// The program.
     pub code: String,
+}
+
+impl Exemplar {
+    /// The program as a chain starts from it: with `slots` (a model trained on
+    /// literal slots), the values its utterance shows as that utterance's
+    /// placeholders (`GreaterThan(267)` → `GreaterThan(N0)`), so that the asked
+    /// utterance's values fill them back.
+    pub fn program(&self, slots: bool) -> String {
+        match slots {
+            true => LiteralSlots::of(&self.utterance).mask_code(&self.code),
+            false => self.code.clone(),
+        }
+    }
+}
+
+impl From<&Nl2CodeItem> for Exemplar {
+    /// A benchmark item as an exemplar (an item without an utterance slots nothing).
+    fn from(item: &Nl2CodeItem) -> Self {
+        Exemplar { utterance: item.utterance.clone().unwrap_or_default(), code: item.code.clone() }
+    }
 }
 
 /// One ranked program.
@@ -176,8 +196,7 @@ pub fn generate_from_exemplars(
         let (rows, scores) = match (starts, &config.lengths) {
             (Some(starts), _) => {
                 let tokens = exemplar_rows(model, tokenizer, starts, chains, config.len)?;
-                let t = ((config.exemplar_level * (schedule.steps() - 1) as f64).round() as usize).max(1);
-                free_chains(&sampler, Start::Tokens { tokens: &tokens, t }, read, &mut rng, accept)?
+                free_chains(&sampler, Start::Tokens { tokens: &tokens, t: schedule.level(config.exemplar_level) }, read, &mut rng, accept)?
             }
             (None, None) => free_chains(&sampler, Start::Noise { batch: chains, len: config.len }, read, &mut rng, accept)?,
             (None, Some(lengths)) => held_chains(model, schedule, &sampler, chains, lengths, read, &mut rng, accept)?,
@@ -238,22 +257,15 @@ fn exemplar_rows(
     len: Option<usize>,
 ) -> Result<Tensor, GenerateError> {
     let config = model.config();
-    let mut encoded = Vec::with_capacity(starts.len());
-    for start in starts {
-        let code = match config.literal_slots {
-            true => LiteralSlots::of(&start.utterance).mask_code(&start.code),
-            false => start.code.clone(),
-        };
-        encoded.push(tokenizer.encode(&code)?);
-    }
+    let encoded: Vec<Vec<u32>> =
+        starts.iter().map(|start| tokenizer.encode(&start.program(config.literal_slots))).collect::<Result<_, _>>()?;
     let longest = encoded.iter().map(|ids| ids.len() + 1).max().unwrap_or(1);
     let len = len.unwrap_or_else(|| config.trimmed_len(2 * longest)).clamp(1, config.seq_len);
-    for ids in &mut encoded {
-        ids.truncate(len - 1);
-        ids.push(EOS);
-        ids.resize(len, PAD);
-    }
-    let flat: Vec<u32> = (0..chains).flat_map(|c| encoded[c % encoded.len()].iter().copied()).collect();
+    let rows: Vec<Vec<u32>> = encoded
+        .iter()
+        .map(|ids| fixed_row(&ids[..ids.len().min(len - 1)], 0, 0, len).expect("a program cut to len - 1 fits its row"))
+        .collect();
+    let flat: Vec<u32> = (0..chains).flat_map(|c| rows[c % rows.len()].iter().copied()).collect();
     Ok(Tensor::from_vec(flat, (chains, len), model.device())?)
 }
 

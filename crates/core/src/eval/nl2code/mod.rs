@@ -18,7 +18,7 @@ pub use consensus::exec_consensus;
 pub use score::{diversity, normalise, rates, score_item, Diversity, ItemScore, Rates, TOP};
 
 use super::EvalWriteError;
-use crate::dataset::{write_file_atomic, LiteralSlots};
+use crate::dataset::write_file_atomic;
 use crate::diffusion::NoiseSchedule;
 use crate::generate::{generate_from_exemplars, Exemplar, GenerateError, RankedConfig};
 use crate::io_error::IoError;
@@ -135,11 +135,8 @@ pub fn run_model(
 /// one (`GreaterThan(267)` and `GreaterThan(2)` both start as `GreaterThan(N0)`),
 /// so the `r` exemplars are `r` different programs to the model.
 pub fn nearest_exemplars(retrieval: &Retrieval, utterance: &str, r: usize, slots: bool) -> Vec<Exemplar> {
-    let near = retrieval.nearest_by(utterance, r, |item| match slots {
-        true => LiteralSlots::of(item.utterance.as_deref().unwrap_or_default()).mask_code(&item.code),
-        false => item.code.clone(),
-    });
-    near.iter().map(|i| Exemplar { utterance: i.utterance.clone().unwrap_or_default(), code: i.code.clone() }).collect()
+    let near = retrieval.nearest_by(utterance, r, |item| Exemplar::from(item).program(slots));
+    near.into_iter().map(Exemplar::from).collect()
 }
 
 /// The test utterances that are scored, in order (items without one are left out).
