@@ -139,6 +139,25 @@ fn tokenizer_pretrain_resume_sample_and_eval() {
     }
     sample(&["--constrained"], "constrained2.jsonl");
     assert_eq!(fs::read(root.join("constrained.jsonl")).unwrap(), fs::read(root.join("constrained2.jsonl")).unwrap());
+    // generation then the model's own repair: the same chains, so each raw sample is
+    // the plain one; a repaired sample passes the check; deterministic
+    let repaired = sample(&["--repair-rounds", "2"], "repaired.jsonl");
+    assert_eq!(repaired.len(), 12);
+    for (p, r) in plain.iter().zip(&repaired) {
+        assert_eq!(p["text"], r["raw"], "{p} -> {r}");
+        if r["repaired"] == true {
+            assert!(r["valid"] == true && r["text"] != r["raw"], "{r}");
+        } else {
+            assert_eq!(r["text"], r["raw"], "{r}");
+        }
+        if p["valid"] == true {
+            assert_eq!(r["repaired"], false, "a sample that passes is not repaired: {r}");
+        }
+    }
+    sample(&["--repair-rounds", "2"], "repaired2.jsonl");
+    assert_eq!(fs::read(root.join("repaired.jsonl")).unwrap(), fs::read(root.join("repaired2.jsonl")).unwrap());
+    let err = lastmile(root).args(["sample", "--checkpoint", "run/checkpoint", "--repair-rounds", "2"]).assert().failure();
+    assert!(String::from_utf8_lossy(&err.get_output().stderr).contains("--lang"));
 
     let out = stdout(lastmile(root).args([
         "eval",

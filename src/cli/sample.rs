@@ -1,11 +1,13 @@
 //! `lastmile sample`: unconditional generation from a checkpoint.
 
+use super::sampler_args::SamplerArgs;
 use super::Output;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lastmile::diffusion::{SamplerConfig, Update};
-use lastmile::generate::{sample, token_lengths, SampleConfig};
+use lastmile::generate::{repair_samples, sample, token_lengths, SampleConfig};
 use lastmile::lang::LangId;
+use lastmile::repair::{Pooling, Repairer};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,13 +44,20 @@ pub struct Args {
     /// the argmax (grammar-constrained decoding; the model ranks, the parser prunes).
     #[arg(long, requires = "lang")]
     constrained: bool,
+    /// Repair every sample the `--lang` checker rejects with the model's own
+    /// repair (`lastmile repair`'s default method, iterated over this many
+    /// rounds: one window per slip) and keep the chosen repair where it
+    /// passes; the JSONL keeps the raw sample beside it.
+    #[arg(long, requires = "lang", value_parser = clap::value_parser!(u16).range(1..=8))]
+    repair_rounds: Option<u16>,
     /// Length-conditioned generation: draw each sample's token length from
     /// this mined corpus's train split (e.g. `outputs/corpus/excel`), hold
     /// `<eos>` and `<pad>` from there on at every step, and let the model
     /// fill the positions before it (a chain can no longer stop early).
     #[arg(long)]
     lengths: Option<PathBuf>,
-    /// Write JSONL (`{"text", "valid", "substantive"}`) here instead of printing snippets.
+    /// Write JSONL (`{"text", "valid", "substantive"}`, with `--repair-rounds` also
+    /// `"raw"` and `"repaired"`) here instead of printing snippets.
     #[arg(long, short)]
     out: Option<PathBuf>,
 }
@@ -80,13 +89,35 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let texts = sample(model, tokenizer, schedule, constrain, args.n, &config, &mut Output::follow(&bar)).context("sampling failed")?;
     bar.finish_and_clear();
     let checker = args.lang.map(|l| l.language());
+    let repaired = match (args.repair_rounds, checker) {
+        (Some(rounds), Some(lang)) => {
+            let repair = SamplerArgs::repair_defaults(rounds).repair_config(1, args.batch_size, args.seed, lang);
+            let bar = output.steps_bar();
+            let repaired =
+                repair_samples(&Repairer::new(model, tokenizer, lang), texts.clone(), &repair, Pooling::Ranked, &mut Output::follow(&bar))
+                    .context("repairing the samples failed")?;
+            bar.finish_and_clear();
+            Some(repaired)
+        }
+        _ => None,
+    };
+    let raw_passed = checker.map(|c| texts.iter().filter(|t| c.check(t).is_ok()).count());
+    let (texts, raw): (Vec<String>, Vec<Option<String>>) = match repaired {
+        Some(repaired) => repaired.into_iter().map(|r| (r.text, Some(r.raw))).unzip(),
+        None => texts.into_iter().map(|t| (t, None)).unzip(),
+    };
     let valid: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.check(t).is_ok())).collect();
     let substantive: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.is_substantive(t))).collect();
     match &args.out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
-            for ((text, valid), substantive) in texts.iter().zip(&valid).zip(&substantive) {
-                writeln!(file, "{}", serde_json::json!({ "text": text, "valid": valid, "substantive": substantive }))?;
+            for (((text, valid), substantive), raw) in texts.iter().zip(&valid).zip(&substantive).zip(&raw) {
+                let mut row = serde_json::json!({ "text": text, "valid": valid, "substantive": substantive });
+                if let Some(raw) = raw {
+                    row["raw"] = raw.as_str().into();
+                    row["repaired"] = (raw != text).into();
+                }
+                writeln!(file, "{row}")?;
             }
         }
         None => texts.iter().for_each(|t| output.line(t)),
@@ -96,6 +127,14 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         let good = valid.iter().zip(&substantive).filter(|(v, s)| **v == Some(true) && **s == Some(true)).count();
         let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
         let pct = |k: usize| 100.0 * k as f64 / texts.len().max(1) as f64;
+        if let (Some(raw_passed), Some(_)) = (raw_passed, args.repair_rounds) {
+            let repaired = raw.iter().zip(&texts).filter(|(r, t)| r.as_deref().is_some_and(|r| r != t.as_str())).count();
+            output.line(format!(
+                "{raw_passed}/{} ({:.1}%) pass the strict check as sampled; {repaired} repaired by the model",
+                texts.len(),
+                pct(raw_passed)
+            ));
+        }
         output.line(format!(
             "{passed}/{} ({:.1}%) pass the strict check; {good} ({:.1}%) pass and are substantive; {distinct} ({:.1}%) distinct",
             texts.len(),

@@ -145,7 +145,22 @@ pub struct SamplerArgs {
     rank_draws: usize,
 }
 
+/// A command line of nothing but the sampler flags (for [`SamplerArgs::repair_defaults`]).
+#[derive(clap::Parser)]
+struct SamplerOnly {
+    #[command(flatten)]
+    sampler: SamplerArgs,
+}
+
 impl SamplerArgs {
+    /// The flags of `lastmile repair` with nothing set but `--rounds`: its
+    /// default method, for commands that repair without taking every flag.
+    pub fn repair_defaults(rounds: u16) -> SamplerArgs {
+        use clap::Parser;
+        let rounds = rounds.clamp(1, 8).to_string();
+        SamplerOnly::parse_from(["repair", "--rounds", rounds.as_str()]).sampler
+    }
+
     /// The sampler these flags describe.
     pub fn config(&self) -> SamplerConfig {
         // the localised method and the paper's read out under the checker visit
@@ -234,6 +249,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> SamplerArgs {
         Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap().sampler
+    }
+
+    #[test]
+    fn repair_defaults_are_the_repair_commands_defaults_with_rounds() {
+        let lang = lastmile::lang::LangId::Python.language();
+        let config = SamplerArgs::repair_defaults(8).repair_config(1, 64, 3, lang);
+        assert_eq!(config, parse(&["--rounds", "8"]).repair_config(1, 64, 3, lang));
+        assert_eq!(config.localise.as_ref().map(|l| l.rounds), Some(8));
+        assert_eq!(config.levels, parse(&[]).levels());
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! corpus's lengths) and holds `<eos>`/`<pad>` from there on at every reverse
 //! step, so a chain cannot stop early (`=SUM(2`). The constrained read-out is
 //! the one repair uses ([`crate::diffusion::constrained`]): the model ranks,
-//! the parser prunes.
+//! the parser prunes. [`repair_samples`] runs the model's own repair on the
+//! samples the checker rejects.
 
 mod conditional;
+mod repaired;
 
 pub use conditional::{generate_from_exemplars, generate_ranked, Candidate, Exemplar, RankedConfig};
+pub use repaired::{repair_samples, RepairedSample};
 
 use crate::diffusion::constrained::{read_out, splice_accepted, Constraint};
 use crate::diffusion::{bucketed_batch, EosInWindow, NoiseSchedule, Sampler, SamplerConfig, Start, Window};
@@ -36,6 +39,9 @@ pub enum GenerateError {
     /// The settings cannot work (a length that does not fit the model).
     #[error("{0}")]
     Config(String),
+    /// Repairing the samples failed.
+    #[error("repairing the samples: {0}")]
+    Repair(#[from] crate::repair::RepairError),
 }
 
 /// How [`sample`] generates.
