@@ -98,7 +98,8 @@ eval-model:
 ## eval-model-python: the numbers of models/python/MODEL_CARD.md: per-t accuracy on
 ## held-out units, PyDex zero-shot (default localised method, and the paper's
 ## whole-program method), fidelity (the 224 correct PyDex programs as inputs), and
-## unconditional samples judged by CPython's `ast`
+## unconditional samples judged by CPython's `ast` (as sampled, and after the model's
+## own repair: `sample --repair-rounds`)
 PY_MODEL ?= models/python
 PY_EVAL ?= outputs/eval/python-model
 eval-model-python: corpora-python
@@ -122,7 +123,10 @@ eval-model-python: corpora-python
 	  --out $(PY_EVAL)/pydex-paper-constrained
 	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
 	  --lengths outputs/corpus/python --out $(PY_EVAL)/samples.jsonl
-	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl | tee $(PY_EVAL)/samples.md
+	$(LASTMILE) sample --checkpoint $(PY_MODEL) --n 100 --steps 50 --clamp --update ddpm --lang python \
+	  --lengths outputs/corpus/python --repair-rounds 8 --out $(PY_EVAL)/samples-repaired.jsonl
+	python3 scripts/check-python-samples.py $(PY_EVAL)/samples.jsonl $(PY_EVAL)/samples-repaired.jsonl \
+	  | tee $(PY_EVAL)/samples.md
 
 ## eval-model-powershell: the numbers of models/powershell/MODEL_CARD.md: per-t
 ## accuracy on held-out units, the repair benchmark zero-shot (the default localised
