@@ -92,8 +92,10 @@ eval-model:
 	  --lengths outputs/corpus/excel --out $(MODEL_EVAL)/samples-lengths.jsonl
 	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
 	  --lengths outputs/corpus/excel --constrained --out $(MODEL_EVAL)/samples-constrained.jsonl
+	$(LASTMILE) sample --checkpoint $(MODEL) --n 200 --steps 50 --clamp --update ddpm --lang excel \
+	  --lengths outputs/corpus/excel --constrained --repair-rounds 8 --out $(MODEL_EVAL)/samples-repaired.jsonl
 	python3 scripts/check-samples.py $(MODEL_EVAL)/samples.jsonl $(MODEL_EVAL)/samples-lengths.jsonl \
-	  $(MODEL_EVAL)/samples-constrained.jsonl | tee $(MODEL_EVAL)/samples.md
+	  $(MODEL_EVAL)/samples-constrained.jsonl $(MODEL_EVAL)/samples-repaired.jsonl | tee $(MODEL_EVAL)/samples.md
 
 ## eval-model-python: the numbers of models/python/MODEL_CARD.md: per-t accuracy on
 ## held-out units, PyDex zero-shot (default localised method, and the paper's
