@@ -1,10 +1,10 @@
 //! Generation followed by last-mile repair: every sample the language's
 //! checker rejects goes through the model's own repair (error-localised,
 //! iterated over rounds), and the chosen candidate replaces it where the
-//! checker accepts that. The repair paper's observation, applied to the
-//! model's own output: what a chain from pure noise gets wrong is mostly a
-//! last-mile slip (a bracket, a colon, an indentation), which the low-noise
-//! model fixes better than the high-noise one avoids it.
+//! checker accepts that. A model trained mostly at low noise repairs better
+//! than it generates from pure noise; the repaired samples say how far the
+//! samples are from valid code (a bracket, a colon, an indentation), not
+//! whether they mean anything, so the raw sample is kept beside each one.
 
 use super::GenerateError;
 use crate::progress::ProgressFn;
