@@ -89,33 +89,28 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
     let texts = sample(model, tokenizer, schedule, constrain, args.n, &config, &mut Output::follow(&bar)).context("sampling failed")?;
     bar.finish_and_clear();
     let checker = args.lang.map(|l| l.language());
-    let repaired = match (args.repair_rounds, checker) {
+    let (texts, repaired) = match (args.repair_rounds, checker) {
         (Some(rounds), Some(lang)) => {
             let repair = SamplerArgs::repair_defaults(rounds).repair_config(1, args.batch_size, args.seed, lang);
             let bar = output.steps_bar();
             let repaired =
-                repair_samples(&Repairer::new(model, tokenizer, lang), texts.clone(), &repair, Pooling::Ranked, &mut Output::follow(&bar))
+                repair_samples(&Repairer::new(model, tokenizer, lang), texts, &repair, Pooling::Ranked, &mut Output::follow(&bar))
                     .context("repairing the samples failed")?;
             bar.finish_and_clear();
-            Some(repaired)
+            (repaired.iter().map(|r| r.text.clone()).collect(), Some(repaired))
         }
-        _ => None,
-    };
-    let raw_passed = checker.map(|c| texts.iter().filter(|t| c.check(t).is_ok()).count());
-    let (texts, raw): (Vec<String>, Vec<Option<String>>) = match repaired {
-        Some(repaired) => repaired.into_iter().map(|r| (r.text, Some(r.raw))).unzip(),
-        None => texts.into_iter().map(|t| (t, None)).unzip(),
+        _ => (texts, None),
     };
     let valid: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.check(t).is_ok())).collect();
     let substantive: Vec<Option<bool>> = texts.iter().map(|t| checker.map(|c| c.is_substantive(t))).collect();
     match &args.out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
-            for (((text, valid), substantive), raw) in texts.iter().zip(&valid).zip(&substantive).zip(&raw) {
+            for (i, ((text, valid), substantive)) in texts.iter().zip(&valid).zip(&substantive).enumerate() {
                 let mut row = serde_json::json!({ "text": text, "valid": valid, "substantive": substantive });
-                if let Some(raw) = raw {
-                    row["raw"] = raw.as_str().into();
-                    row["repaired"] = (raw != text).into();
+                if let Some(r) = repaired.as_ref().map(|r| &r[i]) {
+                    row["raw"] = r.raw.as_str().into();
+                    row["repaired"] = r.repaired.into();
                 }
                 writeln!(file, "{row}")?;
             }
@@ -127,8 +122,10 @@ pub fn run(args: Args, output: &Output) -> Result<ExitCode> {
         let good = valid.iter().zip(&substantive).filter(|(v, s)| **v == Some(true) && **s == Some(true)).count();
         let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
         let pct = |k: usize| 100.0 * k as f64 / texts.len().max(1) as f64;
-        if let (Some(raw_passed), Some(_)) = (raw_passed, args.repair_rounds) {
-            let repaired = raw.iter().zip(&texts).filter(|(r, t)| r.as_deref().is_some_and(|r| r != t.as_str())).count();
+        if let Some(repaired) = &repaired {
+            // a repaired sample failed the check as sampled; any other one is as sampled
+            let raw_passed = valid.iter().zip(repaired).filter(|(v, r)| **v == Some(true) && !r.repaired).count();
+            let repaired = repaired.iter().filter(|r| r.repaired).count();
             output.line(format!(
                 "{raw_passed}/{} ({:.1}%) pass the strict check as sampled; {repaired} repaired by the model",
                 texts.len(),
