@@ -153,6 +153,31 @@ fn corrupt_writes_a_rollout_shaped_dataset_of_rule_based_mistakes() {
     assert!(String::from_utf8_lossy(&err).contains("does not verify against its manifest"));
     fs::write(&shard, &original).unwrap();
 
+    // A length floor: every fixed side is a snippet of at least that many characters,
+    // where the same config without it draws shorter ones too.
+    let shortest = |ds: &Path| {
+        let manifest = Manifest::load(ds).unwrap();
+        manifest.files.iter().flat_map(|f| read_pairs(&ds.join(&f.path)).unwrap()).map(|p| p.fixed.chars().count()).min().unwrap()
+    };
+    assert!(shortest(&ds) < 30, "the corpus slice holds short formulas");
+    fresh(root);
+    fs::write(
+        root.join("long.toml"),
+        CORRUPT.replace("corpus = \"outputs/corpus/excel\"", "corpus = \"outputs/corpus/excel\"\nmin_chars = 30"),
+    )
+    .unwrap();
+    lastmile(root).args(["corrupt", "--quiet", "--config", "long.toml"]).assert().success();
+    assert!(shortest(&ds) >= 30, "min_chars = 30 keeps shorter snippets out");
+    fresh(root);
+    fs::write(
+        root.join("none.toml"),
+        CORRUPT.replace("corpus = \"outputs/corpus/excel\"", "corpus = \"outputs/corpus/excel\"\nmin_chars = 100000"),
+    )
+    .unwrap();
+    let err = lastmile(root).args(["corrupt", "--config", "none.toml"]).assert().failure().get_output().stderr.clone();
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.contains("no train snippet of at least 100000 characters"), "{err}");
+
     // Bad configs: the file and the reason.
     let bad = CORRUPT.replace("close_paren_drop = 3", "close_paren_dorp = 3");
     fs::write(root.join("bad.toml"), bad).unwrap();

@@ -128,6 +128,33 @@ fn fixers_train_resume_evaluate_and_compare() {
         assert!(beams.len() <= 3 && beams.len() == line["valid"].as_array().unwrap().len(), "{line}");
     }
 
+    // fidelity: the correct versions decoded as inputs; the same count as scoring a
+    // benchmark whose broken sides are those correct versions
+    let fidelity = &results["fidelity"];
+    assert_eq!(fidelity["items"], 12);
+    let copies: Vec<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&fs::read_to_string(bench).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|item| serde_json::json!({ "Buggy": item["GroundTruth"], "GroundTruth": item["GroundTruth"] }))
+        .collect();
+    fs::write(root.join("copies.json"), serde_json::to_vec(&copies).unwrap()).unwrap();
+    lastmile(root)
+        .args(["eval", "fixer", "--quiet", "--fixer", "dq/rules-s0", "--bench", "copies.json", "--lang", "excel", "--no-fidelity"])
+        .args(["--beam", "3", "--limit", "12", "--out", "dq/rules-s0/copies"])
+        .assert()
+        .success();
+    let copied = fs::read_to_string(root.join("dq/rules-s0/copies/predictions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|line| line["beams"].get(0) == Some(&line["broken"]))
+        .count();
+    assert_eq!(fidelity["unchanged"], copied, "{fidelity}");
+    let no_fidelity: serde_json::Value = serde_json::from_slice(&fs::read(root.join("dq/rules-s0/copies/results.json")).unwrap()).unwrap();
+    assert!(no_fidelity.get("fidelity").is_none(), "--no-fidelity decodes the broken sides only");
+    let md = fs::read_to_string(root.join("dq/rules-s0/eval/results.md")).unwrap();
+    assert!(md.contains("Fidelity: the 12 correct versions as inputs, top beam unchanged"), "{md}");
+
     // the fixer's own predictions, scored by `eval predictions`, give its figures exactly
     lastmile(root)
         .args(["eval", "predictions", "--quiet", "--predictions", "dq/rules-s0/eval/predictions.jsonl", "--bench", bench])

@@ -25,5 +25,5 @@ pub use data_quality::{data_quality_report, mcnemar_exact, DataQualityReport};
 pub use denoiser::{accuracy_by_t, accuracy_chart, AccuracyByT, LevelAccuracy};
 pub use harness::{evaluate, metrics, EvalReport, Headline, ItemResult, Metrics, Rates};
 pub use predictions::{score_predictions, PredictionsError};
-pub use ranked::{ranked_candidates, score_beams, FixerEvalRun, FixerPrediction};
+pub use ranked::{ranked_candidates, score_beams, Fidelity, FixerEvalRun, FixerPrediction};
 pub use run::{run_repair_eval, EvalWriteError};

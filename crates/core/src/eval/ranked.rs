@@ -46,6 +46,33 @@ pub struct FixerEvalRun {
     /// scored as failures and listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The items' correct versions given as inputs: how many the top beam
+    /// returns unchanged (`eval fixer`, unless `--no-fidelity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// How often a fixer leaves correct code alone: the benchmark's correct
+/// versions as inputs, the top beam compared with the input as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// Correct versions the top beam returns exactly.
+    pub unchanged: usize,
+    /// Items scored (a correct version too long for the fixer counts as changed).
+    pub items: usize,
+    /// Correct versions longer than the fixer's length.
+    pub too_long: usize,
+}
+
+impl Fidelity {
+    /// The share returned unchanged.
+    pub fn rate(&self) -> f64 {
+        if self.items == 0 {
+            0.0
+        } else {
+            self.unchanged as f64 / self.items as f64
+        }
+    }
 }
 
 /// One benchmark item as the fixer saw it: a line of `predictions.jsonl`.
@@ -125,6 +152,7 @@ pub fn score_beams(
         report,
         predictions,
         missing: Vec::new(),
+        fidelity: None,
     }
 }
 
@@ -160,6 +188,15 @@ impl FixerEvalRun {
         let _ = writeln!(md, "\n| pass@k ({}) | 1 | 3 | 5 |\n|---|---:|---:|---:|", r.headline.name());
         let cell = |k: usize| r.pass_at.get(&k).map_or_else(|| "n/a".to_string(), |&p| pct(p));
         let _ = writeln!(md, "| fixer | {} | {} | {} |", cell(1), cell(3), cell(5));
+        if let Some(f) = &self.fidelity {
+            let _ = writeln!(
+                md,
+                "\nFidelity: the {} correct versions as inputs, top beam unchanged: **{}** ({} too long for the fixer).",
+                f.items,
+                pct(f.rate()),
+                f.too_long
+            );
+        }
         if !self.missing.is_empty() {
             let _ = writeln!(md, "\n{} items had no prediction (scored as failures): {}", self.missing.len(), self.missing.join(", "));
         }

@@ -9,7 +9,7 @@ use super::chain::Anchors;
 use super::config::{self, RolloutConfig, SourceConfig, WindowConfig, WindowVocabulary};
 use super::readout::FamilyVocabulary;
 use super::RolloutError;
-use crate::dataset::read_corpus_split;
+use crate::dataset::{read_corpus_split, CorpusRecord};
 use crate::diffusion::{NoiseSchedule, RestrictedReadout, Window};
 use crate::model::CodeFusion;
 use crate::tokenizer::{len_with_eos, snippet_ids, CodeTokenizer, MASK};
@@ -94,12 +94,12 @@ impl<'a> Source<'a> {
     ) -> Result<Self, RolloutError> {
         let kind = match (source, denoiser) {
             (SourceConfig::Unconditional { .. }, Some(denoiser)) => SourceKind::Unconditional(denoiser),
-            (SourceConfig::Anchored { corpus, t0, window, .. }, Some(denoiser)) => {
-                let pool = AnchorPool::load(&root.join(corpus), *t0, window.as_ref(), rollout, denoiser)?;
+            (SourceConfig::Anchored { corpus, t0, min_chars, window, .. }, Some(denoiser)) => {
+                let pool = AnchorPool::load(&root.join(corpus), *min_chars, *t0, window.as_ref(), rollout, denoiser)?;
                 SourceKind::Anchored(denoiser, pool)
             }
-            (SourceConfig::Rules { corpus, operators, .. }, _) => {
-                SourceKind::Rules(RulePool::load(&root.join(corpus), operators, rollout.seed)?)
+            (SourceConfig::Rules { corpus, min_chars, operators, .. }, _) => {
+                SourceKind::Rules(RulePool::load(&root.join(corpus), *min_chars, operators, rollout.seed)?)
             }
             (_, None) => {
                 let reason = format!("a `{}` source runs the model: use `lastmile rollout` with a checkpoint", source.name());
@@ -111,12 +111,13 @@ impl<'a> Source<'a> {
 }
 
 impl<'a> AnchorPool<'a> {
-    /// The train snippets of the corpus at `dir` that fit the model, shuffled by
-    /// the rollout's seed (and sorted by length within each unit's block when
+    /// The train snippets of the corpus at `dir` of at least `min_chars`
+    /// characters that fit the model, shuffled by the rollout's seed (and sorted by length within each unit's block when
     /// the model runs length buckets), with structural marks and the token
     /// families where a focused window needs them.
     fn load(
         dir: &Path,
+        min_chars: usize,
         t0: [f64; 2],
         window: Option<&'a WindowConfig>,
         rollout: &RolloutConfig,
@@ -127,14 +128,14 @@ impl<'a> AnchorPool<'a> {
         let focused = window.is_some_and(|w| w.structural_weight != 1.0 || !w.classes.is_empty() || w.vocabulary != WindowVocabulary::All);
         let lang = rollout.lang.language();
         let mut pool = Vec::new();
-        for record in read_corpus_split(dir, "train")? {
+        for record in train_snippets(dir, min_chars)? {
             let spans = if focused { lang.structural_spans(&record.text) } else { Vec::new() };
             if let Some((ids, marks)) = tokenizer.encode_fixed_marked(&record.text, n, &spans)? {
                 pool.push((record.text, (ids, marks)));
             }
         }
         if pool.is_empty() {
-            let reason = format!("no train snippet fits the model length {n}; mine the corpus first");
+            let reason = format!("no train snippet of at least {min_chars} characters fits the model length {n}; mine the corpus first");
             return Err(RolloutError::Config { path: dir.to_path_buf(), reason });
         }
         pool.shuffle(&mut ChaCha8Rng::seed_from_u64(rollout.seed));
@@ -193,15 +194,25 @@ impl<'a> AnchorPool<'a> {
 }
 
 impl<'a> RulePool<'a> {
-    /// The train snippets of the corpus at `dir`, shuffled by `seed`.
-    fn load(dir: &Path, operators: &'a BTreeMap<String, f64>, seed: u64) -> Result<Self, RolloutError> {
-        let mut texts: Vec<String> = read_corpus_split(dir, "train")?.into_iter().map(|r| r.text).collect();
+    /// The train snippets of the corpus at `dir` of at least `min_chars`
+    /// characters, shuffled by `seed`.
+    fn load(dir: &Path, min_chars: usize, operators: &'a BTreeMap<String, f64>, seed: u64) -> Result<Self, RolloutError> {
+        let mut texts: Vec<String> = train_snippets(dir, min_chars)?.into_iter().map(|r| r.text).collect();
         if texts.is_empty() {
-            return Err(RolloutError::Config { path: dir.to_path_buf(), reason: "no train snippet; mine the corpus first".into() });
+            let reason = format!("no train snippet of at least {min_chars} characters; mine the corpus first");
+            return Err(RolloutError::Config { path: dir.to_path_buf(), reason });
         }
         texts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         Ok(RulePool { texts, operators })
     }
+}
+
+/// The records of the corpus's `train` split with at least `min_chars`
+/// characters (Unicode scalar values), in the corpus's order.
+fn train_snippets(dir: &Path, min_chars: usize) -> Result<Vec<CorpusRecord>, RolloutError> {
+    let mut records = read_corpus_split(dir, "train")?;
+    records.retain(|r| min_chars == 0 || r.text.chars().count() >= min_chars);
+    Ok(records)
 }
 
 /// An index drawn with probability proportional to `weights` (whose sum is
