@@ -112,9 +112,10 @@ impl<'a> Source<'a> {
 
 impl<'a> AnchorPool<'a> {
     /// The train snippets of the corpus at `dir` of at least `min_chars`
-    /// characters that fit the model, shuffled by the rollout's seed (and sorted by length within each unit's block when
-    /// the model runs length buckets), with structural marks and the token
-    /// families where a focused window needs them.
+    /// characters that fit the model, shuffled by the rollout's seed (and
+    /// sorted by length within each unit's block when the model runs length
+    /// buckets), with structural marks and the token families where a focused
+    /// window needs them.
     fn load(
         dir: &Path,
         min_chars: usize,
@@ -135,7 +136,7 @@ impl<'a> AnchorPool<'a> {
             }
         }
         if pool.is_empty() {
-            let reason = format!("no train snippet of at least {min_chars} characters fits the model length {n}; mine the corpus first");
+            let reason = format!("no train snippet{} fits the model length {n}; mine the corpus first", floor(min_chars));
             return Err(RolloutError::Config { path: dir.to_path_buf(), reason });
         }
         pool.shuffle(&mut ChaCha8Rng::seed_from_u64(rollout.seed));
@@ -199,7 +200,7 @@ impl<'a> RulePool<'a> {
     fn load(dir: &Path, min_chars: usize, operators: &'a BTreeMap<String, f64>, seed: u64) -> Result<Self, RolloutError> {
         let mut texts: Vec<String> = train_snippets(dir, min_chars)?.into_iter().map(|r| r.text).collect();
         if texts.is_empty() {
-            let reason = format!("no train snippet of at least {min_chars} characters; mine the corpus first");
+            let reason = format!("no train snippet{}; mine the corpus first", floor(min_chars));
             return Err(RolloutError::Config { path: dir.to_path_buf(), reason });
         }
         texts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -213,6 +214,15 @@ fn train_snippets(dir: &Path, min_chars: usize) -> Result<Vec<CorpusRecord>, Rol
     let mut records = read_corpus_split(dir, "train")?;
     records.retain(|r| min_chars == 0 || r.text.chars().count() >= min_chars);
     Ok(records)
+}
+
+/// ` of at least N characters` for a source's `min_chars` floor, nothing without one.
+fn floor(min_chars: usize) -> String {
+    if min_chars == 0 {
+        String::new()
+    } else {
+        format!(" of at least {min_chars} characters")
+    }
 }
 
 /// An index drawn with probability proportional to `weights` (whose sum is
