@@ -73,18 +73,7 @@ fn decode_inputs(
         ids.push(EOS);
         sources.push((ids.len() <= max_len).then_some(ids));
     }
-    let fits: Vec<usize> = (0..inputs.len()).filter(|&i| sources[i].is_some()).collect();
-    let mut out: Vec<Option<Vec<String>>> = vec![None; inputs.len()];
-    let chunks = fits.len().div_ceil(batch_size.max(1)) as u64;
-    for (done, chunk) in fits.chunks(batch_size.max(1)).enumerate() {
-        let batch: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_deref().expect("fits")).collect();
-        let hypotheses = beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)?;
-        for (&i, hyps) in chunk.iter().zip(hypotheses) {
-            out[i] = Some(hyps.iter().map(|h| fixer.tokenizer.decode_snippet(&h.ids)).collect::<Result<Vec<_>, _>>()?);
-        }
-        progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
-    }
-    Ok(out)
+    decode_sources(fixer, &sources, beam, batch_size, progress)
 }
 
 /// The `beam` best programs of a fixer trained on (utterance, code) pairs for
@@ -103,21 +92,41 @@ pub fn fixer_generate(
         let mut ids = fixer.tokenizer.encode(utterance)?;
         ids.truncate(max_len.saturating_sub(1));
         ids.push(EOS);
-        sources.push(ids);
+        sources.push(Some(ids));
     }
-    let mut out = Vec::with_capacity(utterances.len());
-    let chunks = sources.len().div_ceil(batch_size.max(1)) as u64;
-    for (done, chunk) in sources.chunks(batch_size.max(1)).enumerate() {
-        let batch: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        for hyps in beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)? {
-            let mut texts: Vec<String> = Vec::with_capacity(hyps.len());
-            for h in hyps {
-                let text = fixer.tokenizer.decode_snippet(&h.ids)?;
-                if !texts.contains(&text) {
-                    texts.push(text);
+    let beams = decode_sources(fixer, &sources, beam, batch_size, progress)?;
+    Ok(beams
+        .into_iter()
+        .map(|texts| {
+            let mut distinct: Vec<String> = Vec::new();
+            for text in texts.unwrap_or_default() {
+                if !distinct.contains(&text) {
+                    distinct.push(text);
                 }
             }
-            out.push(texts);
+            distinct
+        })
+        .collect())
+}
+
+/// Beam search over encoded sources (`None`: skipped, no beams) in batches of
+/// `batch_size`, the beams decoded to text, best first; progress per batch.
+fn decode_sources(
+    fixer: &LoadedFixer,
+    sources: &[Option<Vec<u32>>],
+    beam: usize,
+    batch_size: usize,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Vec<Option<Vec<String>>>, FixerEvalError> {
+    let max_len = fixer.model.config().max_len;
+    let fits: Vec<usize> = (0..sources.len()).filter(|&i| sources[i].is_some()).collect();
+    let mut out: Vec<Option<Vec<String>>> = vec![None; sources.len()];
+    let chunks = fits.len().div_ceil(batch_size.max(1)) as u64;
+    for (done, chunk) in fits.chunks(batch_size.max(1)).enumerate() {
+        let batch: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_deref().expect("fits")).collect();
+        let hypotheses = beam_search(&fixer.model, &batch, beam, max_len, EOS, PAD)?;
+        for (&i, hyps) in chunk.iter().zip(hypotheses) {
+            out[i] = Some(hyps.iter().map(|h| fixer.tokenizer.decode_snippet(&h.ids)).collect::<Result<Vec<_>, _>>()?);
         }
         progress(Progress::count(Unit::Batches, done as u64 + 1, Some(chunks)));
     }
