@@ -31,6 +31,7 @@ pub mod plot;
 pub mod progress;
 pub mod repair;
 pub mod rollout;
+mod serde_skip;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;

@@ -40,12 +40,8 @@ pub struct SamplerConfig {
     /// norm, so a token the input still shows clearly is read back (a product
     /// of the model's prediction and the evidence). 0 (the default) is the
     /// paper's decoding.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::serde_skip::is_default")]
     pub likelihood: f64,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
 }
 
 impl SamplerConfig {

@@ -123,7 +123,7 @@ pub enum SourceConfig {
         /// only on short pairs has never had to copy a long input. Give every
         /// source of a comparison the same floor, so that they differ only in
         /// how they break a snippet.
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(default, skip_serializing_if = "crate::serde_skip::is_default")]
         min_chars: usize,
         /// Partial noising: noise one window of each snippet and hold every
         /// other position at its clean embedding through the chain (the
@@ -145,7 +145,7 @@ pub enum SourceConfig {
         corpus: PathBuf,
         /// Only train snippets of at least this many characters are broken;
         /// 0 keeps every snippet (as `min_chars` of an anchored source).
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(default, skip_serializing_if = "crate::serde_skip::is_default")]
         min_chars: usize,
         /// Relative weight of each operator by name; an operator not listed
         /// has weight 1, and 0 switches it off.
@@ -156,10 +156,6 @@ pub enum SourceConfig {
 
 fn one() -> f64 {
     1.0
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// The noised window of a windowed anchored source, drawn per chain: `inserts`

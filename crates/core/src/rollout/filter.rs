@@ -42,7 +42,7 @@ pub struct FilterCounts {
     pub edit_distance: u64,
     /// Dropped: broken side empty or of another length (written only when non-zero,
     /// so manifests of configs without the length filter stay as they were).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::serde_skip::is_default")]
     pub length: u64,
     /// Dropped: broken-side rule.
     pub broken_rule: u64,
@@ -81,10 +81,6 @@ impl AddAssign for FilterCounts {
         self.contaminated += o.contaminated;
         self.kept += o.kept;
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// A pair that passed every filter, with the measurements made on the way.
